@@ -1,0 +1,38 @@
+// Package activities holds examflow's side effects: database, object store,
+// registry and notifications. Every activity is idempotent, so a retry or a
+// worker crash never does anything twice.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
+)
+
+// Registration holds the registration activities.
+type Registration struct {
+	Store *storage.Store
+}
+
+// RecordStage writes a stage the lifecycle entered to PostgreSQL.
+// Purpose (T01): arranging the test; the stage history is part of the case.
+func (a *Registration) RecordStage(ctx context.Context, in workflows.RecordStageInput) error {
+	id, err := uuid.Parse(in.RegistrationID)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", "InvalidInput", err)
+	}
+	err = a.Store.RecordStage(ctx, id, string(in.Stage), in.At)
+	if errors.Is(err, storage.ErrNotFound) {
+		return temporal.NewNonRetryableApplicationError("registration not found", "NotFound", err)
+	}
+	if err != nil {
+		return fmt.Errorf("record stage: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,241 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/worker"
+	"github.com/examflow/examflow/workflows"
+)
+
+// RegistrationCreated is the 201 answer to POST /v1/registrations.
+type RegistrationCreated struct {
+	RegistrationID  string       `json:"registration_id"`
+	CandidateID     string       `json:"candidate_id"`
+	CandidateNumber string       `json:"candidate_number"`
+	WorkflowID      string       `json:"workflow_id"`
+	Stage           string       `json:"stage"`
+	Warnings        []FieldError `json:"warnings,omitempty"`
+}
+
+// RegistrationView is the answer to GET /v1/registrations/{id}. It carries
+// no personal data.
+type RegistrationView struct {
+	RegistrationID string            `json:"registration_id"`
+	CandidateID    string            `json:"candidate_id"`
+	WorkflowID     string            `json:"workflow_id"`
+	Test           TestView          `json:"test"`
+	TestCentre     string            `json:"test_centre"`
+	SessionDate    string            `json:"session_date"`
+	Stage          workflows.Stage   `json:"stage"`
+	StageSince     time.Time         `json:"stage_since"`
+	Stages         []workflows.Stage `json:"stages"`
+	RegisteredAt   time.Time         `json:"registered_at"`
+}
+
+// TestView describes the test registered for.
+type TestView struct {
+	Type      string   `json:"type"`
+	Parts     []string `json:"parts"`
+	LevelBand string   `json:"level_band,omitempty"`
+	Language  string   `json:"language,omitempty"`
+}
+
+const maxIdempotencyKey = 200
+
+func created(r storage.Registration, warnings []FieldError) RegistrationCreated {
+	return RegistrationCreated{
+		RegistrationID:  r.ID.String(),
+		CandidateID:     r.CandidateID.String(),
+		CandidateNumber: r.CandidateNumber,
+		WorkflowID:      r.WorkflowID,
+		Stage:           string(workflows.StageRegistered),
+		Warnings:        warnings,
+	}
+}
+
+func (s *server) createRegistration(c *gin.Context) {
+	ctx := c.Request.Context()
+	body, prob := readBody(c)
+	if prob != nil {
+		writeProblem(c, *prob)
+		return
+	}
+	var req RegistrationRequest
+	if p := decodeStrictBytes(body, &req); p != nil {
+		s.metrics.regs.WithLabelValues("unknown", "invalid").Inc()
+		writeProblem(c, *p)
+		return
+	}
+	in, errs, warnings := req.Validate(s.Validation)
+	testType := in.TestType
+	if _, ok := testParts[testType]; !ok {
+		testType = "unknown"
+	}
+	var idem *storage.IdempotencyKey
+	if key := c.GetHeader("Idempotency-Key"); key != "" {
+		if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			errs = append(errs, FieldError{Field: "Idempotency-Key", Detail: "must be 1 to 200 visible ASCII characters"})
+		}
+		sum := sha256.Sum256(body)
+		idem = &storage.IdempotencyKey{Scope: "POST /v1/registrations", Key: key, RequestHash: sum[:]}
+	}
+	if len(errs) > 0 {
+		s.metrics.regs.WithLabelValues(testType, "invalid").Inc()
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid registration", Status: http.StatusUnprocessableEntity,
+			Detail: pluralFields(len(errs)), Errors: errs})
+		return
+	}
+
+	reg, isNew, err := s.Store.CreateRegistration(ctx, in, idem)
+	switch {
+	case errors.Is(err, storage.ErrDuplicate):
+		s.metrics.regs.WithLabelValues(testType, "duplicate").Inc()
+		// The existing registration's workflow may still need starting.
+		_ = worker.EnsureStarted(ctx, s.Temporal, s.Store, s.TaskQueue, reg)
+		c.Header("Location", "/v1/registrations/"+reg.ID.String())
+		writeProblem(c, Problem{Type: ProblemConflict, Title: "Already registered", Status: http.StatusConflict,
+			Detail: "this candidate is already registered for this test on this session date",
+			Extra:  map[string]any{"registration": created(reg, nil)}})
+		return
+	case errors.Is(err, storage.ErrIdempotencyMismatch):
+		writeProblem(c, Problem{Type: ProblemIdempotency, Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity,
+			Detail: "this Idempotency-Key was used for a different request",
+			Errors: []FieldError{{Field: "Idempotency-Key", Detail: "was used before with a different body"}}})
+		return
+	case errors.Is(err, storage.ErrIdentifierConflict):
+		s.metrics.regs.WithLabelValues(testType, "invalid").Inc()
+		writeProblem(c, Problem{Type: ProblemConflict, Title: "Identifiers belong to different candidates", Status: http.StatusConflict,
+			Detail: "the identifiers given are registered on different candidates; a case handler must merge them first",
+			Errors: []FieldError{{Field: "person", Detail: "identifiers match more than one candidate"}}})
+		return
+	case errors.Is(err, storage.ErrUnavailable):
+		s.Logger.WarnContext(ctx, "registration not stored", "error", err)
+		unavailable(c, "the database is unavailable; nothing was stored, try again")
+		return
+	case err != nil:
+		s.Logger.ErrorContext(ctx, "registration not stored", "error", err)
+		internalError(c)
+		return
+	}
+
+	if err := worker.EnsureStarted(ctx, s.Temporal, s.Store, s.TaskQueue, reg); err != nil {
+		// The registration is stored; the worker's reconciler starts its
+		// workflow, and a retry with the same Idempotency-Key answers 201.
+		s.Logger.WarnContext(ctx, "workflow start deferred", "registration_id", reg.ID.String(), "error", err)
+		writeProblem(c, Problem{Type: ProblemUnavailable, Title: "Workflow start pending", Status: http.StatusServiceUnavailable,
+			Detail: "the registration was stored but Temporal did not answer; its workflow will be started automatically. Retry with the same Idempotency-Key for the full answer",
+			Extra:  map[string]any{"registration_id": reg.ID.String()}})
+		return
+	}
+	outcome := "created"
+	if !isNew {
+		outcome = "replayed"
+	}
+	s.metrics.regs.WithLabelValues(testType, outcome).Inc()
+	if isNew {
+		s.Logger.InfoContext(ctx, "registration created", "registration_id", reg.ID.String(), "workflow_id", reg.WorkflowID, "test_type", reg.TestType)
+	}
+	c.Header("Location", "/v1/registrations/"+reg.ID.String())
+	c.JSON(http.StatusCreated, created(reg, warnings))
+}
+
+func readBody(c *gin.Context) ([]byte, *Problem) {
+	if ct := c.ContentType(); ct != "application/json" {
+		return nil, &Problem{Type: ProblemMalformed, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
+			Detail: "send the body as application/json", Errors: []FieldError{{Field: "Content-Type", Detail: "must be application/json"}}}
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, &Problem{Type: ProblemMalformed, Title: "Request too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: "the body must be at most 64 KiB"}
+	case err != nil:
+		return nil, &Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
+			Detail: "the request body could not be read"}
+	}
+	return data, nil
+}
+
+func pluralFields(n int) string {
+	if n == 1 {
+		return "1 field is invalid; nothing was stored"
+	}
+	return strconv.Itoa(n) + " fields are invalid; nothing was stored"
+}
+
+func (s *server) getRegistration(c *gin.Context) {
+	ctx := c.Request.Context()
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
+			Detail: "the registration id must be a UUID", Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+		return
+	}
+	reg, err := s.Store.GetRegistration(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no registration with this id"})
+		return
+	case errors.Is(err, storage.ErrUnavailable):
+		unavailable(c, "the database is unavailable")
+		return
+	case err != nil:
+		s.Logger.ErrorContext(ctx, "read registration", "error", err)
+		internalError(c)
+		return
+	}
+	status, err := s.queryStatus(ctx, reg)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "query workflow status", "registration_id", reg.ID.String(), "error", err)
+		unavailable(c, "Temporal did not answer the status query")
+		return
+	}
+	c.JSON(http.StatusOK, RegistrationView{
+		RegistrationID: reg.ID.String(),
+		CandidateID:    reg.CandidateID.String(),
+		WorkflowID:     reg.WorkflowID,
+		Test:           TestView{Type: reg.TestType, Parts: reg.TestParts, LevelBand: reg.LevelBand, Language: reg.Language},
+		TestCentre:     reg.TestCentre,
+		SessionDate:    reg.SessionDate.Format(time.DateOnly),
+		Stage:          status.Stage,
+		StageSince:     status.Since,
+		Stages:         status.Stages,
+		RegisteredAt:   reg.RegisteredAt,
+	})
+}
+
+// queryStatus reads the stage from the workflow. A registration whose
+// workflow was never started gets it started first.
+func (s *server) queryStatus(ctx context.Context, reg storage.Registration) (workflows.LifecycleStatus, error) {
+	var st workflows.LifecycleStatus
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := s.Temporal.QueryWorkflow(ctx, reg.WorkflowID, "", workflows.QueryStatus)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		if err := worker.EnsureStarted(ctx, s.Temporal, s.Store, s.TaskQueue, reg); err != nil {
+			return st, err
+		}
+		v, err = s.Temporal.QueryWorkflow(ctx, reg.WorkflowID, "", workflows.QueryStatus)
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := v.Get(&st); err != nil {
+		return st, err
+	}
+	return st, nil
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/config"
+	"github.com/examflow/examflow/identity"
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/worker"
+)
+
+const envCommon = `  EXAMFLOW_DATABASE_URL, EXAMFLOW_TEMPORAL_ADDRESS, EXAMFLOW_TEMPORAL_NAMESPACE,
+  EXAMFLOW_TASK_QUEUE, EXAMFLOW_LOOKUP_KEY, EXAMFLOW_LOG_LEVEL (see README.md)`
+
+func runAPI(ctx context.Context, args []string) error {
+	fs := newFlags("api", "Serve the HTTP API (integrations, case handlers) with /healthz, /readyz, /metrics and /openapi.yaml.",
+		envCommon+"\n  EXAMFLOW_API_ADDR        listen address (default 127.0.0.1:8080)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	logger := cfg.NewLogger().With("process", "api")
+	slog.SetDefault(logger)
+	key, _ := cfg.LookupKey()
+
+	pool, err := storage.OpenPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store := storage.NewStore(pool, key)
+	reg := worker.NewRegistry()
+	metrics, closeMetrics := worker.MetricsHandler(reg, logger)
+	defer closeMetrics()
+	tc, err := worker.Dial(cfg, metrics, logger)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+
+	handler := api.New(api.Deps{
+		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg,
+		Validation: api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
+		Ready:      func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
+	})
+	return serve(ctx, logger, cfg.APIAddr, handler)
+}
+
+// serve runs an HTTP server until ctx ends, then shuts it down gracefully.
+func serve(ctx context.Context, logger *slog.Logger, addr string, h http.Handler) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	logger.Info("listening", "addr", l.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func runWorker(ctx context.Context, args []string) error {
+	fs := newFlags("worker", "Run the Temporal worker: the lifecycle workflows and their activities, the reconciler that starts\nworkflows a failed API call left unstarted, and /healthz, /readyz, /metrics.",
+		envCommon+"\n  EXAMFLOW_WORKER_ADDR     ops listen address (default 127.0.0.1:8081)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	logger := cfg.NewLogger().With("process", "worker")
+	slog.SetDefault(logger)
+	key, _ := cfg.LookupKey()
+
+	pool, err := storage.OpenPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store := storage.NewStore(pool, key)
+	reg := worker.NewRegistry()
+	metrics, closeMetrics := worker.MetricsHandler(reg, logger)
+	defer closeMetrics()
+	tc, err := worker.Dial(cfg, metrics, logger)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+
+	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger}
+	w := worker.New(deps)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+	go worker.Reconcile(ctx, deps, 30*time.Second, 30*time.Second)
+	logger.Info("worker started", "task_queue", cfg.TaskQueue)
+	return serve(ctx, logger, cfg.WorkerAddr, worker.OpsHandler(reg, func(ctx context.Context) error {
+		return worker.Ready(ctx, store, tc)
+	}))
+}
+
+func runMigrate(ctx context.Context, args []string) error {
+	fs := newFlags("migrate", "Prepare every store: apply the embedded PostgreSQL migrations, create the MinIO bucket with its\nlifecycle rules, and register the custom search attributes on the Temporal namespace. Idempotent.",
+		envCommon+"\n  EXAMFLOW_MINIO_*         object store (see README.md)")
+	skipTemporal := fs.Bool("skip-temporal", false, "do not register search attributes")
+	skipObjects := fs.Bool("skip-objects", false, "do not prepare the MinIO bucket")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	logger := cfg.NewLogger().With("process", "migrate")
+	return migrateAll(ctx, cfg, logger, !*skipObjects, !*skipTemporal)
+}
+
+func migrateAll(ctx context.Context, cfg config.Config, logger *slog.Logger, objects, temporal bool) error {
+	pool, err := storage.OpenPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := storage.Migrate(ctx, pool, logger); err != nil {
+		return err
+	}
+	if objects {
+		obj, err := storage.NewObjects(cfg.MinIO)
+		if err != nil {
+			return err
+		}
+		if err := obj.EnsureBucket(ctx); err != nil {
+			return err
+		}
+		logger.Info("bucket ready", "bucket", cfg.MinIO.Bucket, "audio_expiry_days", cfg.MinIO.AudioExpiryDays)
+	}
+	if temporal {
+		tc, err := worker.Dial(cfg, nil, logger)
+		if err != nil {
+			return err
+		}
+		defer tc.Close()
+		if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
+			return err
+		}
+		logger.Info("search attributes ready", "namespace", cfg.TemporalNamespace)
+	}
+	return nil
+}

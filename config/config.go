@@ -1,0 +1,102 @@
+// Package config reads examflow's configuration from environment variables.
+// Every variable, its default and its meaning are listed in README.md; the
+// defaults match the local stack that `make run` starts.
+package config
+
+import (
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is the whole configuration of the api and worker processes.
+type Config struct {
+	// DatabaseURL is the PostgreSQL connection string (pgx format).
+	DatabaseURL string `env:"EXAMFLOW_DATABASE_URL" envDefault:"postgres://examflow@127.0.0.1:54329/examflow?sslmode=disable"`
+	// TemporalAddress is the Temporal frontend host:port.
+	TemporalAddress string `env:"EXAMFLOW_TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233"`
+	// TemporalNamespace is the Temporal namespace the workflows run in.
+	TemporalNamespace string `env:"EXAMFLOW_TEMPORAL_NAMESPACE" envDefault:"default"`
+	// TaskQueue is the Temporal task queue the worker polls.
+	TaskQueue string `env:"EXAMFLOW_TASK_QUEUE" envDefault:"examflow"`
+	// APIAddr is where `examflow api` listens.
+	APIAddr string `env:"EXAMFLOW_API_ADDR" envDefault:"127.0.0.1:8080"`
+	// WorkerAddr is where `examflow worker` serves /healthz, /readyz and /metrics.
+	WorkerAddr string `env:"EXAMFLOW_WORKER_ADDR" envDefault:"127.0.0.1:8081"`
+	// MinIO holds the object-store settings.
+	MinIO MinIO
+	// LookupKeyHex is the hex-encoded secret key of the HMAC blind index used
+	// to find a candidate by identifier without storing the identifier in an
+	// index. It must be the same for every process and must never change.
+	LookupKeyHex string `env:"EXAMFLOW_LOOKUP_KEY" envDefault:"6465762d6f6e6c792d6c6f6f6b75702d6b65792d6368616e67652d6d65212121"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"EXAMFLOW_LOG_LEVEL" envDefault:"info"`
+	// AcceptPost2032Check accepts national identity numbers under the check
+	// rule announced for numbers issued from 2032 (see docs/identifiers.md).
+	AcceptPost2032Check bool `env:"EXAMFLOW_ACCEPT_2032_CHECK" envDefault:"false"`
+}
+
+// MinIO is the object-store configuration.
+type MinIO struct {
+	// Endpoint is the S3 endpoint host:port.
+	Endpoint string `env:"EXAMFLOW_MINIO_ENDPOINT" envDefault:"127.0.0.1:9000"`
+	// AccessKey is the S3 access key.
+	AccessKey string `env:"EXAMFLOW_MINIO_ACCESS_KEY" envDefault:"examflow"`
+	// SecretKey is the S3 secret key.
+	SecretKey string `env:"EXAMFLOW_MINIO_SECRET_KEY" envDefault:"examflow-dev-secret"`
+	// Bucket holds audio recordings (prefix audio/) and exports (prefix exports/).
+	Bucket string `env:"EXAMFLOW_MINIO_BUCKET" envDefault:"examflow"`
+	// UseTLS connects with HTTPS.
+	UseTLS bool `env:"EXAMFLOW_MINIO_TLS" envDefault:"false"`
+	// AudioExpiryDays is the lifecycle expiry of objects under audio/.
+	AudioExpiryDays int `env:"EXAMFLOW_AUDIO_EXPIRY_DAYS" envDefault:"365"`
+}
+
+// Load reads the configuration from the environment and checks it.
+func Load() (Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return Config{}, fmt.Errorf("read configuration: %w", err)
+	}
+	if _, err := c.LookupKey(); err != nil {
+		return Config{}, err
+	}
+	if c.MinIO.AudioExpiryDays < 1 {
+		return Config{}, fmt.Errorf("EXAMFLOW_AUDIO_EXPIRY_DAYS must be at least 1, got %d", c.MinIO.AudioExpiryDays)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// LookupKey decodes the blind-index key.
+func (c Config) LookupKey() ([]byte, error) {
+	k, err := hex.DecodeString(c.LookupKeyHex)
+	if err != nil {
+		return nil, fmt.Errorf("EXAMFLOW_LOOKUP_KEY must be hex: %w", err)
+	}
+	if len(k) < 32 {
+		return nil, fmt.Errorf("EXAMFLOW_LOOKUP_KEY must be at least 32 bytes, got %d", len(k))
+	}
+	return k, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, fmt.Errorf("EXAMFLOW_LOG_LEVEL: %w", err)
+	}
+	return l, nil
+}
+
+// NewLogger returns the JSON logger every process uses. Log records carry
+// identifiers and status values only, never personal data.
+func (c Config) NewLogger() *slog.Logger {
+	l, _ := parseLevel(c.LogLevel)
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}

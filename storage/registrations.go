@@ -1,0 +1,387 @@
+package storage
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Errors that callers map to HTTP answers.
+var (
+	// ErrNotFound: no such resource.
+	ErrNotFound = errors.New("not found")
+	// ErrDuplicate: the same candidate is already registered for the same
+	// test and session date. The existing registration is returned with it.
+	ErrDuplicate = errors.New("already registered")
+	// ErrIdempotencyMismatch: the Idempotency-Key was used for another request.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	// ErrIdentifierConflict: the identifiers given belong to different
+	// candidates, which a case handler must merge first.
+	ErrIdentifierConflict = errors.New("identifiers belong to different candidates")
+)
+
+// Person is the personal data given at registration.
+type Person struct {
+	GivenName      string
+	FamilyName     string
+	DateOfBirth    time.Time
+	NationalID     string
+	DUFNumber      string
+	PassportNumber string
+	Email          string
+	Phone          string
+	Gender         string
+	Address        *Address
+}
+
+// Address is a postal address.
+type Address struct {
+	Street     string
+	PostalCode string
+	City       string
+	Country    string
+}
+
+// NewRegistration is a validated registration request.
+type NewRegistration struct {
+	Person      Person
+	TestType    string
+	TestParts   []string
+	LevelBand   string
+	Language    string
+	WrittenForm string
+	TestCentre  string
+	SessionDate time.Time
+}
+
+// Registration is a stored registration, without the person's data.
+type Registration struct {
+	ID              uuid.UUID
+	CandidateID     uuid.UUID
+	CandidateNumber string
+	TestType        string
+	TestParts       []string
+	LevelBand       string
+	Language        string
+	WrittenForm     string
+	TestCentre      string
+	SessionDate     time.Time
+	WorkflowID      string
+	Stage           string
+	WorkflowStarted bool
+	RegisteredAt    time.Time
+}
+
+// IdempotencyKey scopes a client's Idempotency-Key header to one route, with
+// a hash of the request it was first used for.
+type IdempotencyKey struct {
+	Scope       string
+	Key         string
+	RequestHash []byte
+}
+
+// Store is the PostgreSQL store shared by the API and the activities.
+type Store struct {
+	pool      *pgxpool.Pool
+	lookupKey []byte
+}
+
+// NewStore returns a store on the pool. lookupKey is the secret of the
+// identifier blind index.
+func NewStore(pool *pgxpool.Pool, lookupKey []byte) *Store {
+	return &Store{pool: pool, lookupKey: lookupKey}
+}
+
+// Pool returns the underlying pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Ping checks that PostgreSQL answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: postgres: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// WorkflowIDFor is the lifecycle workflow ID of a registration: opaque, no
+// personal data.
+func WorkflowIDFor(id uuid.UUID) string { return "registration-" + id.String() }
+
+func (s *Store) lookup(kind, value string) []byte {
+	m := hmac.New(sha256.New, s.lookupKey)
+	m.Write([]byte(kind))
+	m.Write([]byte{0})
+	m.Write([]byte(value))
+	return m.Sum(nil)
+}
+
+func identifiersOf(p Person) map[string]string {
+	ids := map[string]string{}
+	if p.NationalID != "" {
+		ids["national_id"] = p.NationalID
+	}
+	if p.DUFNumber != "" {
+		ids["duf_number"] = p.DUFNumber
+	}
+	if p.PassportNumber != "" {
+		ids["passport_number"] = p.PassportNumber
+	}
+	return ids
+}
+
+// CreateRegistration stores a registration in one transaction: it finds or
+// creates the candidate by identifier, records the identifiers, the address
+// and the registration. With an idempotency key it returns the registration
+// that key created before (created is then false). A second registration of
+// the same candidate for the same test and session date returns the existing
+// one with ErrDuplicate.
+func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem *IdempotencyKey) (reg Registration, created bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if idem != nil {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))`, idem.Scope, idem.Key); err != nil {
+				return fmt.Errorf("lock idempotency key: %w", err)
+			}
+			var hash []byte
+			var rid uuid.UUID
+			err := tx.QueryRow(ctx, `SELECT request_hash, resource_id FROM idempotency_keys WHERE scope = $1 AND key = $2`, idem.Scope, idem.Key).Scan(&hash, &rid)
+			switch {
+			case err == nil:
+				if !hmac.Equal(hash, idem.RequestHash) {
+					return ErrIdempotencyMismatch
+				}
+				reg, err = getRegistration(ctx, tx, rid)
+				return err
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("read idempotency key: %w", err)
+			}
+		}
+
+		candidateID, err := s.upsertCandidate(ctx, tx, in.Person)
+		if err != nil {
+			return err
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("new registration id: %w", err)
+		}
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO registrations (id, candidate_id, test_type, test_parts, level_band, language, written_form, test_centre, session_date, workflow_id)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10)
+			ON CONFLICT (candidate_id, test_type, session_date) DO NOTHING`,
+			id, candidateID, in.TestType, in.TestParts, in.LevelBand, in.Language, in.WrittenForm, in.TestCentre, in.SessionDate, WorkflowIDFor(id))
+		if err != nil {
+			return fmt.Errorf("insert registration: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			var existing uuid.UUID
+			if err := tx.QueryRow(ctx, `SELECT id FROM registrations WHERE candidate_id = $1 AND test_type = $2 AND session_date = $3`,
+				candidateID, in.TestType, in.SessionDate).Scan(&existing); err != nil {
+				return fmt.Errorf("read existing registration: %w", err)
+			}
+			if reg, err = getRegistration(ctx, tx, existing); err != nil {
+				return err
+			}
+			return ErrDuplicate
+		}
+		if idem != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, resource_id) VALUES ($1, $2, $3, $4)`,
+				idem.Scope, idem.Key, idem.RequestHash, id); err != nil {
+				return fmt.Errorf("store idempotency key: %w", err)
+			}
+		}
+		created = true
+		reg, err = getRegistration(ctx, tx, id)
+		return err
+	})
+	if errors.Is(err, ErrDuplicate) {
+		return reg, false, err
+	}
+	if err != nil {
+		return Registration{}, false, classify(err)
+	}
+	return reg, created, nil
+}
+
+func (s *Store) upsertCandidate(ctx context.Context, tx pgx.Tx, p Person) (uuid.UUID, error) {
+	ids := identifiersOf(p)
+	found := map[uuid.UUID]bool{}
+	for kind, value := range ids {
+		var cid uuid.UUID
+		err := tx.QueryRow(ctx, `SELECT candidate_id FROM candidate_identifiers WHERE kind = $1 AND lookup = $2 FOR UPDATE`, kind, s.lookup(kind, value)).Scan(&cid)
+		if err == nil {
+			found[cid] = true
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return uuid.Nil, fmt.Errorf("look up identifier: %w", err)
+		}
+	}
+	if len(found) > 1 {
+		return uuid.Nil, ErrIdentifierConflict
+	}
+	var candidateID uuid.UUID
+	for id := range found {
+		candidateID = id
+	}
+	if candidateID == uuid.Nil {
+		var err error
+		if candidateID, err = uuid.NewV7(); err != nil {
+			return uuid.Nil, fmt.Errorf("new candidate id: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO candidates (id, candidate_number, given_name, family_name, date_of_birth, national_id, duf_number, passport_number, email, phone, gender)
+			VALUES ($1, lpad(nextval('candidate_number_seq')::text, 9, '0'), $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, ''), NULLIF($10, ''))`,
+			candidateID, p.GivenName, p.FamilyName, p.DateOfBirth, p.NationalID, p.DUFNumber, p.PassportNumber, p.Email, p.Phone, p.Gender); err != nil {
+			return uuid.Nil, fmt.Errorf("insert candidate: %w", err)
+		}
+	} else {
+		// The newest registration carries the newest contact details; an
+		// identifier once known is kept.
+		if _, err := tx.Exec(ctx, `
+			UPDATE candidates SET given_name = $2, family_name = $3, date_of_birth = $4,
+				national_id = COALESCE(NULLIF($5, ''), national_id),
+				duf_number = COALESCE(NULLIF($6, ''), duf_number),
+				passport_number = COALESCE(NULLIF($7, ''), passport_number),
+				email = COALESCE(NULLIF($8, ''), email),
+				phone = COALESCE(NULLIF($9, ''), phone),
+				gender = COALESCE(NULLIF($10, ''), gender),
+				updated_at = now()
+			WHERE id = $1`,
+			candidateID, p.GivenName, p.FamilyName, p.DateOfBirth, p.NationalID, p.DUFNumber, p.PassportNumber, p.Email, p.Phone, p.Gender); err != nil {
+			return uuid.Nil, fmt.Errorf("update candidate: %w", err)
+		}
+	}
+	for kind, value := range ids {
+		if _, err := tx.Exec(ctx, `INSERT INTO candidate_identifiers (kind, lookup, candidate_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			kind, s.lookup(kind, value), candidateID); err != nil {
+			return uuid.Nil, fmt.Errorf("insert identifier: %w", err)
+		}
+	}
+	if a := p.Address; a != nil {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO candidate_addresses (candidate_id, street, postal_code, city, country) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (candidate_id) DO UPDATE SET street = $2, postal_code = $3, city = $4, country = $5, recorded_at = now()`,
+			candidateID, a.Street, a.PostalCode, a.City, a.Country); err != nil {
+			return uuid.Nil, fmt.Errorf("upsert address: %w", err)
+		}
+	}
+	return candidateID, nil
+}
+
+const registrationColumns = `r.id, r.candidate_id, c.candidate_number, r.test_type, r.test_parts, COALESCE(r.level_band, ''),
+	COALESCE(r.language, ''), COALESCE(r.written_form, ''), r.test_centre, r.session_date, r.workflow_id, r.stage,
+	r.workflow_started_at IS NOT NULL, r.registered_at`
+
+func scanRegistration(row pgx.Row) (Registration, error) {
+	var r Registration
+	err := row.Scan(&r.ID, &r.CandidateID, &r.CandidateNumber, &r.TestType, &r.TestParts, &r.LevelBand, &r.Language,
+		&r.WrittenForm, &r.TestCentre, &r.SessionDate, &r.WorkflowID, &r.Stage, &r.WorkflowStarted, &r.RegisteredAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Registration{}, ErrNotFound
+	}
+	if err != nil {
+		return Registration{}, fmt.Errorf("read registration: %w", err)
+	}
+	return r, nil
+}
+
+func getRegistration(ctx context.Context, q pgx.Tx, id uuid.UUID) (Registration, error) {
+	return scanRegistration(q.QueryRow(ctx, `SELECT `+registrationColumns+` FROM registrations r JOIN candidates c ON c.id = r.candidate_id WHERE r.id = $1`, id))
+}
+
+// GetRegistration reads one registration.
+func (s *Store) GetRegistration(ctx context.Context, id uuid.UUID) (Registration, error) {
+	r, err := scanRegistration(s.pool.QueryRow(ctx, `SELECT `+registrationColumns+` FROM registrations r JOIN candidates c ON c.id = r.candidate_id WHERE r.id = $1`, id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return r, classify(err)
+	}
+	return r, err
+}
+
+// MarkWorkflowStarted records that the registration's workflow exists.
+func (s *Store) MarkWorkflowStarted(ctx context.Context, id uuid.UUID) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE registrations SET workflow_started_at = now() WHERE id = $1 AND workflow_started_at IS NULL`, id); err != nil {
+		return classify(fmt.Errorf("mark workflow started: %w", err))
+	}
+	return nil
+}
+
+// UnstartedRegistrations lists registrations older than minAge whose workflow
+// was never confirmed started (the API failed between commit and start).
+func (s *Store) UnstartedRegistrations(ctx context.Context, minAge time.Duration, limit int) ([]Registration, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+registrationColumns+` FROM registrations r JOIN candidates c ON c.id = r.candidate_id
+		WHERE r.workflow_started_at IS NULL AND r.registered_at < now() - make_interval(secs => $1) ORDER BY r.registered_at LIMIT $2`,
+		minAge.Seconds(), limit)
+	if err != nil {
+		return nil, classify(fmt.Errorf("list unstarted registrations: %w", err))
+	}
+	defer rows.Close()
+	var out []Registration
+	for rows.Next() {
+		r, err := scanRegistration(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// RecordStage records that a registration's workflow entered a stage. It is
+// idempotent: a retried activity records the stage once, at its first time.
+func (s *Store) RecordStage(ctx context.Context, id uuid.UUID, stage string, at time.Time) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO registration_stages (registration_id, stage, entered_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, id, stage, at)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+				return ErrNotFound
+			}
+			return classify(fmt.Errorf("record stage: %w", err))
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE registrations SET stage = $2 WHERE id = $1`, id, stage); err != nil {
+			return classify(fmt.Errorf("update stage: %w", err))
+		}
+		return nil
+	})
+}
+
+// StageHistory lists the stages a registration has entered, oldest first.
+func (s *Store) StageHistory(ctx context.Context, id uuid.UUID) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT stage FROM registration_stages WHERE registration_id = $1 ORDER BY entered_at, stage`, id)
+	if err != nil {
+		return nil, classify(fmt.Errorf("read stages: %w", err))
+	}
+	stages, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, classify(fmt.Errorf("read stages: %w", err))
+	}
+	return stages, nil
+}
+
+// classify marks connection failures as ErrUnavailable.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return err
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrIdempotencyMismatch) || errors.Is(err, ErrIdentifierConflict) || errors.Is(err, ErrDuplicate) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}

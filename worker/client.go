@@ -1,0 +1,97 @@
+// Package worker wires examflow's Temporal side: the client both processes
+// use, the worker with its workflows and activities, metrics, and the
+// reconciler that starts workflows a failed API call left unstarted.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/uber-go/tally/v4"
+	tallyprom "github.com/uber-go/tally/v4/prometheus"
+	enumspb "go.temporal.io/api/enums/v1"
+	operatorservice "go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	sdktally "go.temporal.io/sdk/contrib/tally"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/examflow/examflow/config"
+	"github.com/examflow/examflow/workflows"
+)
+
+// NewRegistry returns a Prometheus registry with the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// MetricsHandler bridges the Temporal SDK's metrics into a Prometheus
+// registry through tally. The returned closer flushes and stops the scope.
+func MetricsHandler(reg *prometheus.Registry, logger *slog.Logger) (client.MetricsHandler, func()) {
+	reporter := tallyprom.NewReporter(tallyprom.Options{
+		Registerer:       reg,
+		Gatherer:         reg,
+		DefaultTimerType: tallyprom.HistogramTimerType,
+		OnRegisterError: func(err error) {
+			logger.Warn("temporal metric registration failed", "error", err)
+		},
+	})
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:  reporter,
+		Separator:       tallyprom.DefaultSeparator,
+		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+	}, time.Second)
+	scope = sdktally.NewPrometheusNamingScope(scope)
+	return sdktally.NewMetricsHandler(scope), func() { _ = closer.Close() }
+}
+
+// Dial returns a lazy Temporal client: it connects on first use, so a process
+// starts (and answers 503 from /readyz) while Temporal is still coming up.
+func Dial(cfg config.Config, metrics client.MetricsHandler, logger *slog.Logger) (client.Client, error) {
+	c, err := client.NewLazyClient(client.Options{
+		HostPort:       cfg.TemporalAddress,
+		Namespace:      cfg.TemporalNamespace,
+		Logger:         tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+		MetricsHandler: metrics,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("temporal client: %w", err)
+	}
+	return c, nil
+}
+
+// EnsureSearchAttributes registers examflow's custom search attributes on the
+// namespace. Attributes that exist already are left as they are.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	ops := c.OperatorService()
+	existing, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range workflows.SearchAttributes() {
+		if have, ok := existing.GetCustomAttributes()[name]; ok {
+			if have != typ {
+				return fmt.Errorf("search attribute %s exists with type %s, want %s", name, have, typ)
+			}
+			continue
+		}
+		missing[name] = typ
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}

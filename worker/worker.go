@@ -1,0 +1,136 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/examflow/examflow/activities"
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
+)
+
+// Deps are what the worker needs.
+type Deps struct {
+	Client    client.Client
+	Store     *storage.Store
+	TaskQueue string
+	Logger    *slog.Logger
+}
+
+// Register registers every workflow and activity under its public name.
+func Register(r sdkworker.Registry, store *storage.Store) {
+	r.RegisterWorkflowWithOptions(workflows.CandidateLifecycle, workflow.RegisterOptions{Name: workflows.LifecycleWorkflow})
+	reg := &activities.Registration{Store: store}
+	r.RegisterActivityWithOptions(reg.RecordStage, activity.RegisterOptions{Name: workflows.ActivityRecordStage})
+}
+
+// New returns a Temporal worker with everything registered; Start and Stop
+// are the caller's.
+func New(d Deps) sdkworker.Worker {
+	w := sdkworker.New(d.Client, d.TaskQueue, sdkworker.Options{})
+	Register(w, d.Store)
+	return w
+}
+
+// Ready reports whether PostgreSQL and Temporal answer.
+func Ready(ctx context.Context, store *storage.Store, c client.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := store.Ping(ctx); err != nil {
+		return err
+	}
+	if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		return fmt.Errorf("%w: temporal: %w", storage.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// EnsureStarted starts the lifecycle workflow of a stored registration if it
+// is not running yet, and records that it was started. It is idempotent.
+func EnsureStarted(ctx context.Context, c client.Client, store *storage.Store, taskQueue string, r storage.Registration) error {
+	_, err := workflows.StartLifecycle(ctx, c, taskQueue, workflows.LifecycleStart{
+		RegistrationID: r.ID,
+		WorkflowID:     r.WorkflowID,
+		TestType:       r.TestType,
+		TestCentre:     r.TestCentre,
+		SessionDate:    r.SessionDate,
+	})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	if r.WorkflowStarted {
+		return nil
+	}
+	return store.MarkWorkflowStarted(ctx, r.ID)
+}
+
+// Reconcile starts the workflow of every registration that was stored but
+// whose start the API could not confirm (Temporal down, the API killed between
+// commit and start). It runs every interval until ctx ends.
+func Reconcile(ctx context.Context, d Deps, interval, minAge time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := ReconcileOnce(ctx, d, minAge); err != nil {
+			d.Logger.WarnContext(ctx, "reconcile unstarted registrations", "error", err, "started", n)
+		} else if n > 0 {
+			d.Logger.InfoContext(ctx, "started workflows of unstarted registrations", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ReconcileOnce makes one reconciliation pass and returns how many workflows
+// it started.
+func ReconcileOnce(ctx context.Context, d Deps, minAge time.Duration) (int, error) {
+	regs, err := d.Store.UnstartedRegistrations(ctx, minAge, 500)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range regs {
+		if err := EnsureStarted(ctx, d.Client, d.Store, d.TaskQueue, r); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// OpsHandler serves /healthz, /readyz and /metrics for the worker process.
+func OpsHandler(reg *prometheus.Registry, ready func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := ready(r.Context()); err != nil {
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, `{"status":"unavailable"}`)
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}`))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
