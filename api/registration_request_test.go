@@ -1,0 +1,211 @@
+package api
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/examflow/examflow/identity"
+)
+
+var testNow = func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }
+
+// validBody is a complete, valid registration; tests change one thing.
+func validBody() map[string]any {
+	return map[string]any{
+		"person": map[string]any{
+			"given_name": "Kari", "family_name": "Nordmann", "date_of_birth": "1985-04-12",
+			"national_id": "12048510092", "email": "kari@example.org", "phone": "+47 400 00 000",
+			"address": map[string]any{"street": "Storgata 1", "postal_code": "0155", "city": "Oslo", "country": "NO"},
+			"gender":  "female", "written_form": "bokmal",
+		},
+		"test":         map[string]any{"type": "norwegian_a1_b2", "parts": []any{"reading", "writing"}, "level_band": "A2-B1"},
+		"test_centre":  "OSLO-VO",
+		"session_date": "2027-02-10",
+	}
+}
+
+func set(body map[string]any, path string, v any) map[string]any {
+	keys := strings.Split(path, ".")
+	m := body
+	for _, k := range keys[:len(keys)-1] {
+		m = m[k].(map[string]any)
+	}
+	if v == nil {
+		delete(m, keys[len(keys)-1])
+	} else {
+		m[keys[len(keys)-1]] = v
+	}
+	return body
+}
+
+func fieldsOf(errs []FieldError) []string {
+	var out []string
+	for _, e := range errs {
+		out = append(out, e.Field)
+	}
+	return out
+}
+
+func TestValidateRegistration(t *testing.T) {
+	dNumber, ok := identity.WithCheckDigits("410170423") // born 1 January 1970, day + 40
+	if !ok {
+		t.Fatal("no D number")
+	}
+	tests := []struct {
+		name         string
+		path         string
+		value        any // nil deletes the field
+		wantFields   []string
+		wantWarnings []string
+	}{
+		{"valid", "", nil, nil, nil},
+		{"missing given name", "person.given_name", nil, []string{"person.given_name"}, nil},
+		{"blank family name", "person.family_name", "   ", []string{"person.family_name"}, nil},
+		{"missing date of birth", "person.date_of_birth", nil, []string{"person.date_of_birth"}, nil},
+		{"date of birth not a date", "person.date_of_birth", "12.04.1985", []string{"person.date_of_birth"}, nil},
+		{"date of birth in the future", "person.date_of_birth", "2030-01-01", []string{"person.date_of_birth"}, nil},
+		{"wrong check digit", "person.national_id", "12048510093", []string{"person.national_id"}, nil},
+		{"national id too short", "person.national_id", "1204851009", []string{"person.national_id"}, nil},
+		{"no identifier at all", "person.national_id", nil, []string{"person"}, nil},
+		{"D number accepted", "person.national_id", dNumber, nil, nil},
+		{"bad email", "person.email", "kari at example", []string{"person.email"}, nil},
+		{"email with display name", "person.email", "Kari <kari@example.org>", []string{"person.email"}, nil},
+		{"bad phone", "person.phone", "call me", []string{"person.phone"}, nil},
+		{"bad country", "person.address.country", "Norway", []string{"person.address.country"}, nil},
+		{"address without city", "person.address.city", nil, []string{"person.address.city"}, nil},
+		{"unknown gender", "person.gender", "x", []string{"person.gender"}, nil},
+		{"unknown written form", "person.written_form", "riksmal", []string{"person.written_form"}, nil},
+		{"unknown test type", "test.type", "driving", []string{"test.type"}, nil},
+		{"missing test", "test", nil, []string{"test"}, nil},
+		{"part of another test", "test.parts", []any{"writing", "test"}, []string{"test.parts[1]"}, nil},
+		{"part twice", "test.parts", []any{"writing", "writing"}, []string{"test.parts[1]"}, nil},
+		{"writing without level band", "test.level_band", nil, []string{"test.level_band"}, nil},
+		{"bad level band", "test.level_band", "C1", []string{"test.level_band"}, nil},
+		{"language on a Norwegian test", "test.language", "en", []string{"test.language"}, nil},
+		{"missing test centre", "test_centre", nil, []string{"test_centre"}, nil},
+		{"test centre with spaces", "test_centre", "Oslo VO", []string{"test_centre"}, nil},
+		{"missing session date", "session_date", nil, []string{"session_date"}, nil},
+		{"session date far ahead", "session_date", "2035-01-01", []string{"session_date"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := validBody()
+			if tt.path != "" {
+				body = set(body, tt.path, tt.value)
+			}
+			data, _ := json.Marshal(body)
+			var req RegistrationRequest
+			if p := decodeStrictBytes(data, &req); p != nil {
+				t.Fatalf("decode: %+v", p)
+			}
+			_, errs, warns := req.Validate(ValidationOptions{Now: testNow})
+			if got := fieldsOf(errs); !slices.Equal(got, tt.wantFields) {
+				t.Fatalf("invalid fields = %v (%+v), want %v", got, errs, tt.wantFields)
+			}
+			if got := fieldsOf(warns); !slices.Equal(got, tt.wantWarnings) {
+				t.Fatalf("warnings = %v, want %v", got, tt.wantWarnings)
+			}
+		})
+	}
+}
+
+func TestValidateDUFNumbers(t *testing.T) {
+	tests := []struct {
+		duf          string
+		wantFields   []string
+		wantWarnings []string
+	}{
+		{"200205705502", nil, nil},
+		{"201258697561", nil, []string{"person.duf_number"}}, // checksum fails: warning only
+		{"2012586975", []string{"person.duf_number"}, nil},
+		{"20125869756X", []string{"person.duf_number"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.duf, func(t *testing.T) {
+			body := set(validBody(), "person.national_id", nil)
+			body = set(body, "person.duf_number", tt.duf)
+			data, _ := json.Marshal(body)
+			var req RegistrationRequest
+			if p := decodeStrictBytes(data, &req); p != nil {
+				t.Fatalf("decode: %+v", p)
+			}
+			_, errs, warns := req.Validate(ValidationOptions{Now: testNow})
+			if got := fieldsOf(errs); !slices.Equal(got, tt.wantFields) {
+				t.Fatalf("invalid fields = %v, want %v", got, tt.wantFields)
+			}
+			if got := fieldsOf(warns); !slices.Equal(got, tt.wantWarnings) {
+				t.Fatalf("warnings = %v, want %v", got, tt.wantWarnings)
+			}
+		})
+	}
+}
+
+func TestValidateNormalises(t *testing.T) {
+	body := validBody()
+	body = set(body, "test.parts", []any{"writing", "reading"})
+	body = set(body, "person.passport_number", " ab12345 ")
+	data, _ := json.Marshal(body)
+	var req RegistrationRequest
+	if p := decodeStrictBytes(data, &req); p != nil {
+		t.Fatal(p)
+	}
+	out, errs, _ := req.Validate(ValidationOptions{Now: testNow})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if !slices.Equal(out.TestParts, []string{"reading", "writing"}) {
+		t.Fatalf("parts = %v, want catalogue order [reading writing]", out.TestParts)
+	}
+	if out.Person.PassportNumber != "AB12345" {
+		t.Fatalf("passport = %q, want AB12345", out.Person.PassportNumber)
+	}
+	single := set(validBody(), "test", map[string]any{"type": "citizenship"})
+	data, _ = json.Marshal(single)
+	req = RegistrationRequest{}
+	_ = decodeStrictBytes(data, &req)
+	out, errs, _ = req.Validate(ValidationOptions{Now: testNow})
+	if len(errs) > 0 || !slices.Equal(out.TestParts, []string{"test"}) {
+		t.Fatalf("citizenship parts = %v, errs %v; want [test]", out.TestParts, errs)
+	}
+}
+
+func TestDecodeStrict(t *testing.T) {
+	tests := []struct {
+		name      string
+		body      string
+		wantField string
+	}{
+		{"not JSON", `{"person": `, ""},
+		{"garbage", `hello`, ""},
+		{"empty", ``, ""},
+		{"array", `[]`, ""},
+		{"two objects", `{} {}`, ""},
+		{"unknown top-level field", `{"country_of_origin": "X"}`, "country_of_origin"},
+		{"unknown nested field", `{"person": {"mother_tongue": "X"}}`, "mother_tongue"},
+		{"wrong type", `{"session_date": 20270210}`, "session_date"},
+		{"wrong nested type", `{"person": {"date_of_birth": true}}`, "person.date_of_birth"},
+		{"parts not an array", `{"test": {"parts": "reading"}}`, "test.parts"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req RegistrationRequest
+			p := decodeStrictBytes([]byte(tt.body), &req)
+			if p == nil {
+				t.Fatal("accepted, want a 400 problem")
+			}
+			if p.Status != 400 || p.Type != ProblemMalformed {
+				t.Fatalf("problem = %+v, want 400 %s", p, ProblemMalformed)
+			}
+			got := ""
+			if len(p.Errors) > 0 {
+				got = p.Errors[0].Field
+			}
+			if got != tt.wantField {
+				t.Fatalf("field = %q, want %q (%+v)", got, tt.wantField, p)
+			}
+		})
+	}
+}

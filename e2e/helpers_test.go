@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/examflow/examflow/identity"
+)
+
+// answer is an HTTP response with its decoded JSON body.
+type answer struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    []byte
+}
+
+func do(t *testing.T, method, path, contentType string, body []byte, headers map[string]string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, env.api.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := answer{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if len(raw) > 0 && (resp.Header.Get("Content-Type") == "application/json; charset=utf-8" || resp.Header.Get("Content-Type") == "application/problem+json") {
+		if err := json.Unmarshal(raw, &a.Body); err != nil {
+			t.Fatalf("decode %s: %v", raw, err)
+		}
+	}
+	return a
+}
+
+func postRegistration(t *testing.T, body any, idemKey string) answer {
+	t.Helper()
+	data, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := map[string]string{}
+	if idemKey != "" {
+		h["Idempotency-Key"] = idemKey
+	}
+	return do(t, http.MethodPost, "/v1/registrations", "application/json", data, h)
+}
+
+// person is a fictional candidate with a fresh, valid national identity number.
+type person struct {
+	Given, Family, Born, NationalID, Email string
+}
+
+func newPerson(t *testing.T) person {
+	t.Helper()
+	born := time.Date(1960+rand.IntN(40), time.Month(1+rand.IntN(12)), 1+rand.IntN(28), 0, 0, 0, 0, time.UTC)
+	for {
+		nid, ok := identity.WithCheckDigits(born.Format("020106") + fmt.Sprintf("%03d", rand.IntN(500)))
+		if ok {
+			n := rand.IntN(1_000_000)
+			return person{
+				Given: fmt.Sprintf("Given%06d", n), Family: fmt.Sprintf("Family%06d", n),
+				Born: born.Format(time.DateOnly), NationalID: nid, Email: fmt.Sprintf("person%06d@example.org", n),
+			}
+		}
+	}
+}
+
+func (p person) registration(testType, centre, session string) map[string]any {
+	test := map[string]any{"type": testType}
+	if testType == "norwegian_a1_b2" {
+		test["parts"] = []string{"reading", "listening", "writing", "oral"}
+		test["level_band"] = "A2-B1"
+	}
+	return map[string]any{
+		"person": map[string]any{
+			"given_name": p.Given, "family_name": p.Family, "date_of_birth": p.Born, "national_id": p.NationalID,
+			"email": p.Email, "phone": "+47 400 00 000",
+			"address": map[string]any{"street": "Eksempelveien 7", "postal_code": "0001", "city": "Oslo", "country": "NO"},
+		},
+		"test": test, "test_centre": centre, "session_date": session,
+	}
+}
+
+// uniqueCentre is a test centre code no other test uses, to count workflows.
+func uniqueCentre() string { return fmt.Sprintf("E2E-%08d", rand.IntN(100_000_000)) }
+
+func countRows(t *testing.T, table string) int {
+	t.Helper()
+	var n int
+	if err := env.pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// eventually retries check until it returns nil or the time is up.
+func eventually(t *testing.T, within time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %v", within, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func fieldNames(a answer) []string {
+	var out []string
+	errs, _ := a.Body["errors"].([]any)
+	for _, e := range errs {
+		if m, ok := e.(map[string]any); ok {
+			out = append(out, fmt.Sprint(m["field"]))
+		}
+	}
+	return out
+}

@@ -1,0 +1,172 @@
+// Package e2e runs examflow end to end on a real stack: PostgreSQL, MinIO and
+// the Temporal dev server, started on free ports in a temporary folder (apart
+// from `make run`'s data) and stopped afterwards. The worker runs in-process
+// against that Temporal server; the API is served over real HTTP.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/config"
+	"github.com/examflow/examflow/deploy/devstack"
+	"github.com/examflow/examflow/identity"
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/worker"
+	"github.com/examflow/examflow/workflows"
+)
+
+// env is the running stack shared by the tests of this package.
+var env struct {
+	stack    *devstack.Stack
+	pool     *pgxpool.Pool
+	store    *storage.Store
+	objects  *storage.Objects
+	temporal client.Client
+	worker   sdkworker.Worker
+	deps     worker.Deps
+	api      *httptest.Server
+	apiLogs  *syncBuffer
+	cfg      config.Config
+}
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx := context.Background()
+	tools := os.Getenv("EXAMFLOW_TOOLS_DIR")
+	if tools == "" {
+		tools, _ = filepath.Abs("../.tools/bin")
+	}
+	for _, bin := range []string{"temporal", "minio"} {
+		if _, err := os.Stat(filepath.Join(tools, bin)); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %s not found in %s: run the tests with `make test`, which builds the pinned tools\n", bin, tools)
+			return 1
+		}
+	}
+	dir, err := os.MkdirTemp("", "examflow-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+
+	sas := map[string]string{}
+	for name, typ := range workflows.SearchAttributes() {
+		sas[name] = typ.String()
+	}
+	stackLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, ToolsDir: tools, Headless: true, Fast: true, SearchAttributes: sas, Logger: stackLog})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: start stack: %v\n", err)
+		return 1
+	}
+	defer stack.Stop()
+	env.stack = stack
+	if err := setup(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: setup: %v\n", err)
+		return 1
+	}
+	defer teardown()
+	return m.Run()
+}
+
+func setup(ctx context.Context) error {
+	s := env.stack
+	os.Setenv("EXAMFLOW_DATABASE_URL", s.DatabaseURL())
+	os.Setenv("EXAMFLOW_TEMPORAL_ADDRESS", s.TemporalAddress())
+	os.Setenv("EXAMFLOW_MINIO_ENDPOINT", s.MinIOEndpoint())
+	os.Setenv("EXAMFLOW_TASK_QUEUE", "examflow-e2e")
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	env.cfg = cfg
+	quiet := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if env.pool, err = storage.OpenPool(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	if err := storage.Migrate(ctx, env.pool, quiet); err != nil {
+		return err
+	}
+	key, _ := cfg.LookupKey()
+	env.store = storage.NewStore(env.pool, key)
+	if env.objects, err = storage.NewObjects(cfg.MinIO); err != nil {
+		return err
+	}
+	if err := env.objects.EnsureBucket(ctx); err != nil {
+		return err
+	}
+
+	reg := worker.NewRegistry()
+	metrics, _ := worker.MetricsHandler(reg, quiet)
+	if env.temporal, err = worker.Dial(cfg, metrics, quiet); err != nil {
+		return err
+	}
+	if err := worker.EnsureSearchAttributes(ctx, env.temporal, cfg.TemporalNamespace); err != nil {
+		return err
+	}
+	env.deps = worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: cfg.TaskQueue, Logger: quiet}
+	env.worker = worker.New(env.deps)
+	if err := env.worker.Start(); err != nil {
+		return err
+	}
+
+	env.apiLogs = &syncBuffer{}
+	apiLogger := slog.New(slog.NewJSONHandler(env.apiLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	handler := api.New(api.Deps{
+		Store: env.store, Temporal: env.temporal, TaskQueue: cfg.TaskQueue, Logger: apiLogger, Registry: reg,
+		Validation: api.ValidationOptions{Now: time.Now, Identity: identity.Options{}},
+		Ready:      func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) },
+	})
+	env.api = httptest.NewServer(handler)
+	return nil
+}
+
+func teardown() {
+	if env.api != nil {
+		env.api.Close()
+	}
+	if env.worker != nil {
+		env.worker.Stop()
+	}
+	if env.temporal != nil {
+		env.temporal.Close()
+	}
+	if env.pool != nil {
+		env.pool.Close()
+	}
+}
