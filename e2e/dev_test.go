@@ -1,0 +1,216 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// portWithPartner finds a free port p whose partner p+offset is free too
+// (MinIO's console is S3+1, the Temporal UI is frontend+1000).
+func portWithPartner(t *testing.T, offset int) int {
+	t.Helper()
+	for range 200 {
+		p := 20000 + rand.IntN(20000)
+		if portFree(p) && portFree(p+offset) {
+			return p
+		}
+	}
+	t.Fatal("no free port pair")
+	return 0
+}
+
+func portFree(p int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}
+
+// devProcess is a running `examflow dev`, as `make run` starts it.
+type devProcess struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+func startDev(t *testing.T, bin string, env []string) *devProcess {
+	t.Helper()
+	cmd := exec.Command(bin, "dev")
+	cmd.Env = append(os.Environ(), env...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	d := &devProcess{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		once := false
+		for sc.Scan() {
+			_, _ = d.out.Write(append(sc.Bytes(), '\n'))
+			if !once && strings.Contains(sc.Text(), "examflow is running") {
+				once = true
+				close(ready)
+			}
+		}
+	}()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- cmd.Wait(); _ = pw.Close() }()
+	select {
+	case <-ready:
+	case err := <-d.done:
+		t.Fatalf("examflow dev exited: %v\n%s", err, d.out.String())
+	case <-time.After(3 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("examflow dev did not come up:\n%s", d.out.String())
+	}
+	return d
+}
+
+func (d *devProcess) interrupt(t *testing.T) {
+	t.Helper()
+	_ = d.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Fatalf("examflow dev exited with %v after Ctrl-C:\n%s", err, d.out.String())
+		}
+	case <-time.After(90 * time.Second):
+		_ = d.cmd.Process.Kill()
+		t.Fatalf("examflow dev did not stop after Ctrl-C:\n%s", d.out.String())
+	}
+}
+
+// TestDevStackLikeMakeRun runs `examflow dev`, what `make run` runs, on free
+// ports: the stack comes up, a registration shows under
+// `temporal workflow list --query 'Stage="Registered"'`, Ctrl-C stops every
+// process, and a second start keeps the data.
+func TestDevStackLikeMakeRun(t *testing.T) {
+	tools := os.Getenv("EXAMFLOW_TOOLS_DIR")
+	if tools == "" {
+		tools, _ = filepath.Abs("../.tools/bin")
+	}
+	binDir := t.TempDir()
+	bin := filepath.Join(binDir, "examflow")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/examflow").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir, err := os.MkdirTemp("", "examflow-dev-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+
+	pg := portWithPartner(t, 0)
+	minio := portWithPartner(t, 1)
+	temporal := portWithPartner(t, 1000)
+	apiPort := portWithPartner(t, 0)
+	workerPort := portWithPartner(t, 0)
+	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	temporalAddr := fmt.Sprintf("127.0.0.1:%d", temporal)
+	env := []string{
+		fmt.Sprintf("EXAMFLOW_DATABASE_URL=postgres://examflow@127.0.0.1:%d/examflow?sslmode=disable", pg),
+		fmt.Sprintf("EXAMFLOW_MINIO_ENDPOINT=127.0.0.1:%d", minio),
+		"EXAMFLOW_TEMPORAL_ADDRESS=" + temporalAddr,
+		"EXAMFLOW_TASK_QUEUE=examflow",
+		fmt.Sprintf("EXAMFLOW_API_ADDR=127.0.0.1:%d", apiPort),
+		fmt.Sprintf("EXAMFLOW_WORKER_ADDR=127.0.0.1:%d", workerPort),
+		"EXAMFLOW_DEV_DIR=" + dir,
+		"EXAMFLOW_TOOLS_DIR=" + tools,
+	}
+
+	d := startDev(t, bin, env)
+	for _, want := range []string{apiURL + "/openapi.yaml", fmt.Sprintf("http://127.0.0.1:%d", temporal+1000), "curl"} {
+		if !strings.Contains(d.out.String(), want) {
+			t.Errorf("the banner does not show %s", want)
+		}
+	}
+	for _, url := range []string{fmt.Sprintf("http://127.0.0.1:%d/", temporal+1000), fmt.Sprintf("http://127.0.0.1:%d/metrics", workerPort)} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %s", url, resp.Status)
+		}
+	}
+
+	p := newPerson(t)
+	data := mustJSON(p.registration("citizenship", "OSLO-VO", session))
+	resp, err := http.Post(apiURL+"/v1/registrations", "application/json", strings.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %s %s", resp.Status, body)
+	}
+	regID := between(string(body), `"registration_id":"`, `"`)
+
+	eventually(t, 20*time.Second, func() error {
+		out, err := exec.Command(filepath.Join(tools, "temporal"), "workflow", "list", "--address", temporalAddr,
+			"--query", `Stage="Registered"`).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("temporal workflow list: %v: %s", err, out)
+		}
+		if !strings.Contains(string(out), "registration-"+regID) {
+			return fmt.Errorf("workflow not listed:\n%s", out)
+		}
+		return nil
+	})
+
+	d.interrupt(t)
+	for _, port := range []int{pg, minio, temporal, apiPort, workerPort} {
+		if !portFree(port) {
+			t.Errorf("port %d still in use after Ctrl-C", port)
+		}
+	}
+
+	// A second start keeps the data: the registration and its running workflow.
+	d = startDev(t, bin, env)
+	defer d.interrupt(t)
+	// Right after a restart the first query may wait for the old worker's
+	// sticky queue to time out; the API answers 503 with Retry-After then.
+	eventually(t, 30*time.Second, func() error {
+		resp, err := http.Get(apiURL + "/v1/registrations/" + regID)
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
+			return fmt.Errorf("not yet: %s", body)
+		}
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"stage":"Registered"`) {
+			t.Fatalf("after restart: %s %s", resp.Status, body)
+		}
+		return nil
+	})
+}
+
+func between(s, start, end string) string {
+	i := strings.Index(s, start)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(start):]
+	if j := strings.Index(s, end); j >= 0 {
+		return s[:j]
+	}
+	return s
+}
