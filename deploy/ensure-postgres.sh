@@ -5,12 +5,16 @@
 # created.
 set -euo pipefail
 
-if compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
-  exit 0
-fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
+fi
+if compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
+  # As root, the server runs as the unprivileged postgres user.
+  if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+  fi
+  exit 0
 fi
 echo "PostgreSQL server binaries not found: installing Debian's postgresql package ..."
 $sudo mkdir -p /etc/postgresql-common
