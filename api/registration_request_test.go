@@ -96,18 +96,7 @@ func TestValidateRegistration(t *testing.T) {
 			if tt.path != "" {
 				body = set(body, tt.path, tt.value)
 			}
-			data, _ := json.Marshal(body)
-			var req RegistrationRequest
-			if p := decodeStrictBytes(data, &req); p != nil {
-				t.Fatalf("decode: %+v", p)
-			}
-			_, errs, warns := req.Validate(ValidationOptions{Now: testNow})
-			if got := fieldsOf(errs); !slices.Equal(got, tt.wantFields) {
-				t.Fatalf("invalid fields = %v (%+v), want %v", got, errs, tt.wantFields)
-			}
-			if got := fieldsOf(warns); !slices.Equal(got, tt.wantWarnings) {
-				t.Fatalf("warnings = %v, want %v", got, tt.wantWarnings)
-			}
+			checkValidation(t, body, tt.wantFields, tt.wantWarnings)
 		})
 	}
 }
@@ -127,18 +116,7 @@ func TestValidateDUFNumbers(t *testing.T) {
 		t.Run(tt.duf, func(t *testing.T) {
 			body := set(validBody(), "person.national_id", nil)
 			body = set(body, "person.duf_number", tt.duf)
-			data, _ := json.Marshal(body)
-			var req RegistrationRequest
-			if p := decodeStrictBytes(data, &req); p != nil {
-				t.Fatalf("decode: %+v", p)
-			}
-			_, errs, warns := req.Validate(ValidationOptions{Now: testNow})
-			if got := fieldsOf(errs); !slices.Equal(got, tt.wantFields) {
-				t.Fatalf("invalid fields = %v, want %v", got, tt.wantFields)
-			}
-			if got := fieldsOf(warns); !slices.Equal(got, tt.wantWarnings) {
-				t.Fatalf("warnings = %v, want %v", got, tt.wantWarnings)
-			}
+			checkValidation(t, body, tt.wantFields, tt.wantWarnings)
 		})
 	}
 }
@@ -207,5 +185,23 @@ func TestDecodeStrict(t *testing.T) {
 				t.Fatalf("field = %q, want %q (%+v)", got, tt.wantField, p)
 			}
 		})
+	}
+}
+
+// checkValidation decodes and validates body and compares the refused and
+// warned fields.
+func checkValidation(t *testing.T, body map[string]any, wantFields, wantWarnings []string) {
+	t.Helper()
+	data, _ := json.Marshal(body)
+	var req RegistrationRequest
+	if p := decodeStrictBytes(data, &req); p != nil {
+		t.Fatalf("decode: %+v", p)
+	}
+	_, errs, warns := req.Validate(ValidationOptions{Now: testNow})
+	if got := fieldsOf(errs); !slices.Equal(got, wantFields) {
+		t.Fatalf("invalid fields = %v (%+v), want %v", got, errs, wantFields)
+	}
+	if got := fieldsOf(warns); !slices.Equal(got, wantWarnings) {
+		t.Fatalf("warnings = %v, want %v", got, wantWarnings)
 	}
 }
