@@ -29,6 +29,8 @@ type Config struct {
 	WorkerAddr string `env:"EXAMFLOW_WORKER_ADDR" envDefault:"127.0.0.1:8081"`
 	// MinIO holds the object-store settings.
 	MinIO MinIO
+	// SMTP is the outgoing mail server for notifications.
+	SMTP SMTP
 	// LookupKeyHex is the hex-encoded secret key of the HMAC blind index used
 	// to find a candidate by identifier without storing the identifier in an
 	// index. It must be the same for every process and must never change.
