@@ -5,6 +5,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -35,4 +36,13 @@ func (a *Registration) RecordStage(ctx context.Context, in workflows.RecordStage
 		return fmt.Errorf("record stage: %w", err)
 	}
 	return nil
+}
+
+// remarshal converts a decoded JSON value (map) into a typed value.
+func remarshal(from, to any) error {
+	data, err := json.Marshal(from)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, to)
 }

@@ -222,9 +222,14 @@ func (r *RegistrationRequest) Validate(opts ValidationOptions) (storage.NewRegis
 			v.add("person", "at least one identifier is required: national_id, duf_number or passport_number")
 		}
 		if nid != "" {
-			if _, err := identity.ValidateNationalID(nid, opts.Identity); err != nil {
+			kind, err := identity.ValidateNationalID(nid, opts.Identity)
+			if err != nil {
 				v.add("person.national_id", "is not a valid fødselsnummer or D number: %s", detailOf(err))
+			} else if kind != identity.KindFodselsnummer && r.Test != nil && r.Test.Type == "citizenship" {
+				v.add("person.national_id", "the citizenship test requires a fødselsnummer; a D number is not enough")
 			}
+		} else if r.Test != nil && r.Test.Type == "citizenship" {
+			v.add("person.national_id", "is required for the citizenship test (a fødselsnummer)")
 		}
 		if duf != "" {
 			ok, err := identity.ValidateDUF(duf, now)

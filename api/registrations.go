@@ -32,16 +32,17 @@ type RegistrationCreated struct {
 // RegistrationView is the answer to GET /v1/registrations/{id}. It carries
 // no personal data.
 type RegistrationView struct {
-	RegistrationID string            `json:"registration_id"`
-	CandidateID    string            `json:"candidate_id"`
-	WorkflowID     string            `json:"workflow_id"`
-	Test           TestView          `json:"test"`
-	TestCentre     string            `json:"test_centre"`
-	SessionDate    string            `json:"session_date"`
-	Stage          workflows.Stage   `json:"stage"`
-	StageSince     time.Time         `json:"stage_since"`
-	Stages         []workflows.Stage `json:"stages"`
-	RegisteredAt   time.Time         `json:"registered_at"`
+	RegistrationID string                 `json:"registration_id"`
+	CandidateID    string                 `json:"candidate_id"`
+	WorkflowID     string                 `json:"workflow_id"`
+	Test           TestView               `json:"test"`
+	TestCentre     string                 `json:"test_centre"`
+	SessionDate    string                 `json:"session_date"`
+	Stage          workflows.Stage        `json:"stage"`
+	StageSince     time.Time              `json:"stage_since"`
+	Stages         []workflows.Stage      `json:"stages"`
+	Parts          []workflows.PartStatus `json:"parts"`
+	RegisteredAt   time.Time              `json:"registered_at"`
 }
 
 // TestView describes the test registered for.
@@ -108,6 +109,12 @@ func (s *server) createRegistration(c *gin.Context) {
 		writeProblem(c, Problem{Type: ProblemConflict, Title: "Already registered", Status: http.StatusConflict,
 			Detail: "this candidate is already registered for this test on this session date",
 			Extra:  map[string]any{"registration": created(reg, nil)}})
+		return
+	case errors.Is(err, storage.ErrNoSession):
+		s.metrics.regs.WithLabelValues(testType, "invalid").Inc()
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "No such session", Status: http.StatusUnprocessableEntity,
+			Detail: "there is no session of this test at this test centre on this date; sessions are set up with their answer keys before registration",
+			Errors: []FieldError{{Field: "test_centre", Detail: "has no session of this test on session_date"}, {Field: "session_date", Detail: "has no session of this test at test_centre"}}})
 		return
 	case errors.Is(err, storage.ErrIdempotencyMismatch):
 		writeProblem(c, Problem{Type: ProblemIdempotency, Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity,
@@ -213,6 +220,7 @@ func (s *server) getRegistration(c *gin.Context) {
 		Stage:          status.Stage,
 		StageSince:     status.Since,
 		Stages:         status.Stages,
+		Parts:          status.Parts,
 		RegisteredAt:   reg.RegisteredAt,
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 
+	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/storage"
 )
 
@@ -32,6 +33,8 @@ type Deps struct {
 	Logger     *slog.Logger
 	Registry   *prometheus.Registry
 	Validation ValidationOptions
+	// Catalogue is the test catalogue (versions, parts, rules).
+	Catalogue marking.Catalogue
 	// Ready reports whether the dependencies answer; /readyz uses it.
 	Ready func(context.Context) error
 }
@@ -67,6 +70,16 @@ func New(d Deps) *gin.Engine {
 	v1 := r.Group("/v1")
 	v1.POST("/registrations", s.createRegistration)
 	v1.GET("/registrations/:id", s.getRegistration)
+	v1.GET("/registrations/:id/results", s.listResults)
+	v1.POST("/registrations/:id/answer-sheets", s.submitAnswerSheet)
+	v1.POST("/registrations/:id/discrepancies", s.reportDiscrepancy)
+	v1.POST("/registrations/:id/review-decisions", s.decideReview)
+	v1.POST("/registrations/:id/assessments", s.submitAssessment)
+	v1.POST("/registrations/:id/settlements", s.settleAssessment)
+	v1.POST("/answer-keys", s.createAnswerKey)
+	v1.GET("/answer-keys/:form_id", s.listAnswerKeys)
+	v1.POST("/sessions", s.createSession)
+	v1.POST("/sessions/:id/discrepancies", s.reportSessionDiscrepancy)
 	return r
 }
 

@@ -31,6 +31,8 @@ type Config struct {
 	MinIO MinIO
 	// SMTP is the outgoing mail server for notifications.
 	SMTP SMTP
+	// TestDay holds review periods and pass-rate monitoring.
+	TestDay TestDay
 	// LookupKeyHex is the hex-encoded secret key of the HMAC blind index used
 	// to find a candidate by identifier without storing the identifier in an
 	// index. It must be the same for every process and must never change.

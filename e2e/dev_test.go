@@ -121,7 +121,7 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 	workerPort := portWithPartner(t, 0)
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	temporalAddr := fmt.Sprintf("127.0.0.1:%d", temporal)
-	env := []string{
+	devEnv := []string{
 		fmt.Sprintf("EXAMFLOW_DATABASE_URL=postgres://examflow@127.0.0.1:%d/examflow?sslmode=disable", pg),
 		fmt.Sprintf("EXAMFLOW_MINIO_ENDPOINT=127.0.0.1:%d", minio),
 		"EXAMFLOW_TEMPORAL_ADDRESS=" + temporalAddr,
@@ -132,7 +132,7 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 		"EXAMFLOW_TOOLS_DIR=" + tools,
 	}
 
-	d := startDev(t, bin, env)
+	d := startDev(t, bin, devEnv)
 	for _, want := range []string{apiURL + "/openapi.yaml", fmt.Sprintf("http://127.0.0.1:%d", temporal+1000), "curl"} {
 		if !strings.Contains(d.out.String(), want) {
 			t.Errorf("the banner does not show %s", want)
@@ -149,6 +149,21 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 		}
 	}
 
+	// An answer key and a session first, then a registration, all over HTTP.
+	tv, err := env.catalogue.Version("citizenship", time.Date(2027, 3, 15, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, _ := tv.Part("test")
+	form := "dev-citizenship-" + session
+	if a := doAt(t, apiURL, http.MethodPost, "/v1/answer-keys", "application/json", []byte(mustJSON(map[string]any{
+		"form_id": form, "test_type": "citizenship", "test_version": tv.Version, "part": "test", "items": testKeyItems(def)})), nil); a.Status != 201 {
+		t.Fatalf("answer key: %d %s", a.Status, a.Raw)
+	}
+	if a := doAt(t, apiURL, http.MethodPost, "/v1/sessions", "application/json", []byte(mustJSON(map[string]any{
+		"test_type": "citizenship", "test_centre": "OSLO-VO", "session_date": session, "forms": map[string]string{"test": form}})), nil); a.Status != 201 {
+		t.Fatalf("session: %d %s", a.Status, a.Raw)
+	}
 	p := newPerson(t)
 	data := mustJSON(p.registration("citizenship", "OSLO-VO", session))
 	resp, err := http.Post(apiURL+"/v1/registrations", "application/json", strings.NewReader(data))
@@ -182,7 +197,7 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 	}
 
 	// A second start keeps the data: the registration and its running workflow.
-	d = startDev(t, bin, env)
+	d = startDev(t, bin, devEnv)
 	defer d.interrupt(t)
 	// Right after a restart the first query may wait for the old worker's
 	// sticky queue to time out; the API answers 503 with Retry-After then.

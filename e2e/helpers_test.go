@@ -24,7 +24,13 @@ type answer struct {
 
 func do(t *testing.T, method, path, contentType string, body []byte, headers map[string]string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, env.api.URL+path, bytes.NewReader(body))
+	return doAt(t, env.api.URL, method, path, contentType, body, headers)
+}
+
+// doAt sends a request to the API at base.
+func doAt(t *testing.T, base, method, path, contentType string, body []byte, headers map[string]string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

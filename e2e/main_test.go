@@ -24,6 +24,7 @@ import (
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/identity"
+	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
 	"github.com/examflow/examflow/workflows"
@@ -31,16 +32,17 @@ import (
 
 // env is the running stack shared by the tests of this package.
 var env struct {
-	stack    *devstack.Stack
-	pool     *pgxpool.Pool
-	store    *storage.Store
-	objects  *storage.Objects
-	temporal client.Client
-	worker   sdkworker.Worker
-	deps     worker.Deps
-	api      *httptest.Server
-	apiLogs  *syncBuffer
-	cfg      config.Config
+	stack     *devstack.Stack
+	pool      *pgxpool.Pool
+	store     *storage.Store
+	objects   *storage.Objects
+	temporal  client.Client
+	worker    sdkworker.Worker
+	deps      worker.Deps
+	api       *httptest.Server
+	apiLogs   *syncBuffer
+	cfg       config.Config
+	catalogue marking.Catalogue
 }
 
 // syncBuffer collects log output from several goroutines.
@@ -110,6 +112,10 @@ func setup(ctx context.Context) error {
 	os.Setenv("EXAMFLOW_TEMPORAL_ADDRESS", s.TemporalAddress())
 	os.Setenv("EXAMFLOW_MINIO_ENDPOINT", s.MinIOEndpoint())
 	os.Setenv("EXAMFLOW_TASK_QUEUE", "examflow-e2e")
+	// Review periods short enough to see a reminder; pass-rate monitoring
+	// off unless a test turns it on.
+	os.Setenv("EXAMFLOW_REVIEW_REMINDER", "2s")
+	os.Setenv("EXAMFLOW_PASS_RATE_MIN_SAMPLE", "1000000")
 	cfg, err := config.Load()
 	if err != nil {
 		return err
@@ -124,6 +130,12 @@ func setup(ctx context.Context) error {
 	}
 	key, _ := cfg.LookupKey()
 	env.store = storage.NewStore(env.pool, key)
+	if env.catalogue, err = marking.LoadCatalogue(); err != nil {
+		return err
+	}
+	if err := env.store.SeedCatalogue(ctx, env.catalogue); err != nil {
+		return err
+	}
 	if env.objects, err = storage.NewObjects(cfg.MinIO); err != nil {
 		return err
 	}
@@ -139,7 +151,8 @@ func setup(ctx context.Context) error {
 	if err := worker.EnsureSearchAttributes(ctx, env.temporal, cfg.TemporalNamespace); err != nil {
 		return err
 	}
-	env.deps = worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: cfg.TaskQueue, Logger: quiet}
+	env.deps = worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: cfg.TaskQueue, Logger: quiet,
+		Catalogue: env.catalogue, TestDay: cfg.TestDay}
 	env.worker = worker.New(env.deps)
 	if err := env.worker.Start(); err != nil {
 		return err
@@ -148,7 +161,7 @@ func setup(ctx context.Context) error {
 	env.apiLogs = &syncBuffer{}
 	apiLogger := slog.New(slog.NewJSONHandler(env.apiLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	handler := api.New(api.Deps{
-		Store: env.store, Temporal: env.temporal, TaskQueue: cfg.TaskQueue, Logger: apiLogger, Registry: reg,
+		Store: env.store, Temporal: env.temporal, TaskQueue: cfg.TaskQueue, Logger: apiLogger, Registry: reg, Catalogue: env.catalogue,
 		Validation: api.ValidationOptions{Now: time.Now, Identity: identity.Options{}},
 		Ready:      func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) },
 	})

@@ -34,7 +34,7 @@ func countWorkflows(t *testing.T, query string) int64 {
 func TestRegistrationFlowsThroughTemporal(t *testing.T) {
 	p := newPerson(t)
 	centre := uniqueCentre()
-	a := postRegistration(t, p.registration("citizenship", centre, session), "")
+	a := postRegistration(t, p.reg(t, "citizenship", centre, session), "")
 	if a.Status != http.StatusCreated {
 		t.Fatalf("status %d: %s", a.Status, a.Raw)
 	}
@@ -134,7 +134,7 @@ func TestInvalidNationalIDLeavesNothingBehind(t *testing.T) {
 	for _, table := range tables {
 		before[table] = countRows(t, table)
 	}
-	a := postRegistration(t, p.registration("citizenship", centre, session), "bad-nid-"+centre)
+	a := postRegistration(t, p.reg(t, "citizenship", centre, session), "bad-nid-"+centre)
 	if a.Status != http.StatusUnprocessableEntity {
 		t.Fatalf("status %d: %s", a.Status, a.Raw)
 	}
@@ -160,7 +160,7 @@ func TestInvalidNationalIDLeavesNothingBehind(t *testing.T) {
 }
 
 func TestBadInputIsRefusedWithProblemDetails(t *testing.T) {
-	valid := newPerson(t).registration("norwegian_a1_b2", "OSLO-VO", session)
+	valid := newPerson(t).reg(t, "norwegian_a1_b2", "OSLO-VO", session)
 	missing := map[string]any{"person": map[string]any{"given_name": "A"}, "test": map[string]any{}}
 	tests := []struct {
 		name        string
@@ -205,7 +205,7 @@ func withoutLevelBand(body map[string]any) map[string]any {
 
 func TestIdempotencyKeyReturnsTheSameAnswer(t *testing.T) {
 	p := newPerson(t)
-	body := p.registration("social_studies", uniqueCentre(), session)
+	body := p.reg(t, "social_studies", uniqueCentre(), session)
 	key := "idem-" + uuid.NewString()
 	before := countRows(t, "registrations")
 
@@ -230,7 +230,7 @@ func TestIdempotencyKeyReturnsTheSameAnswer(t *testing.T) {
 	}
 
 	// The same key with another body is refused and changes nothing.
-	other := p.registration("citizenship", uniqueCentre(), session)
+	other := p.reg(t, "citizenship", uniqueCentre(), session)
 	a := postRegistration(t, other, key)
 	if a.Status != http.StatusUnprocessableEntity || !slices.Equal(fieldNames(a), []string{"Idempotency-Key"}) {
 		t.Fatalf("reused key: %d %s", a.Status, a.Raw)
@@ -242,11 +242,11 @@ func TestIdempotencyKeyReturnsTheSameAnswer(t *testing.T) {
 
 func TestSamePersonSameTestAndDateConflicts(t *testing.T) {
 	p := newPerson(t)
-	first := postRegistration(t, p.registration("norwegian_a1_b2", "OSLO-VO", session), "")
+	first := postRegistration(t, p.reg(t, "norwegian_a1_b2", "OSLO-VO", session), "")
 	if first.Status != http.StatusCreated {
 		t.Fatalf("first: %d %s", first.Status, first.Raw)
 	}
-	again := postRegistration(t, p.registration("norwegian_a1_b2", "BERGEN-VO", session), "")
+	again := postRegistration(t, p.reg(t, "norwegian_a1_b2", "BERGEN-VO", session), "")
 	if again.Status != http.StatusConflict {
 		t.Fatalf("second: %d %s", again.Status, again.Raw)
 	}
@@ -259,7 +259,7 @@ func TestSamePersonSameTestAndDateConflicts(t *testing.T) {
 	}
 
 	// The same identifier on another date is the same candidate.
-	later := postRegistration(t, p.registration("norwegian_a1_b2", "OSLO-VO", "2027-06-01"), "")
+	later := postRegistration(t, p.reg(t, "norwegian_a1_b2", "OSLO-VO", "2027-06-01"), "")
 	if later.Status != http.StatusCreated {
 		t.Fatalf("later: %d %s", later.Status, later.Raw)
 	}
@@ -270,7 +270,7 @@ func TestSamePersonSameTestAndDateConflicts(t *testing.T) {
 
 func TestDUFChecksumMismatchIsAWarning(t *testing.T) {
 	p := newPerson(t)
-	body := p.registration("social_studies", uniqueCentre(), session)
+	body := p.reg(t, "social_studies", uniqueCentre(), session)
 	person := body["person"].(map[string]any)
 	delete(person, "national_id")
 	person["duf_number"] = "201258697561" // UDI's illustrative number; its checksum fails
@@ -300,9 +300,11 @@ func TestReconcilerStartsUnstartedWorkflows(t *testing.T) {
 	p := newPerson(t)
 	dob, _ := time.Parse(time.DateOnly, p.Born)
 	sess, _ := time.Parse(time.DateOnly, session)
+	centre := uniqueCentre()
+	sessionFor(t, "citizenship", centre, session)
 	reg, created, err := env.store.CreateRegistration(ctx, storage.NewRegistration{
 		Person:   storage.Person{GivenName: p.Given, FamilyName: p.Family, DateOfBirth: dob, NationalID: p.NationalID},
-		TestType: "citizenship", TestParts: []string{"test"}, TestCentre: uniqueCentre(), SessionDate: sess,
+		TestType: "citizenship", TestParts: []string{"test"}, TestCentre: centre, SessionDate: sess,
 	}, nil)
 	if err != nil || !created {
 		t.Fatalf("store registration: %v %v", created, err)
@@ -345,7 +347,7 @@ func TestHealthReadinessMetricsAndOpenAPI(t *testing.T) {
 	}
 	// Make sure at least one request and one workflow start were counted.
 	p := newPerson(t)
-	if a := postRegistration(t, p.registration("citizenship", uniqueCentre(), session), ""); a.Status != 201 {
+	if a := postRegistration(t, p.reg(t, "citizenship", uniqueCentre(), session), ""); a.Status != 201 {
 		t.Fatalf("register: %d %s", a.Status, a.Raw)
 	}
 	m := do(t, http.MethodGet, "/metrics", "", nil, nil)
@@ -371,10 +373,10 @@ func TestHealthReadinessMetricsAndOpenAPI(t *testing.T) {
 func TestLogsCarryNoPersonalData(t *testing.T) {
 	p := newPerson(t)
 	centre := uniqueCentre()
-	if a := postRegistration(t, p.registration("citizenship", centre, session), ""); a.Status != 201 {
+	if a := postRegistration(t, p.reg(t, "citizenship", centre, session), ""); a.Status != 201 {
 		t.Fatalf("register: %d %s", a.Status, a.Raw)
 	}
-	bad := p.registration("citizenship", centre, session)
+	bad := p.reg(t, "citizenship", centre, session)
 	bad["person"].(map[string]any)["email"] = "not an address " + p.Email
 	if a := postRegistration(t, bad, ""); a.Status != 422 {
 		t.Fatalf("bad: %d %s", a.Status, a.Raw)

@@ -51,7 +51,7 @@ func TestDatabaseDownGives503(t *testing.T) {
 
 	centre := uniqueCentre()
 	resp, err = http.Post(srv.URL+"/v1/registrations", "application/json",
-		strings.NewReader(mustJSON(newPerson(t).registration("citizenship", centre, session))))
+		strings.NewReader(mustJSON(newPerson(t).reg(t, "citizenship", centre, session))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -164,6 +164,15 @@ func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem
 			}
 		}
 
+		var sessionID uuid.UUID
+		err := tx.QueryRow(ctx, `SELECT id FROM test_sessions WHERE test_type = $1 AND test_centre = $2 AND session_date = $3`,
+			in.TestType, in.TestCentre, in.SessionDate).Scan(&sessionID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNoSession
+		}
+		if err != nil {
+			return fmt.Errorf("find session: %w", err)
+		}
 		candidateID, err := s.upsertCandidate(ctx, tx, in.Person)
 		if err != nil {
 			return err
@@ -173,10 +182,10 @@ func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem
 			return fmt.Errorf("new registration id: %w", err)
 		}
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO registrations (id, candidate_id, test_type, test_parts, level_band, language, written_form, test_centre, session_date, workflow_id)
-			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10)
+			INSERT INTO registrations (id, candidate_id, test_type, test_parts, level_band, language, written_form, test_centre, session_date, workflow_id, session_id)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10, $11)
 			ON CONFLICT (candidate_id, test_type, session_date) DO NOTHING`,
-			id, candidateID, in.TestType, in.TestParts, in.LevelBand, in.Language, in.WrittenForm, in.TestCentre, in.SessionDate, WorkflowIDFor(id))
+			id, candidateID, in.TestType, in.TestParts, in.LevelBand, in.Language, in.WrittenForm, in.TestCentre, in.SessionDate, WorkflowIDFor(id), sessionID)
 		if err != nil {
 			return fmt.Errorf("insert registration: %w", err)
 		}
@@ -203,6 +212,9 @@ func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem
 	})
 	if errors.Is(err, ErrDuplicate) {
 		return reg, false, err
+	}
+	if errors.Is(err, ErrNoSession) {
+		return Registration{}, false, err
 	}
 	if err != nil {
 		return Registration{}, false, classify(err)
@@ -377,7 +389,7 @@ func classify(err error) error {
 	if errors.As(err, &pgErr) {
 		return err
 	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrIdempotencyMismatch) || errors.Is(err, ErrIdentifierConflict) || errors.Is(err, ErrDuplicate) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoSession) || errors.Is(err, ErrIdempotencyMismatch) || errors.Is(err, ErrIdentifierConflict) || errors.Is(err, ErrDuplicate) {
 		return err
 	}
 	if errors.Is(err, context.Canceled) {

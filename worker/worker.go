@@ -17,6 +17,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/examflow/examflow/activities"
+	"github.com/examflow/examflow/config"
+	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
@@ -27,20 +29,37 @@ type Deps struct {
 	Store     *storage.Store
 	TaskQueue string
 	Logger    *slog.Logger
+	Catalogue marking.Catalogue
+	TestDay   config.TestDay
 }
 
 // Register registers every workflow and activity under its public name.
-func Register(r sdkworker.Registry, store *storage.Store) {
+func Register(r sdkworker.Registry, d Deps) {
 	r.RegisterWorkflowWithOptions(workflows.CandidateLifecycle, workflow.RegisterOptions{Name: workflows.LifecycleWorkflow})
-	reg := &activities.Registration{Store: store}
+	reg := &activities.Registration{Store: d.Store}
 	r.RegisterActivityWithOptions(reg.RecordStage, activity.RegisterOptions{Name: workflows.ActivityRecordStage})
+	td := &activities.TestDay{Store: d.Store, Catalogue: d.Catalogue, Config: d.TestDay, Logger: d.Logger}
+	for name, fn := range map[string]any{
+		workflows.ActivityLoadRegistration:   td.LoadRegistration,
+		workflows.ActivityStoreAnswerSheet:   td.StoreAnswerSheet,
+		workflows.ActivityRecordDiscrepancy:  td.RecordDiscrepancy,
+		workflows.ActivityMarkPart:           td.MarkPart,
+		workflows.ActivityOpenReview:         td.OpenReview,
+		workflows.ActivityRemindReview:       td.RemindReview,
+		workflows.ActivityDecideReview:       td.DecideReview,
+		workflows.ActivityStoreAssessment:    td.StoreAssessment,
+		workflows.ActivityDecideAssessedPart: td.DecideAssessedPart,
+		workflows.ActivityReleaseResults:     td.ReleaseResults,
+	} {
+		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
 }
 
 // New returns a Temporal worker with everything registered; Start and Stop
 // are the caller's.
 func New(d Deps) sdkworker.Worker {
 	w := sdkworker.New(d.Client, d.TaskQueue, sdkworker.Options{})
-	Register(w, d.Store)
+	Register(w, d)
 	return w
 }
 

@@ -7,6 +7,7 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,11 +42,13 @@ type LifecycleInput struct {
 	RegistrationID string `json:"registration_id"`
 }
 
-// LifecycleStatus answers the status query.
+// LifecycleStatus answers the status query. It carries statuses only, no
+// scores or levels.
 type LifecycleStatus struct {
-	Stage  Stage     `json:"stage"`
-	Since  time.Time `json:"since"`
-	Stages []Stage   `json:"stages"`
+	Stage  Stage        `json:"stage"`
+	Since  time.Time    `json:"since"`
+	Stages []Stage      `json:"stages"`
+	Parts  []PartStatus `json:"parts,omitempty"`
 }
 
 // RecordStageInput is the input of the RecordStage activity.
@@ -55,47 +58,253 @@ type RecordStageInput struct {
 	At             time.Time `json:"at"`
 }
 
-type lifecycle struct {
-	in     LifecycleInput
-	status LifecycleStatus
+type partRun struct {
+	info        PartInfo
+	status      string
+	reasons     []string
+	resultID    string
+	reviewID    string
+	reviewDue   time.Time
+	assessments map[string]Assessment
 }
 
-// CandidateLifecycle drives one registration from registration to deletion.
+type lifecycle struct {
+	in      LifecycleInput
+	status  LifecycleStatus
+	stage   Stage
+	ctx     *RegistrationContext
+	parts   []*partRun
+	dirty   bool
+	cheated bool // provisional cheating reported: nothing is released
+}
+
+func (l *lifecycle) part(name string) *partRun {
+	for _, p := range l.parts {
+		if p.info.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// activityOptions: activities retry until they succeed (attempts 0); those
+// on an Update's path give up sooner so the caller gets an answer.
+func activityOptions(ctx workflow.Context, attempts int32) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+			MaximumAttempts:    attempts,
+		},
+	})
+}
+
+// CandidateLifecycle drives one registration from registration through the
+// test day, marking, review and assessment to the result.
 func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 	if _, err := uuid.Parse(in.RegistrationID); err != nil {
 		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", "InvalidInput", err)
 	}
 	l := &lifecycle{in: in}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (LifecycleStatus, error) {
-		return l.status, nil
+		return l.snapshot(), nil
 	}); err != nil {
 		return fmt.Errorf("set query handler: %w", err)
 	}
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    time.Minute,
-		},
-	})
+	if err := l.registerUpdates(ctx); err != nil {
+		return err
+	}
+	ctx = activityOptions(ctx, 0)
 	if err := l.enter(ctx, StageRegistered); err != nil {
 		return err
 	}
-	// The registration now waits for the test day; its events (answer
-	// sheets, discrepancies) are handled by the test-day stage, which is not
-	// built yet. The workflow stays open so that stage can be added with
-	// workflow.GetVersion without losing running registrations.
+	var rc RegistrationContext
+	if err := workflow.ExecuteActivity(ctx, ActivityLoadRegistration, in.RegistrationID).Get(ctx, &rc); err != nil {
+		return fmt.Errorf("load registration: %w", err)
+	}
+	l.ctx = &rc
+	for _, p := range rc.Parts {
+		l.parts = append(l.parts, &partRun{info: p, status: PartAwaiting, assessments: map[string]Assessment{}})
+	}
+
+	for !l.closed() {
+		if err := workflow.Await(ctx, func() bool { return l.dirty }); err != nil {
+			return err
+		}
+		l.dirty = false
+		if err := l.advance(ctx); err != nil {
+			return err
+		}
+	}
+	// Later stages (appeal window, publication, retention) continue from
+	// here; until they exist the workflow stays open for queries.
 	return workflow.Await(ctx, func() bool { return false })
+}
+
+// closed reports whether the test-day part of the lifecycle has ended.
+func (l *lifecycle) closed() bool {
+	return l.stage == StageResult || l.stage == StageAbsent || l.stage == StageAnnulled
+}
+
+// advance does the work the last events made due: marking, assessments,
+// reviews, and the stage that follows.
+func (l *lifecycle) advance(ctx workflow.Context) error {
+	for _, p := range l.parts {
+		switch {
+		case p.status == PartSubmitted:
+			var out MarkOutcome
+			if err := workflow.ExecuteActivity(ctx, ActivityMarkPart, MarkPartInput{RegistrationID: l.in.RegistrationID, Part: p.info.Name}).Get(ctx, &out); err != nil {
+				return fmt.Errorf("mark %s: %w", p.info.Name, err)
+			}
+			p.resultID = out.ResultID
+			if out.Hold {
+				if err := l.openReview(ctx, p, out.Reasons); err != nil {
+					return err
+				}
+			} else {
+				p.status = PartDecided
+			}
+		case p.status == PartAssessing && len(p.assessments) >= 2:
+			ex, ext := p.assessments[RoleExaminer], p.assessments[RoleExternalExaminer]
+			if ex.Level == ext.Level {
+				if err := l.decideAssessed(ctx, p, ex.Level, "examiners", ""); err != nil {
+					return err
+				}
+			} else {
+				p.status = PartDisputed
+			}
+		case p.status == PartDisputed:
+			if third, ok := p.assessments[RoleThirdExaminer]; ok {
+				if err := l.decideAssessed(ctx, p, third.Level, "examiners", "settled by a third examiner"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return l.nextStage(ctx)
+}
+
+func (l *lifecycle) decideAssessed(ctx workflow.Context, p *partRun, level, by, reason string) error {
+	err := workflow.ExecuteActivity(ctx, ActivityDecideAssessedPart, DecideAssessedPartInput{
+		RegistrationID: l.in.RegistrationID, Part: p.info.Name, Level: level, DecidedBy: by, Reason: reason, At: workflow.Now(ctx),
+	}).Get(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("decide %s: %w", p.info.Name, err)
+	}
+	p.status = PartDecided
+	return nil
+}
+
+func (l *lifecycle) openReview(ctx workflow.Context, p *partRun, reasons []string) error {
+	now := workflow.Now(ctx)
+	due := now.Add(l.ctx.ReviewDue)
+	var ref ReviewRef
+	err := workflow.ExecuteActivity(ctx, ActivityOpenReview, OpenReviewInput{
+		RegistrationID: l.in.RegistrationID, Part: p.info.Name, ResultID: p.resultID, Reasons: reasons, OpenedAt: now, DueAt: due,
+	}).Get(ctx, &ref)
+	if err != nil {
+		return fmt.Errorf("open review of %s: %w", p.info.Name, err)
+	}
+	p.status, p.reasons, p.reviewID, p.reviewDue = PartHeld, reasons, ref.ReviewID, due
+	reviewID := ref.ReviewID
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		if err := workflow.Sleep(ctx, l.ctx.ReviewReminder); err != nil {
+			return
+		}
+		if p.status == PartHeld && p.reviewID == reviewID {
+			// The activity retries by its policy; the review stays open either way.
+			_ = workflow.ExecuteActivity(ctx, ActivityRemindReview, ReviewRef{ReviewID: reviewID}).Get(ctx, nil)
+		}
+	})
+	return nil
+}
+
+// nextStage moves to the stage the parts add up to and keeps the review
+// search attributes current.
+func (l *lifecycle) nextStage(ctx workflow.Context) error {
+	var held, open, absent, annulled int
+	var due time.Time
+	for _, p := range l.parts {
+		switch p.status {
+		case PartHeld:
+			held++
+			if due.IsZero() || p.reviewDue.Before(due) {
+				due = p.reviewDue
+			}
+		case PartAbsent:
+			absent++
+		case PartAnnulled:
+			annulled++
+		case PartDecided:
+		default:
+			open++
+		}
+	}
+	reviewAttrs := []temporal.SearchAttributeUpdate{ReviewPendingKey.ValueSet(held > 0)}
+	if held > 0 {
+		reviewAttrs = append(reviewAttrs, ReviewDueKey.ValueSet(due))
+	} else {
+		reviewAttrs = append(reviewAttrs, ReviewDueKey.ValueUnset())
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, reviewAttrs...); err != nil {
+		return fmt.Errorf("upsert review attributes: %w", err)
+	}
+	switch {
+	case held > 0:
+		return l.enter(ctx, StageUnderReview)
+	case open > 0 || l.cheated:
+		if l.touched() {
+			return l.enter(ctx, StageTested)
+		}
+		return nil
+	case annulled > 0:
+		return l.enter(ctx, StageAnnulled)
+	case absent == len(l.parts):
+		return l.enter(ctx, StageAbsent)
+	}
+	if err := workflow.ExecuteActivity(ctx, ActivityReleaseResults, ReleaseResultsInput{RegistrationID: l.in.RegistrationID}).Get(ctx, nil); err != nil {
+		return fmt.Errorf("release results: %w", err)
+	}
+	return l.enter(ctx, StageResult)
+}
+
+// touched reports whether anything arrived for any part.
+func (l *lifecycle) touched() bool {
+	for _, p := range l.parts {
+		if p.status != PartAwaiting {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *lifecycle) snapshot() LifecycleStatus {
+	st := l.status
+	st.Stages = slices.Clone(l.status.Stages)
+	for _, p := range l.parts {
+		ps := PartStatus{Name: p.info.Name, Automated: p.info.Automated, Status: p.status, Reasons: p.reasons}
+		if p.status == PartHeld {
+			due := p.reviewDue
+			ps.ReviewDue = &due
+		}
+		st.Parts = append(st.Parts, ps)
+	}
+	return st
 }
 
 // enter moves the lifecycle into a stage: the Stage search attribute, the
 // status query and the stage history in PostgreSQL.
 func (l *lifecycle) enter(ctx workflow.Context, stage Stage) error {
+	if l.stage == stage {
+		return nil
+	}
 	now := workflow.Now(ctx)
 	if err := workflow.UpsertTypedSearchAttributes(ctx, StageKey.ValueSet(string(stage))); err != nil {
 		return fmt.Errorf("upsert stage: %w", err)
 	}
+	l.stage = stage
 	l.status.Stage = stage
 	l.status.Since = now
 	l.status.Stages = append(l.status.Stages, stage)

@@ -24,9 +24,19 @@ var (
 // registration on a Temporal namespace (examflow migrate).
 func SearchAttributes() map[string]enumspb.IndexedValueType {
 	return map[string]enumspb.IndexedValueType{
-		StageKey.GetName():       enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		TestTypeKey.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		TestCentreKey.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		SessionDateKey.GetName(): enumspb.INDEXED_VALUE_TYPE_DATETIME,
+		StageKey.GetName():         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		TestTypeKey.GetName():      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		TestCentreKey.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		SessionDateKey.GetName():   enumspb.INDEXED_VALUE_TYPE_DATETIME,
+		ReviewPendingKey.GetName(): enumspb.INDEXED_VALUE_TYPE_BOOL,
+		ReviewDueKey.GetName():     enumspb.INDEXED_VALUE_TYPE_DATETIME,
 	}
 }
+
+// Test-day search attributes.
+var (
+	// ReviewPendingKey is true while a result is held for a case handler.
+	ReviewPendingKey = temporal.NewSearchAttributeKeyBool("ReviewPending")
+	// ReviewDueKey is the deadline of the oldest open review.
+	ReviewDueKey = temporal.NewSearchAttributeKeyTime("ReviewDue")
+)

@@ -85,8 +85,10 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 		}
 		children = append(children, c)
 	}
-	if err := waitReady(ctx, "http://"+cfg.APIAddr+"/readyz", 60*time.Second); err != nil {
-		return fmt.Errorf("api did not become ready (see %s): %w", filepath.Join(logs, "api.log"), err)
+	for name, addr := range map[string]string{"api": cfg.APIAddr, "worker": cfg.WorkerAddr} {
+		if err := waitReady(ctx, "http://"+addr+"/readyz", 60*time.Second); err != nil {
+			return fmt.Errorf("%s did not become ready (see %s): %w", name, filepath.Join(logs, name+".log"), err)
+		}
 	}
 	api := "http://" + cfg.APIAddr
 	fmt.Printf(`

@@ -12,6 +12,8 @@ import (
 	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/identity"
+	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/notify"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
 )
@@ -48,8 +50,12 @@ func runAPI(ctx context.Context, args []string) error {
 	}
 	defer tc.Close()
 
+	cat, err := marking.LoadCatalogue()
+	if err != nil {
+		return err
+	}
 	handler := api.New(api.Deps{
-		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg,
+		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg, Catalogue: cat,
 		Validation: api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
 		Ready:      func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
 	})
@@ -110,13 +116,23 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	defer tc.Close()
 
-	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger}
+	cat, err := marking.LoadCatalogue()
+	if err != nil {
+		return err
+	}
+	mailer, err := notify.NewSMTPMailer(cfg.SMTP)
+	if err != nil {
+		return err
+	}
+	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger, Catalogue: cat, TestDay: cfg.TestDay}
 	w := worker.New(deps)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
 	go worker.Reconcile(ctx, deps, 30*time.Second, 30*time.Second)
+	drainer := &notify.Drainer{Store: store, Mailer: mailer, Logger: logger.With("component", "outbox"), Registerer: reg}
+	go drainer.Run(ctx, notify.DefaultInterval)
 	logger.Info("worker started", "task_queue", cfg.TaskQueue)
 	return serve(ctx, logger, cfg.WorkerAddr, worker.OpsHandler(reg, func(ctx context.Context) error {
 		return worker.Ready(ctx, store, tc)
@@ -148,6 +164,14 @@ func migrateAll(ctx context.Context, cfg config.Config, logger *slog.Logger, obj
 	if err := storage.Migrate(ctx, pool, logger); err != nil {
 		return err
 	}
+	cat, err := marking.LoadCatalogue()
+	if err != nil {
+		return err
+	}
+	if err := storage.NewStore(pool, nil).SeedCatalogue(ctx, cat); err != nil {
+		return err
+	}
+	logger.Info("test catalogue seeded", "versions", len(cat.Tests))
 	if objects {
 		obj, err := storage.NewObjects(cfg.MinIO)
 		if err != nil {

@@ -1,0 +1,341 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/examflow/examflow/config"
+	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
+)
+
+// Reasons a result is held for manual review (T04, T22).
+const (
+	ReasonTechnicalProblem   = "technical_problem"
+	ReasonMalformedSheet     = "incomplete_or_malformed_sheet"
+	ReasonKeyVersionMismatch = "key_version_mismatch"
+	ReasonOutsideWindow      = "outside_session_window"
+	ReasonPassRateDeviation  = "pass_rate_deviation"
+)
+
+// TestDay holds the activities of the test day: storing sheets and
+// discrepancies, automated marking (T02), reviews (T04) and examiner
+// results (T03).
+type TestDay struct {
+	Store     *storage.Store
+	Catalogue marking.Catalogue
+	Config    config.TestDay
+	Logger    *slog.Logger
+}
+
+func parseID(s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, temporal.NewNonRetryableApplicationError("not a UUID", "InvalidInput", err)
+	}
+	return id, nil
+}
+
+// stableID derives an ID that stays the same across retries of one
+// activity, so a retried insert is a no-op.
+func stableID(ctx context.Context, what string) uuid.UUID {
+	info := activity.GetInfo(ctx)
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(info.WorkflowExecution.RunID+"/"+info.ActivityID+"/"+what))
+}
+
+// LoadRegistration returns what the workflow needs to know of its
+// registration: the parts, each machine-marked part's form and item IDs, the
+// session window and the review periods. No personal data.
+// Purpose (T01): arranging the test.
+func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (workflows.RegistrationContext, error) {
+	id, err := parseID(registrationID)
+	if err != nil {
+		return workflows.RegistrationContext{}, err
+	}
+	reg, sess, err := a.Store.RegistrationSession(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrNoSession) {
+		return workflows.RegistrationContext{}, temporal.NewNonRetryableApplicationError("registration or session not found", "NotFound", err)
+	}
+	if err != nil {
+		return workflows.RegistrationContext{}, err
+	}
+	tv, ok := a.Catalogue.Lookup(sess.TestType, sess.TestVersion)
+	if !ok {
+		return workflows.RegistrationContext{}, temporal.NewNonRetryableApplicationError("test version not in the catalogue", "NotFound", nil)
+	}
+	rc := workflows.RegistrationContext{
+		TestType: reg.TestType, WindowStart: sess.WindowStart, WindowEnd: sess.WindowEnd,
+		ReviewDue: a.Config.ReviewDue, ReviewReminder: a.Config.ReviewReminder,
+	}
+	for _, name := range reg.TestParts {
+		def, ok := tv.Part(name)
+		if !ok {
+			return rc, temporal.NewNonRetryableApplicationError("part "+name+" not in test version "+tv.Version, "NotFound", nil)
+		}
+		info := workflows.PartInfo{Name: name, Automated: def.Automated()}
+		if info.Automated {
+			info.FormID = sess.Forms[name]
+			key, err := a.Store.AnswerKeyByForm(ctx, info.FormID, 0)
+			if err != nil {
+				return rc, fmt.Errorf("answer key of form %s: %w", info.FormID, err)
+			}
+			for _, it := range key.Items {
+				info.ItemIDs = append(info.ItemIDs, it.ID)
+			}
+		} else {
+			info.Levels = slices.Clone(def.Results)
+		}
+		rc.Parts = append(rc.Parts, info)
+	}
+	return rc, nil
+}
+
+// StoreAnswerSheet stores a submitted answer sheet (test answers, T06).
+func (a *TestDay) StoreAnswerSheet(ctx context.Context, in workflows.StoreAnswerSheetInput) error {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return err
+	}
+	answers := make(map[string]string, len(in.Sheet.Answers))
+	for _, x := range in.Sheet.Answers {
+		answers[x.Item] = x.Choice
+	}
+	return a.Store.StoreAnswerSheet(ctx, storage.AnswerSheet{
+		RegistrationID: id, Part: in.Sheet.Part, FormID: in.Sheet.FormID, KeyVersion: in.Sheet.KeyVersion,
+		Answers: answers, SubmittedAt: in.Sheet.SubmittedAt,
+	})
+}
+
+// RecordDiscrepancy stores a test centre's report for one registration.
+func (a *TestDay) RecordDiscrepancy(ctx context.Context, in workflows.RecordDiscrepancyInput) error {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return err
+	}
+	return a.Store.RecordDiscrepancy(ctx, storage.Discrepancy{
+		ID: stableID(ctx, "discrepancy"), RegistrationID: &id, Part: in.Discrepancy.Part, Kind: in.Discrepancy.Kind, Note: in.Discrepancy.Note,
+	})
+}
+
+// MarkPart marks a machine-marked part (T02): the score is the number of
+// correct answers on scored items under the answer key, the result follows
+// the key's rule, and the decision is recorded as automated with its basis
+// (key version, rule, per-item correctness). It holds the result for review
+// when a fault is suspected (T04).
+func (a *TestDay) MarkPart(ctx context.Context, in workflows.MarkPartInput) (workflows.MarkOutcome, error) {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return workflows.MarkOutcome{}, err
+	}
+	_, sess, err := a.Store.RegistrationSession(ctx, id)
+	if err != nil {
+		return workflows.MarkOutcome{}, err
+	}
+	sheet, err := a.Store.GetAnswerSheet(ctx, id, in.Part)
+	if err != nil {
+		return workflows.MarkOutcome{}, fmt.Errorf("answer sheet: %w", err)
+	}
+	key, err := a.Store.AnswerKeyByForm(ctx, sheet.FormID, 0)
+	if err != nil {
+		return workflows.MarkOutcome{}, fmt.Errorf("answer key: %w", err)
+	}
+	var reasons []string
+	if sheet.KeyVersion != key.Version {
+		reasons = append(reasons, ReasonKeyVersionMismatch)
+	}
+	problems := marking.CheckSheet(key.Items, sheet.Answers)
+	if len(problems) > 0 {
+		reasons = append(reasons, ReasonMalformedSheet)
+	}
+	if sheet.SubmittedAt.Before(sess.WindowStart) || sheet.SubmittedAt.After(sess.WindowEnd) {
+		reasons = append(reasons, ReasonOutsideWindow)
+	}
+	tech, err := a.Store.HasTechnicalProblem(ctx, id, sess.ID, in.Part)
+	if err != nil {
+		return workflows.MarkOutcome{}, err
+	}
+	if tech {
+		reasons = append(reasons, ReasonTechnicalProblem)
+	}
+	// Mark only the key's items; unknown items are a sheet problem above.
+	out, err := marking.Mark(key.Items, key.Rule, sheet.Answers)
+	if err != nil {
+		return workflows.MarkOutcome{}, temporal.NewNonRetryableApplicationError("answer key cannot be applied", "InvalidKey", err)
+	}
+	res, err := a.Store.InsertResult(ctx, storage.Result{
+		ID: stableID(ctx, "result"), RegistrationID: id, Part: in.Part, Result: out.Result,
+		Score: &out.Score, MaxScore: &out.MaxScore, AnswerKeyID: &key.ID, KeyVersion: &key.Version,
+		Rule: key.Rule, Items: out.Items, DecidedBy: "automated",
+		Basis: map[string]any{"form_id": key.FormID, "key_version": key.Version, "answered": out.Answered,
+			"sheet_key_version": sheet.KeyVersion, "sheet_problems": problems, "purpose": "arranging and quality-assuring the test"},
+		DecidedAt: activity.GetInfo(ctx).StartedTime,
+	})
+	if err != nil {
+		return workflows.MarkOutcome{}, err
+	}
+	if err := a.Store.MarkAnswerKeyUsed(ctx, key.ID); err != nil {
+		return workflows.MarkOutcome{}, err
+	}
+	if norm, ok := a.Config.PassRateNorms[sess.TestType]; ok && key.Rule.Kind == marking.RulePassMark {
+		rate, n, err := a.Store.SessionPassRate(ctx, sess.ID, in.Part)
+		if err != nil {
+			return workflows.MarkOutcome{}, err
+		}
+		if n >= a.Config.PassRateMinSample && math.Abs(rate-norm) > a.Config.PassRateMargin {
+			reasons = append(reasons, ReasonPassRateDeviation)
+		}
+	}
+	return workflows.MarkOutcome{ResultID: res.ID.String(), Hold: len(reasons) > 0, Reasons: reasons}, nil
+}
+
+// OpenReview records a manual review of a held result.
+func (a *TestDay) OpenReview(ctx context.Context, in workflows.OpenReviewInput) (workflows.ReviewRef, error) {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return workflows.ReviewRef{}, err
+	}
+	r := storage.Review{RegistrationID: id, Part: in.Part, Reasons: in.Reasons, OpenedAt: in.OpenedAt, DueAt: in.DueAt}
+	if in.ResultID != "" {
+		rid, err := parseID(in.ResultID)
+		if err != nil {
+			return workflows.ReviewRef{}, err
+		}
+		r.ResultID = &rid
+	}
+	rev, err := a.Store.OpenReview(ctx, r)
+	if err != nil {
+		return workflows.ReviewRef{}, err
+	}
+	a.Logger.InfoContext(ctx, "review opened", "review_id", rev.String(), "registration_id", in.RegistrationID, "part", in.Part, "reasons", in.Reasons)
+	return workflows.ReviewRef{ReviewID: rev.String()}, nil
+}
+
+// RemindReview records the reminder of a review still open at its reminder time.
+func (a *TestDay) RemindReview(ctx context.Context, in workflows.ReviewRef) error {
+	id, err := parseID(in.ReviewID)
+	if err != nil {
+		return err
+	}
+	reminded, err := a.Store.RemindReview(ctx, id)
+	if err != nil {
+		return err
+	}
+	if reminded {
+		a.Logger.WarnContext(ctx, "review reminder: a held result awaits a case handler", "review_id", in.ReviewID)
+	}
+	return nil
+}
+
+// DecideReview records a case handler's review decision: confirm lets the
+// result stand, correct supersedes it with the corrected score (and the
+// reason), annul annuls it so a new test can be offered.
+func (a *TestDay) DecideReview(ctx context.Context, in workflows.DecideReviewInput) error {
+	regID, err := parseID(in.RegistrationID)
+	if err != nil {
+		return err
+	}
+	d := in.Decision
+	switch d.Decision {
+	case workflows.ReviewCorrect:
+		cur, err := a.Store.CurrentResult(ctx, regID, d.Part)
+		if err != nil {
+			return fmt.Errorf("current result: %w", err)
+		}
+		var rule marking.Rule
+		if err := remarshal(cur.Rule, &rule); err != nil {
+			return temporal.NewNonRetryableApplicationError("stored rule unreadable", "InvalidKey", err)
+		}
+		score := *d.CorrectedScore
+		if cur.MaxScore != nil && score > *cur.MaxScore {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("corrected score %d is above the maximum %d", score, *cur.MaxScore), "InvalidInput", nil)
+		}
+		answered := score
+		if v, ok := cur.Basis["answered"].(float64); ok {
+			answered = int(v)
+		}
+		err = a.Store.SupersedeResult(ctx, cur.ID, storage.Result{
+			ID: stableID(ctx, "correction"), RegistrationID: regID, Part: d.Part, Result: marking.Decide(rule, score, answered),
+			Score: &score, MaxScore: cur.MaxScore, AnswerKeyID: cur.AnswerKeyID, KeyVersion: cur.KeyVersion, Rule: rule,
+			DecidedBy: "case_handler", Reason: d.Reason, DecidedAt: in.DecidedAt,
+			Basis: map[string]any{"corrects": cur.ID.String(), "previous_score": cur.Score, "decided_by": d.DecidedBy},
+		})
+		if err != nil {
+			return err
+		}
+	case workflows.ReviewAnnul:
+		if err := a.Store.AnnulResults(ctx, regID, d.Part, in.DecidedAt); err != nil {
+			return err
+		}
+	}
+	if in.ReviewID != "" {
+		rid, err := parseID(in.ReviewID)
+		if err != nil {
+			return err
+		}
+		return a.Store.DecideReview(ctx, rid, d.Decision, d.Reason, d.DecidedBy, in.DecidedAt)
+	}
+	return nil
+}
+
+// StoreAssessment stores an examiner's assessment (T03).
+func (a *TestDay) StoreAssessment(ctx context.Context, in workflows.StoreAssessmentInput) error {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return err
+	}
+	x := in.Assessment
+	return a.Store.StoreAssessment(ctx, id, x.Part, x.Role, x.Assessor, x.Level, in.At)
+}
+
+// DecideAssessedPart records the result of an examiner-assessed part: the
+// examiners' agreed level, the third examiner's, or the case handler's. A
+// writing result is capped at the registered level band.
+func (a *TestDay) DecideAssessedPart(ctx context.Context, in workflows.DecideAssessedPartInput) error {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return err
+	}
+	reg, err := a.Store.GetRegistration(ctx, id)
+	if err != nil {
+		return err
+	}
+	level := in.Level
+	basis := map[string]any{"assessed_level": in.Level}
+	if in.Part == "writing" && reg.LevelBand != "" {
+		level = marking.CapWriting(level, reg.LevelBand)
+		basis["level_band"] = reg.LevelBand
+	}
+	_, err = a.Store.InsertResult(ctx, storage.Result{
+		ID:             uuid.NewSHA1(uuid.NameSpaceOID, []byte(in.RegistrationID+"/"+in.Part+"/"+in.At.UTC().String())),
+		RegistrationID: id, Part: in.Part, Result: level, DecidedBy: in.DecidedBy, Reason: in.Reason, DecidedAt: in.At, Basis: basis,
+	})
+	return err
+}
+
+// ReleaseResults puts the candidate's "result ready" notice in the outbox;
+// the SMTP sender delivers it. Idempotent by registration.
+func (a *TestDay) ReleaseResults(ctx context.Context, in workflows.ReleaseResultsInput) error {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return err
+	}
+	reg, err := a.Store.GetRegistration(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = a.Store.EnqueueNotification(ctx, storage.Notification{
+		DedupeKey: "result_ready/" + in.RegistrationID, CandidateID: reg.CandidateID, RegistrationID: id,
+		Kind: "result_ready", Payload: map[string]string{"test_type": reg.TestType},
+		Purpose: "arranging the test: telling the candidate the result is ready",
+	})
+	return err
+}

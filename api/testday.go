@@ -1,0 +1,389 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
+)
+
+// registrationForUpdate reads the registration named in the path, answering
+// 400/404/503 itself when it cannot.
+func (s *server) registrationForUpdate(c *gin.Context) (storage.Registration, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
+			Detail: "the registration id must be a UUID", Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+		return storage.Registration{}, false
+	}
+	reg, err := s.Store.GetRegistration(c.Request.Context(), id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no registration with this id"})
+		return reg, false
+	case err != nil:
+		unavailable(c, "the database is unavailable")
+		return reg, false
+	}
+	return reg, true
+}
+
+// sendUpdate sends a workflow Update and waits for its outcome. A validator's
+// refusal is 422 with its reason; the same Idempotency-Key is the same
+// Update, so a retry is answered without doing anything twice.
+func (s *server) sendUpdate(c *gin.Context, reg storage.Registration, name string, arg any) bool {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 30*time.Second)
+	defer cancel()
+	opts := client.UpdateWorkflowOptions{
+		WorkflowID: reg.WorkflowID, UpdateName: name, Args: []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted, UpdateID: c.GetHeader("Idempotency-Key"),
+	}
+	handle, err := s.Temporal.UpdateWorkflow(ctx, opts)
+	if err == nil {
+		err = handle.Get(ctx, nil)
+	}
+	if err == nil {
+		return true
+	}
+	var appErr *temporal.ApplicationError
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &appErr):
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Refused by the workflow", Status: http.StatusUnprocessableEntity,
+			Detail: appErr.Message(), Errors: []FieldError{{Field: fieldOfRefusal(appErr.Message()), Detail: appErr.Message()}}})
+	case errors.As(err, &notFound):
+		writeProblem(c, Problem{Type: ProblemConflict, Title: "Workflow not running", Status: http.StatusConflict,
+			Detail: "the registration's workflow is not running"})
+	default:
+		s.Logger.WarnContext(ctx, "workflow update failed", "registration_id", reg.ID.String(), "update", name, "error", err)
+		unavailable(c, "Temporal did not answer")
+	}
+	return false
+}
+
+// fieldOfRefusal guesses the request field a validator message is about: it
+// starts with the field name by convention ("answers[3]: ...", "part ...").
+func fieldOfRefusal(msg string) string {
+	for _, f := range []string{"answers", "form_id", "key_version", "submitted_at", "part", "kind", "decision",
+		"corrected_score", "reason", "decided_by", "level", "role", "assessor"} {
+		if strings.HasPrefix(msg, f) {
+			if i := strings.Index(msg, ":"); i > 0 && strings.HasPrefix(msg, "answers[") {
+				return msg[:i]
+			}
+			return f
+		}
+	}
+	return "body"
+}
+
+func (s *server) decodeBody(c *gin.Context, v any) bool {
+	body, prob := readBody(c)
+	if prob == nil {
+		prob = decodeStrictBytes(body, v)
+	}
+	if prob != nil {
+		writeProblem(c, *prob)
+		return false
+	}
+	return true
+}
+
+func (s *server) submitAnswerSheet(c *gin.Context) {
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
+		return
+	}
+	var sheet workflows.AnswerSheet
+	if !s.decodeBody(c, &sheet) {
+		return
+	}
+	if s.sendUpdate(c, reg, workflows.UpdateSubmitAnswerSheet, sheet) {
+		c.JSON(http.StatusAccepted, gin.H{"registration_id": reg.ID.String(), "part": sheet.Part, "status": "submitted"})
+	}
+}
+
+func (s *server) reportDiscrepancy(c *gin.Context) {
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
+		return
+	}
+	var d workflows.Discrepancy
+	if !s.decodeBody(c, &d) {
+		return
+	}
+	d.SessionWide = false
+	if s.sendUpdate(c, reg, workflows.UpdateReportDiscrepancy, d) {
+		c.JSON(http.StatusAccepted, gin.H{"registration_id": reg.ID.String(), "kind": d.Kind, "status": "recorded"})
+	}
+}
+
+func (s *server) decideReview(c *gin.Context) {
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
+		return
+	}
+	var d workflows.ReviewDecision
+	if !s.decodeBody(c, &d) {
+		return
+	}
+	if s.sendUpdate(c, reg, workflows.UpdateReviewDecision, d) {
+		c.JSON(http.StatusOK, gin.H{"registration_id": reg.ID.String(), "part": d.Part, "decision": d.Decision})
+	}
+}
+
+func (s *server) submitAssessment(c *gin.Context) {
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
+		return
+	}
+	var a workflows.Assessment
+	if !s.decodeBody(c, &a) {
+		return
+	}
+	if s.sendUpdate(c, reg, workflows.UpdateAssessment, a) {
+		c.JSON(http.StatusAccepted, gin.H{"registration_id": reg.ID.String(), "part": a.Part, "role": a.Role, "status": "recorded"})
+	}
+}
+
+func (s *server) settleAssessment(c *gin.Context) {
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
+		return
+	}
+	var st workflows.Settlement
+	if !s.decodeBody(c, &st) {
+		return
+	}
+	if s.sendUpdate(c, reg, workflows.UpdateSettleAssessment, st) {
+		c.JSON(http.StatusOK, gin.H{"registration_id": reg.ID.String(), "part": st.Part, "status": "decided"})
+	}
+}
+
+// ResultView is one decision on a part, for case handlers.
+type ResultView struct {
+	ID           string         `json:"id"`
+	Part         string         `json:"part"`
+	Result       string         `json:"result"`
+	Score        *int           `json:"score,omitempty"`
+	MaxScore     *int           `json:"max_score,omitempty"`
+	KeyVersion   *int           `json:"key_version,omitempty"`
+	DecidedBy    string         `json:"decided_by"`
+	Reason       string         `json:"reason,omitempty"`
+	DecidedAt    time.Time      `json:"decided_at"`
+	Current      bool           `json:"current"`
+	Annulled     bool           `json:"annulled"`
+	Basis        map[string]any `json:"basis,omitempty"`
+	Items        any            `json:"items,omitempty"`
+	Rule         any            `json:"rule,omitempty"`
+	SupersededBy string         `json:"superseded_by,omitempty"`
+}
+
+func (s *server) listResults(c *gin.Context) {
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
+		return
+	}
+	rs, err := s.Store.ResultHistory(c.Request.Context(), reg.ID)
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	out := make([]ResultView, 0, len(rs))
+	for _, r := range rs {
+		v := ResultView{ID: r.ID.String(), Part: r.Part, Result: r.Result, Score: r.Score, MaxScore: r.MaxScore, KeyVersion: r.KeyVersion,
+			DecidedBy: r.DecidedBy, Reason: r.Reason, DecidedAt: r.DecidedAt, Current: r.SupersededBy == nil && !r.Annulled,
+			Annulled: r.Annulled, Basis: r.Basis, Items: r.Items, Rule: r.Rule}
+		if r.SupersededBy != nil {
+			v.SupersededBy = r.SupersededBy.String()
+		}
+		out = append(out, v)
+	}
+	c.JSON(http.StatusOK, gin.H{"registration_id": reg.ID.String(), "results": out})
+}
+
+// SessionRequest creates a test session.
+type SessionRequest struct {
+	TestType    string            `json:"test_type"`
+	TestCentre  string            `json:"test_centre"`
+	SessionDate string            `json:"session_date"`
+	TestVersion string            `json:"test_version"`
+	Forms       map[string]string `json:"forms"`
+	WindowStart *time.Time        `json:"window_start"`
+	WindowEnd   *time.Time        `json:"window_end"`
+}
+
+// SessionView is a stored session.
+type SessionView struct {
+	ID          string            `json:"id"`
+	TestType    string            `json:"test_type"`
+	TestCentre  string            `json:"test_centre"`
+	SessionDate string            `json:"session_date"`
+	TestVersion string            `json:"test_version"`
+	Forms       map[string]string `json:"forms"`
+	WindowStart time.Time         `json:"window_start"`
+	WindowEnd   time.Time         `json:"window_end"`
+}
+
+func sessionView(x storage.Session) SessionView {
+	return SessionView{ID: x.ID.String(), TestType: x.TestType, TestCentre: x.TestCentre, SessionDate: x.SessionDate.Format(time.DateOnly),
+		TestVersion: x.TestVersion, Forms: x.Forms, WindowStart: x.WindowStart, WindowEnd: x.WindowEnd}
+}
+
+func (s *server) createSession(c *gin.Context) {
+	ctx := c.Request.Context()
+	var req SessionRequest
+	if !s.decodeBody(c, &req) {
+		return
+	}
+	v := &validator{}
+	in := storage.NewSession{TestType: req.TestType, TestCentre: strings.TrimSpace(req.TestCentre), TestVersion: req.TestVersion, Forms: req.Forms}
+	if _, ok := testParts[req.TestType]; !ok {
+		v.add("test_type", "must be one of citizenship, norwegian_a1_b2, norwegian_c1, social_studies")
+	}
+	if !testCentreCode.MatchString(in.TestCentre) {
+		v.add("test_centre", "must be the test centre's code: letters, digits, - and _, at most 64")
+	}
+	in.SessionDate = v.date("session_date", req.SessionDate, true)
+	var tv marking.TestVersion
+	if len(v.errs) == 0 {
+		var ok bool
+		if req.TestVersion == "" {
+			var err error
+			tv, err = s.Catalogue.Version(req.TestType, in.SessionDate)
+			ok = err == nil
+		} else {
+			tv, ok = s.Catalogue.Lookup(req.TestType, req.TestVersion)
+		}
+		if !ok {
+			v.add("test_version", "no version of %s in the catalogue is valid on %s", req.TestType, req.SessionDate)
+		} else {
+			in.TestVersion = tv.Version
+			// A key and its threshold must exist for every machine-marked
+			// part before the session starts.
+			for _, part := range tv.PartNames() {
+				def, _ := tv.Part(part)
+				if !def.Automated() {
+					continue
+				}
+				form := req.Forms[part]
+				if form == "" {
+					v.add("forms."+part, "is required: the answer-key form of the machine-marked part %s", part)
+					continue
+				}
+				key, err := s.Store.AnswerKeyByForm(ctx, form, 0)
+				switch {
+				case errors.Is(err, storage.ErrNotFound):
+					v.add("forms."+part, "form %q has no answer key; create the key before the session", form)
+				case err != nil:
+					unavailable(c, "the database is unavailable")
+					return
+				case key.TestType != req.TestType || key.Part != part || key.TestVersion != tv.Version:
+					v.add("forms."+part, "form %q is a key for %s %s version %s, not %s %s version %s", form, key.TestType, key.Part, key.TestVersion, req.TestType, part, tv.Version)
+				}
+			}
+			for part := range req.Forms {
+				if def, ok := tv.Part(part); !ok || !def.Automated() {
+					v.add("forms."+part, "is not a machine-marked part of %s", req.TestType)
+				}
+			}
+		}
+	}
+	if !in.SessionDate.IsZero() {
+		in.WindowStart, in.WindowEnd = in.SessionDate, in.SessionDate.Add(24*time.Hour)
+	}
+	if req.WindowStart != nil {
+		in.WindowStart = *req.WindowStart
+	}
+	if req.WindowEnd != nil {
+		in.WindowEnd = *req.WindowEnd
+	}
+	if !in.WindowEnd.After(in.WindowStart) {
+		v.add("window_end", "must be after window_start")
+	}
+	if len(v.errs) > 0 {
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid session", Status: http.StatusUnprocessableEntity, Detail: pluralFields(len(v.errs)), Errors: v.errs})
+		return
+	}
+	sess, err := s.Store.CreateSession(ctx, in)
+	switch {
+	case errors.Is(err, storage.ErrDuplicate):
+		c.Header("Location", "/v1/sessions/"+sess.ID.String())
+		writeProblem(c, Problem{Type: ProblemConflict, Title: "Session exists", Status: http.StatusConflict,
+			Detail: "a session for this test, centre and date exists", Extra: map[string]any{"session": sessionView(sess)}})
+		return
+	case err != nil:
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	c.Header("Location", "/v1/sessions/"+sess.ID.String())
+	c.JSON(http.StatusCreated, sessionView(sess))
+}
+
+// reportSessionDiscrepancy records a discrepancy for a whole session and
+// sends it to every registration's workflow.
+func (s *server) reportSessionDiscrepancy(c *gin.Context) {
+	ctx := c.Request.Context()
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest, Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+		return
+	}
+	var d workflows.Discrepancy
+	if !s.decodeBody(c, &d) {
+		return
+	}
+	if d.Kind != workflows.DiscrepancyTechnicalProblem && d.Kind != workflows.DiscrepancyDidNotAttend {
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid discrepancy", Status: http.StatusUnprocessableEntity,
+			Errors: []FieldError{{Field: "kind", Detail: "a whole session can have technical_problem or did_not_attend"}}})
+		return
+	}
+	sess, err := s.Store.GetSession(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no session with this id"})
+		return
+	} else if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	dID := uuid.NewSHA1(uuid.NameSpaceOID, []byte("session-discrepancy/"+sess.ID.String()+"/"+c.GetHeader("Idempotency-Key")+"/"+d.Kind+"/"+d.Part))
+	if c.GetHeader("Idempotency-Key") == "" {
+		dID, _ = uuid.NewV7()
+	}
+	if err := s.Store.RecordDiscrepancy(ctx, storage.Discrepancy{ID: dID, SessionID: &sess.ID, Part: d.Part, Kind: d.Kind, Note: d.Note}); err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	regs, err := s.Store.SessionRegistrations(ctx, sess.ID)
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	d.SessionWide = true
+	var failed []string
+	for _, reg := range regs {
+		_, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: reg.WorkflowID, UpdateName: workflows.UpdateReportDiscrepancy,
+			Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted, UpdateID: "session-discrepancy/" + dID.String()})
+		var appErr *temporal.ApplicationError
+		if err != nil && !errors.As(err, &appErr) {
+			failed = append(failed, reg.ID.String())
+		}
+	}
+	if len(failed) > 0 {
+		writeProblem(c, Problem{Type: ProblemUnavailable, Title: "Some workflows did not answer", Status: http.StatusServiceUnavailable,
+			Detail: fmt.Sprintf("the discrepancy is recorded; %d of %d registrations did not receive it yet; retry with the same Idempotency-Key", len(failed), len(regs))})
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"session_id": sess.ID.String(), "kind": d.Kind, "registrations": len(regs)})
+}

@@ -1,0 +1,224 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+)
+
+// answersFor answers the first n items of a test key correctly ("a") and
+// the rest wrongly ("b").
+func answersFor(items, correct int) []map[string]string {
+	out := make([]map[string]string, items)
+	for i := range out {
+		choice := "b"
+		if i < correct {
+			choice = "a"
+		}
+		out[i] = map[string]string{"item": fmt.Sprintf("q%02d", i+1), "choice": choice}
+	}
+	return out
+}
+
+func registrationURL(a answer) string { return "/v1/registrations/" + a.Body["registration_id"].(string) }
+
+// waitStage polls GET /v1/registrations/{id} until the stage is want.
+func waitStage(t *testing.T, url string, want string) answer {
+	t.Helper()
+	var last answer
+	eventually(t, 20*time.Second, func() error {
+		last = do(t, http.MethodGet, url, "", nil, nil)
+		if last.Status != 200 || last.Body["stage"] != want {
+			return fmt.Errorf("stage %v (%d %s), want %s", last.Body["stage"], last.Status, last.Raw, want)
+		}
+		return nil
+	})
+	return last
+}
+
+func currentResults(t *testing.T, url string) map[string]map[string]any {
+	t.Helper()
+	a := do(t, http.MethodGet, url+"/results", "", nil, nil)
+	if a.Status != 200 {
+		t.Fatalf("results: %d %s", a.Status, a.Raw)
+	}
+	out := map[string]map[string]any{}
+	for _, r := range a.Body["results"].([]any) {
+		m := r.(map[string]any)
+		if m["current"] == true {
+			out[m["part"].(string)] = m
+		}
+	}
+	return out
+}
+
+func submitSheet(t *testing.T, url, form string, answers []map[string]string) answer {
+	t.Helper()
+	return postJSON(t, url+"/answer-sheets", map[string]any{"part": "test", "form_id": form, "key_version": 1,
+		"submitted_at": "2027-03-15T10:00:00Z", "answers": answers}, "")
+}
+
+// TestCitizenshipPassAndFail: 24 of 32 scored items passes, 23 fails; the
+// four pilot items never count; each result records its key version,
+// threshold and per-item correctness.
+func TestCitizenshipPassAndFail(t *testing.T) {
+	centre := uniqueCentre()
+	form := fmt.Sprintf("citizenship-test-%s-%s", centre, session)
+	tests := []struct {
+		name    string
+		correct int // of the first items (1-32 scored, 33-36 pilots)
+		want    string
+		score   float64
+	}{
+		{"pass at 24", 24, "passed", 24},
+		{"fail at 23 even with all pilots right", 23, "failed", 23},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPerson(t)
+			reg := postRegistration(t, p.reg(t, "citizenship", centre, session), "")
+			if reg.Status != 201 {
+				t.Fatalf("register: %d %s", reg.Status, reg.Raw)
+			}
+			url := registrationURL(reg)
+			answers := answersFor(36, tt.correct)
+			if tt.correct == 23 {
+				for i := 32; i < 36; i++ {
+					answers[i]["choice"] = "a" // pilots right: must not count
+				}
+			}
+			if a := submitSheet(t, url, form, answers); a.Status != http.StatusAccepted {
+				t.Fatalf("submit: %d %s", a.Status, a.Raw)
+			}
+			waitStage(t, url, "Result")
+			res := currentResults(t, url)["test"]
+			if res["result"] != tt.want || res["score"] != tt.score || res["max_score"] != float64(32) || res["decided_by"] != "automated" {
+				t.Fatalf("result = %v", res)
+			}
+			if res["key_version"] != float64(1) || res["rule"].(map[string]any)["pass_mark"] != float64(24) || len(res["items"].([]any)) != 36 {
+				t.Fatalf("result basis incomplete: %v", res)
+			}
+			// A second submission is refused by the workflow's validator.
+			if a := submitSheet(t, url, form, answers); a.Status != http.StatusUnprocessableEntity {
+				t.Fatalf("second submission: %d %s", a.Status, a.Raw)
+			}
+		})
+	}
+}
+
+// TestTechnicalProblemLeadsToReviewAndCorrectedScore: a technical problem
+// reported for the candidate holds the automated result; the case handler
+// corrects the score with a reason; the old result stays as history.
+func TestTechnicalProblemLeadsToReviewAndCorrectedScore(t *testing.T) {
+	centre := uniqueCentre()
+	form := fmt.Sprintf("citizenship-test-%s-%s", centre, session)
+	reg := postRegistration(t, newPerson(t).reg(t, "citizenship", centre, session), "")
+	url := registrationURL(reg)
+	if a := postJSON(t, url+"/discrepancies", map[string]any{"kind": "technical_problem", "note": "screen froze"}, ""); a.Status != http.StatusAccepted {
+		t.Fatalf("discrepancy: %d %s", a.Status, a.Raw)
+	}
+	if a := submitSheet(t, url, form, answersFor(36, 20)); a.Status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", a.Status, a.Raw)
+	}
+	g := waitStage(t, url, "UnderReview")
+	part := g.Body["parts"].([]any)[0].(map[string]any)
+	if part["status"] != "held" || !slices.Contains(part["reasons"].([]any), any("technical_problem")) || part["review_due"] == nil {
+		t.Fatalf("held part = %v", part)
+	}
+	wfID := reg.Body["workflow_id"].(string)
+	eventually(t, 15*time.Second, func() error {
+		if n := countWorkflows(t, fmt.Sprintf(`WorkflowId=%q AND ReviewPending=true AND Stage="UnderReview"`, wfID)); n != 1 {
+			return fmt.Errorf("ReviewPending search found %d", n)
+		}
+		return nil
+	})
+	// A correction without a reason is refused; with one it stands.
+	if a := postJSON(t, url+"/review-decisions", map[string]any{"part": "test", "decision": "correct", "corrected_score": 25, "decided_by": "ch-1"}, ""); a.Status != 422 {
+		t.Fatalf("no reason: %d %s", a.Status, a.Raw)
+	}
+	if a := postJSON(t, url+"/review-decisions", map[string]any{"part": "test", "decision": "correct", "corrected_score": 25,
+		"reason": "the technical problem cost five items", "decided_by": "ch-1"}, ""); a.Status != 200 {
+		t.Fatalf("decision: %d %s", a.Status, a.Raw)
+	}
+	waitStage(t, url, "Result")
+	res := currentResults(t, url)["test"]
+	if res["result"] != "passed" || res["score"] != float64(25) || res["decided_by"] != "case_handler" || res["reason"] == "" {
+		t.Fatalf("corrected result = %v", res)
+	}
+	all := do(t, http.MethodGet, url+"/results", "", nil, nil).Body["results"].([]any)
+	if len(all) != 2 || all[0].(map[string]any)["superseded_by"] != res["id"] || all[0].(map[string]any)["score"] != float64(20) {
+		t.Fatalf("history = %v", all)
+	}
+}
+
+// TestExaminerDisagreementSettled: writing and oral are assessed by an
+// examiner and an external examiner; disagreement waits for a third
+// examiner; writing is capped at the registered band; reading and listening
+// are marked automatically.
+func TestExaminerDisagreementSettled(t *testing.T) {
+	centre := uniqueCentre()
+	reg := postRegistration(t, newPerson(t).reg(t, "norwegian_a1_b2", centre, session), "")
+	if reg.Status != 201 {
+		t.Fatalf("register: %d %s", reg.Status, reg.Raw)
+	}
+	url := registrationURL(reg)
+	for _, part := range []string{"reading", "listening"} {
+		form := fmt.Sprintf("norwegian_a1_b2-%s-%s-%s", part, centre, session)
+		a := postJSON(t, url+"/answer-sheets", map[string]any{"part": part, "form_id": form, "key_version": 1,
+			"submitted_at": "2027-03-15T10:00:00Z", "answers": answersFor(30, 22)}, "")
+		if a.Status != http.StatusAccepted {
+			t.Fatalf("%s: %d %s", part, a.Status, a.Raw)
+		}
+	}
+	assess := func(part, role, who, level string, want int) {
+		t.Helper()
+		a := postJSON(t, url+"/assessments", map[string]any{"part": part, "role": role, "assessor": who, "level": level}, "")
+		if a.Status != want {
+			t.Fatalf("%s %s %s: %d %s", part, role, level, a.Status, a.Raw)
+		}
+	}
+	assess("reading", "examiner", "e1", "B1", 422) // machine-marked part
+	assess("oral", "examiner", "e1", "B1", 202)
+	assess("oral", "external_examiner", "e2", "B1", 202)
+	assess("writing", "examiner", "e1", "B2", 202)
+	assess("writing", "external_examiner", "e2", "A2", 202)
+	g := waitStage(t, url, "Tested")
+	eventually(t, 10*time.Second, func() error {
+		g = do(t, http.MethodGet, url, "", nil, nil)
+		for _, p := range g.Body["parts"].([]any) {
+			m := p.(map[string]any)
+			if m["name"] == "writing" && m["status"] != "disputed" {
+				return fmt.Errorf("writing is %v", m["status"])
+			}
+		}
+		return nil
+	})
+	assess("writing", "third_examiner", "e2", "B2", 422) // must be someone new
+	assess("writing", "third_examiner", "e3", "B2", 202)
+	waitStage(t, url, "Result")
+	res := currentResults(t, url)
+	// Registered band A2-B1: a B2 writing result is capped at B1.
+	if res["writing"]["result"] != "B1" || res["writing"]["decided_by"] != "examiners" {
+		t.Fatalf("writing = %v", res["writing"])
+	}
+	if res["oral"]["result"] != "B1" || res["reading"]["decided_by"] != "automated" || res["listening"]["decided_by"] != "automated" {
+		t.Fatalf("results = %v", res)
+	}
+}
+
+func TestRegistrationNeedsASessionAndCitizenshipANationalID(t *testing.T) {
+	p := newPerson(t)
+	a := postRegistration(t, p.registration("citizenship", uniqueCentre(), session), "")
+	if a.Status != 422 || !slices.Equal(fieldNames(a), []string{"test_centre", "session_date"}) {
+		t.Fatalf("no session: %d %s", a.Status, a.Raw)
+	}
+	body := p.reg(t, "citizenship", uniqueCentre(), session)
+	person := body["person"].(map[string]any)
+	delete(person, "national_id")
+	person["duf_number"] = "200205705502"
+	if a := postRegistration(t, body, ""); a.Status != 422 || !slices.Equal(fieldNames(a), []string{"person.national_id"}) {
+		t.Fatalf("citizenship without national id: %d %s", a.Status, a.Raw)
+	}
+}

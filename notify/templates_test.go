@@ -1,0 +1,114 @@
+package notify
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestRenderTemplates(t *testing.T) {
+	data := func(payload map[string]string) TemplateData {
+		return TemplateData{GivenName: "Kari", FamilyName: "Nordmann", Payload: payload}
+	}
+	const subject = "Resultatet ditt er klart / Your test result is available"
+	common := []string{
+		"Hei Kari Nordmann,", "Hello Kari Nordmann,", "Min side",
+		"Du kan klage til Datatilsynet", "Norwegian Data Protection Authority (Datatilsynet)", "www.datatilsynet.no",
+	}
+	tests := []struct {
+		name    string
+		kind    string
+		payload map[string]string
+		want    []string
+		notWant []string
+		wantErr error
+	}{
+		{
+			name: "citizenship", kind: KindResultReady,
+			payload: map[string]string{"test_type": "citizenship", "result": "passed"},
+			want:    []string{"Resultatet ditt fra statsborgerprøven er nå tilgjengelig", "Your result for the citizenship test is now available"},
+			// The result itself stays out of the e-mail.
+			notWant: []string{"passed", "bestått", "ikke bestått"},
+		},
+		{
+			name: "social studies", kind: KindResultReady,
+			payload: map[string]string{"test_type": "social_studies"},
+			want:    []string{"samfunnskunnskapsprøven", "social studies test"},
+		},
+		{
+			name: "norwegian a1-b2", kind: KindResultReady,
+			payload: map[string]string{"test_type": "norwegian_a1_b2", "result": "B1"},
+			want:    []string{"norskprøven (A1–B2)", "Norwegian language test (A1–B2)"},
+			notWant: []string{"B1"},
+		},
+		{
+			name: "norwegian c1", kind: KindResultReady,
+			payload: map[string]string{"test_type": "norwegian_c1"},
+			want:    []string{"norskprøven C1", "Norwegian language test C1"},
+		},
+		{name: "unknown kind", kind: "birthday_greeting", payload: map[string]string{"test_type": "citizenship"}, wantErr: ErrUnknownKind},
+		{name: "empty kind", kind: "", wantErr: ErrUnknownKind},
+		{name: "missing test type", kind: KindResultReady, payload: map[string]string{"result": "passed"}, wantErr: ErrTemplate},
+		{name: "nil payload", kind: KindResultReady, payload: nil, wantErr: ErrTemplate},
+		{name: "unknown test type", kind: KindResultReady, payload: map[string]string{"test_type": "driving"}, wantErr: ErrTemplate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gotSubject, body, err := Render(tt.kind, data(tt.payload))
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) || !IsPermanent(err) {
+					t.Fatalf("err = %v, want permanent %v", err, tt.wantErr)
+				}
+				if msg := err.Error(); strings.Contains(msg, "Kari") || strings.Contains(msg, "Nordmann") {
+					t.Fatalf("error text carries the name: %q", msg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gotSubject != subject {
+				t.Errorf("subject = %q, want %q", gotSubject, subject)
+			}
+			for _, w := range append(common, tt.want...) {
+				if !strings.Contains(body, w) {
+					t.Errorf("body lacks %q:\n%s", w, body)
+				}
+			}
+			for _, nw := range tt.notWant {
+				if strings.Contains(body, nw) {
+					t.Errorf("body contains %q:\n%s", nw, body)
+				}
+			}
+			if strings.HasPrefix(body, "\n") || strings.Contains(body, "<no value>") {
+				t.Errorf("body badly rendered:\n%s", body)
+			}
+		})
+	}
+}
+
+func TestKindsHaveSubjectAndBody(t *testing.T) {
+	kinds := Kinds()
+	if len(kinds) == 0 || kinds[0] != KindResultReady {
+		t.Fatalf("kinds = %v", kinds)
+	}
+	for _, k := range kinds {
+		for _, part := range []string{"subject", "body"} {
+			if templates[k].Lookup(part) == nil {
+				t.Errorf("%s has no %s", k, part)
+			}
+		}
+	}
+}
+
+func TestSubjectIsOneLine(t *testing.T) {
+	for _, k := range Kinds() {
+		s, _, err := Render(k, TemplateData{GivenName: "A", FamilyName: "B", Payload: map[string]string{"test_type": "citizenship"}})
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		if strings.ContainsAny(s, "\r\n") || s == "" {
+			t.Errorf("%s: subject %q", k, s)
+		}
+	}
+}

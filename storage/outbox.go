@@ -1,0 +1,340 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Notification statuses reported by NotificationsFor.
+const (
+	// NotificationPending: not sent yet; due at NextAttemptAt.
+	NotificationPending = "pending"
+	// NotificationSent: the mail server accepted the message.
+	NotificationSent = "sent"
+	// NotificationFailed: sending failed for good and is not tried again.
+	NotificationFailed = "failed"
+)
+
+// NoEmailAddress is the last_error of a notification whose candidate has no
+// e-mail address when it falls due. Such a row is marked failed for good
+// (not sent): nothing was delivered, and retrying would not help.
+const NoEmailAddress = "no e-mail address"
+
+// maxErrorText bounds the stored failure text.
+const maxErrorText = 500
+
+// Notification is a notification to enqueue for a candidate.
+type Notification struct {
+	// DedupeKey makes enqueueing idempotent: a second notification with the
+	// same key is ignored. Derive it from the event, e.g.
+	// "result_ready:<registration id>".
+	DedupeKey string
+	// CandidateID is the recipient; the address is read from the candidate
+	// when the notification is sent.
+	CandidateID uuid.UUID
+	// RegistrationID is the registration the notification is about, or
+	// uuid.Nil. It must belong to CandidateID.
+	RegistrationID uuid.UUID
+	// Kind selects the template, e.g. "result_ready".
+	Kind string
+	// Payload holds non-personal template values, e.g. {"test_type": "citizenship"}.
+	Payload map[string]string
+	// Purpose is the processing purpose the notification serves (for the
+	// record of processing), e.g. "arranging_tests".
+	Purpose string
+}
+
+// PendingNotification is a claimed notification with its recipient, read
+// from the candidate at claim time. Email, GivenName and FamilyName are
+// personal data: use them for the message only, never in logs or metrics.
+type PendingNotification struct {
+	ID             uuid.UUID
+	CandidateID    uuid.UUID
+	RegistrationID uuid.UUID
+	Kind           string
+	Payload        map[string]string
+	Purpose        string
+	// Attempts is the number of earlier attempts; this one is Attempts+1.
+	Attempts   int
+	CreatedAt  time.Time
+	Email      string
+	GivenName  string
+	FamilyName string
+}
+
+// NotificationStatus is the delivery state of one notification, without
+// personal data.
+type NotificationStatus struct {
+	ID             uuid.UUID
+	DedupeKey      string
+	CandidateID    uuid.UUID
+	RegistrationID uuid.UUID
+	Kind           string
+	Payload        map[string]string
+	Purpose        string
+	// Status is NotificationPending, NotificationSent or NotificationFailed.
+	Status        string
+	Attempts      int
+	CreatedAt     time.Time
+	NextAttemptAt time.Time
+	SentAt        *time.Time
+	FailedAt      *time.Time
+	LastError     string
+}
+
+// EnqueueNotification stores a notification in the outbox. It is idempotent
+// by DedupeKey: when a notification with the key exists, nothing changes and
+// created is false, so a retried activity enqueues once. It returns
+// ErrNotFound when the candidate does not exist or the registration does not
+// belong to the candidate.
+func (s *Store) EnqueueNotification(ctx context.Context, n Notification) (created bool, err error) {
+	switch {
+	case n.DedupeKey == "":
+		return false, errors.New("enqueue notification: dedupe key is empty")
+	case n.CandidateID == uuid.Nil:
+		return false, errors.New("enqueue notification: candidate id is empty")
+	case n.Kind == "":
+		return false, errors.New("enqueue notification: kind is empty")
+	case n.Purpose == "":
+		return false, errors.New("enqueue notification: purpose is empty")
+	}
+	payload := n.Payload
+	if payload == nil {
+		payload = map[string]string{}
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return false, fmt.Errorf("new notification id: %w", err)
+	}
+	var regID *uuid.UUID
+	if n.RegistrationID != uuid.Nil {
+		regID = &n.RegistrationID
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The SELECT inserts nothing when the registration belongs to
+		// another candidate, so a notification is never tied to the wrong
+		// person.
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO notification_outbox (id, dedupe_key, candidate_id, registration_id, kind, payload, purpose)
+			SELECT $1::uuid, $2::text, $3::uuid, $4::uuid, $5::text, $6::jsonb, $7::text
+			WHERE $4::uuid IS NULL OR EXISTS (SELECT 1 FROM registrations WHERE id = $4 AND candidate_id = $3)
+			ON CONFLICT (dedupe_key) DO NOTHING`,
+			id, n.DedupeKey, n.CandidateID, regID, n.Kind, payload, n.Purpose)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+				return ErrNotFound
+			}
+			return fmt.Errorf("insert notification: %w", err)
+		}
+		if tag.RowsAffected() == 1 {
+			created = true
+			return nil
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM notification_outbox WHERE dedupe_key = $1)`, n.DedupeKey).Scan(&exists); err != nil {
+			return fmt.Errorf("read notification: %w", err)
+		}
+		if !exists {
+			return fmt.Errorf("%w: registration of the candidate", ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, classify(err)
+	}
+	return created, nil
+}
+
+// ClaimNotifications claims up to limit due, unsent notifications and
+// returns them with the recipient's address and name. In one statement it
+// locks the due rows (FOR UPDATE SKIP LOCKED, so concurrent drainers take
+// different rows) and pushes their next_attempt_at forward by lease: until
+// the lease ends no other drainer claims them, and if this one crashes they
+// fall due again afterwards. The caller must record each outcome with
+// MarkNotificationSent, MarkNotificationFailed or MarkNotificationAbandoned
+// before the lease ends.
+//
+// A due notification whose candidate has no e-mail address is not returned:
+// it is marked failed for good with last_error NoEmailAddress (sent_at stays
+// NULL, since nothing was delivered).
+func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]PendingNotification, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	if lease <= 0 {
+		return nil, errors.New("claim notifications: lease must be positive")
+	}
+	rows, err := s.pool.Query(ctx, `
+		WITH due AS (
+			SELECT o.id, o.next_attempt_at AS due_at, COALESCE(c.email, '') AS email, c.given_name, c.family_name
+			FROM notification_outbox o JOIN candidates c ON c.id = o.candidate_id
+			WHERE o.sent_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= now()
+			ORDER BY o.next_attempt_at
+			LIMIT $1
+			FOR UPDATE OF o SKIP LOCKED
+		), no_address AS (
+			UPDATE notification_outbox o SET failed_at = now(), last_error = $3
+			FROM due WHERE o.id = due.id AND due.email = ''
+		), leased AS (
+			UPDATE notification_outbox o SET next_attempt_at = now() + make_interval(secs => $2)
+			FROM due WHERE o.id = due.id AND due.email <> ''
+			RETURNING o.id, o.candidate_id, o.registration_id, o.kind, o.payload, o.purpose, o.attempts, o.created_at,
+				due.due_at, due.email, due.given_name, due.family_name
+		)
+		SELECT id, candidate_id, registration_id, kind, payload, purpose, attempts, created_at, email, given_name, family_name
+		FROM leased ORDER BY due_at, id`,
+		limit, lease.Seconds(), NoEmailAddress)
+	if err != nil {
+		return nil, classify(fmt.Errorf("claim notifications: %w", err))
+	}
+	defer rows.Close()
+	var out []PendingNotification
+	for rows.Next() {
+		var n PendingNotification
+		var regID *uuid.UUID
+		var payload []byte
+		if err := rows.Scan(&n.ID, &n.CandidateID, &regID, &n.Kind, &payload, &n.Purpose, &n.Attempts, &n.CreatedAt,
+			&n.Email, &n.GivenName, &n.FamilyName); err != nil {
+			return nil, classify(fmt.Errorf("read claimed notification: %w", err))
+		}
+		if regID != nil {
+			n.RegistrationID = *regID
+		}
+		// A payload that is not an object of strings (written by hand) is
+		// left nil: its template then fails for this row alone, instead of
+		// every claim failing on it.
+		if err := json.Unmarshal(payload, &n.Payload); err != nil {
+			n.Payload = nil
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(fmt.Errorf("claim notifications: %w", err))
+	}
+	return out, nil
+}
+
+// MarkNotificationSent records that the mail server accepted the
+// notification. It is idempotent; it returns ErrNotFound when the row is
+// gone (its candidate was deleted).
+func (s *Store) MarkNotificationSent(ctx context.Context, id uuid.UUID) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE notification_outbox SET sent_at = now(), failed_at = NULL, attempts = attempts + 1, last_error = NULL
+		WHERE id = $1 AND sent_at IS NULL`, id)
+	if err != nil {
+		return classify(fmt.Errorf("mark notification sent: %w", err))
+	}
+	if tag.RowsAffected() == 0 {
+		return s.notificationExists(ctx, id)
+	}
+	return nil
+}
+
+// MarkNotificationFailed records a failed attempt that may succeed later:
+// it counts the attempt, keeps errText and makes the notification due again
+// at retryAt. errText must be a classified message without any address
+// (anything that looks like one is masked anyway). A notification that is
+// already sent or failed for good is left alone. It returns ErrNotFound when
+// the row is gone.
+func (s *Store) MarkNotificationFailed(ctx context.Context, id uuid.UUID, errText string, retryAt time.Time) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE notification_outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3
+		WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL`, id, sanitizeErrorText(errText), retryAt)
+	if err != nil {
+		return classify(fmt.Errorf("mark notification failed: %w", err))
+	}
+	if tag.RowsAffected() == 0 {
+		return s.notificationExists(ctx, id)
+	}
+	return nil
+}
+
+// MarkNotificationAbandoned records a failed attempt that a retry would not
+// fix (the address was refused, the kind has no template): it counts the
+// attempt, keeps errText and marks the notification failed for good.
+// errText follows the rules of MarkNotificationFailed.
+func (s *Store) MarkNotificationAbandoned(ctx context.Context, id uuid.UUID, errText string) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE notification_outbox SET attempts = attempts + 1, last_error = $2, failed_at = now()
+		WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL`, id, sanitizeErrorText(errText))
+	if err != nil {
+		return classify(fmt.Errorf("mark notification abandoned: %w", err))
+	}
+	if tag.RowsAffected() == 0 {
+		return s.notificationExists(ctx, id)
+	}
+	return nil
+}
+
+func (s *Store) notificationExists(ctx context.Context, id uuid.UUID) error {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM notification_outbox WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return classify(fmt.Errorf("read notification: %w", err))
+	}
+	if !exists {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// NotificationsFor lists the notifications about a registration, oldest
+// first.
+func (s *Store) NotificationsFor(ctx context.Context, registrationID uuid.UUID) ([]NotificationStatus, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, dedupe_key, candidate_id, registration_id, kind, payload, purpose, attempts, created_at,
+			next_attempt_at, sent_at, failed_at, COALESCE(last_error, '')
+		FROM notification_outbox WHERE registration_id = $1 ORDER BY created_at, id`, registrationID)
+	if err != nil {
+		return nil, classify(fmt.Errorf("list notifications: %w", err))
+	}
+	defer rows.Close()
+	var out []NotificationStatus
+	for rows.Next() {
+		var n NotificationStatus
+		var regID *uuid.UUID
+		if err := rows.Scan(&n.ID, &n.DedupeKey, &n.CandidateID, &regID, &n.Kind, &n.Payload, &n.Purpose, &n.Attempts,
+			&n.CreatedAt, &n.NextAttemptAt, &n.SentAt, &n.FailedAt, &n.LastError); err != nil {
+			return nil, classify(fmt.Errorf("read notification: %w", err))
+		}
+		if regID != nil {
+			n.RegistrationID = *regID
+		}
+		switch {
+		case n.SentAt != nil:
+			n.Status = NotificationSent
+		case n.FailedAt != nil:
+			n.Status = NotificationFailed
+		default:
+			n.Status = NotificationPending
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(fmt.Errorf("list notifications: %w", err))
+	}
+	return out, nil
+}
+
+// emailLike matches anything that looks like an e-mail address.
+var emailLike = regexp.MustCompile(`[^\s<>"'(),;:]+@[^\s<>"'(),;:]+`)
+
+// sanitizeErrorText masks anything that looks like an e-mail address and
+// bounds the length, as a second line of defence: callers already pass
+// classified messages only.
+func sanitizeErrorText(s string) string {
+	s = emailLike.ReplaceAllString(s, "[address]")
+	if len(s) > maxErrorText {
+		s = strings.ToValidUTF8(s[:maxErrorText], "")
+	}
+	return s
+}

@@ -1,0 +1,500 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Update names the test system, test centres, case handlers and examiners
+// use. The API sends them; an integration may send them to Temporal directly.
+const (
+	UpdateSubmitAnswerSheet = "submit-answer-sheet"
+	UpdateReportDiscrepancy = "report-discrepancy"
+	UpdateReviewDecision    = "review-decision"
+	UpdateAssessment        = "examiner-assessment"
+	UpdateSettleAssessment  = "settle-assessment"
+)
+
+// Activity names of the test day.
+const (
+	ActivityLoadRegistration   = "LoadRegistration"
+	ActivityStoreAnswerSheet   = "StoreAnswerSheet"
+	ActivityRecordDiscrepancy  = "RecordDiscrepancy"
+	ActivityMarkPart           = "MarkPart"
+	ActivityOpenReview         = "OpenReview"
+	ActivityRemindReview       = "RemindReview"
+	ActivityDecideReview       = "DecideReview"
+	ActivityStoreAssessment    = "StoreAssessment"
+	ActivityDecideAssessedPart = "DecideAssessedPart"
+	ActivityReleaseResults     = "ReleaseResults"
+)
+
+// Further stages of the lifecycle.
+const (
+	StageTested      Stage = "Tested"
+	StageUnderReview Stage = "UnderReview"
+	StageResult      Stage = "Result"
+	StageAbsent      Stage = "Absent"
+	StageAnnulled    Stage = "Annulled"
+)
+
+// Part statuses, as the status query shows them.
+const (
+	PartAwaiting  = "awaiting"  // nothing received yet
+	PartSubmitted = "submitted" // answer sheet stored, marking pending
+	PartHeld      = "held"      // result held for a case handler's review
+	PartAssessing = "assessing" // waiting for examiner assessments
+	PartDisputed  = "disputed"  // examiners disagree: third examiner or case handler
+	PartDecided   = "decided"   // a result stands
+	PartAbsent    = "absent"    // did not attend, or valid absence
+	PartAnnulled  = "annulled"  // annulled; a new test is offered
+)
+
+// Discrepancy kinds a test centre reports.
+const (
+	DiscrepancyTechnicalProblem    = "technical_problem"
+	DiscrepancyDidNotAttend        = "did_not_attend"
+	DiscrepancyValidAbsence        = "valid_absence"
+	DiscrepancyProvisionalCheating = "provisional_cheating"
+)
+
+// Review decisions a case handler takes.
+const (
+	ReviewConfirm = "confirm"
+	ReviewCorrect = "correct"
+	ReviewAnnul   = "annul"
+)
+
+// Assessment roles (T03).
+const (
+	RoleExaminer         = "examiner"
+	RoleExternalExaminer = "external_examiner"
+	RoleThirdExaminer    = "third_examiner"
+)
+
+// PartInfo describes one registered part of the test, as loaded at start.
+// It holds no personal data: item IDs come from the answer-key form.
+type PartInfo struct {
+	Name      string   `json:"name"`
+	Automated bool     `json:"automated"`
+	FormID    string   `json:"form_id,omitempty"`
+	ItemIDs   []string `json:"item_ids,omitempty"`
+	// Levels are the results examiners may give (examiner-marked parts).
+	Levels []string `json:"levels,omitempty"`
+}
+
+// RegistrationContext is what the workflow needs to know about its
+// registration, loaded once by an activity.
+type RegistrationContext struct {
+	TestType    string     `json:"test_type"`
+	Parts       []PartInfo `json:"parts"`
+	WindowStart time.Time  `json:"window_start"`
+	WindowEnd   time.Time  `json:"window_end"`
+	// ReviewDue and ReviewReminder are the configured review periods.
+	ReviewDue      time.Duration `json:"review_due"`
+	ReviewReminder time.Duration `json:"review_reminder"`
+}
+
+// AnswerItem is one answer on a sheet.
+type AnswerItem struct {
+	Item   string `json:"item"`
+	Choice string `json:"choice"`
+}
+
+// AnswerSheet is what the test system submits for one part.
+type AnswerSheet struct {
+	Part        string       `json:"part"`
+	FormID      string       `json:"form_id"`
+	KeyVersion  int          `json:"key_version"`
+	SubmittedAt time.Time    `json:"submitted_at"`
+	Answers     []AnswerItem `json:"answers"`
+}
+
+// StoreAnswerSheetInput is the StoreAnswerSheet activity's input.
+type StoreAnswerSheetInput struct {
+	RegistrationID string      `json:"registration_id"`
+	Sheet          AnswerSheet `json:"sheet"`
+}
+
+// Discrepancy is reported by a test centre for this registration.
+type Discrepancy struct {
+	Kind string `json:"kind"`
+	// Part is empty for the whole test.
+	Part string `json:"part,omitempty"`
+	Note string `json:"note,omitempty"`
+	// SessionWide marks a report made for the whole session (already stored).
+	SessionWide bool `json:"session_wide,omitempty"`
+}
+
+// RecordDiscrepancyInput is the RecordDiscrepancy activity's input.
+type RecordDiscrepancyInput struct {
+	RegistrationID string      `json:"registration_id"`
+	Discrepancy    Discrepancy `json:"discrepancy"`
+}
+
+// MarkPartInput asks the automated marking of one part.
+type MarkPartInput struct {
+	RegistrationID string `json:"registration_id"`
+	Part           string `json:"part"`
+}
+
+// MarkOutcome says whether the automated result may stand. The score itself
+// stays in PostgreSQL.
+type MarkOutcome struct {
+	ResultID string   `json:"result_id"`
+	Hold     bool     `json:"hold"`
+	Reasons  []string `json:"reasons,omitempty"`
+}
+
+// OpenReviewInput opens a manual review of a held part.
+type OpenReviewInput struct {
+	RegistrationID string    `json:"registration_id"`
+	Part           string    `json:"part"`
+	ResultID       string    `json:"result_id,omitempty"`
+	Reasons        []string  `json:"reasons"`
+	OpenedAt       time.Time `json:"opened_at"`
+	DueAt          time.Time `json:"due_at"`
+}
+
+// ReviewRef names an open review.
+type ReviewRef struct {
+	ReviewID string `json:"review_id"`
+}
+
+// ReviewDecision is a case handler's decision on a held part.
+type ReviewDecision struct {
+	Part           string `json:"part"`
+	Decision       string `json:"decision"`
+	CorrectedScore *int   `json:"corrected_score,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+	DecidedBy      string `json:"decided_by"`
+}
+
+// DecideReviewInput records a review decision.
+type DecideReviewInput struct {
+	RegistrationID string         `json:"registration_id"`
+	ReviewID       string         `json:"review_id"`
+	Decision       ReviewDecision `json:"decision"`
+	DecidedAt      time.Time      `json:"decided_at"`
+}
+
+// Assessment is one examiner's assessment of a part (T03).
+type Assessment struct {
+	Part     string `json:"part"`
+	Role     string `json:"role"`
+	Assessor string `json:"assessor"`
+	Level    string `json:"level"`
+}
+
+// StoreAssessmentInput stores an assessment.
+type StoreAssessmentInput struct {
+	RegistrationID string     `json:"registration_id"`
+	Assessment     Assessment `json:"assessment"`
+	At             time.Time  `json:"at"`
+}
+
+// Settlement is a case handler's level for a part the examiners disagree on.
+type Settlement struct {
+	Part      string `json:"part"`
+	Level     string `json:"level"`
+	Reason    string `json:"reason"`
+	DecidedBy string `json:"decided_by"`
+}
+
+// DecideAssessedPartInput records the result of an examiner-marked part.
+type DecideAssessedPartInput struct {
+	RegistrationID string    `json:"registration_id"`
+	Part           string    `json:"part"`
+	Level          string    `json:"level"`
+	DecidedBy      string    `json:"decided_by"` // examiners or case_handler
+	Reason         string    `json:"reason,omitempty"`
+	At             time.Time `json:"at"`
+}
+
+// ReleaseResultsInput releases the decided results and notifies the candidate.
+type ReleaseResultsInput struct {
+	RegistrationID string `json:"registration_id"`
+}
+
+// PartStatus is one part in the status query.
+type PartStatus struct {
+	Name      string     `json:"name"`
+	Automated bool       `json:"automated"`
+	Status    string     `json:"status"`
+	Reasons   []string   `json:"reasons,omitempty"`
+	ReviewDue *time.Time `json:"review_due,omitempty"`
+}
+
+// validateSheet is the submit-answer-sheet validator: the part is registered
+// and machine-marked, not submitted before, the form is the session's, every
+// item is on the form, and each item has exactly one choice.
+func (l *lifecycle) validateSheet(s AnswerSheet) error {
+	p := l.part(s.Part)
+	switch {
+	case l.ctx == nil:
+		return fmt.Errorf("the registration is still being set up; try again")
+	case p == nil:
+		return fmt.Errorf("part %q is not registered for this candidate", s.Part)
+	case !p.info.Automated:
+		return fmt.Errorf("part %q is assessed by examiners, not by answer sheet", s.Part)
+	case p.status != PartAwaiting:
+		return fmt.Errorf("part %q has already been submitted or closed (%s)", s.Part, p.status)
+	case s.FormID != p.info.FormID:
+		return fmt.Errorf("form_id %q is not the session's form %q for part %s", s.FormID, p.info.FormID, s.Part)
+	case s.KeyVersion < 1:
+		return fmt.Errorf("key_version must be 1 or more")
+	case s.SubmittedAt.IsZero():
+		return fmt.Errorf("submitted_at is required")
+	case len(s.Answers) == 0:
+		return fmt.Errorf("answers must not be empty")
+	}
+	seen := make(map[string]bool, len(s.Answers))
+	for i, a := range s.Answers {
+		switch {
+		case !slices.Contains(p.info.ItemIDs, a.Item):
+			return fmt.Errorf("answers[%d]: item %q is not on form %s", i, a.Item, s.FormID)
+		case seen[a.Item]:
+			return fmt.Errorf("answers[%d]: item %q is answered twice; one choice per item", i, a.Item)
+		case len(a.Choice) > 16:
+			return fmt.Errorf("answers[%d]: choice is longer than 16 characters", i)
+		}
+		seen[a.Item] = true
+	}
+	return nil
+}
+
+func (l *lifecycle) validateDiscrepancy(d Discrepancy) error {
+	switch d.Kind {
+	case DiscrepancyTechnicalProblem, DiscrepancyDidNotAttend, DiscrepancyValidAbsence, DiscrepancyProvisionalCheating:
+	default:
+		return fmt.Errorf("kind must be technical_problem, did_not_attend, valid_absence or provisional_cheating")
+	}
+	if l.ctx == nil {
+		return fmt.Errorf("the registration is still being set up; try again")
+	}
+	if d.Part != "" && l.part(d.Part) == nil {
+		return fmt.Errorf("part %q is not registered for this candidate", d.Part)
+	}
+	if l.stage == StageResult || l.stage == StageAnnulled {
+		return fmt.Errorf("the result has been released; a discrepancy after that is a formal-error complaint")
+	}
+	return nil
+}
+
+func (l *lifecycle) validateReview(d ReviewDecision) error {
+	p := l.part(d.Part)
+	switch {
+	case p == nil:
+		return fmt.Errorf("part %q is not registered for this candidate", d.Part)
+	case p.status != PartHeld:
+		return fmt.Errorf("part %q has no open review (status %s)", d.Part, p.status)
+	case d.DecidedBy == "":
+		return fmt.Errorf("decided_by is required")
+	}
+	switch d.Decision {
+	case ReviewConfirm:
+		if d.CorrectedScore != nil {
+			return fmt.Errorf("corrected_score goes with decision correct")
+		}
+	case ReviewCorrect:
+		if d.CorrectedScore == nil || *d.CorrectedScore < 0 {
+			return fmt.Errorf("decision correct needs corrected_score of 0 or more")
+		}
+		if d.Reason == "" {
+			return fmt.Errorf("decision correct needs a reason")
+		}
+		if !p.info.Automated {
+			return fmt.Errorf("only machine-marked parts have a score to correct")
+		}
+	case ReviewAnnul:
+		if d.Reason == "" {
+			return fmt.Errorf("decision annul needs a reason")
+		}
+	default:
+		return fmt.Errorf("decision must be confirm, correct or annul")
+	}
+	return nil
+}
+
+func (l *lifecycle) validateAssessment(a Assessment) error {
+	p := l.part(a.Part)
+	switch {
+	case p == nil:
+		return fmt.Errorf("part %q is not registered for this candidate", a.Part)
+	case p.info.Automated:
+		return fmt.Errorf("part %q is machine-marked; examiners assess writing and oral parts", a.Part)
+	case p.status != PartAwaiting && p.status != PartAssessing && p.status != PartDisputed:
+		return fmt.Errorf("part %q is not open for assessment (status %s)", a.Part, p.status)
+	case a.Assessor == "":
+		return fmt.Errorf("assessor is required")
+	case !slices.Contains(p.info.Levels, a.Level):
+		return fmt.Errorf("level must be one of %v", p.info.Levels)
+	}
+	switch a.Role {
+	case RoleExaminer, RoleExternalExaminer:
+		if _, done := p.assessments[a.Role]; done {
+			return fmt.Errorf("the %s has already assessed part %q", a.Role, a.Part)
+		}
+		for role, prev := range p.assessments {
+			if prev.Assessor == a.Assessor && role != a.Role {
+				return fmt.Errorf("the examiner and the external examiner must be different people")
+			}
+		}
+	case RoleThirdExaminer:
+		if p.status != PartDisputed {
+			return fmt.Errorf("a third assessment is only for parts the examiners disagree on")
+		}
+		for _, prev := range p.assessments {
+			if prev.Assessor == a.Assessor {
+				return fmt.Errorf("the third examiner must be someone who has not assessed the part")
+			}
+		}
+	default:
+		return fmt.Errorf("role must be examiner, external_examiner or third_examiner")
+	}
+	return nil
+}
+
+func (l *lifecycle) validateSettlement(s Settlement) error {
+	p := l.part(s.Part)
+	switch {
+	case p == nil:
+		return fmt.Errorf("part %q is not registered for this candidate", s.Part)
+	case p.status != PartDisputed:
+		return fmt.Errorf("part %q is not disputed (status %s)", s.Part, p.status)
+	case !slices.Contains(p.info.Levels, s.Level):
+		return fmt.Errorf("level must be one of %v", p.info.Levels)
+	case s.Reason == "" || s.DecidedBy == "":
+		return fmt.Errorf("reason and decided_by are required")
+	}
+	return nil
+}
+
+// registerUpdates installs the Update handlers. Each validator refuses what
+// does not fit the current state, so the caller learns at once; each handler
+// stores the event through an activity before it answers.
+func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
+	uctx := activityOptions(ctx, 5)
+	handlers := []updateEntry{
+		whenReady(l, UpdateSubmitAnswerSheet, l.validateSheet, func(ctx workflow.Context, s AnswerSheet) error {
+			p := l.part(s.Part)
+			p.status = PartSubmitted // claimed: a second submission is refused from now on
+			err := workflow.ExecuteActivity(uctx, ActivityStoreAnswerSheet, StoreAnswerSheetInput{RegistrationID: l.in.RegistrationID, Sheet: s}).Get(ctx, nil)
+			if err != nil {
+				p.status = PartAwaiting
+				return fmt.Errorf("store answer sheet: %w", err)
+			}
+			l.dirty = true
+			return nil
+		}),
+		whenReady(l, UpdateReportDiscrepancy, l.validateDiscrepancy, func(ctx workflow.Context, d Discrepancy) error {
+			if !d.SessionWide {
+				err := workflow.ExecuteActivity(uctx, ActivityRecordDiscrepancy, RecordDiscrepancyInput{RegistrationID: l.in.RegistrationID, Discrepancy: d}).Get(ctx, nil)
+				if err != nil {
+					return fmt.Errorf("record discrepancy: %w", err)
+				}
+			}
+			l.applyDiscrepancy(ctx, d)
+			l.dirty = true
+			return nil
+		}),
+		whenReady(l, UpdateReviewDecision, l.validateReview, func(ctx workflow.Context, d ReviewDecision) error {
+			p := l.part(d.Part)
+			err := workflow.ExecuteActivity(uctx, ActivityDecideReview, DecideReviewInput{
+				RegistrationID: l.in.RegistrationID, ReviewID: p.reviewID, Decision: d, DecidedAt: workflow.Now(ctx),
+			}).Get(ctx, nil)
+			if err != nil {
+				return fmt.Errorf("record review decision: %w", err)
+			}
+			p.reasons, p.reviewID = nil, ""
+			if d.Decision == ReviewAnnul {
+				p.status = PartAnnulled
+			} else {
+				p.status = PartDecided
+			}
+			l.dirty = true
+			return nil
+		}),
+		whenReady(l, UpdateAssessment, l.validateAssessment, func(ctx workflow.Context, a Assessment) error {
+			p := l.part(a.Part)
+			err := workflow.ExecuteActivity(uctx, ActivityStoreAssessment, StoreAssessmentInput{RegistrationID: l.in.RegistrationID, Assessment: a, At: workflow.Now(ctx)}).Get(ctx, nil)
+			if err != nil {
+				return fmt.Errorf("store assessment: %w", err)
+			}
+			p.assessments[a.Role] = a
+			if p.status == PartAwaiting {
+				p.status = PartAssessing
+			}
+			l.dirty = true
+			return nil
+		}),
+		whenReady(l, UpdateSettleAssessment, l.validateSettlement, func(ctx workflow.Context, s Settlement) error {
+			if err := l.decideAssessed(activityOptions(ctx, 5), l.part(s.Part), s.Level, "case_handler", s.Reason); err != nil {
+				return err
+			}
+			l.dirty = true
+			return nil
+		}),
+	}
+	for _, h := range handlers {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.valid}); err != nil {
+			return fmt.Errorf("set update handler %s: %w", h.name, err)
+		}
+	}
+	return nil
+}
+
+// whenReady wraps an Update: an Update that arrives while the workflow is
+// still loading its registration is accepted, waits for the loading, and is
+// then validated like any other; afterwards the validator refuses at once.
+func whenReady[T any](l *lifecycle, name string, validate func(T) error, handle func(workflow.Context, T) error) updateEntry {
+	handler := func(ctx workflow.Context, arg T) error {
+		if err := workflow.Await(ctx, func() bool { return l.ctx != nil }); err != nil {
+			return err
+		}
+		if err := validate(arg); err != nil {
+			return temporal.NewApplicationError(err.Error(), "Refused")
+		}
+		return handle(ctx, arg)
+	}
+	validator := func(arg T) error {
+		if l.ctx == nil {
+			return nil
+		}
+		return validate(arg)
+	}
+	return updateEntry{name: name, handler: handler, valid: validator}
+}
+
+type updateEntry struct {
+	name    string
+	handler any
+	valid   any
+}
+
+// applyDiscrepancy changes the parts a test centre's report concerns.
+func (l *lifecycle) applyDiscrepancy(ctx workflow.Context, d Discrepancy) {
+	for _, p := range l.parts {
+		if d.Part != "" && p.info.Name != d.Part {
+			continue
+		}
+		switch d.Kind {
+		case DiscrepancyDidNotAttend, DiscrepancyValidAbsence:
+			if p.status == PartAwaiting {
+				p.status = PartAbsent
+			}
+		case DiscrepancyTechnicalProblem:
+			// A machine-marked result that already stands but is not yet
+			// released is held for review (T04).
+			if p.info.Automated && p.status == PartDecided {
+				_ = l.openReview(activityOptions(ctx, 5), p, []string{"technical_problem"})
+			}
+		case DiscrepancyProvisionalCheating:
+			l.cheated = true
+		}
+	}
+}
