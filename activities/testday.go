@@ -74,7 +74,7 @@ func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (
 	}
 	rc := workflows.RegistrationContext{
 		TestType: reg.TestType, WindowStart: sess.WindowStart, WindowEnd: sess.WindowEnd,
-		ReviewDue: a.Config.ReviewDue, ReviewReminder: a.Config.ReviewReminder,
+		ReviewDue: a.Config.ReviewDue, ReviewReminder: a.Config.ReviewReminder, QuarantineDefault: a.Config.QuarantineDefault,
 	}
 	for _, name := range reg.TestParts {
 		def, ok := tv.Part(name)
@@ -338,4 +338,44 @@ func (a *TestDay) ReleaseResults(ctx context.Context, in workflows.ReleaseResult
 		Purpose: "arranging the test: telling the candidate the result is ready",
 	})
 	return err
+}
+
+// DecideCheating records a case handler's decision on a cheating case. A
+// final decision deletes the test's results (all its parts) and sets the
+// quarantine; the decision itself is kept.
+func (a *TestDay) DecideCheating(ctx context.Context, in workflows.DecideCheatingInput) error {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return err
+	}
+	d := in.Decision
+	return a.Store.RecordCheatingDecision(ctx, storage.CheatingDecision{
+		ID: stableID(ctx, "cheating"), RegistrationID: id, Decision: d.Decision, Reasons: d.Reasons,
+		QuarantineUntil: d.QuarantineUntil, DecidedBy: d.DecidedBy, DecidedAt: in.DecidedAt,
+	})
+}
+
+// ReapplyKey marks a decided part again with a corrected answer key and,
+// if the outcome changes, supersedes the result with one that records the
+// new key version and why.
+func (a *TestDay) ReapplyKey(ctx context.Context, in workflows.ReapplyKeyInput) error {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return err
+	}
+	change, err := a.Store.Remark(ctx, id, in.Key.Part, in.Key.FormID, in.Key.KeyVersion)
+	if err != nil {
+		return err
+	}
+	if !change.Changed {
+		return nil
+	}
+	return a.Store.SupersedeResult(ctx, change.Old.ID, storage.Result{
+		ID: stableID(ctx, "remark"), RegistrationID: id, Part: in.Key.Part, Result: change.New.Result,
+		Score: &change.New.Score, MaxScore: &change.New.MaxScore, AnswerKeyID: &change.Key.ID, KeyVersion: &change.Key.Version,
+		Rule: change.Key.Rule, Items: change.New.Items, DecidedBy: "automated",
+		Reason:    fmt.Sprintf("answer key %s corrected to version %d", in.Key.FormID, change.Key.Version),
+		DecidedAt: in.At,
+		Basis:     map[string]any{"form_id": in.Key.FormID, "key_version": change.Key.Version, "answered": change.New.Answered, "corrects": change.Old.ID.String()},
+	})
 }

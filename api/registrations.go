@@ -116,6 +116,12 @@ func (s *server) createRegistration(c *gin.Context) {
 			Detail: "there is no session of this test at this test centre on this date; sessions are set up with their answer keys before registration",
 			Errors: []FieldError{{Field: "test_centre", Detail: "has no session of this test on session_date"}, {Field: "session_date", Detail: "has no session of this test at test_centre"}}})
 		return
+	case errors.Is(err, storage.ErrQuarantined):
+		s.metrics.regs.WithLabelValues(testType, "quarantined").Inc()
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Candidate under quarantine", Status: http.StatusUnprocessableEntity,
+			Detail: "a final decision on cheating bars this candidate from tests of this kind until the quarantine ends",
+			Errors: []FieldError{{Field: "test.type", Detail: "the candidate is under quarantine for this test"}}})
+		return
 	case errors.Is(err, storage.ErrIdempotencyMismatch):
 		writeProblem(c, Problem{Type: ProblemIdempotency, Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity,
 			Detail: "this Idempotency-Key was used for a different request",

@@ -76,8 +76,10 @@ func New(d Deps) *gin.Engine {
 	v1.POST("/registrations/:id/review-decisions", s.decideReview)
 	v1.POST("/registrations/:id/assessments", s.submitAssessment)
 	v1.POST("/registrations/:id/settlements", s.settleAssessment)
+	v1.POST("/registrations/:id/cheating-decisions", s.decideCheating)
 	v1.POST("/answer-keys", s.createAnswerKey)
 	v1.GET("/answer-keys/:form_id", s.listAnswerKeys)
+	v1.POST("/answer-keys/:form_id/reapply", s.reapplyKey)
 	v1.POST("/sessions", s.createSession)
 	v1.POST("/sessions/:id/discrepancies", s.reportSessionDiscrepancy)
 	return r

@@ -373,8 +373,11 @@ func (s *server) reportSessionDiscrepancy(c *gin.Context) {
 	d.SessionWide = true
 	var failed []string
 	for _, reg := range regs {
-		_, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: reg.WorkflowID, UpdateName: workflows.UpdateReportDiscrepancy,
+		h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: reg.WorkflowID, UpdateName: workflows.UpdateReportDiscrepancy,
 			Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted, UpdateID: "session-discrepancy/" + dID.String()})
+		if err == nil {
+			err = h.Get(ctx, nil)
+		}
 		var appErr *temporal.ApplicationError
 		if err != nil && !errors.As(err, &appErr) {
 			failed = append(failed, reg.ID.String())
@@ -386,4 +389,86 @@ func (s *server) reportSessionDiscrepancy(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"session_id": sess.ID.String(), "kind": d.Kind, "registrations": len(regs)})
+}
+
+func (s *server) decideCheating(c *gin.Context) {
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
+		return
+	}
+	var d workflows.CheatingDecision
+	if !s.decodeBody(c, &d) {
+		return
+	}
+	if s.sendUpdate(c, reg, workflows.UpdateCheatingDecision, d) {
+		c.JSON(http.StatusOK, gin.H{"registration_id": reg.ID.String(), "decision": d.Decision})
+	}
+}
+
+// ReapplyRequest re-applies a form's latest (corrected) answer key.
+type ReapplyRequest struct {
+	// DryRun lists what would change and changes nothing; it defaults to true.
+	DryRun *bool `json:"dry_run"`
+}
+
+// RemarkView is one result a corrected key changes.
+type RemarkView struct {
+	RegistrationID string `json:"registration_id"`
+	Part           string `json:"part"`
+	OldResult      string `json:"old_result"`
+	OldScore       *int   `json:"old_score"`
+	OldKeyVersion  *int   `json:"old_key_version"`
+	NewResult      string `json:"new_result"`
+	NewScore       int    `json:"new_score"`
+	NewKeyVersion  int    `json:"new_key_version"`
+	Applied        bool   `json:"applied"`
+}
+
+// reapplyKey lists (dry run) or applies the changes a corrected answer key
+// makes; each change goes through the registration's own workflow, which
+// records it as a new result that supersedes the old one.
+func (s *server) reapplyKey(c *gin.Context) {
+	ctx := c.Request.Context()
+	form := c.Param("form_id")
+	var req ReapplyRequest
+	if !s.decodeBody(c, &req) {
+		return
+	}
+	dry := req.DryRun == nil || *req.DryRun
+	changes, err := s.Store.RemarkForm(ctx, form)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "re-apply key", "error", err)
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	out := []RemarkView{}
+	var failed int
+	for _, ch := range changes {
+		if !ch.Changed {
+			continue
+		}
+		v := RemarkView{RegistrationID: ch.RegistrationID.String(), Part: ch.Part, OldResult: ch.Old.Result, OldScore: ch.Old.Score,
+			OldKeyVersion: ch.Old.KeyVersion, NewResult: ch.New.Result, NewScore: ch.New.Score, NewKeyVersion: ch.Key.Version}
+		if !dry {
+			h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+				WorkflowID: ch.WorkflowID, UpdateName: workflows.UpdateReapplyKey, WaitForStage: client.WorkflowUpdateStageCompleted,
+				UpdateID: fmt.Sprintf("reapply/%s/%d/%s", form, ch.Key.Version, ch.Part),
+				Args:     []any{workflows.ReapplyKey{Part: ch.Part, FormID: form, KeyVersion: ch.Key.Version}},
+			})
+			if err == nil {
+				err = h.Get(ctx, nil)
+			}
+			v.Applied = err == nil
+			if err != nil {
+				failed++
+				s.Logger.WarnContext(ctx, "re-apply key to registration", "registration_id", v.RegistrationID, "error", err)
+			}
+		}
+		out = append(out, v)
+	}
+	status := http.StatusOK
+	if failed > 0 {
+		status = http.StatusMultiStatus
+	}
+	c.JSON(status, gin.H{"form_id": form, "dry_run": dry, "checked": len(changes), "changes": out, "failed": failed})
 }

@@ -9,6 +9,9 @@ type TestDay struct {
 	ReviewDue time.Duration `env:"EXAMFLOW_REVIEW_DUE" envDefault:"240h"`
 	// ReviewReminder is when an open review is reminded.
 	ReviewReminder time.Duration `env:"EXAMFLOW_REVIEW_REMINDER" envDefault:"120h"`
+	// QuarantineDefault is the quarantine after a final decision on cheating,
+	// unless the decision sets a shorter one.
+	QuarantineDefault time.Duration `env:"EXAMFLOW_QUARANTINE" envDefault:"8760h"`
 	// PassRateNorms is each test's expected pass rate, e.g.
 	// citizenship=0.9,social_studies=0.8. A test without a norm is not monitored.
 	PassRateNorms map[string]float64 `env:"EXAMFLOW_PASS_RATE_NORMS" envDefault:"citizenship=0.9,social_studies=0.85" envSeparator:"," envKeyValSeparator:"="`

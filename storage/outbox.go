@@ -213,9 +213,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 		// A payload that is not an object of strings (written by hand) is
 		// left nil: its template then fails for this row alone, instead of
 		// every claim failing on it.
-		if err := json.Unmarshal(payload, &n.Payload); err != nil {
-			n.Payload = nil
-		}
+		n.Payload = decodePayload(payload)
 		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {
@@ -302,10 +300,12 @@ func (s *Store) NotificationsFor(ctx context.Context, registrationID uuid.UUID) 
 	for rows.Next() {
 		var n NotificationStatus
 		var regID *uuid.UUID
-		if err := rows.Scan(&n.ID, &n.DedupeKey, &n.CandidateID, &regID, &n.Kind, &n.Payload, &n.Purpose, &n.Attempts,
+		var payload []byte
+		if err := rows.Scan(&n.ID, &n.DedupeKey, &n.CandidateID, &regID, &n.Kind, &payload, &n.Purpose, &n.Attempts,
 			&n.CreatedAt, &n.NextAttemptAt, &n.SentAt, &n.FailedAt, &n.LastError); err != nil {
 			return nil, classify(fmt.Errorf("read notification: %w", err))
 		}
+		n.Payload = decodePayload(payload)
 		if regID != nil {
 			n.RegistrationID = *regID
 		}
@@ -323,6 +323,16 @@ func (s *Store) NotificationsFor(ctx context.Context, registrationID uuid.UUID) 
 		return nil, classify(fmt.Errorf("list notifications: %w", err))
 	}
 	return out, nil
+}
+
+// decodePayload decodes a payload column; one that is not an object of
+// strings gives nil.
+func decodePayload(b []byte) map[string]string {
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil
+	}
+	return m
 }
 
 // emailLike matches anything that looks like an e-mail address.

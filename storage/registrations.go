@@ -177,6 +177,17 @@ func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem
 		if err != nil {
 			return err
 		}
+		// A quarantine covers registering now and sitting a test before it ends.
+		now := time.Now()
+		on := in.SessionDate
+		if now.Before(on) {
+			on = now
+		}
+		if _, q, err := quarantinedUntil(ctx, tx, candidateID, in.TestType, on); err != nil {
+			return err
+		} else if q {
+			return ErrQuarantined
+		}
 		id, err := uuid.NewV7()
 		if err != nil {
 			return fmt.Errorf("new registration id: %w", err)
@@ -213,7 +224,7 @@ func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem
 	if errors.Is(err, ErrDuplicate) {
 		return reg, false, err
 	}
-	if errors.Is(err, ErrNoSession) {
+	if errors.Is(err, ErrNoSession) || errors.Is(err, ErrQuarantined) {
 		return Registration{}, false, err
 	}
 	if err != nil {
@@ -389,7 +400,7 @@ func classify(err error) error {
 	if errors.As(err, &pgErr) {
 		return err
 	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoSession) || errors.Is(err, ErrIdempotencyMismatch) || errors.Is(err, ErrIdentifierConflict) || errors.Is(err, ErrDuplicate) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoSession) || errors.Is(err, ErrQuarantined) || errors.Is(err, ErrIdempotencyMismatch) || errors.Is(err, ErrIdentifierConflict) || errors.Is(err, ErrDuplicate) {
 		return err
 	}
 	if errors.Is(err, context.Canceled) {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/examflow/examflow/marking"
 )
 
 // ErrNoSession: there is no session for a registration's test, test centre
@@ -231,8 +233,8 @@ type Result struct {
 	Annulled       bool
 }
 
-// InsertResult stores a result. An automated result for a part is stored
-// once: a retried marking returns the one already stored.
+// InsertResult stores a result. The caller's ID makes it idempotent: a
+// retried activity derives the same ID and stores nothing twice.
 func (s *Store) InsertResult(ctx context.Context, r Result) (Result, error) {
 	rule, _ := json.Marshal(r.Rule)
 	items, _ := json.Marshal(r.Items)
@@ -245,9 +247,6 @@ func (s *Store) InsertResult(ctx context.Context, r Result) (Result, error) {
 		r.ID, r.RegistrationID, r.Part, r.Result, r.Score, r.MaxScore, r.AnswerKeyID, r.KeyVersion, rule, items, r.DecidedBy, basis, r.Reason, r.DecidedAt)
 	if err != nil {
 		return Result{}, classify(fmt.Errorf("insert result: %w", err))
-	}
-	if r.DecidedBy == "automated" {
-		return s.CurrentResult(ctx, r.RegistrationID, r.Part)
 	}
 	return r, nil
 }
@@ -426,4 +425,76 @@ func (s *Store) StoreAssessment(ctx context.Context, regID uuid.UUID, part, role
 		return classify(fmt.Errorf("store assessment: %w", err))
 	}
 	return nil
+}
+
+// Remarking is what a corrected answer key does to one part's result.
+type Remarking struct {
+	RegistrationID uuid.UUID
+	WorkflowID     string
+	Part           string
+	Old            Result
+	New            marking.Outcome
+	Key            AnswerKey
+	Changed        bool
+}
+
+// Remark marks a part's stored answer sheet again with a version of its
+// form's key (0: the latest) and compares with the current automated result.
+// It changes nothing.
+func (s *Store) Remark(ctx context.Context, regID uuid.UUID, part, formID string, version int) (Remarking, error) {
+	key, err := s.AnswerKeyByForm(ctx, formID, version)
+	if err != nil {
+		return Remarking{}, err
+	}
+	cur, err := s.CurrentResult(ctx, regID, part)
+	if err != nil {
+		return Remarking{}, err
+	}
+	sheet, err := s.GetAnswerSheet(ctx, regID, part)
+	if err != nil {
+		return Remarking{}, err
+	}
+	out, err := marking.Mark(key.Items, key.Rule, sheet.Answers)
+	if err != nil {
+		return Remarking{}, fmt.Errorf("mark with %s v%d: %w", formID, key.Version, err)
+	}
+	changed := cur.Result != out.Result || cur.Score == nil || *cur.Score != out.Score
+	return Remarking{RegistrationID: regID, Part: part, Old: cur, New: out, Key: key, Changed: changed}, nil
+}
+
+// RemarkForm is the dry run of re-applying a form's latest key: every
+// current automated result marked with an older version of the form, marked
+// again, and whether it would change.
+func (s *Store) RemarkForm(ctx context.Context, formID string) ([]Remarking, error) {
+	rows, err := s.pool.Query(ctx, `SELECT res.registration_id, r.workflow_id, res.part FROM results res
+		JOIN answer_keys k ON k.id = res.answer_key_id JOIN registrations r ON r.id = res.registration_id
+		WHERE k.form_id = $1 AND res.decided_by = 'automated' AND res.superseded_by IS NULL AND res.annulled_at IS NULL
+		AND k.version < (SELECT max(version) FROM answer_keys WHERE form_id = $1)
+		ORDER BY res.decided_at`, formID)
+	if err != nil {
+		return nil, classify(fmt.Errorf("find results of form: %w", err))
+	}
+	type ref struct {
+		reg  uuid.UUID
+		wf   string
+		part string
+	}
+	refs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ref, error) {
+		var r ref
+		err := row.Scan(&r.reg, &r.wf, &r.part)
+		return r, err
+	})
+	if err != nil {
+		return nil, classify(fmt.Errorf("find results of form: %w", err))
+	}
+	out := make([]Remarking, 0, len(refs))
+	for _, r := range refs {
+		m, err := s.Remark(ctx, r.reg, r.part, formID, 0)
+		if err != nil {
+			return nil, err
+		}
+		m.WorkflowID = r.wf
+		out = append(out, m)
+	}
+	return out, nil
 }

@@ -50,6 +50,8 @@ func Register(r sdkworker.Registry, d Deps) {
 		workflows.ActivityStoreAssessment:    td.StoreAssessment,
 		workflows.ActivityDecideAssessedPart: td.DecideAssessedPart,
 		workflows.ActivityReleaseResults:     td.ReleaseResults,
+		workflows.ActivityDecideCheating:     td.DecideCheating,
+		workflows.ActivityReapplyKey:         td.ReapplyKey,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

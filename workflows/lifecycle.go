@@ -76,6 +76,10 @@ type lifecycle struct {
 	parts   []*partRun
 	dirty   bool
 	cheated bool // provisional cheating reported: nothing is released
+	// cheatingDecided: a case handler decided the cheating case.
+	cheatingDecided bool
+	// now is workflow time, for validators.
+	now func() time.Time
 }
 
 func (l *lifecycle) part(name string) *partRun {
@@ -107,7 +111,7 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 	if _, err := uuid.Parse(in.RegistrationID); err != nil {
 		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", "InvalidInput", err)
 	}
-	l := &lifecycle{in: in}
+	l := &lifecycle{in: in, now: func() time.Time { return workflow.Now(ctx) }}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (LifecycleStatus, error) {
 		return l.snapshot(), nil
 	}); err != nil {
@@ -129,7 +133,10 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 		l.parts = append(l.parts, &partRun{info: p, status: PartAwaiting, assessments: map[string]Assessment{}})
 	}
 
-	for !l.closed() {
+	// Events keep arriving after the result too (a final cheating decision,
+	// a corrected answer key); later stages (appeal window, publication,
+	// retention) will continue from the result.
+	for {
 		if err := workflow.Await(ctx, func() bool { return l.dirty }); err != nil {
 			return err
 		}
@@ -138,14 +145,6 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 			return err
 		}
 	}
-	// Later stages (appeal window, publication, retention) continue from
-	// here; until they exist the workflow stays open for queries.
-	return workflow.Await(ctx, func() bool { return false })
-}
-
-// closed reports whether the test-day part of the lifecycle has ended.
-func (l *lifecycle) closed() bool {
-	return l.stage == StageResult || l.stage == StageAbsent || l.stage == StageAnnulled
 }
 
 // advance does the work the last events made due: marking, assessments,
@@ -263,6 +262,8 @@ func (l *lifecycle) nextStage(ctx workflow.Context) error {
 		return l.enter(ctx, StageAnnulled)
 	case absent == len(l.parts):
 		return l.enter(ctx, StageAbsent)
+	case l.stage == StageResult:
+		return nil
 	}
 	if err := workflow.ExecuteActivity(ctx, ActivityReleaseResults, ReleaseResultsInput{RegistrationID: l.in.RegistrationID}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("release results: %w", err)

@@ -25,6 +25,7 @@ type fakeActivities struct {
 	decisions []DecideReviewInput
 	decided   []DecideAssessedPartInput
 	parts     []PartInfo
+	cheating  []DecideCheatingInput
 	failStage int // fail RecordStage this many times first
 }
 
@@ -57,7 +58,8 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 	}, activity.RegisterOptions{Name: ActivityRecordStage})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (RegistrationContext, error) {
 		rec(ActivityLoadRegistration)
-		return RegistrationContext{TestType: "norwegian_a1_b2", Parts: f.parts, ReviewDue: 240 * time.Hour, ReviewReminder: 120 * time.Hour}, nil
+		return RegistrationContext{TestType: "norwegian_a1_b2", Parts: f.parts, ReviewDue: 240 * time.Hour, ReviewReminder: 120 * time.Hour,
+			QuarantineDefault: 365 * 24 * time.Hour}, nil
 	}, activity.RegisterOptions{Name: ActivityLoadRegistration})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ StoreAnswerSheetInput) error {
 		rec(ActivityStoreAnswerSheet)
@@ -100,6 +102,17 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 		f.mu.Unlock()
 		return nil
 	}, activity.RegisterOptions{Name: ActivityDecideAssessedPart})
+	env.RegisterActivityWithOptions(func(_ context.Context, in DecideCheatingInput) error {
+		rec(ActivityDecideCheating)
+		f.mu.Lock()
+		f.cheating = append(f.cheating, in)
+		f.mu.Unlock()
+		return nil
+	}, activity.RegisterOptions{Name: ActivityDecideCheating})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ ReapplyKeyInput) error {
+		rec(ActivityReapplyKey)
+		return nil
+	}, activity.RegisterOptions{Name: ActivityReapplyKey})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ ReleaseResultsInput) error {
 		rec(ActivityReleaseResults)
 		return nil
@@ -317,6 +330,58 @@ func TestLifecycleBranches(t *testing.T) {
 			wantCalls: map[string]int{ActivityReleaseResults: 0},
 		},
 		{
+			name: "final cheating annuls every part and sets a one-year quarantine", parts: []PartInfo{reading, writing},
+			steps: []step{
+				{time.Minute, UpdateReportDiscrepancy, Discrepancy{Kind: DiscrepancyProvisionalCheating, Part: "writing"}, true},
+				{2 * time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{3 * time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingFinal, DecidedBy: "ch-1"}, false}, // no reasons
+				{4 * time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingFinal, Reasons: "phone", DecidedBy: "ch-1"}, true},
+				{5 * time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingDismissed, Reasons: "x", DecidedBy: "ch-1"}, false}, // decided
+			},
+			wantStage: StageAnnulled,
+			wantParts: map[string]string{"reading": PartAnnulled, "writing": PartAnnulled},
+			wantCalls: map[string]int{ActivityDecideCheating: 1, ActivityReleaseResults: 0},
+			checkFakes: func(t *testing.T, f *fakeActivities) {
+				q := f.cheating[0].Decision.QuarantineUntil
+				if q == nil || q.Sub(f.cheating[0].DecidedAt) != 365*24*time.Hour {
+					t.Fatalf("quarantine = %v", q)
+				}
+			},
+		},
+		{
+			name: "dismissed cheating case releases the result", parts: []PartInfo{reading},
+			steps: []step{
+				{time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingDismissed, Reasons: "x", DecidedBy: "ch-1"}, false}, // nothing reported
+				{2 * time.Minute, UpdateReportDiscrepancy, Discrepancy{Kind: DiscrepancyProvisionalCheating}, true},
+				{3 * time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{4 * time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingDismissed, Reasons: "no evidence", DecidedBy: "ch-1"}, true},
+			},
+			wantStage: StageResult,
+			wantCalls: map[string]int{ActivityDecideCheating: 1, ActivityReleaseResults: 1},
+		},
+		{
+			name: "final cheating found after the result", parts: []PartInfo{reading},
+			steps: []step{
+				{time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{2 * time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingFinal, Reasons: "copied", DecidedBy: "ch-1",
+					QuarantineUntil: ptr(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC))}, false}, // quarantine in the past
+				{3 * time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingFinal, Reasons: "copied", DecidedBy: "ch-1"}, true},
+			},
+			wantStage:  StageAnnulled,
+			wantStages: []Stage{StageRegistered, StageResult, StageAnnulled},
+		},
+		{
+			name: "corrected key re-applied only to a decided part", parts: []PartInfo{reading},
+			steps: []step{
+				{time.Minute, UpdateReapplyKey, ReapplyKey{Part: "reading", FormID: "form-r", KeyVersion: 2}, false}, // nothing marked
+				{2 * time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{3 * time.Minute, UpdateReapplyKey, ReapplyKey{Part: "reading", FormID: "other", KeyVersion: 2}, false},
+				{4 * time.Minute, UpdateReapplyKey, ReapplyKey{Part: "reading", FormID: "form-r", KeyVersion: 2}, true},
+			},
+			wantStage: StageResult,
+			wantCalls: map[string]int{ActivityReapplyKey: 1, ActivityReleaseResults: 1},
+		},
+		{
 			name: "unknown discrepancy kind refused", parts: []PartInfo{reading},
 			steps:     []step{{time.Minute, UpdateReportDiscrepancy, Discrepancy{Kind: "late"}, false}},
 			wantStage: StageRegistered,
@@ -427,3 +492,5 @@ func TestLifecycleInputCarriesOnlyTheRegistrationID(t *testing.T) {
 		t.Fatalf("payload = %s, want %s", got, want)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

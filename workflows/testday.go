@@ -17,6 +17,8 @@ const (
 	UpdateReviewDecision    = "review-decision"
 	UpdateAssessment        = "examiner-assessment"
 	UpdateSettleAssessment  = "settle-assessment"
+	UpdateCheatingDecision  = "cheating-decision"
+	UpdateReapplyKey        = "reapply-key"
 )
 
 // Activity names of the test day.
@@ -31,6 +33,8 @@ const (
 	ActivityStoreAssessment    = "StoreAssessment"
 	ActivityDecideAssessedPart = "DecideAssessedPart"
 	ActivityReleaseResults     = "ReleaseResults"
+	ActivityDecideCheating     = "DecideCheating"
+	ActivityReapplyKey         = "ReapplyKey"
 )
 
 // Further stages of the lifecycle.
@@ -94,6 +98,9 @@ type RegistrationContext struct {
 	Parts       []PartInfo `json:"parts"`
 	WindowStart time.Time  `json:"window_start"`
 	WindowEnd   time.Time  `json:"window_end"`
+	// QuarantineDefault is the quarantine a final cheating decision sets
+	// unless it decides a shorter one.
+	QuarantineDefault time.Duration `json:"quarantine_default"`
 	// ReviewDue and ReviewReminder are the configured review periods.
 	ReviewDue      time.Duration `json:"review_due"`
 	ReviewReminder time.Duration `json:"review_reminder"`
@@ -218,6 +225,44 @@ type DecideAssessedPartInput struct {
 // ReleaseResultsInput releases the decided results and notifies the candidate.
 type ReleaseResultsInput struct {
 	RegistrationID string `json:"registration_id"`
+}
+
+// Cheating decisions.
+const (
+	CheatingFinal     = "final"
+	CheatingDismissed = "dismissed"
+)
+
+// CheatingDecision is a case handler's decision on a cheating case, with
+// reasons. A final decision deletes the test's results and sets a quarantine
+// (one year by default, shorter if decided).
+type CheatingDecision struct {
+	Decision        string     `json:"decision"`
+	Reasons         string     `json:"reasons"`
+	QuarantineUntil *time.Time `json:"quarantine_until,omitempty"`
+	DecidedBy       string     `json:"decided_by"`
+}
+
+// DecideCheatingInput records a cheating decision.
+type DecideCheatingInput struct {
+	RegistrationID string           `json:"registration_id"`
+	Decision       CheatingDecision `json:"decision"`
+	DecidedAt      time.Time        `json:"decided_at"`
+}
+
+// ReapplyKey asks a decided machine-marked part to be marked again with a
+// corrected answer key.
+type ReapplyKey struct {
+	Part       string `json:"part"`
+	FormID     string `json:"form_id"`
+	KeyVersion int    `json:"key_version"`
+}
+
+// ReapplyKeyInput re-marks a part with a key version.
+type ReapplyKeyInput struct {
+	RegistrationID string     `json:"registration_id"`
+	Key            ReapplyKey `json:"key"`
+	At             time.Time  `json:"at"`
 }
 
 // PartStatus is one part in the status query.
@@ -359,6 +404,42 @@ func (l *lifecycle) validateAssessment(a Assessment) error {
 	return nil
 }
 
+func (l *lifecycle) validateCheating(d CheatingDecision) error {
+	switch {
+	case d.Decision != CheatingFinal && d.Decision != CheatingDismissed:
+		return fmt.Errorf("decision must be final or dismissed")
+	case d.Reasons == "" || d.DecidedBy == "":
+		return fmt.Errorf("reasons and decided_by are required")
+	case l.cheatingDecided:
+		return fmt.Errorf("the cheating case has been decided")
+	case d.Decision == CheatingDismissed && !l.cheated:
+		return fmt.Errorf("decision dismissed needs a provisional cheating report")
+	case d.Decision == CheatingDismissed && d.QuarantineUntil != nil:
+		return fmt.Errorf("quarantine_until goes with decision final")
+	case d.QuarantineUntil != nil && l.ctx != nil:
+		now := l.now()
+		if !d.QuarantineUntil.After(now) || d.QuarantineUntil.After(now.Add(l.ctx.QuarantineDefault)) {
+			return fmt.Errorf("quarantine_until must be after the decision and at most %s after it", l.ctx.QuarantineDefault)
+		}
+	}
+	return nil
+}
+
+func (l *lifecycle) validateReapply(k ReapplyKey) error {
+	p := l.part(k.Part)
+	switch {
+	case p == nil:
+		return fmt.Errorf("part %q is not registered for this candidate", k.Part)
+	case !p.info.Automated || p.info.FormID != k.FormID:
+		return fmt.Errorf("form_id %q is not the form of part %s", k.FormID, k.Part)
+	case p.status != PartDecided:
+		return fmt.Errorf("part %q has no standing automated result (status %s)", k.Part, p.status)
+	case k.KeyVersion < 2:
+		return fmt.Errorf("key_version must be a corrected version (2 or more)")
+	}
+	return nil
+}
+
 func (l *lifecycle) validateSettlement(s Settlement) error {
 	p := l.part(s.Part)
 	switch {
@@ -437,6 +518,33 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 				return err
 			}
 			l.dirty = true
+			return nil
+		}),
+		whenReady(l, UpdateCheatingDecision, l.validateCheating, func(ctx workflow.Context, d CheatingDecision) error {
+			now := workflow.Now(ctx)
+			if d.Decision == CheatingFinal && d.QuarantineUntil == nil {
+				until := now.Add(l.ctx.QuarantineDefault)
+				d.QuarantineUntil = &until
+			}
+			err := workflow.ExecuteActivity(uctx, ActivityDecideCheating, DecideCheatingInput{RegistrationID: l.in.RegistrationID, Decision: d, DecidedAt: now}).Get(ctx, nil)
+			if err != nil {
+				return fmt.Errorf("record cheating decision: %w", err)
+			}
+			l.cheatingDecided = true
+			l.cheated = false
+			if d.Decision == CheatingFinal {
+				for _, p := range l.parts {
+					p.status, p.reasons, p.reviewID = PartAnnulled, nil, ""
+				}
+			}
+			l.dirty = true
+			return nil
+		}),
+		whenReady(l, UpdateReapplyKey, l.validateReapply, func(ctx workflow.Context, k ReapplyKey) error {
+			err := workflow.ExecuteActivity(uctx, ActivityReapplyKey, ReapplyKeyInput{RegistrationID: l.in.RegistrationID, Key: k, At: workflow.Now(ctx)}).Get(ctx, nil)
+			if err != nil {
+				return fmt.Errorf("re-apply key: %w", err)
+			}
 			return nil
 		}),
 	}

@@ -69,7 +69,6 @@ CREATE TABLE results (
     annulled_at     timestamptz
 );
 CREATE INDEX results_registration ON results (registration_id, part);
-CREATE UNIQUE INDEX results_one_automated ON results (registration_id, part) WHERE decided_by = 'automated' AND superseded_by IS NULL;
 
 -- Examiner assessments of writing and oral parts (T03).
 CREATE TABLE assessments (
