@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
@@ -46,10 +47,11 @@ func parseID(s string) (uuid.UUID, error) {
 }
 
 // stableID derives an ID that stays the same across retries of one
-// activity, so a retried insert is a no-op.
-func stableID(ctx context.Context, what string) uuid.UUID {
+// activity, so a retried insert is a no-op; what names the row (its
+// registration, part and kind).
+func stableID(ctx context.Context, what ...string) uuid.UUID {
 	info := activity.GetInfo(ctx)
-	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(info.WorkflowExecution.RunID+"/"+info.ActivityID+"/"+what))
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(info.WorkflowExecution.RunID+"/"+info.ActivityID+"/"+strings.Join(what, "/")))
 }
 
 // LoadRegistration returns what the workflow needs to know of its
@@ -122,7 +124,7 @@ func (a *TestDay) RecordDiscrepancy(ctx context.Context, in workflows.RecordDisc
 		return err
 	}
 	return a.Store.RecordDiscrepancy(ctx, storage.Discrepancy{
-		ID: stableID(ctx, "discrepancy"), RegistrationID: &id, Part: in.Discrepancy.Part, Kind: in.Discrepancy.Kind, Note: in.Discrepancy.Note,
+		ID: stableID(ctx, in.RegistrationID, "discrepancy"), RegistrationID: &id, Part: in.Discrepancy.Part, Kind: in.Discrepancy.Kind, Note: in.Discrepancy.Note,
 	})
 }
 
@@ -172,7 +174,7 @@ func (a *TestDay) MarkPart(ctx context.Context, in workflows.MarkPartInput) (wor
 		return workflows.MarkOutcome{}, temporal.NewNonRetryableApplicationError("answer key cannot be applied", "InvalidKey", err)
 	}
 	res, err := a.Store.InsertResult(ctx, storage.Result{
-		ID: stableID(ctx, "result"), RegistrationID: id, Part: in.Part, Result: out.Result,
+		ID: stableID(ctx, in.RegistrationID, in.Part, "result"), RegistrationID: id, Part: in.Part, Result: out.Result,
 		Score: &out.Score, MaxScore: &out.MaxScore, AnswerKeyID: &key.ID, KeyVersion: &key.Version,
 		Rule: key.Rule, Items: out.Items, DecidedBy: "automated",
 		Basis: map[string]any{"form_id": key.FormID, "key_version": key.Version, "answered": out.Answered,
@@ -263,7 +265,7 @@ func (a *TestDay) DecideReview(ctx context.Context, in workflows.DecideReviewInp
 			answered = int(v)
 		}
 		err = a.Store.SupersedeResult(ctx, cur.ID, storage.Result{
-			ID: stableID(ctx, "correction"), RegistrationID: regID, Part: d.Part, Result: marking.Decide(rule, score, answered),
+			ID: stableID(ctx, in.RegistrationID, d.Part, "correction"), RegistrationID: regID, Part: d.Part, Result: marking.Decide(rule, score, answered),
 			Score: &score, MaxScore: cur.MaxScore, AnswerKeyID: cur.AnswerKeyID, KeyVersion: cur.KeyVersion, Rule: rule,
 			DecidedBy: "case_handler", Reason: d.Reason, DecidedAt: in.DecidedAt,
 			Basis: map[string]any{"corrects": cur.ID.String(), "previous_score": cur.Score, "decided_by": d.DecidedBy},
@@ -350,7 +352,7 @@ func (a *TestDay) DecideCheating(ctx context.Context, in workflows.DecideCheatin
 	}
 	d := in.Decision
 	return a.Store.RecordCheatingDecision(ctx, storage.CheatingDecision{
-		ID: stableID(ctx, "cheating"), RegistrationID: id, Decision: d.Decision, Reasons: d.Reasons,
+		ID: stableID(ctx, in.RegistrationID, "cheating"), RegistrationID: id, Decision: d.Decision, Reasons: d.Reasons,
 		QuarantineUntil: d.QuarantineUntil, DecidedBy: d.DecidedBy, DecidedAt: in.DecidedAt,
 	})
 }
@@ -371,7 +373,7 @@ func (a *TestDay) ReapplyKey(ctx context.Context, in workflows.ReapplyKeyInput) 
 		return nil
 	}
 	return a.Store.SupersedeResult(ctx, change.Old.ID, storage.Result{
-		ID: stableID(ctx, "remark"), RegistrationID: id, Part: in.Key.Part, Result: change.New.Result,
+		ID: stableID(ctx, in.RegistrationID, in.Key.Part, "remark"), RegistrationID: id, Part: in.Key.Part, Result: change.New.Result,
 		Score: &change.New.Score, MaxScore: &change.New.MaxScore, AnswerKeyID: &change.Key.ID, KeyVersion: &change.Key.Version,
 		Rule: change.Key.Rule, Items: change.New.Items, DecidedBy: "automated",
 		Reason:    fmt.Sprintf("answer key %s corrected to version %d", in.Key.FormID, change.Key.Version),

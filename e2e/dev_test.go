@@ -128,6 +128,7 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 		"EXAMFLOW_TASK_QUEUE=examflow",
 		fmt.Sprintf("EXAMFLOW_API_ADDR=127.0.0.1:%d", apiPort),
 		fmt.Sprintf("EXAMFLOW_WORKER_ADDR=127.0.0.1:%d", workerPort),
+		fmt.Sprintf("EXAMFLOW_SMTP_PORT=%d", portWithPartner(t, 0)),
 		"EXAMFLOW_DEV_DIR=" + dir,
 		"EXAMFLOW_TOOLS_DIR=" + tools,
 	}

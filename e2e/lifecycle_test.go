@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,7 +24,9 @@ func answersFor(items, correct int) []map[string]string {
 	return out
 }
 
-func registrationURL(a answer) string { return "/v1/registrations/" + a.Body["registration_id"].(string) }
+func registrationURL(a answer) string {
+	return "/v1/registrations/" + a.Body["registration_id"].(string)
+}
 
 // waitStage polls GET /v1/registrations/{id} until the stage is want.
 func waitStage(t *testing.T, url string, want string) answer {
@@ -99,6 +103,22 @@ func TestCitizenshipPassAndFail(t *testing.T) {
 			}
 			if res["key_version"] != float64(1) || res["rule"].(map[string]any)["pass_mark"] != float64(24) || len(res["items"].([]any)) != 36 {
 				t.Fatalf("result basis incomplete: %v", res)
+			}
+			// The candidate is told through the outbox, by e-mail, once.
+			sink := newSMTPSink(t)
+			drainer := notifyDrainer(t, sink, &syncBuffer{}, nil, nil)
+			eventually(t, 15*time.Second, func() error {
+				if _, err := drainer.RunOnce(context.Background()); err != nil {
+					return err
+				}
+				if n := len(sink.to(p.Email)); n != 1 {
+					return fmt.Errorf("%d mails to the candidate", n)
+				}
+				return nil
+			})
+			_, subject, body := parseMail(t, sink.to(p.Email)[0])
+			if subject == "" || !strings.Contains(body, "Datatilsynet") {
+				t.Fatalf("mail: %q\n%s", subject, body)
 			}
 			// A second submission is refused by the workflow's validator.
 			if a := submitSheet(t, url, form, answers); a.Status != http.StatusUnprocessableEntity {
@@ -220,5 +240,34 @@ func TestRegistrationNeedsASessionAndCitizenshipANationalID(t *testing.T) {
 	person["duf_number"] = "200205705502"
 	if a := postRegistration(t, body, ""); a.Status != 422 || !slices.Equal(fieldNames(a), []string{"person.national_id"}) {
 		t.Fatalf("citizenship without national id: %d %s", a.Status, a.Raw)
+	}
+}
+
+// TestSessionWideTechnicalProblem: a test centre reports a technical problem
+// for the whole session; every candidate's result is held for review.
+func TestSessionWideTechnicalProblem(t *testing.T) {
+	centre := uniqueCentre()
+	form := fmt.Sprintf("citizenship-test-%s-%s", centre, session)
+	var urls []string
+	for range 2 {
+		reg := postRegistration(t, newPerson(t).reg(t, "citizenship", centre, session), "")
+		urls = append(urls, registrationURL(reg))
+	}
+	sid := sessionFor(t, "citizenship", centre, session)
+	if a := postJSON(t, "/v1/sessions/"+sid+"/discrepancies", map[string]any{"kind": "valid_absence"}, ""); a.Status != 422 {
+		t.Fatalf("valid absence for a session: %d %s", a.Status, a.Raw)
+	}
+	if a := postJSON(t, "/v1/sessions/"+sid+"/discrepancies", map[string]any{"kind": "technical_problem", "note": "network down"}, "net-1"); a.Status != 202 || a.Body["registrations"] != float64(2) {
+		t.Fatalf("session discrepancy: %d %s", a.Status, a.Raw)
+	}
+	for _, url := range urls {
+		if a := submitSheet(t, url, form, answersFor(36, 30)); a.Status != 202 {
+			t.Fatalf("submit: %d %s", a.Status, a.Raw)
+		}
+		g := waitStage(t, url, "UnderReview")
+		part := g.Body["parts"].([]any)[0].(map[string]any)
+		if !slices.Contains(part["reasons"].([]any), any("technical_problem")) {
+			t.Fatalf("part = %v", part)
+		}
 	}
 }

@@ -63,6 +63,12 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 		return err
 	}
 	defer stack.Stop()
+	mailDir := filepath.Join(stack.Config().Dir, "mail")
+	sink, err := devstack.StartMailSink(fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), mailDir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sink.Close() }()
 	if err := migrateAll(ctx, cfg, logger, true, true); err != nil {
 		return err
 	}
@@ -103,6 +109,7 @@ examflow is running. Ctrl-C stops everything; data stays in %[1]s.
   MinIO console   http://127.0.0.1:%[6]d   (user %[7]s, password %[8]s)
   PostgreSQL      %[9]s
   Logs            %[10]s
+  Mail (SMTP %[11]s)  %[12]s  (every notification as an .eml file)
 
 Register a candidate:
 
@@ -113,7 +120,7 @@ Register a candidate:
 
 Or run 'make demo' for a handful of fictional candidates.
 `, *dir, api, cfg.WorkerAddr, temporalPort+1000, cfg.TemporalAddress, minioPort+1, cfg.MinIO.AccessKey, cfg.MinIO.SecretKey,
-		stack.DatabaseURL(), logs)
+		stack.DatabaseURL(), logs, fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), mailDir)
 
 	done := make(chan string, len(children))
 	for _, c := range children {
