@@ -71,8 +71,6 @@ func postJSON(t *testing.T, path string, body any, idemKey string) answer {
 	return do(t, http.MethodPost, path, "application/json", []byte(mustJSON(body)), h)
 }
 
-
-
 // reg is p's registration body for a test whose session exists.
 func (p person) reg(t *testing.T, testType, centre, date string) map[string]any {
 	t.Helper()
