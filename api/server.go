@@ -77,6 +77,7 @@ func New(d Deps) *gin.Engine {
 	v1.POST("/registrations/:id/assessments", s.submitAssessment)
 	v1.POST("/registrations/:id/settlements", s.settleAssessment)
 	v1.POST("/registrations/:id/cheating-decisions", s.decideCheating)
+	v1.GET("/candidates/:id/certificate", s.certificate)
 	v1.POST("/answer-keys", s.createAnswerKey)
 	v1.GET("/answer-keys/:form_id", s.listAnswerKeys)
 	v1.POST("/answer-keys/:form_id/reapply", s.reapplyKey)

@@ -271,3 +271,36 @@ func TestSessionWideTechnicalProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestCertificateShowsLatestAndBest: a candidate passes, then fails a later
+// sitting; the certificate keeps the pass. Unreleased results do not count.
+func TestCertificateShowsLatestAndBest(t *testing.T) {
+	centre := uniqueCentre()
+	p := newPerson(t)
+	var candidate string
+	for i, s := range []struct {
+		date    string
+		correct int
+	}{{session, 30}, {"2027-06-01", 5}} {
+		reg := postRegistration(t, p.reg(t, "citizenship", centre, s.date), "")
+		if reg.Status != 201 {
+			t.Fatalf("register %d: %d %s", i, reg.Status, reg.Raw)
+		}
+		candidate = reg.Body["candidate_id"].(string)
+		url := registrationURL(reg)
+		form := fmt.Sprintf("citizenship-test-%s-%s", centre, s.date)
+		if a := postJSON(t, url+"/answer-sheets", map[string]any{"part": "test", "form_id": form, "key_version": 1,
+			"submitted_at": s.date + "T10:00:00Z", "answers": answersFor(36, s.correct)}, ""); a.Status != 202 {
+			t.Fatalf("submit %d: %d %s", i, a.Status, a.Raw)
+		}
+		waitStage(t, url, "Result")
+	}
+	c := do(t, http.MethodGet, "/v1/candidates/"+candidate+"/certificate", "", nil, nil)
+	results, _ := c.Body["results"].([]any)
+	if c.Status != 200 || len(results) != 1 {
+		t.Fatalf("certificate: %d %s", c.Status, c.Raw)
+	}
+	if r := results[0].(map[string]any); r["test_type"] != "citizenship" || r["result"] != "passed" {
+		t.Fatalf("certificate shows %v, want the earlier pass", r)
+	}
+}

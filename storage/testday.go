@@ -498,3 +498,33 @@ func (s *Store) RemarkForm(ctx context.Context, formID string) ([]Remarking, err
 	}
 	return out, nil
 }
+
+// ReleasedResult is a standing result of a released registration.
+type ReleasedResult struct {
+	RegistrationID uuid.UUID
+	TestType       string
+	Part           string
+	Result         string
+	DecidedAt      time.Time
+}
+
+// ReleasedResults lists a candidate's standing results (not superseded, not
+// annulled) of registrations whose result has been released.
+func (s *Store) ReleasedResults(ctx context.Context, candidateID uuid.UUID) ([]ReleasedResult, error) {
+	rows, err := s.pool.Query(ctx, `SELECT r.id, r.test_type, res.part, res.result, res.decided_at
+		FROM results res JOIN registrations r ON r.id = res.registration_id
+		WHERE r.candidate_id = $1 AND r.stage = 'Result' AND res.superseded_by IS NULL AND res.annulled_at IS NULL
+		ORDER BY res.decided_at`, candidateID)
+	if err != nil {
+		return nil, classify(fmt.Errorf("read released results: %w", err))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReleasedResult, error) {
+		var r ReleasedResult
+		err := row.Scan(&r.RegistrationID, &r.TestType, &r.Part, &r.Result, &r.DecidedAt)
+		return r, err
+	})
+	if err != nil {
+		return nil, classify(fmt.Errorf("read released results: %w", err))
+	}
+	return out, nil
+}
