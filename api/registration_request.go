@@ -24,6 +24,8 @@ type RegistrationRequest struct {
 	Test        *TestRequest   `json:"test"`
 	TestCentre  string         `json:"test_centre"`
 	SessionDate string         `json:"session_date"`
+	// Source is where the personal data comes from (T05); default candidate.
+	Source string `json:"source"`
 }
 
 // PersonRequest is the candidate's personal data.
@@ -68,6 +70,7 @@ var testParts = map[string][]string{
 var (
 	levelBands     = []string{"A1-A2", "A2-B1", "B1-B2"}
 	genders        = []string{"female", "male", "unspecified"}
+	sources        = []string{"candidate", "imdi", "test_centre", "county_governor", "udi", "ministry", "population_register"}
 	writtenForms   = []string{"bokmal", "nynorsk"}
 	testCentreCode = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 	passportRe     = regexp.MustCompile(`^[A-Z0-9]{5,20}$`)
@@ -325,6 +328,7 @@ func (r *RegistrationRequest) Validate(opts ValidationOptions) (storage.NewRegis
 		}
 	}
 
+	out.Source = v.oneOf("source", r.Source, sources, false)
 	out.TestCentre = strings.TrimSpace(r.TestCentre)
 	if out.TestCentre == "" {
 		v.add("test_centre", "is required")

@@ -42,6 +42,7 @@ type RegistrationView struct {
 	StageSince     time.Time              `json:"stage_since"`
 	Stages         []workflows.Stage      `json:"stages"`
 	Parts          []workflows.PartStatus `json:"parts"`
+	Source         string                 `json:"source"`
 	RegisteredAt   time.Time              `json:"registered_at"`
 }
 
@@ -227,6 +228,7 @@ func (s *server) getRegistration(c *gin.Context) {
 		StageSince:     status.Since,
 		Stages:         status.Stages,
 		Parts:          status.Parts,
+		Source:         reg.Source,
 		RegisteredAt:   reg.RegisteredAt,
 	})
 }

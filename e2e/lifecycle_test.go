@@ -101,6 +101,9 @@ func TestCitizenshipPassAndFail(t *testing.T) {
 			if res["result"] != tt.want || res["score"] != tt.score || res["max_score"] != float64(32) || res["decided_by"] != "automated" {
 				t.Fatalf("result = %v", res)
 			}
+			if basis := res["basis"].(map[string]any); basis["purpose"] == "" || basis["purpose"] == nil {
+				t.Fatalf("the automated decision names no purpose: %v", basis)
+			}
 			if res["key_version"] != float64(1) || res["rule"].(map[string]any)["pass_mark"] != float64(24) || len(res["items"].([]any)) != 36 {
 				t.Fatalf("result basis incomplete: %v", res)
 			}

@@ -399,3 +399,25 @@ func mustJSON(v any) string {
 	}
 	return string(data)
 }
+
+// TestSourceOfDataIsRecorded (T05): a registration records where its
+// personal data came from; an unknown source is refused.
+func TestSourceOfDataIsRecorded(t *testing.T) {
+	body := newPerson(t).reg(t, "social_studies", uniqueCentre(), session)
+	body["source"] = "nav"
+	if a := postRegistration(t, body, ""); a.Status != 422 || !slices.Equal(fieldNames(a), []string{"source"}) {
+		t.Fatalf("unknown source: %d %s", a.Status, a.Raw)
+	}
+	body["source"] = "imdi"
+	a := postRegistration(t, body, "")
+	if a.Status != 201 {
+		t.Fatalf("register: %d %s", a.Status, a.Raw)
+	}
+	if g := do(t, http.MethodGet, registrationURL(a), "", nil, nil); g.Body["source"] != "imdi" {
+		t.Fatalf("source = %v", g.Body["source"])
+	}
+	plain := postRegistration(t, newPerson(t).reg(t, "social_studies", uniqueCentre(), session), "")
+	if g := do(t, http.MethodGet, registrationURL(plain), "", nil, nil); g.Body["source"] != "candidate" {
+		t.Fatalf("default source = %v", g.Body["source"])
+	}
+}

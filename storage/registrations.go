@@ -60,6 +60,9 @@ type NewRegistration struct {
 	WrittenForm string
 	TestCentre  string
 	SessionDate time.Time
+	// Source is where the personal data came from (T05): candidate, or a
+	// public authority.
+	Source string
 }
 
 // Registration is a stored registration, without the person's data.
@@ -78,6 +81,7 @@ type Registration struct {
 	Stage           string
 	WorkflowStarted bool
 	RegisteredAt    time.Time
+	Source          string
 }
 
 // IdempotencyKey scopes a client's Idempotency-Key header to one route, with
@@ -193,10 +197,10 @@ func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem
 			return fmt.Errorf("new registration id: %w", err)
 		}
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO registrations (id, candidate_id, test_type, test_parts, level_band, language, written_form, test_centre, session_date, workflow_id, session_id)
-			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10, $11)
+			INSERT INTO registrations (id, candidate_id, test_type, test_parts, level_band, language, written_form, test_centre, session_date, workflow_id, session_id, source)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10, $11, COALESCE(NULLIF($12, ''), 'candidate'))
 			ON CONFLICT (candidate_id, test_type, session_date) DO NOTHING`,
-			id, candidateID, in.TestType, in.TestParts, in.LevelBand, in.Language, in.WrittenForm, in.TestCentre, in.SessionDate, WorkflowIDFor(id), sessionID)
+			id, candidateID, in.TestType, in.TestParts, in.LevelBand, in.Language, in.WrittenForm, in.TestCentre, in.SessionDate, WorkflowIDFor(id), sessionID, in.Source)
 		if err != nil {
 			return fmt.Errorf("insert registration: %w", err)
 		}
@@ -299,12 +303,12 @@ func (s *Store) upsertCandidate(ctx context.Context, tx pgx.Tx, p Person) (uuid.
 
 const registrationColumns = `r.id, r.candidate_id, c.candidate_number, r.test_type, r.test_parts, COALESCE(r.level_band, ''),
 	COALESCE(r.language, ''), COALESCE(r.written_form, ''), r.test_centre, r.session_date, r.workflow_id, r.stage,
-	r.workflow_started_at IS NOT NULL, r.registered_at`
+	r.workflow_started_at IS NOT NULL, r.registered_at, r.source`
 
 func scanRegistration(row pgx.Row) (Registration, error) {
 	var r Registration
 	err := row.Scan(&r.ID, &r.CandidateID, &r.CandidateNumber, &r.TestType, &r.TestParts, &r.LevelBand, &r.Language,
-		&r.WrittenForm, &r.TestCentre, &r.SessionDate, &r.WorkflowID, &r.Stage, &r.WorkflowStarted, &r.RegisteredAt)
+		&r.WrittenForm, &r.TestCentre, &r.SessionDate, &r.WorkflowID, &r.Stage, &r.WorkflowStarted, &r.RegisteredAt, &r.Source)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Registration{}, ErrNotFound
 	}
