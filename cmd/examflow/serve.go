@@ -9,6 +9,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
+
 	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/identity"
@@ -27,39 +31,66 @@ func runAPI(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load()
+	p, err := openProcess(ctx, "api")
 	if err != nil {
 		return err
 	}
-	logger := cfg.NewLogger().With("process", "api")
-	slog.SetDefault(logger)
-	key, _ := cfg.LookupKey()
-
-	pool, err := storage.OpenPool(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	store := storage.NewStore(pool, key)
-	reg := worker.NewRegistry()
-	metrics, closeMetrics := worker.MetricsHandler(reg, logger)
-	defer closeMetrics()
-	tc, err := worker.Dial(cfg, metrics, logger)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-
-	cat, err := marking.LoadCatalogue()
-	if err != nil {
-		return err
-	}
+	defer p.close()
+	cfg, logger, store, tc, reg := p.cfg, p.logger, p.store, p.temporal, p.registry
 	handler := api.New(api.Deps{
-		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg, Catalogue: cat,
+		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg, Catalogue: p.catalogue,
 		Validation: api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
 		Ready:      func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
 	})
 	return serve(ctx, logger, cfg.APIAddr, handler)
+}
+
+// process is what the api and worker processes share: configuration, a
+// JSON logger, the database pool and store, the Prometheus registry with the
+// Temporal SDK's metrics, a lazy Temporal client and the test catalogue.
+type process struct {
+	cfg       config.Config
+	logger    *slog.Logger
+	pool      *pgxpool.Pool
+	store     *storage.Store
+	registry  *prometheus.Registry
+	temporal  client.Client
+	catalogue marking.Catalogue
+	closers   []func()
+}
+
+func openProcess(ctx context.Context, name string) (*process, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return nil, err
+	}
+	p := &process{cfg: cfg, logger: cfg.NewLogger().With("process", name)}
+	slog.SetDefault(p.logger)
+	if p.catalogue, err = marking.LoadCatalogue(); err != nil {
+		return nil, err
+	}
+	key, _ := cfg.LookupKey()
+	if p.pool, err = storage.OpenPool(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	p.closers = append(p.closers, p.pool.Close)
+	p.store = storage.NewStore(p.pool, key)
+	p.registry = worker.NewRegistry()
+	metrics, closeMetrics := worker.MetricsHandler(p.registry, p.logger)
+	p.closers = append(p.closers, closeMetrics)
+	if p.temporal, err = worker.Dial(cfg, metrics, p.logger); err != nil {
+		p.close()
+		return nil, err
+	}
+	p.closers = append(p.closers, p.temporal.Close)
+	return p, nil
+}
+
+// close releases everything openProcess opened, newest first.
+func (p *process) close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
 }
 
 // serve runs an HTTP server until ctx ends, then shuts it down gracefully.
@@ -93,38 +124,17 @@ func runWorker(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load()
+	p, err := openProcess(ctx, "worker")
 	if err != nil {
 		return err
 	}
-	logger := cfg.NewLogger().With("process", "worker")
-	slog.SetDefault(logger)
-	key, _ := cfg.LookupKey()
-
-	pool, err := storage.OpenPool(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	store := storage.NewStore(pool, key)
-	reg := worker.NewRegistry()
-	metrics, closeMetrics := worker.MetricsHandler(reg, logger)
-	defer closeMetrics()
-	tc, err := worker.Dial(cfg, metrics, logger)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-
-	cat, err := marking.LoadCatalogue()
-	if err != nil {
-		return err
-	}
+	defer p.close()
+	cfg, logger, store, tc, reg := p.cfg, p.logger, p.store, p.temporal, p.registry
 	mailer, err := notify.NewSMTPMailer(cfg.SMTP)
 	if err != nil {
 		return err
 	}
-	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger, Catalogue: cat, TestDay: cfg.TestDay}
+	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger, Catalogue: p.catalogue, TestDay: cfg.TestDay}
 	w := worker.New(deps)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
