@@ -27,6 +27,8 @@ type RegistrationCreated struct {
 	WorkflowID      string       `json:"workflow_id"`
 	Stage           string       `json:"stage"`
 	Warnings        []FieldError `json:"warnings,omitempty"`
+	// Legacy is true for a registration imported from the legacy system.
+	Legacy bool `json:"legacy,omitempty"`
 }
 
 // RegistrationView is the answer to GET /v1/registrations/{id}. It carries
@@ -56,7 +58,7 @@ type TestView struct {
 
 const maxIdempotencyKey = 200
 
-func created(r storage.Registration, warnings []FieldError) RegistrationCreated {
+func created(r storage.Registration, warnings []FieldError, legacy bool) RegistrationCreated {
 	return RegistrationCreated{
 		RegistrationID:  r.ID.String(),
 		CandidateID:     r.CandidateID.String(),
@@ -64,23 +66,47 @@ func created(r storage.Registration, warnings []FieldError) RegistrationCreated 
 		WorkflowID:      r.WorkflowID,
 		Stage:           string(workflows.StageRegistered),
 		Warnings:        warnings,
+		Legacy:          legacy,
 	}
 }
 
 func (s *server) createRegistration(c *gin.Context) {
+	s.register(c, "POST /v1/registrations", func(body []byte) (registrationInput, *Problem) {
+		var req RegistrationRequest
+		if p := decodeStrictBytes(body, &req); p != nil {
+			return registrationInput{}, p
+		}
+		in, errs, warnings := req.Validate(s.Validation)
+		return registrationInput{in: in, errs: errs, warnings: warnings}, nil
+	})
+}
+
+// registrationInput is a decoded and validated registration request; legacy
+// is set for imports from the legacy system.
+type registrationInput struct {
+	in       storage.NewRegistration
+	legacy   *storage.LegacyData
+	errs     []FieldError
+	warnings []FieldError
+}
+
+// register is the shared flow of the registration routes: decode and
+// validate, store in one transaction (idempotently), start the workflow, and
+// answer. Nothing is stored for a refused request.
+func (s *server) register(c *gin.Context, scope string, parse func(body []byte) (registrationInput, *Problem)) {
 	ctx := c.Request.Context()
 	body, prob := readBody(c)
 	if prob != nil {
 		writeProblem(c, *prob)
 		return
 	}
-	var req RegistrationRequest
-	if p := decodeStrictBytes(body, &req); p != nil {
+	ri, prob := parse(body)
+	if prob != nil {
 		s.metrics.regs.WithLabelValues("unknown", "invalid").Inc()
-		writeProblem(c, *p)
+		writeProblem(c, *prob)
 		return
 	}
-	in, errs, warnings := req.Validate(s.Validation)
+	in, errs := ri.in, ri.errs
 	testType := in.TestType
 	if _, ok := testParts[testType]; !ok {
 		testType = "unknown"
@@ -91,7 +117,7 @@ func (s *server) createRegistration(c *gin.Context) {
 			errs = append(errs, FieldError{Field: "Idempotency-Key", Detail: "must be 1 to 200 visible ASCII characters"})
 		}
 		sum := sha256.Sum256(body)
-		idem = &storage.IdempotencyKey{Scope: "POST /v1/registrations", Key: key, RequestHash: sum[:]}
+		idem = &storage.IdempotencyKey{Scope: scope, Key: key, RequestHash: sum[:]}
 	}
 	if len(errs) > 0 {
 		s.metrics.regs.WithLabelValues(testType, "invalid").Inc()
@@ -100,7 +126,14 @@ func (s *server) createRegistration(c *gin.Context) {
 		return
 	}
 
-	reg, isNew, err := s.Store.CreateRegistration(ctx, in, idem)
+	var reg storage.Registration
+	var isNew bool
+	var err error
+	if ri.legacy != nil {
+		reg, isNew, err = s.Store.ImportLegacyRegistration(ctx, in, *ri.legacy, idem)
+	} else {
+		reg, isNew, err = s.Store.CreateRegistration(ctx, in, idem)
+	}
 	switch {
 	case errors.Is(err, storage.ErrDuplicate):
 		s.metrics.regs.WithLabelValues(testType, "duplicate").Inc()
@@ -108,8 +141,15 @@ func (s *server) createRegistration(c *gin.Context) {
 		_ = worker.EnsureStarted(ctx, s.Temporal, s.Store, s.TaskQueue, reg)
 		c.Header("Location", "/v1/registrations/"+reg.ID.String())
 		writeProblem(c, Problem{Type: ProblemConflict, Title: "Already registered", Status: http.StatusConflict,
-			Detail: "this candidate is already registered for this test on this session date",
-			Extra:  map[string]any{"registration": created(reg, nil)}})
+			Detail: "this candidate is already registered for this test on this session date; nothing was stored",
+			Extra:  map[string]any{"registration": created(reg, nil, false)}})
+		return
+	case errors.Is(err, storage.ErrSensitiveNotAllowed):
+		// Validate refuses this first; storage refuses it again.
+		s.metrics.regs.WithLabelValues(testType, "invalid").Inc()
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid registration", Status: http.StatusUnprocessableEntity,
+			Detail: "country_of_origin and mother_tongue " + sensitiveRefusal,
+			Errors: []FieldError{{Field: "original_registration_date", Detail: "is on or after 15 February 2022"}}})
 		return
 	case errors.Is(err, storage.ErrNoSession):
 		s.metrics.regs.WithLabelValues(testType, "invalid").Inc()
@@ -159,10 +199,12 @@ func (s *server) createRegistration(c *gin.Context) {
 	}
 	s.metrics.regs.WithLabelValues(testType, outcome).Inc()
 	if isNew {
-		s.Logger.InfoContext(ctx, "registration created", "registration_id", reg.ID.String(), "workflow_id", reg.WorkflowID, "test_type", reg.TestType)
+		// Whether sensitive data came with a legacy import is not logged.
+		s.Logger.InfoContext(ctx, "registration created", "registration_id", reg.ID.String(), "workflow_id", reg.WorkflowID,
+			"test_type", reg.TestType, "legacy", ri.legacy != nil)
 	}
 	c.Header("Location", "/v1/registrations/"+reg.ID.String())
-	c.JSON(http.StatusCreated, created(reg, warnings))
+	c.JSON(http.StatusCreated, created(reg, ri.warnings, ri.legacy != nil))
 }
 
 func readBody(c *gin.Context) ([]byte, *Problem) {

@@ -83,6 +83,7 @@ func New(d Deps) *gin.Engine {
 	v1.POST("/answer-keys/:form_id/reapply", s.reapplyKey)
 	v1.POST("/sessions", s.createSession)
 	v1.POST("/sessions/:id/discrepancies", s.reportSessionDiscrepancy)
+	registerLegacyAndCandidateRoutes(v1, s)
 	return r
 }
 

@@ -148,6 +148,14 @@ func identifiersOf(p Person) map[string]string {
 // the same candidate for the same test and session date returns the existing
 // one with ErrDuplicate.
 func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem *IdempotencyKey) (reg Registration, created bool, err error) {
+	return s.createRegistration(ctx, in, nil, idem)
+}
+
+// createRegistration is CreateRegistration, and with legacy data the legacy
+// import: the person data then only fills the gaps of a known candidate,
+// and the original date and sensitive data are recorded in the same
+// transaction.
+func (s *Store) createRegistration(ctx context.Context, in NewRegistration, legacy *LegacyData, idem *IdempotencyKey) (reg Registration, created bool, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if idem != nil {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))`, idem.Scope, idem.Key); err != nil {
@@ -177,7 +185,7 @@ func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem
 		if err != nil {
 			return fmt.Errorf("find session: %w", err)
 		}
-		candidateID, err := s.upsertCandidate(ctx, tx, in.Person)
+		candidateID, err := s.upsertCandidate(ctx, tx, in.Person, legacy != nil)
 		if err != nil {
 			return err
 		}
@@ -197,10 +205,10 @@ func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem
 			return fmt.Errorf("new registration id: %w", err)
 		}
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO registrations (id, candidate_id, test_type, test_parts, level_band, language, written_form, test_centre, session_date, workflow_id, session_id, source)
-			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10, $11, COALESCE(NULLIF($12, ''), 'candidate'))
+			INSERT INTO registrations (id, candidate_id, test_type, test_parts, level_band, language, written_form, test_centre, session_date, workflow_id, session_id, source, original_registration_date)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10, $11, COALESCE(NULLIF($12, ''), 'candidate'), $13)
 			ON CONFLICT (candidate_id, test_type, session_date) DO NOTHING`,
-			id, candidateID, in.TestType, in.TestParts, in.LevelBand, in.Language, in.WrittenForm, in.TestCentre, in.SessionDate, WorkflowIDFor(id), sessionID, in.Source)
+			id, candidateID, in.TestType, in.TestParts, in.LevelBand, in.Language, in.WrittenForm, in.TestCentre, in.SessionDate, WorkflowIDFor(id), sessionID, in.Source, legacy.originalDate())
 		if err != nil {
 			return fmt.Errorf("insert registration: %w", err)
 		}
@@ -214,6 +222,11 @@ func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem
 				return err
 			}
 			return ErrDuplicate
+		}
+		if legacy != nil {
+			if err := legacy.record(ctx, tx, candidateID); err != nil {
+				return err
+			}
 		}
 		if idem != nil {
 			if _, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, resource_id) VALUES ($1, $2, $3, $4)`,
@@ -237,7 +250,11 @@ func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem
 	return reg, created, nil
 }
 
-func (s *Store) upsertCandidate(ctx context.Context, tx pgx.Tx, p Person) (uuid.UUID, error) {
+// upsertCandidate finds the candidate by identifier or creates one, and
+// records the identifiers and address. A known candidate's data is updated
+// from p, or with fillOnly (older data, a legacy import) only where it is
+// empty.
+func (s *Store) upsertCandidate(ctx context.Context, tx pgx.Tx, p Person, fillOnly bool) (uuid.UUID, error) {
 	ids := identifiersOf(p)
 	found := map[uuid.UUID]bool{}
 	for kind, value := range ids {
@@ -267,6 +284,20 @@ func (s *Store) upsertCandidate(ctx context.Context, tx pgx.Tx, p Person) (uuid.
 			candidateID, p.GivenName, p.FamilyName, p.DateOfBirth, p.NationalID, p.DUFNumber, p.PassportNumber, p.Email, p.Phone, p.Gender); err != nil {
 			return uuid.Nil, fmt.Errorf("insert candidate: %w", err)
 		}
+	} else if fillOnly {
+		if _, err := tx.Exec(ctx, `
+			UPDATE candidates SET
+				national_id = COALESCE(national_id, NULLIF($2, '')),
+				duf_number = COALESCE(duf_number, NULLIF($3, '')),
+				passport_number = COALESCE(passport_number, NULLIF($4, '')),
+				email = COALESCE(email, NULLIF($5, '')),
+				phone = COALESCE(phone, NULLIF($6, '')),
+				gender = COALESCE(gender, NULLIF($7, '')),
+				updated_at = now()
+			WHERE id = $1`,
+			candidateID, p.NationalID, p.DUFNumber, p.PassportNumber, p.Email, p.Phone, p.Gender); err != nil {
+			return uuid.Nil, fmt.Errorf("fill candidate: %w", err)
+		}
 	} else {
 		// The newest registration carries the newest contact details; an
 		// identifier once known is kept.
@@ -293,8 +324,9 @@ func (s *Store) upsertCandidate(ctx context.Context, tx pgx.Tx, p Person) (uuid.
 	if a := p.Address; a != nil {
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO candidate_addresses (candidate_id, street, postal_code, city, country) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (candidate_id) DO UPDATE SET street = $2, postal_code = $3, city = $4, country = $5, recorded_at = now()`,
-			candidateID, a.Street, a.PostalCode, a.City, a.Country); err != nil {
+			ON CONFLICT (candidate_id) DO UPDATE SET street = $2, postal_code = $3, city = $4, country = $5, recorded_at = now()
+			WHERE NOT $6`,
+			candidateID, a.Street, a.PostalCode, a.City, a.Country, fillOnly); err != nil {
 			return uuid.Nil, fmt.Errorf("upsert address: %w", err)
 		}
 	}
