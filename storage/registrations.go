@@ -374,11 +374,15 @@ func (s *Store) MarkWorkflowStarted(ctx context.Context, id uuid.UUID) error {
 // UnstartedRegistrations lists registrations older than minAge whose workflow
 // was never confirmed started (the API failed between commit and start).
 func (s *Store) UnstartedRegistrations(ctx context.Context, minAge time.Duration, limit int) ([]Registration, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+registrationColumns+` FROM registrations r JOIN candidates c ON c.id = r.candidate_id
-		WHERE r.workflow_started_at IS NULL AND r.registered_at < now() - make_interval(secs => $1) ORDER BY r.registered_at LIMIT $2`,
-		minAge.Seconds(), limit)
+	return s.listRegistrations(ctx, `WHERE r.workflow_started_at IS NULL AND r.registered_at < now() - make_interval(secs => $1)
+		ORDER BY r.registered_at LIMIT $2`, minAge.Seconds(), limit)
+}
+
+// listRegistrations reads the registrations a WHERE ... clause selects.
+func (s *Store) listRegistrations(ctx context.Context, where string, args ...any) ([]Registration, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+registrationColumns+` FROM registrations r JOIN candidates c ON c.id = r.candidate_id `+where, args...)
 	if err != nil {
-		return nil, classify(fmt.Errorf("list unstarted registrations: %w", err))
+		return nil, classify(fmt.Errorf("list registrations: %w", err))
 	}
 	defer rows.Close()
 	var out []Registration
@@ -389,7 +393,7 @@ func (s *Store) UnstartedRegistrations(ctx context.Context, minAge time.Duration
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, classify(rows.Err())
 }
 
 // RecordStage records that a registration's workflow entered a stage. It is

@@ -101,21 +101,7 @@ func (s *Store) GetSession(ctx context.Context, id uuid.UUID) (Session, error) {
 
 // SessionRegistrations lists the registrations of a session.
 func (s *Store) SessionRegistrations(ctx context.Context, sessionID uuid.UUID) ([]Registration, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+registrationColumns+` FROM registrations r JOIN candidates c ON c.id = r.candidate_id
-		WHERE r.session_id = $1 ORDER BY r.registered_at`, sessionID)
-	if err != nil {
-		return nil, classify(fmt.Errorf("list session registrations: %w", err))
-	}
-	defer rows.Close()
-	var out []Registration
-	for rows.Next() {
-		r, err := scanRegistration(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, classify(rows.Err())
+	return s.listRegistrations(ctx, `WHERE r.session_id = $1 ORDER BY r.registered_at`, sessionID)
 }
 
 // RegistrationSession returns a registration with its session.
