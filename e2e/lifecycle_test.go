@@ -307,3 +307,26 @@ func TestCertificateShowsLatestAndBest(t *testing.T) {
 		t.Fatalf("certificate shows %v, want the earlier pass", r)
 	}
 }
+
+// TestUpdateRetryWithTheSameKeyIsAnsweredOnce: a retried answer sheet with
+// the same Idempotency-Key gets the first answer (the Update ID is the key)
+// and stores nothing twice; without the key the second one is refused.
+func TestUpdateRetryWithTheSameKeyIsAnsweredOnce(t *testing.T) {
+	centre := uniqueCentre()
+	form := fmt.Sprintf("citizenship-test-%s-%s", centre, session)
+	reg := postRegistration(t, newPerson(t).reg(t, "citizenship", centre, session), "")
+	url := registrationURL(reg)
+	body := map[string]any{"part": "test", "form_id": form, "key_version": 1, "submitted_at": "2027-03-15T10:00:00Z", "answers": answersFor(36, 30)}
+	for i := range 2 {
+		if a := postJSON(t, url+"/answer-sheets", body, "sheet-"+centre); a.Status != http.StatusAccepted {
+			t.Fatalf("attempt %d: %d %s", i, a.Status, a.Raw)
+		}
+	}
+	if a := postJSON(t, url+"/answer-sheets", body, ""); a.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("a new submission: %d %s", a.Status, a.Raw)
+	}
+	waitStage(t, url, "Result")
+	if all := do(t, http.MethodGet, url+"/results", "", nil, nil).Body["results"].([]any); len(all) != 1 {
+		t.Fatalf("%d results, want 1", len(all))
+	}
+}
