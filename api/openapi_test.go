@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/converter"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -23,7 +24,8 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Fatalf("openapi = %q, want 3.x", doc.OpenAPI)
 	}
-	engine := New(Deps{Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	engine := New(Deps{Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Codec: converter.NewZlibCodec(converter.ZlibCodecOptions{})})
 	served := map[string]bool{}
 	for _, r := range engine.Routes() {
 		path := r.Path

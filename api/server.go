@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/storage"
@@ -35,6 +36,10 @@ type Deps struct {
 	Validation ValidationOptions
 	// Catalogue is the test catalogue (versions, parts, rules).
 	Catalogue marking.Catalogue
+	// Codec, when set, is served as the Temporal UI's codec server.
+	Codec converter.PayloadCodec
+	// CodecCORSOrigins are the UI origins allowed to call the codec server.
+	CodecCORSOrigins []string
 	// Ready reports whether the dependencies answer; /readyz uses it.
 	Ready func(context.Context) error
 }
@@ -66,6 +71,7 @@ func New(d Deps) *gin.Engine {
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openAPI) })
+	s.codecRoutes(r)
 
 	v1 := r.Group("/v1")
 	v1.POST("/registrations", s.createRegistration)

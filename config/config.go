@@ -37,6 +37,16 @@ type Config struct {
 	// to find a candidate by identifier without storing the identifier in an
 	// index. It must be the same for every process and must never change.
 	LookupKeyHex string `env:"EXAMFLOW_LOOKUP_KEY" envDefault:"6465762d6f6e6c792d6c6f6f6b75702d6b65792d6368616e67652d6d65212121"`
+	// PayloadKeyHex is the hex-encoded 32-byte AES key that encrypts every
+	// Temporal payload; PayloadKeyID names it in each payload.
+	PayloadKeyHex string `env:"EXAMFLOW_PAYLOAD_KEY" envDefault:"6465762d6f6e6c792d7061796c6f61642d6b65792d6368616e67652d6d652121"`
+	PayloadKeyID  string `env:"EXAMFLOW_PAYLOAD_KEY_ID" envDefault:"dev-1"`
+	// PayloadOldKeys are earlier payload keys (id=hex,...) still needed to
+	// read histories written before a key rotation.
+	PayloadOldKeys map[string]string `env:"EXAMFLOW_PAYLOAD_OLD_KEYS" envSeparator:"," envKeyValSeparator:"="`
+	// CodecCORSOrigins are the Temporal UI origins allowed to call the codec
+	// server in the API process.
+	CodecCORSOrigins []string `env:"EXAMFLOW_CODEC_CORS_ORIGINS" envDefault:"http://127.0.0.1:8233,http://localhost:8233" envSeparator:","`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"EXAMFLOW_LOG_LEVEL" envDefault:"info"`
 	// AcceptPost2032Check accepts national identity numbers under the check
@@ -69,6 +79,9 @@ func Load() (Config, error) {
 	if _, err := c.LookupKey(); err != nil {
 		return Config{}, err
 	}
+	if _, _, err := c.PayloadKeys(); err != nil {
+		return Config{}, err
+	}
 	if c.MinIO.AudioExpiryDays < 1 {
 		return Config{}, fmt.Errorf("EXAMFLOW_AUDIO_EXPIRY_DAYS must be at least 1, got %d", c.MinIO.AudioExpiryDays)
 	}
@@ -88,6 +101,27 @@ func (c Config) LookupKey() ([]byte, error) {
 		return nil, fmt.Errorf("EXAMFLOW_LOOKUP_KEY must be at least 32 bytes, got %d", len(k))
 	}
 	return k, nil
+}
+
+// PayloadKeys decodes the payload keys: ID to key, and the current ID.
+func (c Config) PayloadKeys() (map[string][]byte, string, error) {
+	keys := map[string][]byte{}
+	for id, h := range c.PayloadOldKeys {
+		k, err := hex.DecodeString(h)
+		if err != nil || len(k) != 32 {
+			return nil, "", fmt.Errorf("EXAMFLOW_PAYLOAD_OLD_KEYS: key %q must be 64 hex digits", id)
+		}
+		keys[id] = k
+	}
+	k, err := hex.DecodeString(c.PayloadKeyHex)
+	if err != nil || len(k) != 32 {
+		return nil, "", fmt.Errorf("EXAMFLOW_PAYLOAD_KEY must be 64 hex digits (32 bytes)")
+	}
+	if c.PayloadKeyID == "" {
+		return nil, "", fmt.Errorf("EXAMFLOW_PAYLOAD_KEY_ID must not be empty")
+	}
+	keys[c.PayloadKeyID] = k
+	return keys, c.PayloadKeyID, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

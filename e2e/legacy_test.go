@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -14,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/examflow/examflow/worker"
 )
 
 // Sessions of legacy registrations: one before the T07 cut-off (15 February
@@ -114,8 +115,13 @@ func TestLegacyRegistrationBefore2022RecordsSensitiveData(t *testing.T) {
 	if started == nil || len(started.GetInput().GetPayloads()) != 1 {
 		t.Fatalf("first event = %v", first)
 	}
+	// The input is encrypted; decrypt it to see what it holds.
+	codec, err := worker.CodecFor(env.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var input map[string]any
-	if err := json.Unmarshal(started.GetInput().GetPayloads()[0].GetData(), &input); err != nil {
+	if err := codec.DataConverter().FromPayload(started.GetInput().GetPayloads()[0], &input); err != nil {
 		t.Fatalf("workflow input: %v", err)
 	}
 	if len(input) != 1 || input["registration_id"] != regID.String() {

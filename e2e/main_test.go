@@ -158,12 +158,18 @@ func setup(ctx context.Context) error {
 		return err
 	}
 
+	codec, err := worker.CodecFor(cfg)
+	if err != nil {
+		return err
+	}
 	env.apiLogs = &syncBuffer{}
 	apiLogger := slog.New(slog.NewJSONHandler(env.apiLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	handler := api.New(api.Deps{
 		Store: env.store, Temporal: env.temporal, TaskQueue: cfg.TaskQueue, Logger: apiLogger, Registry: reg, Catalogue: env.catalogue,
-		Validation: api.ValidationOptions{Now: time.Now, Identity: identity.Options{}},
-		Ready:      func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) },
+		Validation:       api.ValidationOptions{Now: time.Now, Identity: identity.Options{}},
+		Ready:            func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) },
+		Codec:            codec,
+		CodecCORSOrigins: []string{"http://127.0.0.1:8233"},
 	})
 	env.api = httptest.NewServer(handler)
 	return nil

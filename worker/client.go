@@ -54,17 +54,33 @@ func MetricsHandler(reg *prometheus.Registry, logger *slog.Logger) (client.Metri
 
 // Dial returns a lazy Temporal client: it connects on first use, so a process
 // starts (and answers 503 from /readyz) while Temporal is still coming up.
+// Every payload it sends or receives goes through the encrypting codec.
 func Dial(cfg config.Config, metrics client.MetricsHandler, logger *slog.Logger) (client.Client, error) {
+	codec, err := CodecFor(cfg)
+	if err != nil {
+		return nil, err
+	}
 	c, err := client.NewLazyClient(client.Options{
-		HostPort:       cfg.TemporalAddress,
-		Namespace:      cfg.TemporalNamespace,
-		Logger:         tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
-		MetricsHandler: metrics,
+		HostPort:         cfg.TemporalAddress,
+		Namespace:        cfg.TemporalNamespace,
+		Logger:           tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+		MetricsHandler:   metrics,
+		DataConverter:    codec.DataConverter(),
+		FailureConverter: codec.FailureConverter(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("temporal client: %w", err)
 	}
 	return c, nil
+}
+
+// CodecFor returns the payload codec of the configured keys.
+func CodecFor(cfg config.Config) (*Codec, error) {
+	keys, current, err := cfg.PayloadKeys()
+	if err != nil {
+		return nil, err
+	}
+	return NewCodec(keys, current)
 }
 
 // EnsureSearchAttributes registers examflow's custom search attributes on the

@@ -58,6 +58,7 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 		TemporalPort: temporalPort, TemporalUIPort: temporalPort + 1000,
 		MinIOUser: cfg.MinIO.AccessKey, MinIOPassword: cfg.MinIO.SecretKey,
 		SearchAttributes: sas, Logger: logger,
+		UICodecEndpoint: "http://" + cfg.APIAddr + "/codec",
 	})
 	if err != nil {
 		return err

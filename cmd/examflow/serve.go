@@ -39,8 +39,10 @@ func runAPI(ctx context.Context, args []string) error {
 	cfg, logger, store, tc, reg := p.cfg, p.logger, p.store, p.temporal, p.registry
 	handler := api.New(api.Deps{
 		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg, Catalogue: p.catalogue,
-		Validation: api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
-		Ready:      func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
+		Validation:       api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
+		Ready:            func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
+		Codec:            p.codec,
+		CodecCORSOrigins: cfg.CodecCORSOrigins,
 	})
 	return serve(ctx, logger, cfg.APIAddr, handler)
 }
@@ -56,6 +58,7 @@ type process struct {
 	registry  *prometheus.Registry
 	temporal  client.Client
 	catalogue marking.Catalogue
+	codec     *worker.Codec
 	closers   []func()
 }
 
@@ -67,6 +70,9 @@ func openProcess(ctx context.Context, name string) (*process, error) {
 	p := &process{cfg: cfg, logger: cfg.NewLogger().With("process", name)}
 	slog.SetDefault(p.logger)
 	if p.catalogue, err = marking.LoadCatalogue(); err != nil {
+		return nil, err
+	}
+	if p.codec, err = worker.CodecFor(cfg); err != nil {
 		return nil, err
 	}
 	key, _ := cfg.LookupKey()

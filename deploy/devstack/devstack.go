@@ -44,6 +44,9 @@ type Config struct {
 	// SearchAttributes are registered on the Temporal dev server at start,
 	// name to type (Keyword, Datetime, Bool, Int, ...).
 	SearchAttributes map[string]string
+	// UICodecEndpoint is the codec server the Temporal UI uses to show
+	// decrypted payloads (the examflow API's /codec), if any.
+	UICodecEndpoint string
 	// MinIOUser and MinIOPassword are the MinIO root credentials.
 	MinIOUser, MinIOPassword string
 	// Logger receives progress messages.
@@ -442,6 +445,9 @@ func (s *Stack) startTemporal(context.Context) error {
 		args = append(args, "--headless")
 	} else {
 		args = append(args, "--ui-port", strconv.Itoa(s.cfg.TemporalUIPort))
+		if s.cfg.UICodecEndpoint != "" {
+			args = append(args, "--ui-codec-endpoint", s.cfg.UICodecEndpoint)
+		}
 	}
 	return s.spawn("temporal", syscall.SIGTERM, nil, args...)
 }

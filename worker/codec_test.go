@@ -1,0 +1,102 @@
+package worker
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+)
+
+func key(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+
+func TestCodec(t *testing.T) {
+	secret := `{"given_name":"Kari","national_id":"12048510092"}`
+	plain := &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("json/plain")}, Data: []byte(secret)}
+	c1, err := NewCodec(map[string][]byte{"k1": key(1)}, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := c1.Encode([]*commonpb.Payload{plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(enc[0].GetData(), []byte("Kari")) || string(enc[0].GetMetadata()["encoding"]) != "binary/encrypted" {
+		t.Fatalf("encoded payload not encrypted: %q", enc[0])
+	}
+	// After a rotation the old key still opens old payloads.
+	c2, err := NewCodec(map[string][]byte{"k1": key(1), "k2": key(2)}, "k2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := &commonpb.Payload{Metadata: enc[0].GetMetadata(), Data: append(bytes.Clone(enc[0].GetData()[:len(enc[0].GetData())-1]), enc[0].GetData()[len(enc[0].GetData())-1]^1)}
+	relabelled := &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("binary/encrypted"), "encryption-key-id": []byte("k2")}, Data: enc[0].GetData()}
+	tests := []struct {
+		name    string
+		codec   *Codec
+		in      *commonpb.Payload
+		want    string
+		wantErr string
+	}{
+		{"round trip", c1, enc[0], secret, ""},
+		{"old key after rotation", c2, enc[0], secret, ""},
+		{"plain payload passes through", c1, plain, secret, ""},
+		{"tampered ciphertext", c1, tampered, "", "open payload"},
+		{"key id swapped", c2, relabelled, "", "open payload"},
+		{"key removed", mustCodec(t, map[string][]byte{"k2": key(2)}, "k2"), enc[0], "", "unknown key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := tt.codec.Decode([]*commonpb.Payload{tt.in})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out[0].GetData()) != tt.want {
+				t.Fatalf("decoded %q", out[0].GetData())
+			}
+		})
+	}
+}
+
+func mustCodec(t *testing.T, keys map[string][]byte, current string) *Codec {
+	t.Helper()
+	c, err := NewCodec(keys, current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestNewCodecRefusesBadKeys(t *testing.T) {
+	if _, err := NewCodec(map[string][]byte{"k": []byte("short")}, "k"); err == nil {
+		t.Fatal("accepted a short key")
+	}
+	if _, err := NewCodec(map[string][]byte{"k": key(1)}, "other"); err == nil {
+		t.Fatal("accepted a current id without a key")
+	}
+}
+
+// The data converter with the codec turns values into encrypted payloads
+// and back.
+func TestCodecDataConverter(t *testing.T) {
+	dc := mustCodec(t, map[string][]byte{"k": key(3)}, "k").DataConverter()
+	p, err := dc.ToPayload(map[string]string{"email": "kari@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(p.GetData(), []byte("kari@")) {
+		t.Fatal("plaintext in payload")
+	}
+	var back map[string]string
+	if err := dc.FromPayload(p, &back); err != nil || back["email"] != "kari@example.org" {
+		t.Fatalf("round trip: %v %v", back, err)
+	}
+	var _ converter.DataConverter = dc
+}
