@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/examflow/examflow/policy"
 )
 
 // Config is the whole configuration of the api and worker processes.
@@ -47,6 +49,12 @@ type Config struct {
 	// CodecCORSOrigins are the Temporal UI origins allowed to call the codec
 	// server in the API process.
 	CodecCORSOrigins []string `env:"EXAMFLOW_CODEC_CORS_ORIGINS" envDefault:"http://127.0.0.1:8233,http://localhost:8233" envSeparator:","`
+	// RetentionPeriods shortens retention periods (docs/retention.md), e.g.
+	// address=30s,personal_data=60s; empty keeps the policy's years.
+	RetentionPeriods string `env:"EXAMFLOW_RETENTION_PERIODS"`
+	// RetentionEvents changes the event a period runs from where the policy
+	// leaves it open, e.g. address=registered.
+	RetentionEvents string `env:"EXAMFLOW_RETENTION_EVENTS"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"EXAMFLOW_LOG_LEVEL" envDefault:"info"`
 	// AcceptPost2032Check accepts national identity numbers under the check
@@ -81,6 +89,12 @@ func Load() (Config, error) {
 	}
 	if _, _, err := c.PayloadKeys(); err != nil {
 		return Config{}, err
+	}
+	if _, err := policy.ParsePeriods(c.RetentionPeriods); err != nil {
+		return Config{}, fmt.Errorf("EXAMFLOW_RETENTION_PERIODS: %w", err)
+	}
+	if _, err := policy.ParseEvents(c.RetentionEvents); err != nil {
+		return Config{}, fmt.Errorf("EXAMFLOW_RETENTION_EVENTS: %w", err)
 	}
 	if c.MinIO.AudioExpiryDays < 1 {
 		return Config{}, fmt.Errorf("EXAMFLOW_AUDIO_EXPIRY_DAYS must be at least 1, got %d", c.MinIO.AudioExpiryDays)
