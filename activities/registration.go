@@ -46,3 +46,5 @@ func remarshal(from, to any) error {
 	}
 	return json.Unmarshal(data, to)
 }
+
+func mustUUID(s string) uuid.UUID { return uuid.MustParse(s) }

@@ -77,6 +77,7 @@ func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (
 	rc := workflows.RegistrationContext{
 		TestType: reg.TestType, WindowStart: sess.WindowStart, WindowEnd: sess.WindowEnd,
 		ReviewDue: a.Config.ReviewDue, ReviewReminder: a.Config.ReviewReminder, QuarantineDefault: a.Config.QuarantineDefault,
+		FinalAfter: a.Config.FinalAfter,
 	}
 	for _, name := range reg.TestParts {
 		def, ok := tv.Part(name)

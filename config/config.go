@@ -90,11 +90,8 @@ func Load() (Config, error) {
 	if _, _, err := c.PayloadKeys(); err != nil {
 		return Config{}, err
 	}
-	if _, err := policy.ParsePeriods(c.RetentionPeriods); err != nil {
-		return Config{}, fmt.Errorf("EXAMFLOW_RETENTION_PERIODS: %w", err)
-	}
-	if _, err := policy.ParseEvents(c.RetentionEvents); err != nil {
-		return Config{}, fmt.Errorf("EXAMFLOW_RETENTION_EVENTS: %w", err)
+	if _, _, err := c.Retention(); err != nil {
+		return Config{}, err
 	}
 	if c.MinIO.AudioExpiryDays < 1 {
 		return Config{}, fmt.Errorf("EXAMFLOW_AUDIO_EXPIRY_DAYS must be at least 1, got %d", c.MinIO.AudioExpiryDays)
@@ -115,6 +112,19 @@ func (c Config) LookupKey() ([]byte, error) {
 		return nil, fmt.Errorf("EXAMFLOW_LOOKUP_KEY must be at least 32 bytes, got %d", len(k))
 	}
 	return k, nil
+}
+
+// Retention returns the parsed retention overrides.
+func (c Config) Retention() (policy.Periods, map[policy.Category]policy.Event, error) {
+	p, err := policy.ParsePeriods(c.RetentionPeriods)
+	if err != nil {
+		return nil, nil, fmt.Errorf("EXAMFLOW_RETENTION_PERIODS: %w", err)
+	}
+	e, err := policy.ParseEvents(c.RetentionEvents)
+	if err != nil {
+		return nil, nil, fmt.Errorf("EXAMFLOW_RETENTION_EVENTS: %w", err)
+	}
+	return p, e, nil
 }
 
 // PayloadKeys decodes the payload keys: ID to key, and the current ID.

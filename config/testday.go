@@ -9,6 +9,12 @@ type TestDay struct {
 	ReviewDue time.Duration `env:"EXAMFLOW_REVIEW_DUE" envDefault:"240h"`
 	// ReviewReminder is when an open review is reminded.
 	ReviewReminder time.Duration `env:"EXAMFLOW_REVIEW_REMINDER" envDefault:"120h"`
+	// FinalAfter is the appeal window: how long after the test day closes
+	// the result is final and the retention phase begins.
+	FinalAfter time.Duration `env:"EXAMFLOW_FINAL_AFTER" envDefault:"504h"`
+	// HoldRecheck is how long a deletion postponed by a legal hold waits
+	// before it is tried again.
+	HoldRecheck time.Duration `env:"EXAMFLOW_HOLD_RECHECK" envDefault:"24h"`
 	// QuarantineDefault is the quarantine after a final decision on cheating,
 	// unless the decision sets a shorter one.
 	QuarantineDefault time.Duration `env:"EXAMFLOW_QUARANTINE" envDefault:"8760h"`

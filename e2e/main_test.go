@@ -152,7 +152,7 @@ func setup(ctx context.Context) error {
 		return err
 	}
 	env.deps = worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: cfg.TaskQueue, Logger: quiet,
-		Catalogue: env.catalogue, TestDay: cfg.TestDay}
+		Catalogue: env.catalogue, TestDay: cfg.TestDay, Namespace: cfg.TemporalNamespace}
 	env.worker = worker.New(env.deps)
 	if err := env.worker.Start(); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
@@ -31,10 +32,19 @@ type Deps struct {
 	Logger    *slog.Logger
 	Catalogue marking.Catalogue
 	TestDay   config.TestDay
+	// Namespace is the Temporal namespace (history deletion).
+	Namespace string
+	// RetentionPeriods and RetentionEvents override the policy table
+	// (shortened periods for tests and demos).
+	RetentionPeriods policy.Periods
+	RetentionEvents  map[policy.Category]policy.Event
 }
 
 // Register registers every workflow and activity under its public name.
 func Register(r sdkworker.Registry, d Deps) {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
 	r.RegisterWorkflowWithOptions(workflows.CandidateLifecycle, workflow.RegisterOptions{Name: workflows.LifecycleWorkflow})
 	reg := &activities.Registration{Store: d.Store}
 	r.RegisterActivityWithOptions(reg.RecordStage, activity.RegisterOptions{Name: workflows.ActivityRecordStage})
@@ -52,6 +62,17 @@ func Register(r sdkworker.Registry, d Deps) {
 		workflows.ActivityReleaseResults:     td.ReleaseResults,
 		workflows.ActivityDecideCheating:     td.DecideCheating,
 		workflows.ActivityReapplyKey:         td.ReapplyKey,
+	} {
+		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+	r.RegisterWorkflowWithOptions(workflows.CandidateRetention, workflow.RegisterOptions{Name: workflows.RetentionWorkflow})
+	ret := &activities.Retention{Store: d.Store, Temporal: d.Client, Namespace: d.Namespace, Periods: d.RetentionPeriods,
+		Events: d.RetentionEvents, HoldRecheck: d.TestDay.HoldRecheck, Logger: d.Logger}
+	for name, fn := range map[string]any{
+		workflows.ActivityPlanRetention:   ret.PlanRetention,
+		workflows.ActivityLegalHold:       ret.LegalHold,
+		workflows.ActivityDeleteCategory:  ret.DeleteCategory,
+		workflows.ActivityDeleteHistories: ret.DeleteClosedHistories,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

@@ -21,6 +21,8 @@ import (
 const (
 	// LifecycleWorkflow is the workflow type of a registration's lifecycle.
 	LifecycleWorkflow = "CandidateLifecycle"
+	// RetentionWorkflow is the type of its retention phase (same workflow ID).
+	RetentionWorkflow = "CandidateRetention"
 	// QueryStatus returns a LifecycleStatus.
 	QueryStatus = "status"
 	// ActivityRecordStage is the activity that writes a stage to PostgreSQL.
@@ -80,6 +82,8 @@ type lifecycle struct {
 	cheatingDecided bool
 	// now is workflow time, for validators.
 	now func() time.Time
+	// finalTimer runs from the close of the test day to the final result.
+	finalTimer workflow.Future
 }
 
 func (l *lifecycle) part(name string) *partRun {
@@ -134,17 +138,43 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 	}
 
 	// Events keep arriving after the result too (a final cheating decision,
-	// a corrected answer key); later stages (appeal window, publication,
-	// retention) will continue from the result.
-	for {
-		if err := workflow.Await(ctx, func() bool { return l.dirty }); err != nil {
+	// a corrected answer key). FinalAfter the test day closed (the appeal
+	// window) the result is final and the lifecycle continues as new into
+	// its retention phase.
+	var final bool
+	for !final {
+		if l.closed() && l.finalTimer == nil {
+			l.finalTimer = workflow.NewTimer(ctx, rc.FinalAfter)
+			workflow.Go(ctx, func(ctx workflow.Context) {
+				if l.finalTimer.Get(ctx, nil) == nil {
+					final = true
+				}
+			})
+		}
+		if err := workflow.Await(ctx, func() bool { return l.dirty || final }); err != nil {
 			return err
 		}
-		l.dirty = false
-		if err := l.advance(ctx); err != nil {
-			return err
+		if l.dirty {
+			l.dirty = false
+			if err := l.advance(ctx); err != nil {
+				return err
+			}
 		}
 	}
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	var plan RetentionPlan
+	if err := workflow.ExecuteActivity(ctx, ActivityPlanRetention, in.RegistrationID).Get(ctx, &plan); err != nil {
+		return fmt.Errorf("plan retention: %w", err)
+	}
+	plan.Stages = l.status.Stages
+	return workflow.NewContinueAsNewError(ctx, RetentionWorkflow, plan)
+}
+
+// closed reports whether the test day has ended for every part.
+func (l *lifecycle) closed() bool {
+	return l.stage == StageResult || l.stage == StageAbsent || l.stage == StageAnnulled
 }
 
 // advance does the work the last events made due: marking, assessments,

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 )
 
 // fakeActivities stands in for the activities: it records every call and
@@ -59,7 +60,7 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (RegistrationContext, error) {
 		rec(ActivityLoadRegistration)
 		return RegistrationContext{TestType: "norwegian_a1_b2", Parts: f.parts, ReviewDue: 240 * time.Hour, ReviewReminder: 120 * time.Hour,
-			QuarantineDefault: 365 * 24 * time.Hour}, nil
+			QuarantineDefault: 365 * 24 * time.Hour, FinalAfter: 21 * 24 * time.Hour}, nil
 	}, activity.RegisterOptions{Name: ActivityLoadRegistration})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ StoreAnswerSheetInput) error {
 		rec(ActivityStoreAnswerSheet)
@@ -113,6 +114,10 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 		rec(ActivityReapplyKey)
 		return nil
 	}, activity.RegisterOptions{Name: ActivityReapplyKey})
+	env.RegisterActivityWithOptions(func(_ context.Context, id string) (RetentionPlan, error) {
+		rec(ActivityPlanRetention)
+		return RetentionPlan{RegistrationID: id, Milestones: []Milestone{{Category: "personal_data", Due: time.Date(2047, 3, 15, 0, 0, 0, 0, time.UTC)}}}, nil
+	}, activity.RegisterOptions{Name: ActivityPlanRetention})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ ReleaseResultsInput) error {
 		rec(ActivityReleaseResults)
 		return nil
@@ -494,3 +499,35 @@ func TestLifecycleInputCarriesOnlyTheRegistrationID(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// After the appeal window the lifecycle continues as new into its retention
+// phase, carrying only the plan (IDs and dates) and its stage history.
+func TestLifecycleContinuesIntoRetention(t *testing.T) {
+	f := newFakes(reading)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f.register(env)
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateSubmitAnswerSheet, "u1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {}}, sheet("q1", "q2", "q3"))
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		if f.count(ActivityPlanRetention) != 0 {
+			t.Error("retention planned before the appeal window ended")
+		}
+	}, 20*24*time.Hour)
+	env.ExecuteWorkflow(CandidateLifecycle, LifecycleInput{RegistrationID: uuid.NewString()})
+	var can *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("workflow ended with %v, want continue-as-new", err)
+	}
+	if can.WorkflowType.Name != RetentionWorkflow {
+		t.Fatalf("continued as %s, want %s", can.WorkflowType.Name, RetentionWorkflow)
+	}
+	var plan RetentionPlan
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Milestones) != 1 || !slices.Equal(plan.Stages, []Stage{StageRegistered, StageResult}) {
+		t.Fatalf("plan = %+v", plan)
+	}
+}

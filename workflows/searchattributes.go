@@ -30,6 +30,7 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		SessionDateKey.GetName():   enumspb.INDEXED_VALUE_TYPE_DATETIME,
 		ReviewPendingKey.GetName(): enumspb.INDEXED_VALUE_TYPE_BOOL,
 		ReviewDueKey.GetName():     enumspb.INDEXED_VALUE_TYPE_DATETIME,
+		DeletionDueKey.GetName():   enumspb.INDEXED_VALUE_TYPE_DATETIME,
 	}
 }
 

@@ -98,6 +98,9 @@ type RegistrationContext struct {
 	Parts       []PartInfo `json:"parts"`
 	WindowStart time.Time  `json:"window_start"`
 	WindowEnd   time.Time  `json:"window_end"`
+	// FinalAfter is how long after the test day closes the result becomes
+	// final (the appeal window) and the retention phase begins.
+	FinalAfter time.Duration `json:"final_after"`
 	// QuarantineDefault is the quarantine a final cheating decision sets
 	// unless it decides a shorter one.
 	QuarantineDefault time.Duration `json:"quarantine_default"`

@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/deploy/devstack"
+	"github.com/examflow/examflow/policy"
+	"github.com/examflow/examflow/worker"
+	"github.com/examflow/examflow/workflows"
+)
+
+// retentionStack is a second worker and API on their own task queue, with
+// the appeal window and every retention period shortened to seconds.
+type retentionStack struct {
+	url string
+}
+
+func startRetentionStack(t *testing.T, periods policy.Periods) retentionStack {
+	t.Helper()
+	queue := "examflow-retention-" + uuid.NewString()[:8]
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	td := env.cfg.TestDay
+	td.FinalAfter = 2 * time.Second
+	td.HoldRecheck = time.Second
+	deps := worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: queue, Logger: quiet, Catalogue: env.catalogue,
+		TestDay: td, Namespace: env.cfg.TemporalNamespace, RetentionPeriods: periods}
+	w := worker.New(deps)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	codec, _ := worker.CodecFor(env.cfg)
+	srv := httptest.NewServer(api.New(api.Deps{Store: env.store, Temporal: env.temporal, TaskQueue: queue, Logger: quiet,
+		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Codec: codec,
+		Ready: func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }}))
+	t.Cleanup(srv.Close)
+	return retentionStack{url: srv.URL}
+}
+
+func rowCount(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := env.pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// TestRetentionDeletesEachCategoryOnTime: with periods shortened to seconds,
+// a registration's address goes at its milestone while its results stay; a
+// legal hold postpones the final deletion and says so; the final deletion
+// removes the registration and the candidate, leaves a deletion record
+// without personal data, deletes the closed lifecycle history, and a scan
+// of a database dump and of Temporal finds none of the subject's data.
+func TestRetentionDeletesEachCategoryOnTime(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	today := now.Format(time.DateOnly)
+	sinceMidnight := now.Sub(now.Truncate(24 * time.Hour))
+	// Periods run from the test date (today, midnight UTC): shift them so the
+	// milestones fall a few seconds from now.
+	periods := policy.Periods{
+		policy.Address:      sinceMidnight + 12*time.Second,
+		policy.PersonalData: sinceMidnight + 24*time.Second,
+	}
+	rs := startRetentionStack(t, periods)
+
+	centre := uniqueCentre()
+	sessionFor(t, "citizenship", centre, today)
+	p := newPerson(t)
+	a := doAt(t, rs.url, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(p.registration("citizenship", centre, today))), nil)
+	if a.Status != 201 {
+		t.Fatalf("register: %d %s", a.Status, a.Raw)
+	}
+	regID := a.Body["registration_id"].(string)
+	candID := a.Body["candidate_id"].(string)
+	wfID := a.Body["workflow_id"].(string)
+	url := "/v1/registrations/" + regID
+	form := fmt.Sprintf("citizenship-test-%s-%s", centre, today)
+	if s := doAt(t, rs.url, http.MethodPost, url+"/answer-sheets", "application/json", []byte(mustJSON(map[string]any{
+		"part": "test", "form_id": form, "key_version": 1, "submitted_at": now.Format(time.RFC3339), "answers": answersFor(36, 30)})), nil); s.Status != 202 {
+		t.Fatalf("submit: %d %s", s.Status, s.Raw)
+	}
+	desc, err := env.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lifecycleRun := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+
+	// The appeal window passes: the retention phase begins.
+	eventually(t, 20*time.Second, func() error {
+		g := doAt(t, rs.url, http.MethodGet, url, "", nil, nil)
+		if g.Body["stage"] != "Retained" {
+			return fmt.Errorf("stage %v", g.Body["stage"])
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, func() error {
+		if n := countWorkflows(t, fmt.Sprintf(`WorkflowId=%q AND Stage="Retained" AND DeletionDue IS NOT NULL`, wfID)); n != 1 {
+			return fmt.Errorf("DeletionDue search found %d", n)
+		}
+		return nil
+	})
+
+	// Address milestone: the address is gone, the results are not.
+	eventually(t, 30*time.Second, func() error {
+		if n := rowCount(t, `SELECT count(*) FROM candidate_addresses WHERE candidate_id = $1`, candID); n != 0 {
+			v, _ := env.temporal.QueryWorkflow(ctx, wfID, "", workflows.QueryRetention)
+			var st workflows.RetentionStatus
+			if v != nil {
+				_ = v.Get(&st)
+			}
+			d, _ := env.store.Deletions(ctx, uuid.MustParse(regID))
+			desc, _ := env.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+			return fmt.Errorf("address still there (retention %+v, deletions %+v, pending %v)", st, d, desc.GetPendingActivities())
+		}
+		return nil
+	})
+	if n := rowCount(t, `SELECT count(*) FROM results WHERE registration_id = $1`, regID); n != 1 {
+		t.Fatalf("results = %d after the address milestone, want 1", n)
+	}
+
+	// Open a cheating case now (a legal hold) to see the final deletion wait.
+	if _, err := env.pool.Exec(ctx, `INSERT INTO discrepancies (id, registration_id, kind) VALUES ($1, $2, 'provisional_cheating')`, uuid.New(), regID); err != nil {
+		t.Fatal(err)
+	}
+
+	// The final milestone comes while the case is open: it waits and says why.
+	eventually(t, 30*time.Second, func() error {
+		g := doAt(t, rs.url, http.MethodGet, url, "", nil, nil)
+		if g.Body["stage"] != string(workflows.StageDeletionOnHold) {
+			return fmt.Errorf("stage %v", g.Body["stage"])
+		}
+		return nil
+	})
+	v, err := env.temporal.QueryWorkflow(ctx, wfID, "", workflows.QueryRetention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st workflows.RetentionStatus
+	if err := v.Get(&st); err != nil || st.Hold != "open cheating case" {
+		t.Fatalf("retention status %+v, %v", st, err)
+	}
+	if n := rowCount(t, `SELECT count(*) FROM registrations WHERE id = $1`, regID); n != 1 {
+		t.Fatal("deleted despite the legal hold")
+	}
+	// The case is dismissed; the deletion goes ahead.
+	if _, err := env.pool.Exec(ctx, `INSERT INTO cheating_decisions (id, registration_id, candidate_id, test_type, decision, reasons, decided_by, decided_at)
+		VALUES ($1, $2, $3, 'citizenship', 'dismissed', 'no evidence', 'ch-1', now())`, uuid.New(), regID, candID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		resp, err := env.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+		if err != nil {
+			return err
+		}
+		if resp.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			return fmt.Errorf("retention run is %s", resp.GetWorkflowExecutionInfo().GetStatus())
+		}
+		return nil
+	})
+	for table, q := range map[string]string{
+		"registrations": `SELECT count(*) FROM registrations WHERE id = $1`,
+		"results":       `SELECT count(*) FROM results WHERE registration_id = $1`,
+		"answer_sheets": `SELECT count(*) FROM answer_sheets WHERE registration_id = $1`,
+	} {
+		if n := rowCount(t, q, regID); n != 0 {
+			t.Errorf("%s still has %d rows", table, n)
+		}
+	}
+	if n := rowCount(t, `SELECT count(*) FROM candidates WHERE id = $1`, candID); n != 0 {
+		t.Fatal("the candidate is still there after the final deletion")
+	}
+	deletions, err := env.store.Deletions(ctx, uuid.MustParse(regID))
+	if err != nil || len(deletions) != 2 || !deletions[1].SubjectDeleted {
+		t.Fatalf("deletion records = %+v, %v", deletions, err)
+	}
+	// The closed lifecycle history is gone (Temporal deletes asynchronously).
+	eventually(t, 20*time.Second, func() error {
+		if _, err := env.temporal.DescribeWorkflowExecution(ctx, wfID, lifecycleRun); err == nil {
+			return fmt.Errorf("the lifecycle run's history still exists")
+		}
+		return nil
+	})
+
+	// No trace of the subject in a dump of the database or in Temporal.
+	bin, err := devstack.PostgresBinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump, err := exec.Command(filepath.Join(bin, "pg_dump"), "--data-only", env.stack.DatabaseURL()).Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	for _, secret := range []string{p.Given, p.Family, p.NationalID, p.Email} {
+		if strings.Contains(string(dump), secret) {
+			t.Fatalf("the database dump still holds %q", secret)
+		}
+	}
+	if !strings.Contains(string(dump), regID) {
+		t.Fatal("the dump lacks the deletion record; the scan would prove nothing")
+	}
+	resp, err := env.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: env.cfg.TemporalNamespace, Query: fmt.Sprintf("WorkflowId=%q", wfID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range resp.GetExecutions() {
+		iter := env.temporal.GetWorkflowHistory(ctx, wfID, e.GetExecution().GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for iter.HasNext() {
+			ev, err := iter.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, secret := range []string{p.Given, p.Family, p.NationalID, p.Email} {
+				if strings.Contains(ev.String(), secret) {
+					t.Fatalf("Temporal history holds %q", secret)
+				}
+			}
+		}
+	}
+}

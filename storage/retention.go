@@ -1,0 +1,167 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// RetentionFacts are the events a registration's retention periods run from.
+type RetentionFacts struct {
+	TestDate     time.Time
+	RegisteredAt time.Time
+	// CheatingDecidedAt is the latest cheating decision, if any.
+	CheatingDecidedAt *time.Time
+}
+
+// RetentionFactsOf reads a registration's retention events.
+func (s *Store) RetentionFactsOf(ctx context.Context, regID uuid.UUID) (RetentionFacts, error) {
+	var f RetentionFacts
+	err := s.pool.QueryRow(ctx, `SELECT r.session_date, r.registered_at,
+		(SELECT max(decided_at) FROM cheating_decisions d WHERE d.registration_id = r.id)
+		FROM registrations r WHERE r.id = $1`, regID).Scan(&f.TestDate, &f.RegisteredAt, &f.CheatingDecidedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, ErrNotFound
+	}
+	if err != nil {
+		return f, classify(fmt.Errorf("read retention facts: %w", err))
+	}
+	return f, nil
+}
+
+// LegalHold reports whether a deletion of the registration's data must
+// wait, and why: a cheating case reported but not decided.
+func (s *Store) LegalHold(ctx context.Context, regID uuid.UUID) (string, error) {
+	var open bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM discrepancies WHERE registration_id = $1 AND kind = 'provisional_cheating')
+		AND NOT EXISTS (SELECT 1 FROM cheating_decisions WHERE registration_id = $1)`, regID).Scan(&open)
+	if err != nil {
+		return "", classify(fmt.Errorf("read legal holds: %w", err))
+	}
+	if open {
+		return "open cheating case", nil
+	}
+	return "", nil
+}
+
+// Deletion is the record of one category deleted for a registration.
+type Deletion struct {
+	ID             uuid.UUID
+	RegistrationID uuid.UUID
+	Category       string
+	DueAt          time.Time
+	DeletedAt      time.Time
+	RowsDeleted    int
+	SubjectDeleted bool
+}
+
+// categoryDeletes are the statements that delete a category of one
+// registration's data (@reg the registration, @candidate its candidate,
+// @registered its registered_at). personal_data is the registration's final deletion.
+var categoryDeletes = map[string][]string{
+	"address": {
+		// The address a later registration recorded is that registration's.
+		`DELETE FROM candidate_addresses WHERE candidate_id = @candidate AND recorded_at <= @registered`,
+	},
+	"cheating": {
+		`DELETE FROM cheating_decisions WHERE registration_id = @reg`,
+		`DELETE FROM discrepancies WHERE registration_id = @reg AND kind = 'provisional_cheating'`,
+	},
+	"payment_status": {},
+	"audio":          {},
+	"personal_data": {
+		`DELETE FROM notification_outbox WHERE registration_id = @reg`,
+		`DELETE FROM reviews WHERE registration_id = @reg`,
+		`UPDATE results SET superseded_by = NULL WHERE registration_id = @reg`,
+		`DELETE FROM results WHERE registration_id = @reg`,
+		`DELETE FROM assessments WHERE registration_id = @reg`,
+		`DELETE FROM answer_sheets WHERE registration_id = @reg`,
+		`DELETE FROM discrepancies WHERE registration_id = @reg`,
+		`DELETE FROM cheating_decisions WHERE registration_id = @reg`,
+		`DELETE FROM registration_stages WHERE registration_id = @reg`,
+		`DELETE FROM idempotency_keys WHERE resource_id = @reg`,
+		`DELETE FROM registrations WHERE id = @reg`,
+	},
+}
+
+// DeleteCategory deletes one category of a registration's personal data
+// and records it. It is idempotent: a second call returns the first record.
+// The personal_data category deletes the registration itself and, when the
+// candidate has no registration left, the candidate: the subject's final
+// deletion (identifiers, address and sensitive data go with it).
+func (s *Store) DeleteCategory(ctx context.Context, regID uuid.UUID, category string, due time.Time) (Deletion, error) {
+	stmts, ok := categoryDeletes[category]
+	if !ok {
+		return Deletion{}, fmt.Errorf("unknown retention category %q", category)
+	}
+	var d Deletion
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, regID.String()); err != nil {
+			return fmt.Errorf("lock registration: %w", err)
+		}
+		err := tx.QueryRow(ctx, `SELECT id, registration_id, category, due_at, deleted_at, rows_deleted, subject_deleted
+			FROM deletion_records WHERE registration_id = $1 AND category = $2`, regID, category).Scan(
+			&d.ID, &d.RegistrationID, &d.Category, &d.DueAt, &d.DeletedAt, &d.RowsDeleted, &d.SubjectDeleted)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("read deletion record: %w", err)
+		}
+		var candidateID uuid.UUID
+		var registeredAt time.Time
+		err = tx.QueryRow(ctx, `SELECT candidate_id, registered_at FROM registrations WHERE id = $1`, regID).Scan(&candidateID, &registeredAt)
+		found := err == nil
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("read registration: %w", err)
+		}
+		rows := 0
+		// A registration already gone (its final deletion came first) has
+		// nothing left to delete; the record says so.
+		for _, q := range stmts {
+			if !found {
+				break
+			}
+			tag, err := tx.Exec(ctx, q, pgx.NamedArgs{"reg": regID, "candidate": candidateID, "registered": registeredAt})
+			if err != nil {
+				return fmt.Errorf("delete %s: %w", category, err)
+			}
+			rows += int(tag.RowsAffected())
+		}
+		subject := false
+		if category == "personal_data" && found {
+			tag, err := tx.Exec(ctx, `DELETE FROM candidates c WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.candidate_id = c.id)`, candidateID)
+			if err != nil {
+				return fmt.Errorf("delete candidate: %w", err)
+			}
+			subject = tag.RowsAffected() == 1
+		}
+		d = Deletion{ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(regID.String()+"/"+category)), RegistrationID: regID, Category: category,
+			DueAt: due, RowsDeleted: rows, SubjectDeleted: subject}
+		return tx.QueryRow(ctx, `INSERT INTO deletion_records (id, registration_id, category, due_at, rows_deleted, subject_deleted)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING deleted_at`, d.ID, regID, category, due, rows, subject).Scan(&d.DeletedAt)
+	})
+	if err != nil {
+		return Deletion{}, classify(err)
+	}
+	return d, nil
+}
+
+// Deletions lists a registration's deletion records.
+func (s *Store) Deletions(ctx context.Context, regID uuid.UUID) ([]Deletion, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, registration_id, category, due_at, deleted_at, rows_deleted, subject_deleted
+		FROM deletion_records WHERE registration_id = $1 ORDER BY deleted_at, category`, regID)
+	if err != nil {
+		return nil, classify(fmt.Errorf("read deletions: %w", err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Deletion, error) {
+		var d Deletion
+		err := r.Scan(&d.ID, &d.RegistrationID, &d.Category, &d.DueAt, &d.DeletedAt, &d.RowsDeleted, &d.SubjectDeleted)
+		return d, err
+	})
+	return out, classify(err)
+}

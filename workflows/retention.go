@@ -1,0 +1,169 @@
+package workflows
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Retention stages and names.
+const (
+	// StageRetained: the result is final; the data waits for its deletion
+	// milestones.
+	StageRetained Stage = "Retained"
+	// StageDeletionOnHold: a milestone is due but a legal hold postpones it.
+	StageDeletionOnHold Stage = "DeletionOnHold"
+	// StageDeleted: the final deletion is done.
+	StageDeleted Stage = "Deleted"
+
+	ActivityPlanRetention   = "PlanRetention"
+	ActivityLegalHold       = "LegalHold"
+	ActivityDeleteCategory  = "DeleteCategory"
+	ActivityDeleteHistories = "DeleteClosedHistories"
+	// QueryRetention returns a RetentionStatus.
+	QueryRetention = "retention"
+)
+
+// DeletionDueKey is the next deletion milestone, for the Temporal UI.
+var DeletionDueKey = temporal.NewSearchAttributeKeyTime("DeletionDue")
+
+// Milestone is one category's deletion at its due time.
+type Milestone struct {
+	Category string    `json:"category"`
+	Due      time.Time `json:"due"`
+}
+
+// RetentionPlan is the retention phase's input: opaque IDs and dates only.
+// The milestones are computed once, from the policy table and the
+// configured periods, so a replay sees the same plan.
+type RetentionPlan struct {
+	RegistrationID string      `json:"registration_id"`
+	Milestones     []Milestone `json:"milestones"`
+	// HoldRecheck is how long a held deletion waits before it is tried again.
+	HoldRecheck time.Duration `json:"hold_recheck"`
+	// Stages are the lifecycle's stages so far, for the status query.
+	Stages []Stage `json:"stages,omitempty"`
+}
+
+// LegalHoldInput asks whether a category's deletion must wait.
+type LegalHoldInput struct {
+	RegistrationID string `json:"registration_id"`
+	Category       string `json:"category"`
+}
+
+// LegalHoldStatus says whether and why a deletion must wait.
+type LegalHoldStatus struct {
+	Held   bool   `json:"held"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// DeleteCategoryInput deletes one category.
+type DeleteCategoryInput struct {
+	RegistrationID string    `json:"registration_id"`
+	Category       string    `json:"category"`
+	Due            time.Time `json:"due"`
+}
+
+// DeletionResult reports a deletion.
+type DeletionResult struct {
+	RowsDeleted    int  `json:"rows_deleted"`
+	SubjectDeleted bool `json:"subject_deleted"`
+}
+
+// RetentionStatus answers the retention query.
+type RetentionStatus struct {
+	Stage   Stage       `json:"stage"`
+	Done    []Milestone `json:"done"`
+	Pending []Milestone `json:"pending"`
+	Hold    string      `json:"hold,omitempty"`
+}
+
+// CandidateRetention is the lifecycle's retention phase: one durable timer
+// per milestone, a legal hold postpones a deletion and says so, each
+// deletion is an idempotent activity, and after the final deletion the
+// registration's closed histories are deleted. Its history stays small: it
+// holds IDs, categories and dates only.
+func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
+	ms := append([]Milestone(nil), plan.Milestones...)
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Due.Before(ms[j].Due) })
+	st := RetentionStatus{Stage: StageRetained, Pending: ms}
+	if err := workflow.SetQueryHandler(ctx, QueryRetention, func() (RetentionStatus, error) { return st, nil }); err != nil {
+		return fmt.Errorf("set query handler: %w", err)
+	}
+	// The lifecycle's status query goes on answering, with the stage history.
+	stages := append([]Stage(nil), plan.Stages...)
+	var since time.Time
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (LifecycleStatus, error) {
+		return LifecycleStatus{Stage: st.Stage, Since: since, Stages: stages}, nil
+	}); err != nil {
+		return fmt.Errorf("set query handler: %w", err)
+	}
+	ctx = activityOptions(ctx, 0)
+	recheck := plan.HoldRecheck
+	if recheck <= 0 {
+		recheck = 24 * time.Hour
+	}
+	setStage := func(stage Stage, due *time.Time) error {
+		if st.Stage != stage || len(stages) == 0 || stages[len(stages)-1] != stage {
+			stages = append(stages, stage)
+			since = workflow.Now(ctx)
+		}
+		st.Stage = stage
+		attrs := []temporal.SearchAttributeUpdate{StageKey.ValueSet(string(stage))}
+		if due != nil {
+			attrs = append(attrs, DeletionDueKey.ValueSet(*due))
+		} else {
+			attrs = append(attrs, DeletionDueKey.ValueUnset())
+		}
+		return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
+	}
+	if len(ms) > 0 {
+		if err := setStage(StageRetained, &ms[0].Due); err != nil {
+			return err
+		}
+	}
+	for len(st.Pending) > 0 {
+		m := st.Pending[0]
+		if wait := m.Due.Sub(workflow.Now(ctx)); wait > 0 {
+			if err := workflow.Sleep(ctx, wait); err != nil {
+				return err
+			}
+		}
+		var hold LegalHoldStatus
+		if err := workflow.ExecuteActivity(ctx, ActivityLegalHold, LegalHoldInput{RegistrationID: plan.RegistrationID, Category: m.Category}).Get(ctx, &hold); err != nil {
+			return fmt.Errorf("legal hold: %w", err)
+		}
+		if hold.Held {
+			st.Hold = hold.Reason
+			next := workflow.Now(ctx).Add(recheck)
+			if err := setStage(StageDeletionOnHold, &next); err != nil {
+				return err
+			}
+			if err := workflow.Sleep(ctx, recheck); err != nil {
+				return err
+			}
+			continue
+		}
+		st.Hold = ""
+		var res DeletionResult
+		if err := workflow.ExecuteActivity(ctx, ActivityDeleteCategory, DeleteCategoryInput{RegistrationID: plan.RegistrationID, Category: m.Category, Due: m.Due}).Get(ctx, &res); err != nil {
+			return fmt.Errorf("delete %s: %w", m.Category, err)
+		}
+		st.Done = append(st.Done, m)
+		st.Pending = st.Pending[1:]
+		var next *time.Time
+		if len(st.Pending) > 0 {
+			next = &st.Pending[0].Due
+		}
+		if err := setStage(StageRetained, next); err != nil {
+			return err
+		}
+	}
+	if err := workflow.ExecuteActivity(ctx, ActivityDeleteHistories, plan.RegistrationID).Get(ctx, nil); err != nil {
+		return fmt.Errorf("delete closed histories: %w", err)
+	}
+	return setStage(StageDeleted, nil)
+}

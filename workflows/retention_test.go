@@ -1,0 +1,105 @@
+package workflows
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// TestRetentionWalksTwentyYears runs the retention phase of a registration
+// tested on 15 March 2027 through its milestones with time skipping:
+// address after 2 years, cheating decisions 3 years after the decision (the
+// first attempt held by an open case, so it waits), everything else after 20
+// years, then the closed histories.
+func TestRetentionWalksTwentyYears(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	start := time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
+	env.SetStartTime(start)
+	env.SetWorkflowRunTimeout(30 * 365 * 24 * time.Hour)
+
+	var mu sync.Mutex
+	var deleted []string
+	var deletedAt []time.Time
+	holds := 1
+	var historiesDeleted time.Time
+	env.RegisterActivityWithOptions(func(_ context.Context, in LegalHoldInput) (LegalHoldStatus, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if in.Category == "cheating" && holds > 0 {
+			holds--
+			return LegalHoldStatus{Held: true, Reason: "open cheating case"}, nil
+		}
+		return LegalHoldStatus{}, nil
+	}, activity.RegisterOptions{Name: ActivityLegalHold})
+	env.RegisterActivityWithOptions(func(_ context.Context, in DeleteCategoryInput) (DeletionResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		deleted = append(deleted, in.Category)
+		deletedAt = append(deletedAt, env.Now())
+		return DeletionResult{RowsDeleted: 1, SubjectDeleted: in.Category == "personal_data"}, nil
+	}, activity.RegisterOptions{Name: ActivityDeleteCategory})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ string) error {
+		historiesDeleted = env.Now()
+		return nil
+	}, activity.RegisterOptions{Name: ActivityDeleteHistories})
+
+	address := time.Date(2029, 3, 15, 0, 0, 0, 0, time.UTC)
+	cheating := time.Date(2030, 4, 1, 0, 0, 0, 0, time.UTC)
+	final := time.Date(2047, 3, 15, 0, 0, 0, 0, time.UTC)
+	plan := RetentionPlan{RegistrationID: "00000000-0000-0000-0000-000000000001", HoldRecheck: 7 * 24 * time.Hour,
+		Stages:     []Stage{StageRegistered, StageResult},
+		Milestones: []Milestone{{"personal_data", final}, {"address", address}, {"cheating", cheating}}}
+
+	// Between the milestones, the query shows what is done and pending.
+	checks := []struct {
+		at          time.Time
+		wantStage   Stage
+		wantDone    int
+		wantPending int
+	}{
+		{address.Add(-time.Hour), StageRetained, 0, 3},
+		{address.Add(time.Hour), StageRetained, 1, 2},
+		{cheating.Add(time.Hour), StageDeletionOnHold, 1, 2},
+		{cheating.Add(8 * 24 * time.Hour), StageRetained, 2, 1},
+		{final.Add(-time.Hour), StageRetained, 2, 1},
+	}
+	for _, c := range checks {
+		env.RegisterDelayedCallback(func() {
+			v, err := env.QueryWorkflow(QueryRetention)
+			if err != nil {
+				t.Errorf("query at %s: %v", c.at, err)
+				return
+			}
+			var st RetentionStatus
+			_ = v.Get(&st)
+			if st.Stage != c.wantStage || len(st.Done) != c.wantDone || len(st.Pending) != c.wantPending {
+				t.Errorf("at %s: %+v, want %s with %d done and %d pending", c.at.Format(time.DateOnly), st, c.wantStage, c.wantDone, c.wantPending)
+			}
+			if c.wantStage == StageDeletionOnHold && st.Hold == "" {
+				t.Errorf("at %s the hold does not say why", c.at)
+			}
+		}, c.at.Sub(start))
+	}
+	env.ExecuteWorkflow(CandidateRetention, plan)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(deleted, []string{"address", "cheating", "personal_data"}) {
+		t.Fatalf("deleted %v", deleted)
+	}
+	wantAt := []time.Time{address, cheating.Add(7 * 24 * time.Hour), final}
+	for i, at := range deletedAt {
+		if at.Before(wantAt[i]) || at.After(wantAt[i].Add(time.Hour)) {
+			t.Errorf("%s deleted at %s, want %s", deleted[i], at, wantAt[i])
+		}
+	}
+	if historiesDeleted.Before(final) {
+		t.Fatalf("histories deleted at %s, before the final deletion", historiesDeleted)
+	}
+}
