@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 
 	"github.com/examflow/examflow/policy"
@@ -105,6 +106,7 @@ func (a *Retention) DeleteCategory(ctx context.Context, in workflows.DeleteCateg
 	}
 	a.Logger.InfoContext(ctx, "retention deletion", "registration_id", in.RegistrationID, "category", in.Category,
 		"rows", d.RowsDeleted, "subject_deleted", d.SubjectDeleted)
+	activity.GetMetricsHandler(ctx).WithTags(map[string]string{"category": in.Category}).Counter("examflow_deletions").Inc(1)
 	return workflows.DeletionResult{RowsDeleted: d.RowsDeleted, SubjectDeleted: d.SubjectDeleted}, nil
 }
 
@@ -132,4 +134,50 @@ func (a *Retention) DeleteClosedHistories(ctx context.Context, registrationID st
 		}
 	}
 	return nil
+}
+
+// ReconcileRetention deletes every category that is past its deadline and
+// not deleted, whatever became of the registration's workflow; a legal hold
+// still postpones it. It reports counts through the activity's metrics:
+// examflow_reconciliation_deleted{category} and examflow_deletions_overdue.
+func (a *Retention) ReconcileRetention(ctx context.Context) (workflows.ReconcileResult, error) {
+	now := time.Now()
+	cutoffs := map[string]time.Time{}
+	for _, c := range []policy.Category{policy.Address, policy.Cheating, policy.PersonalData} {
+		r, _ := policy.Lookup(c)
+		if d, ok := a.Periods[c]; ok {
+			cutoffs[string(c)] = now.Add(-d)
+		} else {
+			cutoffs[string(c)] = now.AddDate(-r.Years, 0, 0)
+		}
+	}
+	overdue, err := a.Store.OverdueDeletions(ctx, cutoffs, a.Events[policy.Address] == policy.Registered, 10000)
+	if err != nil {
+		return workflows.ReconcileResult{}, err
+	}
+	res := workflows.ReconcileResult{Overdue: len(overdue), Deleted: map[string]int{}}
+	metrics := activity.GetMetricsHandler(ctx)
+	metrics.Gauge("examflow_deletions_overdue").Update(float64(len(overdue)))
+	for i, o := range overdue {
+		activity.RecordHeartbeat(ctx, i)
+		reason, err := a.Store.LegalHold(ctx, o.RegistrationID)
+		if err != nil {
+			return res, err
+		}
+		if reason != "" {
+			res.Held++
+			continue
+		}
+		due, err := a.Periods.Due(policy.Category(o.Category), o.EventAt)
+		if err != nil {
+			return res, err
+		}
+		if _, err := a.Store.DeleteCategory(ctx, o.RegistrationID, o.Category, due); err != nil {
+			return res, err
+		}
+		res.Deleted[o.Category]++
+		metrics.WithTags(map[string]string{"category": o.Category}).Counter("examflow_reconciliation_deleted").Inc(1)
+		a.Logger.WarnContext(ctx, "reconciliation deleted overdue data", "registration_id", o.RegistrationID.String(), "category", o.Category)
+	}
+	return res, nil
 }

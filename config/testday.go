@@ -15,6 +15,8 @@ type TestDay struct {
 	// HoldRecheck is how long a deletion postponed by a legal hold waits
 	// before it is tried again.
 	HoldRecheck time.Duration `env:"EXAMFLOW_HOLD_RECHECK" envDefault:"24h"`
+	// ReconcileEvery is how often the retention reconciliation runs.
+	ReconcileEvery time.Duration `env:"EXAMFLOW_RECONCILE_EVERY" envDefault:"24h"`
 	// QuarantineDefault is the quarantine after a final decision on cheating,
 	// unless the decision sets a shorter one.
 	QuarantineDefault time.Duration `env:"EXAMFLOW_QUARANTINE" envDefault:"8760h"`

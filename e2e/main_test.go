@@ -157,6 +157,9 @@ func setup(ctx context.Context) error {
 	if err := env.worker.Start(); err != nil {
 		return err
 	}
+	if err := worker.EnsureSchedules(ctx, env.temporal, cfg.TaskQueue, cfg.TestDay.ReconcileEvery); err != nil {
+		return err
+	}
 
 	codec, err := worker.CodecFor(cfg)
 	if err != nil {

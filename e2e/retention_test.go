@@ -16,7 +16,10 @@ import (
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/policy"
@@ -233,4 +236,91 @@ func TestRetentionDeletesEachCategoryOnTime(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReconciliationDeletesWhenWorkflowLost: a registration whose workflow
+// was terminated is still deleted once past its deadline, by the daily
+// reconciliation; the Schedule that runs it exists and runs.
+func TestReconciliationDeletesWhenWorkflowLost(t *testing.T) {
+	ctx := context.Background()
+	// A social studies test sat in 2014, whose workflow is lost.
+	const old = "2014-01-10"
+	centre := uniqueCentre()
+	p := newPerson(t)
+	a := postRegistration(t, p.reg(t, "social_studies", centre, old), "")
+	if a.Status != 201 {
+		t.Fatalf("register: %d %s", a.Status, a.Raw)
+	}
+	regID := uuid.MustParse(a.Body["registration_id"].(string))
+	if err := env.temporal.TerminateWorkflow(ctx, a.Body["workflow_id"].(string), "", "lost, for the test"); err != nil {
+		t.Fatal(err)
+	}
+	// Shorten the 20 years so that 2014 is past them and nothing later is.
+	cutoff := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
+	acts := &activitiesRetention{periods: policy.Periods{
+		policy.PersonalData: time.Since(cutoff), policy.Address: time.Since(cutoff), policy.Cheating: time.Since(cutoff)}}
+	res := acts.reconcile(t)
+	if res.Deleted["personal_data"] < 1 || res.Deleted["address"] < 1 {
+		t.Fatalf("reconciliation = %+v", res)
+	}
+	if n := rowCount(t, `SELECT count(*) FROM registrations WHERE id = $1`, regID); n != 0 {
+		t.Fatal("the lost registration was not deleted")
+	}
+	if n := rowCount(t, `SELECT count(*) FROM candidates WHERE id = $1`, a.Body["candidate_id"]); n != 0 {
+		t.Fatal("the candidate was not deleted")
+	}
+	if n := rowCount(t, `SELECT count(*) FROM deletion_records WHERE registration_id = $1`, regID); n != 2 {
+		t.Fatalf("%d deletion records, want 2", n)
+	}
+	// A second run finds nothing of it left.
+	if again := acts.reconcile(t); again.Deleted["personal_data"] != 0 {
+		t.Fatalf("second run deleted again: %+v", again)
+	}
+
+	// The daily Schedule exists; triggered, it runs the reconciliation.
+	h := env.temporal.ScheduleClient().GetHandle(ctx, workflows.ReconciliationScheduleID)
+	desc, err := h.Describe(ctx)
+	if err != nil {
+		t.Fatalf("schedule: %v", err)
+	}
+	before := len(desc.Info.RecentActions)
+	if err := worker.EnsureSchedules(ctx, env.temporal, env.cfg.TaskQueue, time.Hour); err != nil {
+		t.Fatalf("creating the schedule again: %v", err)
+	}
+	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		d, err := h.Describe(ctx)
+		if err != nil {
+			return err
+		}
+		if len(d.Info.RecentActions) <= before {
+			return fmt.Errorf("no run yet")
+		}
+		run := d.Info.RecentActions[len(d.Info.RecentActions)-1].StartWorkflowResult
+		var out workflows.ReconcileResult
+		return env.temporal.GetWorkflow(ctx, run.WorkflowID, run.FirstExecutionRunID).Get(ctx, &out)
+	})
+}
+
+// activitiesRetention runs the reconciliation activity with its own periods.
+type activitiesRetention struct{ periods policy.Periods }
+
+func (a *activitiesRetention) reconcile(t *testing.T) workflows.ReconcileResult {
+	t.Helper()
+	acts := &activities.Retention{Store: env.store, Temporal: env.temporal, Namespace: env.cfg.TemporalNamespace,
+		Periods: a.periods, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	var s testsuite.WorkflowTestSuite
+	aenv := s.NewTestActivityEnvironment()
+	aenv.RegisterActivity(acts.ReconcileRetention)
+	v, err := aenv.ExecuteActivity(acts.ReconcileRetention)
+	if err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	var res workflows.ReconcileResult
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }

@@ -165,3 +165,55 @@ func (s *Store) Deletions(ctx context.Context, regID uuid.UUID) ([]Deletion, err
 	})
 	return out, classify(err)
 }
+
+// Overdue is a category of a registration past its deletion deadline and
+// not yet deleted.
+type Overdue struct {
+	RegistrationID uuid.UUID
+	Category       string
+	// EventAt is the event the period ran from.
+	EventAt time.Time
+}
+
+// OverdueDeletions finds what should have been deleted by now: for each
+// category, registrations whose event is before the category's cutoff
+// (now minus its period) and that have no deletion record for it. cutoffs
+// maps category to cutoff; addressFromRegistered says the address period
+// runs from registration rather than the test date.
+func (s *Store) OverdueDeletions(ctx context.Context, cutoffs map[string]time.Time, addressFromRegistered bool, limit int) ([]Overdue, error) {
+	addrEvent := "r.session_date::timestamptz"
+	if addressFromRegistered {
+		addrEvent = "r.registered_at"
+	}
+	queries := map[string]string{
+		"personal_data": `SELECT r.id, r.session_date::timestamptz FROM registrations r WHERE r.session_date::timestamptz <= $1`,
+		"address": `SELECT r.id, ` + addrEvent + ` FROM registrations r WHERE ` + addrEvent + ` <= $1
+			AND EXISTS (SELECT 1 FROM candidate_addresses a WHERE a.candidate_id = r.candidate_id AND a.recorded_at <= r.registered_at)`,
+		"cheating": `SELECT r.id, d.decided_at FROM registrations r
+			JOIN LATERAL (SELECT max(decided_at) AS decided_at FROM cheating_decisions WHERE registration_id = r.id) d ON d.decided_at IS NOT NULL
+			WHERE d.decided_at <= $1`,
+	}
+	var out []Overdue
+	for _, category := range []string{"address", "cheating", "personal_data"} {
+		cutoff, ok := cutoffs[category]
+		if !ok {
+			continue
+		}
+		rows, err := s.pool.Query(ctx, queries[category]+`
+			AND NOT EXISTS (SELECT 1 FROM deletion_records x WHERE x.registration_id = r.id AND x.category = $2)
+			ORDER BY 2 LIMIT $3`, cutoff, category, limit)
+		if err != nil {
+			return nil, classify(fmt.Errorf("find overdue %s: %w", category, err))
+		}
+		found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Overdue, error) {
+			o := Overdue{Category: category}
+			err := row.Scan(&o.RegistrationID, &o.EventAt)
+			return o, err
+		})
+		if err != nil {
+			return nil, classify(fmt.Errorf("find overdue %s: %w", category, err))
+		}
+		out = append(out, found...)
+	}
+	return out, nil
+}

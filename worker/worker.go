@@ -10,9 +10,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -66,6 +68,7 @@ func Register(r sdkworker.Registry, d Deps) {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 	r.RegisterWorkflowWithOptions(workflows.CandidateRetention, workflow.RegisterOptions{Name: workflows.RetentionWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.RetentionReconciliation, workflow.RegisterOptions{Name: workflows.ReconciliationWorkflow})
 	ret := &activities.Retention{Store: d.Store, Temporal: d.Client, Namespace: d.Namespace, Periods: d.RetentionPeriods,
 		Events: d.RetentionEvents, HoldRecheck: d.TestDay.HoldRecheck, Logger: d.Logger}
 	for name, fn := range map[string]any{
@@ -73,6 +76,7 @@ func Register(r sdkworker.Registry, d Deps) {
 		workflows.ActivityLegalHold:       ret.LegalHold,
 		workflows.ActivityDeleteCategory:  ret.DeleteCategory,
 		workflows.ActivityDeleteHistories: ret.DeleteClosedHistories,
+		workflows.ActivityReconcile:       ret.ReconcileRetention,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
@@ -175,4 +179,24 @@ func OpsHandler(reg *prometheus.Registry, ready func(context.Context) error) htt
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	return mux
+}
+
+// EnsureSchedules creates the daily retention reconciliation Schedule if it
+// does not exist. It is safe to call from every worker at start-up.
+func EnsureSchedules(ctx context.Context, c client.Client, taskQueue string, every time.Duration) error {
+	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:   workflows.ReconciliationScheduleID,
+		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
+		Action: &client.ScheduleWorkflowAction{
+			ID: "retention-reconciliation", Workflow: workflows.ReconciliationWorkflow, TaskQueue: taskQueue,
+		},
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+	})
+	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create reconciliation schedule: %w", err)
+	}
+	return nil
 }

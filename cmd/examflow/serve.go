@@ -147,6 +147,20 @@ func runWorker(ctx context.Context, args []string) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	go func() {
+		// Temporal may still be starting: try until the schedule exists.
+		for ctx.Err() == nil {
+			if err := worker.EnsureSchedules(ctx, tc, cfg.TaskQueue, cfg.TestDay.ReconcileEvery); err == nil {
+				return
+			} else {
+				logger.Warn("reconciliation schedule not created yet", "error", err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}()
 	defer w.Stop()
 	go worker.Reconcile(ctx, deps, 30*time.Second, 30*time.Second)
 	drainer := &notify.Drainer{Store: store, Mailer: mailer, Logger: logger.With("component", "outbox"), Registerer: reg}
