@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -17,7 +18,9 @@ import (
 
 // Retention holds the activities of the retention phase (T13–T17).
 type Retention struct {
-	Store     *storage.Store
+	Store *storage.Store
+	// Objects holds the audio recordings (MinIO).
+	Objects   *storage.Objects
 	Temporal  client.Client
 	Namespace string
 	Periods   policy.Periods
@@ -31,8 +34,7 @@ type Retention struct {
 // PlanRetention computes a registration's deletion milestones from the
 // policy table, the configured periods and the registration's events.
 // Categories examflow holds nothing of for the registration get no
-// milestone (payment status is not stored; audio recordings expire by the
-// bucket rule).
+// milestone (payment status is not stored; audio only when recorded).
 func (a *Retention) PlanRetention(ctx context.Context, registrationID string) (workflows.RetentionPlan, error) {
 	id, err := parseID(registrationID)
 	if err != nil {
@@ -64,6 +66,13 @@ func (a *Retention) PlanRetention(ctx context.Context, registrationID string) (w
 	}
 	if err := add(policy.Address, eventTime(policy.Address)); err != nil {
 		return plan, err
+	}
+	if last, ok, err := a.Store.LatestRecording(ctx, id); err != nil {
+		return plan, err
+	} else if ok {
+		if err := add(policy.Audio, last); err != nil {
+			return plan, err
+		}
 	}
 	if f.CheatingDecidedAt != nil {
 		if err := add(policy.Cheating, *f.CheatingDecidedAt); err != nil {
@@ -100,7 +109,7 @@ func (a *Retention) DeleteCategory(ctx context.Context, in workflows.DeleteCateg
 	if err != nil {
 		return workflows.DeletionResult{}, err
 	}
-	d, err := a.Store.DeleteCategory(ctx, id, in.Category, in.Due)
+	d, err := a.deleteCategory(ctx, id, in.Category, in.Due)
 	if err != nil {
 		return workflows.DeletionResult{}, err
 	}
@@ -108,6 +117,20 @@ func (a *Retention) DeleteCategory(ctx context.Context, in workflows.DeleteCateg
 		"rows", d.RowsDeleted, "subject_deleted", d.SubjectDeleted)
 	activity.GetMetricsHandler(ctx).WithTags(map[string]string{"category": in.Category}).Counter("examflow_deletions").Inc(1)
 	return workflows.DeletionResult{RowsDeleted: d.RowsDeleted, SubjectDeleted: d.SubjectDeleted}, nil
+}
+
+// deleteCategory removes the audio objects in MinIO first, where the
+// category covers them, then the rows in PostgreSQL with their record.
+func (a *Retention) deleteCategory(ctx context.Context, id uuid.UUID, category string, due time.Time) (storage.Deletion, error) {
+	if category == string(policy.Audio) || category == string(policy.PersonalData) {
+		if a.Objects == nil {
+			return storage.Deletion{}, fmt.Errorf("no object store to delete %s from", category)
+		}
+		if _, err := a.Store.RemoveRecordings(ctx, a.Objects, id); err != nil {
+			return storage.Deletion{}, err
+		}
+	}
+	return a.Store.DeleteCategory(ctx, id, category, due)
 }
 
 // DeleteClosedHistories deletes the closed runs of the registration's
@@ -143,7 +166,7 @@ func (a *Retention) DeleteClosedHistories(ctx context.Context, registrationID st
 func (a *Retention) ReconcileRetention(ctx context.Context) (workflows.ReconcileResult, error) {
 	now := time.Now()
 	cutoffs := map[string]time.Time{}
-	for _, c := range []policy.Category{policy.Address, policy.Cheating, policy.PersonalData} {
+	for _, c := range []policy.Category{policy.Audio, policy.Address, policy.Cheating, policy.PersonalData} {
 		r, _ := policy.Lookup(c)
 		if d, ok := a.Periods[c]; ok {
 			cutoffs[string(c)] = now.Add(-d)
@@ -172,7 +195,7 @@ func (a *Retention) ReconcileRetention(ctx context.Context) (workflows.Reconcile
 		if err != nil {
 			return res, err
 		}
-		if _, err := a.Store.DeleteCategory(ctx, o.RegistrationID, o.Category, due); err != nil {
+		if _, err := a.deleteCategory(ctx, o.RegistrationID, o.Category, due); err != nil {
 			return res, err
 		}
 		res.Deleted[o.Category]++

@@ -9,6 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/converter"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/examflow/examflow/config"
+	"github.com/examflow/examflow/storage"
 )
 
 // Every route the server has is in the OpenAPI document with its method, and
@@ -24,8 +27,12 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Fatalf("openapi = %q, want 3.x", doc.OpenAPI)
 	}
+	objects, err := storage.NewObjects(config.MinIO{Endpoint: "127.0.0.1:1", Bucket: "unused"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	engine := New(Deps{Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Codec: converter.NewZlibCodec(converter.ZlibCodecOptions{})})
+		Codec: converter.NewZlibCodec(converter.ZlibCodecOptions{}), Objects: objects})
 	served := map[string]bool{}
 	for _, r := range engine.Routes() {
 		path := r.Path

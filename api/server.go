@@ -36,6 +36,10 @@ type Deps struct {
 	Validation ValidationOptions
 	// Catalogue is the test catalogue (versions, parts, rules).
 	Catalogue marking.Catalogue
+	// Objects is the MinIO store of audio recordings; AudioMaxBytes limits
+	// one recording.
+	Objects       *storage.Objects
+	AudioMaxBytes int64
 	// Codec, when set, is served as the Temporal UI's codec server.
 	Codec converter.PayloadCodec
 	// CodecCORSOrigins are the UI origins allowed to call the codec server.
@@ -83,6 +87,10 @@ func New(d Deps) *gin.Engine {
 	v1.POST("/registrations/:id/assessments", s.submitAssessment)
 	v1.POST("/registrations/:id/settlements", s.settleAssessment)
 	v1.POST("/registrations/:id/cheating-decisions", s.decideCheating)
+	if d.Objects != nil {
+		v1.POST("/registrations/:id/recordings", s.uploadRecording)
+		v1.GET("/registrations/:id/recordings", s.listRecordings)
+	}
 	v1.GET("/candidates/:id/certificate", s.certificate)
 	v1.POST("/answer-keys", s.createAnswerKey)
 	v1.GET("/answer-keys/:form_id", s.listAnswerKeys)

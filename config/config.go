@@ -74,6 +74,8 @@ type MinIO struct {
 	Bucket string `env:"EXAMFLOW_MINIO_BUCKET" envDefault:"examflow"`
 	// UseTLS connects with HTTPS.
 	UseTLS bool `env:"EXAMFLOW_MINIO_TLS" envDefault:"false"`
+	// AudioMaxBytes limits one audio recording.
+	AudioMaxBytes int64 `env:"EXAMFLOW_AUDIO_MAX_BYTES" envDefault:"268435456"`
 	// AudioExpiryDays is the lifecycle expiry of objects under audio/.
 	AudioExpiryDays int `env:"EXAMFLOW_AUDIO_EXPIRY_DAYS" envDefault:"365"`
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/examflow/examflow/identity"
 )
 
@@ -144,4 +146,10 @@ func fieldNames(a answer) []string {
 		}
 	}
 	return out
+}
+
+func jsonInto(raw []byte, v any) error { return json.Unmarshal(raw, v) }
+
+func minioList(prefix string) minio.ListObjectsOptions {
+	return minio.ListObjectsOptions{Prefix: prefix, Recursive: true}
 }

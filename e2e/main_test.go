@@ -152,7 +152,7 @@ func setup(ctx context.Context) error {
 		return err
 	}
 	env.deps = worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: cfg.TaskQueue, Logger: quiet,
-		Catalogue: env.catalogue, TestDay: cfg.TestDay, Namespace: cfg.TemporalNamespace}
+		Catalogue: env.catalogue, TestDay: cfg.TestDay, Namespace: cfg.TemporalNamespace, Objects: env.objects}
 	env.worker = worker.New(env.deps)
 	if err := env.worker.Start(); err != nil {
 		return err
@@ -173,6 +173,8 @@ func setup(ctx context.Context) error {
 		Ready:            func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) },
 		Codec:            codec,
 		CodecCORSOrigins: []string{"http://127.0.0.1:8233"},
+		Objects:          env.objects,
+		AudioMaxBytes:    cfg.MinIO.AudioMaxBytes,
 	})
 	env.api = httptest.NewServer(handler)
 	return nil

@@ -41,7 +41,7 @@ func startRetentionStack(t *testing.T, periods policy.Periods) retentionStack {
 	td.FinalAfter = 2 * time.Second
 	td.HoldRecheck = time.Second
 	deps := worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: queue, Logger: quiet, Catalogue: env.catalogue,
-		TestDay: td, Namespace: env.cfg.TemporalNamespace, RetentionPeriods: periods}
+		TestDay: td, Namespace: env.cfg.TemporalNamespace, RetentionPeriods: periods, Objects: env.objects}
 	w := worker.New(deps)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func startRetentionStack(t *testing.T, periods policy.Periods) retentionStack {
 	t.Cleanup(w.Stop)
 	codec, _ := worker.CodecFor(env.cfg)
 	srv := httptest.NewServer(api.New(api.Deps{Store: env.store, Temporal: env.temporal, TaskQueue: queue, Logger: quiet,
-		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Codec: codec,
+		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Codec: codec, Objects: env.objects, AudioMaxBytes: 1 << 20,
 		Ready: func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }}))
 	t.Cleanup(srv.Close)
 	return retentionStack{url: srv.URL}
@@ -309,7 +309,7 @@ type activitiesRetention struct{ periods policy.Periods }
 
 func (a *activitiesRetention) reconcile(t *testing.T) workflows.ReconcileResult {
 	t.Helper()
-	acts := &activities.Retention{Store: env.store, Temporal: env.temporal, Namespace: env.cfg.TemporalNamespace,
+	acts := &activities.Retention{Store: env.store, Objects: env.objects, Temporal: env.temporal, Namespace: env.cfg.TemporalNamespace,
 		Periods: a.periods, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	var s testsuite.WorkflowTestSuite
 	aenv := s.NewTestActivityEnvironment()

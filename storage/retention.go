@@ -72,7 +72,10 @@ var categoryDeletes = map[string][]string{
 		`DELETE FROM discrepancies WHERE registration_id = @reg AND kind = 'provisional_cheating'`,
 	},
 	"payment_status": {},
-	"audio":          {},
+	// The audio objects are removed from MinIO first (RemoveRecordings).
+	"audio": {
+		`DELETE FROM recordings WHERE registration_id = @reg`,
+	},
 	"personal_data": {
 		`DELETE FROM notification_outbox WHERE registration_id = @reg`,
 		`DELETE FROM reviews WHERE registration_id = @reg`,
@@ -189,12 +192,15 @@ func (s *Store) OverdueDeletions(ctx context.Context, cutoffs map[string]time.Ti
 		"personal_data": `SELECT r.id, r.session_date::timestamptz FROM registrations r WHERE r.session_date::timestamptz <= $1`,
 		"address": `SELECT r.id, ` + addrEvent + ` FROM registrations r WHERE ` + addrEvent + ` <= $1
 			AND EXISTS (SELECT 1 FROM candidate_addresses a WHERE a.candidate_id = r.candidate_id AND a.recorded_at <= r.registered_at)`,
+		"audio": `SELECT r.id, x.up FROM registrations r
+			JOIN LATERAL (SELECT max(uploaded_at) AS up FROM recordings WHERE registration_id = r.id) x ON x.up IS NOT NULL
+			WHERE x.up <= $1`,
 		"cheating": `SELECT r.id, d.decided_at FROM registrations r
 			JOIN LATERAL (SELECT max(decided_at) AS decided_at FROM cheating_decisions WHERE registration_id = r.id) d ON d.decided_at IS NOT NULL
 			WHERE d.decided_at <= $1`,
 	}
 	var out []Overdue
-	for _, category := range []string{"address", "cheating", "personal_data"} {
+	for _, category := range []string{"audio", "address", "cheating", "personal_data"} {
 		cutoff, ok := cutoffs[category]
 		if !ok {
 			continue

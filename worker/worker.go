@@ -34,6 +34,8 @@ type Deps struct {
 	Logger    *slog.Logger
 	Catalogue marking.Catalogue
 	TestDay   config.TestDay
+	// Objects is the MinIO store of audio recordings.
+	Objects *storage.Objects
 	// Namespace is the Temporal namespace (history deletion).
 	Namespace string
 	// RetentionPeriods and RetentionEvents override the policy table
@@ -69,7 +71,7 @@ func Register(r sdkworker.Registry, d Deps) {
 	}
 	r.RegisterWorkflowWithOptions(workflows.CandidateRetention, workflow.RegisterOptions{Name: workflows.RetentionWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.RetentionReconciliation, workflow.RegisterOptions{Name: workflows.ReconciliationWorkflow})
-	ret := &activities.Retention{Store: d.Store, Temporal: d.Client, Namespace: d.Namespace, Periods: d.RetentionPeriods,
+	ret := &activities.Retention{Store: d.Store, Objects: d.Objects, Temporal: d.Client, Namespace: d.Namespace, Periods: d.RetentionPeriods,
 		Events: d.RetentionEvents, HoldRecheck: d.TestDay.HoldRecheck, Logger: d.Logger}
 	for name, fn := range map[string]any{
 		workflows.ActivityPlanRetention:   ret.PlanRetention,

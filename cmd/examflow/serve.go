@@ -43,6 +43,8 @@ func runAPI(ctx context.Context, args []string) error {
 		Ready:            func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
 		Codec:            p.codec,
 		CodecCORSOrigins: cfg.CodecCORSOrigins,
+		Objects:          p.objects,
+		AudioMaxBytes:    cfg.MinIO.AudioMaxBytes,
 	})
 	return serve(ctx, logger, cfg.APIAddr, handler)
 }
@@ -59,6 +61,7 @@ type process struct {
 	temporal  client.Client
 	catalogue marking.Catalogue
 	codec     *worker.Codec
+	objects   *storage.Objects
 	closers   []func()
 }
 
@@ -73,6 +76,9 @@ func openProcess(ctx context.Context, name string) (*process, error) {
 		return nil, err
 	}
 	if p.codec, err = worker.CodecFor(cfg); err != nil {
+		return nil, err
+	}
+	if p.objects, err = storage.NewObjects(cfg.MinIO); err != nil {
 		return nil, err
 	}
 	key, _ := cfg.LookupKey()
@@ -142,7 +148,7 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	periods, events, _ := cfg.Retention()
 	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger, Catalogue: p.catalogue, TestDay: cfg.TestDay,
-		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events}
+		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events, Objects: p.objects}
 	w := worker.New(deps)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

@@ -1,0 +1,149 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/examflow/examflow/storage"
+)
+
+// audioTypes are the media types accepted for recordings.
+var audioTypes = []string{"audio/ogg", "audio/mpeg", "audio/wav", "audio/x-wav", "audio/webm", "audio/mp4", "audio/flac"}
+
+// recordedParts are the parts whose audio is recorded (T15): Norwegian C1
+// reading comprehension and oral communication.
+var recordedParts = map[string][]string{"norwegian_c1": {"reading_oral"}}
+
+// RecordingView is a stored recording.
+type RecordingView struct {
+	RecordingID string     `json:"recording_id"`
+	Part        string     `json:"part"`
+	ContentType string     `json:"content_type"`
+	SizeBytes   int64      `json:"size_bytes"`
+	SHA256      string     `json:"sha256"`
+	UploadedAt  time.Time  `json:"uploaded_at"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+}
+
+// countingHash counts and hashes what streams through it.
+type countingHash struct {
+	h hash.Hash
+	n int64
+}
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.h.Write(p)
+}
+
+// uploadRecording streams an audio recording to MinIO: never whole in
+// memory, at most AudioMaxBytes, hashed on the way (SHA-256, checked
+// against an X-Checksum-SHA256 header when sent), under a key of UUIDs only.
+func (s *server) uploadRecording(c *gin.Context) {
+	ctx := c.Request.Context()
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
+		return
+	}
+	part := c.Query("part")
+	if !slices.Contains(recordedParts[reg.TestType], part) || !slices.Contains(reg.TestParts, part) {
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "No recording for this part", Status: http.StatusUnprocessableEntity,
+			Detail: "audio is recorded only for the Norwegian C1 reading comprehension and oral communication part (reading_oral) of a registration that has it",
+			Errors: []FieldError{{Field: "part", Detail: "must be reading_oral of a norwegian_c1 registration"}}})
+		return
+	}
+	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || !slices.Contains(audioTypes, mediaType) {
+		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
+			Errors: []FieldError{{Field: "Content-Type", Detail: "must be one of " + strings.Join(audioTypes, ", ")}}})
+		return
+	}
+	if c.Request.ContentLength > s.AudioMaxBytes {
+		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Recording too large", Status: http.StatusRequestEntityTooLarge,
+			Errors: []FieldError{{Field: "body", Detail: "the recording is larger than the limit"}}})
+		return
+	}
+	want := strings.ToLower(c.GetHeader("X-Checksum-SHA256"))
+	if want != "" && len(want) != 64 {
+		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
+			Errors: []FieldError{{Field: "X-Checksum-SHA256", Detail: "must be 64 hex digits"}}})
+		return
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		internalError(c)
+		return
+	}
+	key := storage.AudioKey(reg.ID, id)
+	sum := &countingHash{h: sha256.New()}
+	body := io.TeeReader(http.MaxBytesReader(c.Writer, c.Request.Body, s.AudioMaxBytes), sum)
+	size := c.Request.ContentLength
+	if size <= 0 {
+		size = -1
+	}
+	if _, err := s.Objects.PutObject(ctx, key, body, size, mediaType); err != nil {
+		_ = s.Objects.RemoveObject(ctx, key)
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeProblem(c, Problem{Type: ProblemMalformed, Title: "Recording too large", Status: http.StatusRequestEntityTooLarge,
+				Errors: []FieldError{{Field: "body", Detail: "the recording is larger than the limit"}}})
+			return
+		}
+		s.Logger.WarnContext(ctx, "recording not stored", "registration_id", reg.ID.String(), "error", err)
+		unavailable(c, "the object store did not take the recording; nothing was stored")
+		return
+	}
+	got := hex.EncodeToString(sum.h.Sum(nil))
+	if want != "" && want != got {
+		_ = s.Objects.RemoveObject(ctx, key)
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Checksum mismatch", Status: http.StatusUnprocessableEntity,
+			Detail: "the recording arrived damaged; nothing was stored", Errors: []FieldError{{Field: "X-Checksum-SHA256", Detail: "does not match the body"}}})
+		return
+	}
+	rec, err := s.Store.InsertRecording(ctx, storage.Recording{ID: id, RegistrationID: reg.ID, Part: part, ObjectKey: key,
+		ContentType: mediaType, SizeBytes: sum.n, SHA256: got})
+	if err != nil {
+		_ = s.Objects.RemoveObject(ctx, key)
+		unavailable(c, "the database is unavailable; nothing was stored")
+		return
+	}
+	c.Header("Location", "/v1/registrations/"+reg.ID.String()+"/recordings")
+	c.JSON(http.StatusCreated, s.recordingView(c, rec))
+}
+
+func (s *server) recordingView(c *gin.Context, r storage.Recording) RecordingView {
+	v := RecordingView{RecordingID: r.ID.String(), Part: r.Part, ContentType: r.ContentType, SizeBytes: r.SizeBytes, SHA256: r.SHA256, UploadedAt: r.UploadedAt}
+	if info, err := s.Objects.StatObject(c.Request.Context(), r.ObjectKey); err == nil && !info.Expiration.IsZero() {
+		exp := info.Expiration
+		v.ExpiresAt = &exp
+	}
+	return v
+}
+
+func (s *server) listRecordings(c *gin.Context) {
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
+		return
+	}
+	recs, err := s.Store.Recordings(c.Request.Context(), reg.ID)
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	out := make([]RecordingView, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, s.recordingView(c, r))
+	}
+	c.JSON(http.StatusOK, gin.H{"registration_id": reg.ID.String(), "recordings": out})
+}
