@@ -46,6 +46,13 @@ type Config struct {
 	// PayloadOldKeys are earlier payload keys (id=hex,...) still needed to
 	// read histories written before a key rotation.
 	PayloadOldKeys map[string]string `env:"EXAMFLOW_PAYLOAD_OLD_KEYS" envSeparator:"," envKeyValSeparator:"="`
+	// MasterKeyHex is the hex-encoded 32-byte master key that wraps every
+	// subject's data key (crypto-shredding); MasterKeyID names it. In
+	// production a KMS takes its place.
+	MasterKeyHex string `env:"EXAMFLOW_MASTER_KEY" envDefault:"6465762d6f6e6c792d6d61737465722d6b65792d6368616e67652d6d65212121"`
+	MasterKeyID  string `env:"EXAMFLOW_MASTER_KEY_ID" envDefault:"dev-master-1"`
+	// MasterOldKeys are earlier master keys (id=hex,...) for rotation.
+	MasterOldKeys map[string]string `env:"EXAMFLOW_MASTER_OLD_KEYS" envSeparator:"," envKeyValSeparator:"="`
 	// CodecCORSOrigins are the Temporal UI origins allowed to call the codec
 	// server in the API process.
 	CodecCORSOrigins []string `env:"EXAMFLOW_CODEC_CORS_ORIGINS" envDefault:"http://127.0.0.1:8233,http://localhost:8233" envSeparator:","`
@@ -92,6 +99,9 @@ func Load() (Config, error) {
 	if _, _, err := c.PayloadKeys(); err != nil {
 		return Config{}, err
 	}
+	if _, _, err := c.MasterKeys(); err != nil {
+		return Config{}, err
+	}
 	if _, _, err := c.Retention(); err != nil {
 		return Config{}, err
 	}
@@ -131,23 +141,33 @@ func (c Config) Retention() (policy.Periods, map[policy.Category]policy.Event, e
 
 // PayloadKeys decodes the payload keys: ID to key, and the current ID.
 func (c Config) PayloadKeys() (map[string][]byte, string, error) {
+	return keySet("EXAMFLOW_PAYLOAD", c.PayloadKeyHex, c.PayloadKeyID, c.PayloadOldKeys)
+}
+
+// MasterKeys decodes the master keys: ID to key, and the current ID.
+func (c Config) MasterKeys() (map[string][]byte, string, error) {
+	return keySet("EXAMFLOW_MASTER", c.MasterKeyHex, c.MasterKeyID, c.MasterOldKeys)
+}
+
+// keySet decodes a current hex key with its ID and older keys (id=hex).
+func keySet(prefix, currentHex, currentID string, old map[string]string) (map[string][]byte, string, error) {
 	keys := map[string][]byte{}
-	for id, h := range c.PayloadOldKeys {
+	for id, h := range old {
 		k, err := hex.DecodeString(h)
 		if err != nil || len(k) != 32 {
-			return nil, "", fmt.Errorf("EXAMFLOW_PAYLOAD_OLD_KEYS: key %q must be 64 hex digits", id)
+			return nil, "", fmt.Errorf("%s_OLD_KEYS: key %q must be 64 hex digits", prefix, id)
 		}
 		keys[id] = k
 	}
-	k, err := hex.DecodeString(c.PayloadKeyHex)
+	k, err := hex.DecodeString(currentHex)
 	if err != nil || len(k) != 32 {
-		return nil, "", fmt.Errorf("EXAMFLOW_PAYLOAD_KEY must be 64 hex digits (32 bytes)")
+		return nil, "", fmt.Errorf("%s_KEY must be 64 hex digits (32 bytes)", prefix)
 	}
-	if c.PayloadKeyID == "" {
-		return nil, "", fmt.Errorf("EXAMFLOW_PAYLOAD_KEY_ID must not be empty")
+	if currentID == "" {
+		return nil, "", fmt.Errorf("%s_KEY_ID must not be empty", prefix)
 	}
-	keys[c.PayloadKeyID] = k
-	return keys, c.PayloadKeyID, nil
+	keys[currentID] = k
+	return keys, currentID, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

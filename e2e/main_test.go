@@ -129,7 +129,12 @@ func setup(ctx context.Context) error {
 		return err
 	}
 	key, _ := cfg.LookupKey()
-	env.store = storage.NewStore(env.pool, key)
+	masters, current, _ := cfg.MasterKeys()
+	ring, err := storage.NewLocalKeyRing(masters, current)
+	if err != nil {
+		return err
+	}
+	env.store = storage.NewStore(env.pool, key).WithKeyRing(ring)
 	if env.catalogue, err = marking.LoadCatalogue(); err != nil {
 		return err
 	}

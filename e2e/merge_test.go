@@ -8,8 +8,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/examflow/examflow/storage"
 )
 
 // newDUF is a fresh twelve-digit DUF number (its checksum may fail, which is
@@ -74,7 +77,8 @@ func TestMergeMovesRegistrationsIdentifiersAndData(t *testing.T) {
 
 	// Rows of other tables that refer to B follow B to A: its sensitive
 	// data from a legacy registration, a (settled) notification.
-	if _, err := env.pool.Exec(ctx, `INSERT INTO candidate_sensitive (candidate_id, mother_tongue, original_registration_date) VALUES ($1, 'tir', '2021-03-01')`, candB); err != nil {
+	if err := env.store.RecordSensitive(ctx, uuid.MustParse(candB), storage.Sensitive{MotherTongue: "tir",
+		OriginalDate: time.Date(2021, 3, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
 	}
 	outboxID := uuid.NewString()
@@ -120,10 +124,11 @@ func TestMergeMovesRegistrationsIdentifiersAndData(t *testing.T) {
 	}
 
 	// A's empty fields and missing address were filled from B.
-	var gotDUF, gender, nid string
-	if err := env.pool.QueryRow(ctx, `SELECT duf_number, gender, national_id FROM candidates WHERE id = $1`, candA).Scan(&gotDUF, &gender, &nid); err != nil {
+	pdA, err := env.store.PersonalDataOf(ctx, uuid.MustParse(candA))
+	if err != nil {
 		t.Fatal(err)
 	}
+	gotDUF, gender, nid := pdA.Person.DUFNumber, pdA.Person.Gender, pdA.Person.NationalID
 	if gotDUF != duf || gender != "female" || nid != a.NationalID {
 		t.Fatalf("A after merge: duf %q gender %q national_id kept %v", gotDUF, gender, nid == a.NationalID)
 	}
@@ -131,9 +136,9 @@ func TestMergeMovesRegistrationsIdentifiersAndData(t *testing.T) {
 	if err := env.pool.QueryRow(ctx, `SELECT count(*) FROM candidate_addresses WHERE candidate_id = $1`, candA).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("A's address rows = %d, %v", n, err)
 	}
-	var tongue, outboxOwner string
-	if err := env.pool.QueryRow(ctx, `SELECT mother_tongue FROM candidate_sensitive WHERE candidate_id = $1`, candA).Scan(&tongue); err != nil || tongue != "tir" {
-		t.Fatalf("A's sensitive data: %q, %v", tongue, err)
+	var outboxOwner string
+	if pdA.Sensitive == nil || pdA.Sensitive.MotherTongue != "tir" || pdA.Address == nil {
+		t.Fatalf("A's sensitive data and address after the merge: %+v %+v", pdA.Sensitive, pdA.Address)
 	}
 	if err := env.pool.QueryRow(ctx, `SELECT candidate_id::text FROM notification_outbox WHERE id = $1`, outboxID).Scan(&outboxOwner); err != nil || outboxOwner != candA {
 		t.Fatalf("B's notification belongs to %q (%v), want A", outboxOwner, err)

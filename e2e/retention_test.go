@@ -138,6 +138,12 @@ func TestRetentionDeletesEachCategoryOnTime(t *testing.T) {
 		t.Fatalf("results = %d after the address milestone, want 1", n)
 	}
 
+	// At rest the subject's identity and contact details are sealed: a dump
+	// of the database holds none of them in plaintext even now.
+	assertDumpLacks(t, p, "")
+	if n := rowCount(t, `SELECT count(*) FROM subject_keys WHERE candidate_id = $1`, candID); n != 1 {
+		t.Fatal("the subject has no data key")
+	}
 	// Open a cheating case now (a legal hold) to see the final deletion wait.
 	if _, err := env.pool.Exec(ctx, `INSERT INTO discrepancies (id, registration_id, kind) VALUES ($1, $2, 'provisional_cheating')`, uuid.New(), regID); err != nil {
 		t.Fatal(err)
@@ -201,23 +207,13 @@ func TestRetentionDeletesEachCategoryOnTime(t *testing.T) {
 		return nil
 	})
 
+	// The subject's key is destroyed: copies of its sealed rows in old
+	// backups can no longer be opened.
+	if n := rowCount(t, `SELECT count(*) FROM subject_keys WHERE candidate_id = $1`, candID); n != 0 {
+		t.Fatal("the subject's data key survived the final deletion")
+	}
 	// No trace of the subject in a dump of the database or in Temporal.
-	bin, err := devstack.PostgresBinDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dump, err := exec.Command(filepath.Join(bin, "pg_dump"), "--data-only", env.stack.DatabaseURL()).Output()
-	if err != nil {
-		t.Fatalf("pg_dump: %v", err)
-	}
-	for _, secret := range []string{p.Given, p.Family, p.NationalID, p.Email} {
-		if strings.Contains(string(dump), secret) {
-			t.Fatalf("the database dump still holds %q", secret)
-		}
-	}
-	if !strings.Contains(string(dump), regID) {
-		t.Fatal("the dump lacks the deletion record; the scan would prove nothing")
-	}
+	assertDumpLacks(t, p, regID)
 	resp, err := env.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: env.cfg.TemporalNamespace, Query: fmt.Sprintf("WorkflowId=%q", wfID)})
 	if err != nil {
 		t.Fatal(err)
@@ -323,4 +319,29 @@ func (a *activitiesRetention) reconcile(t *testing.T) workflows.ReconcileResult 
 		t.Fatal(err)
 	}
 	return res
+}
+
+// assertDumpLacks dumps the database and fails if it holds p's name,
+// identity number or e-mail in plaintext; mustHave proves the dump is real.
+func assertDumpLacks(t *testing.T, p person, mustHave string) {
+	t.Helper()
+	bin, err := devstack.PostgresBinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump, err := exec.Command(filepath.Join(bin, "pg_dump"), "--data-only", env.stack.DatabaseURL()).Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	for _, secret := range []string{p.Given, p.Family, p.NationalID, p.Email} {
+		if strings.Contains(string(dump), secret) {
+			t.Fatalf("the database dump holds %q in plaintext", secret)
+		}
+	}
+	if mustHave != "" && !strings.Contains(string(dump), mustHave) {
+		t.Fatalf("the dump lacks %s; the scan would prove nothing", mustHave)
+	}
+	if !strings.Contains(string(dump), "candidate_number_seq") {
+		t.Fatal("the dump looks empty; the scan would prove nothing")
+	}
 }

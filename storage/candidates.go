@@ -64,24 +64,17 @@ func (d *LegacyData) originalDate() *time.Time {
 	return &d.OriginalDate
 }
 
-// record stores the sensitive data of a legacy registration, if any. A
-// value already recorded is kept; the earliest legacy date is the one the
-// data was first recorded under.
-func (d *LegacyData) record(ctx context.Context, tx pgx.Tx, candidateID uuid.UUID) error {
+// record stores the sensitive data of a legacy registration, if any,
+// sealed with the candidate's data key.
+func (d *LegacyData) record(ctx context.Context, s *Store, tx pgx.Tx, candidateID uuid.UUID) error {
 	if !d.HasSensitive() {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO candidate_sensitive (candidate_id, country_of_origin, mother_tongue, original_registration_date)
-		VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), $4)
-		ON CONFLICT (candidate_id) DO UPDATE SET
-			country_of_origin = COALESCE(candidate_sensitive.country_of_origin, EXCLUDED.country_of_origin),
-			mother_tongue = COALESCE(candidate_sensitive.mother_tongue, EXCLUDED.mother_tongue),
-			original_registration_date = LEAST(candidate_sensitive.original_registration_date, EXCLUDED.original_registration_date)`,
-		candidateID, d.CountryOfOrigin, d.MotherTongue, d.OriginalDate); err != nil {
-		return fmt.Errorf("record sensitive data: %w", err)
+	dek, err := s.subjectKey(ctx, tx, candidateID, true)
+	if err != nil {
+		return err
 	}
-	return nil
+	return writeSensitive(ctx, tx, candidateID, dek, Sensitive{CountryOfOrigin: d.CountryOfOrigin, MotherTongue: d.MotherTongue, OriginalDate: d.OriginalDate})
 }
 
 // CandidateMerge is a case handler's decision that DuplicateID is the same
@@ -146,6 +139,9 @@ var mergeHandled = map[string]bool{
 	"registrations":         true,
 	"candidate_addresses":   true,
 	"candidate_sensitive":   true,
+	// The duplicate's key goes with it: its data is sealed again with the
+	// survivor's key.
+	"subject_keys": true,
 }
 
 // MergeCandidates merges the duplicate candidate into the survivor in one
@@ -168,23 +164,17 @@ func (s *Store) MergeCandidates(ctx context.Context, m CandidateMerge) (MergeRes
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM candidate_identifiers WHERE candidate_id IN ($1, $2) ORDER BY kind, lookup FOR UPDATE`, m.SurvivorID, m.DuplicateID); err != nil {
 			return fmt.Errorf("lock identifiers: %w", err)
 		}
-		rows, err := tx.Query(ctx, `SELECT id, national_id FROM candidates WHERE id IN ($1, $2) ORDER BY id FOR UPDATE`, m.SurvivorID, m.DuplicateID)
+		rows, err := tx.Query(ctx, `SELECT id FROM candidates WHERE id IN ($1, $2) ORDER BY id FOR UPDATE`, m.SurvivorID, m.DuplicateID)
 		if err != nil {
 			return fmt.Errorf("lock candidates: %w", err)
 		}
-		nationalIDs := map[uuid.UUID]*string{}
-		for rows.Next() {
-			var id uuid.UUID
-			var nid *string
-			if err := rows.Scan(&id, &nid); err != nil {
-				rows.Close()
-				return fmt.Errorf("read candidates: %w", err)
-			}
-			nationalIDs[id] = nid
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		found, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil {
 			return fmt.Errorf("read candidates: %w", err)
+		}
+		nationalIDs := map[uuid.UUID]bool{}
+		for _, id := range found {
+			nationalIDs[id] = true
 		}
 		if _, ok := nationalIDs[m.SurvivorID]; !ok {
 			into, err := mergedInto(ctx, tx, m.SurvivorID)
@@ -207,7 +197,23 @@ func (s *Store) MergeCandidates(ctx context.Context, m CandidateMerge) (MergeRes
 			res.Replayed = true
 			return nil
 		}
-		if a, b := nationalIDs[m.SurvivorID], nationalIDs[m.DuplicateID]; a != nil && b != nil && *a != *b {
+		sKey, err := s.subjectKey(ctx, tx, m.SurvivorID, true)
+		if err != nil {
+			return err
+		}
+		dKey, err := s.subjectKey(ctx, tx, m.DuplicateID, true)
+		if err != nil {
+			return err
+		}
+		survivor, err := s.readPerson(ctx, tx, m.SurvivorID, sKey)
+		if err != nil {
+			return err
+		}
+		duplicate, err := s.readPerson(ctx, tx, m.DuplicateID, dKey)
+		if err != nil {
+			return err
+		}
+		if survivor.NationalID != "" && duplicate.NationalID != "" && survivor.NationalID != duplicate.NationalID {
 			return &MergeConflictError{Reason: "the candidates have different national identity numbers"}
 		}
 		conflicts, err := conflictingRegistrations(ctx, tx, m.SurvivorID, m.DuplicateID)
@@ -218,39 +224,34 @@ func (s *Store) MergeCandidates(ctx context.Context, m CandidateMerge) (MergeRes
 			return &MergeConflictError{Reason: "both candidates are registered for the same test on the same session date", Registrations: conflicts}
 		}
 
-		if _, err := tx.Exec(ctx, `
-			UPDATE candidates s SET
-				national_id = COALESCE(NULLIF(s.national_id, ''), d.national_id),
-				duf_number = COALESCE(NULLIF(s.duf_number, ''), d.duf_number),
-				passport_number = COALESCE(NULLIF(s.passport_number, ''), d.passport_number),
-				email = COALESCE(NULLIF(s.email, ''), d.email),
-				phone = COALESCE(NULLIF(s.phone, ''), d.phone),
-				gender = COALESCE(NULLIF(s.gender, ''), d.gender),
-				updated_at = now()
-			FROM candidates d WHERE s.id = $1 AND d.id = $2`, m.SurvivorID, m.DuplicateID); err != nil {
-			return fmt.Errorf("fill survivor's fields: %w", err)
+		// The survivor's empty fields are filled from the duplicate (names
+		// and date of birth included only where empty).
+		survivor.fill(duplicate)
+		if err := s.writePerson(ctx, tx, m.SurvivorID, sKey, survivor); err != nil {
+			return err
 		}
-		// The address moves with its recorded_at, so its two-year retention
-		// (T14) still counts from when it was recorded.
-		if _, err := tx.Exec(ctx, `
-			UPDATE candidate_addresses SET candidate_id = $1
-			WHERE candidate_id = $2 AND NOT EXISTS (SELECT 1 FROM candidate_addresses WHERE candidate_id = $1)`,
-			m.SurvivorID, m.DuplicateID); err != nil {
-			return fmt.Errorf("move address: %w", err)
+		// The duplicate's address and sensitive data are sealed again with
+		// the survivor's key; the address keeps its recorded_at, so its
+		// two-year retention (T14) still counts from when it was recorded.
+		if cur, _, err := readAddress(ctx, tx, m.SurvivorID, sKey); err != nil {
+			return err
+		} else if cur == nil {
+			addr, recorded, err := readAddress(ctx, tx, m.DuplicateID, dKey)
+			if err != nil {
+				return err
+			}
+			if addr != nil {
+				if err := writeAddress(ctx, tx, m.SurvivorID, sKey, *addr, false, recorded); err != nil {
+					return err
+				}
+			}
 		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE candidate_sensitive s SET
-				country_of_origin = COALESCE(s.country_of_origin, d.country_of_origin),
-				mother_tongue = COALESCE(s.mother_tongue, d.mother_tongue),
-				original_registration_date = LEAST(s.original_registration_date, d.original_registration_date)
-			FROM candidate_sensitive d WHERE s.candidate_id = $1 AND d.candidate_id = $2`, m.SurvivorID, m.DuplicateID); err != nil {
-			return fmt.Errorf("merge sensitive data: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE candidate_sensitive SET candidate_id = $1
-			WHERE candidate_id = $2 AND NOT EXISTS (SELECT 1 FROM candidate_sensitive WHERE candidate_id = $1)`,
-			m.SurvivorID, m.DuplicateID); err != nil {
-			return fmt.Errorf("move sensitive data: %w", err)
+		if sd, err := readSensitive(ctx, tx, m.DuplicateID, dKey); err != nil {
+			return err
+		} else if sd != nil {
+			if err := writeSensitive(ctx, tx, m.SurvivorID, sKey, *sd); err != nil {
+				return err
+			}
 		}
 		tag, err := tx.Exec(ctx, `UPDATE candidate_identifiers SET candidate_id = $1 WHERE candidate_id = $2`, m.SurvivorID, m.DuplicateID)
 		if err != nil {

@@ -176,35 +176,30 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 	}
 	rows, err := s.pool.Query(ctx, `
 		WITH due AS (
-			SELECT o.id, o.next_attempt_at AS due_at, COALESCE(c.email, '') AS email, c.given_name, c.family_name
-			FROM notification_outbox o JOIN candidates c ON c.id = o.candidate_id
+			SELECT o.id, o.next_attempt_at AS due_at
+			FROM notification_outbox o
 			WHERE o.sent_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= now()
 			ORDER BY o.next_attempt_at
 			LIMIT $1
 			FOR UPDATE OF o SKIP LOCKED
-		), no_address AS (
-			UPDATE notification_outbox o SET failed_at = now(), last_error = $3
-			FROM due WHERE o.id = due.id AND due.email = ''
 		), leased AS (
 			UPDATE notification_outbox o SET next_attempt_at = now() + make_interval(secs => $2)
-			FROM due WHERE o.id = due.id AND due.email <> ''
-			RETURNING o.id, o.candidate_id, o.registration_id, o.kind, o.payload, o.purpose, o.attempts, o.created_at,
-				due.due_at, due.email, due.given_name, due.family_name
+			FROM due WHERE o.id = due.id
+			RETURNING o.id, o.candidate_id, o.registration_id, o.kind, o.payload, o.purpose, o.attempts, o.created_at, due.due_at
 		)
-		SELECT id, candidate_id, registration_id, kind, payload, purpose, attempts, created_at, email, given_name, family_name
+		SELECT id, candidate_id, registration_id, kind, payload, purpose, attempts, created_at
 		FROM leased ORDER BY due_at, id`,
-		limit, lease.Seconds(), NoEmailAddress)
+		limit, lease.Seconds())
 	if err != nil {
 		return nil, classify(fmt.Errorf("claim notifications: %w", err))
 	}
 	defer rows.Close()
-	var out []PendingNotification
+	var claimed []PendingNotification
 	for rows.Next() {
 		var n PendingNotification
 		var regID *uuid.UUID
 		var payload []byte
-		if err := rows.Scan(&n.ID, &n.CandidateID, &regID, &n.Kind, &payload, &n.Purpose, &n.Attempts, &n.CreatedAt,
-			&n.Email, &n.GivenName, &n.FamilyName); err != nil {
+		if err := rows.Scan(&n.ID, &n.CandidateID, &regID, &n.Kind, &payload, &n.Purpose, &n.Attempts, &n.CreatedAt); err != nil {
 			return nil, classify(fmt.Errorf("read claimed notification: %w", err))
 		}
 		if regID != nil {
@@ -214,10 +209,29 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 		// left nil: its template then fails for this row alone, instead of
 		// every claim failing on it.
 		n.Payload = decodePayload(payload)
-		out = append(out, n)
+		claimed = append(claimed, n)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, classify(fmt.Errorf("claim notifications: %w", err))
+	}
+	rows.Close()
+	// The recipient is read, decrypted, at send time: a rectified address
+	// takes effect, and a shredded subject is never mailed.
+	var out []PendingNotification
+	for _, n := range claimed {
+		pd, err := s.PersonalDataOf(ctx, n.CandidateID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		if pd.Person.Email == "" {
+			if _, err := s.pool.Exec(ctx, `UPDATE notification_outbox SET failed_at = now(), last_error = $2 WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL`,
+				n.ID, NoEmailAddress); err != nil {
+				return nil, classify(fmt.Errorf("mark notification without address: %w", err))
+			}
+			continue
+		}
+		n.Email, n.GivenName, n.FamilyName = pd.Person.Email, pd.Person.GivenName, pd.Person.FamilyName
+		out = append(out, n)
 	}
 	return out, nil
 }

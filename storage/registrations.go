@@ -96,12 +96,20 @@ type IdempotencyKey struct {
 type Store struct {
 	pool      *pgxpool.Pool
 	lookupKey []byte
+	keys      KeyRing
 }
 
 // NewStore returns a store on the pool. lookupKey is the secret of the
 // identifier blind index.
 func NewStore(pool *pgxpool.Pool, lookupKey []byte) *Store {
 	return &Store{pool: pool, lookupKey: lookupKey}
+}
+
+// WithKeyRing sets the key ring that wraps the subjects' data keys
+// (crypto-shredding) and returns the store.
+func (s *Store) WithKeyRing(k KeyRing) *Store {
+	s.keys = k
+	return s
 }
 
 // Pool returns the underlying pool.
@@ -224,7 +232,7 @@ func (s *Store) createRegistration(ctx context.Context, in NewRegistration, lega
 			return ErrDuplicate
 		}
 		if legacy != nil {
-			if err := legacy.record(ctx, tx, candidateID); err != nil {
+			if err := legacy.record(ctx, s, tx, candidateID); err != nil {
 				return err
 			}
 		}
@@ -273,47 +281,41 @@ func (s *Store) upsertCandidate(ctx context.Context, tx pgx.Tx, p Person, fillOn
 	for id := range found {
 		candidateID = id
 	}
+	var dek []byte
+	var cur sealedPerson
 	if candidateID == uuid.Nil {
 		var err error
 		if candidateID, err = uuid.NewV7(); err != nil {
 			return uuid.Nil, fmt.Errorf("new candidate id: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO candidates (id, candidate_number, given_name, family_name, date_of_birth, national_id, duf_number, passport_number, email, phone, gender)
-			VALUES ($1, lpad(nextval('candidate_number_seq')::text, 9, '0'), $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, ''), NULLIF($10, ''))`,
-			candidateID, p.GivenName, p.FamilyName, p.DateOfBirth, p.NationalID, p.DUFNumber, p.PassportNumber, p.Email, p.Phone, p.Gender); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO candidates (id, candidate_number) VALUES ($1, lpad(nextval('candidate_number_seq')::text, 9, '0'))`,
+			candidateID); err != nil {
 			return uuid.Nil, fmt.Errorf("insert candidate: %w", err)
 		}
-	} else if fillOnly {
-		if _, err := tx.Exec(ctx, `
-			UPDATE candidates SET
-				national_id = COALESCE(national_id, NULLIF($2, '')),
-				duf_number = COALESCE(duf_number, NULLIF($3, '')),
-				passport_number = COALESCE(passport_number, NULLIF($4, '')),
-				email = COALESCE(email, NULLIF($5, '')),
-				phone = COALESCE(phone, NULLIF($6, '')),
-				gender = COALESCE(gender, NULLIF($7, '')),
-				updated_at = now()
-			WHERE id = $1`,
-			candidateID, p.NationalID, p.DUFNumber, p.PassportNumber, p.Email, p.Phone, p.Gender); err != nil {
-			return uuid.Nil, fmt.Errorf("fill candidate: %w", err)
+		if dek, err = s.subjectKey(ctx, tx, candidateID, true); err != nil {
+			return uuid.Nil, err
 		}
 	} else {
-		// The newest registration carries the newest contact details; an
-		// identifier once known is kept.
-		if _, err := tx.Exec(ctx, `
-			UPDATE candidates SET given_name = $2, family_name = $3, date_of_birth = $4,
-				national_id = COALESCE(NULLIF($5, ''), national_id),
-				duf_number = COALESCE(NULLIF($6, ''), duf_number),
-				passport_number = COALESCE(NULLIF($7, ''), passport_number),
-				email = COALESCE(NULLIF($8, ''), email),
-				phone = COALESCE(NULLIF($9, ''), phone),
-				gender = COALESCE(NULLIF($10, ''), gender),
-				updated_at = now()
-			WHERE id = $1`,
-			candidateID, p.GivenName, p.FamilyName, p.DateOfBirth, p.NationalID, p.DUFNumber, p.PassportNumber, p.Email, p.Phone, p.Gender); err != nil {
-			return uuid.Nil, fmt.Errorf("update candidate: %w", err)
+		var err error
+		if dek, err = s.subjectKey(ctx, tx, candidateID, true); err != nil {
+			return uuid.Nil, err
 		}
+		if cur, err = s.readPerson(ctx, tx, candidateID, dek); err != nil {
+			return uuid.Nil, err
+		}
+	}
+	next := toSealed(p)
+	if fillOnly {
+		// Older data (a legacy import) only fills what is empty.
+		cur.fill(next)
+		next = cur
+	} else {
+		// The newest registration carries the newest name and contact
+		// details; an identifier or detail once known is kept when absent.
+		next.fill(cur)
+	}
+	if err := s.writePerson(ctx, tx, candidateID, dek, next); err != nil {
+		return uuid.Nil, err
 	}
 	for kind, value := range ids {
 		if _, err := tx.Exec(ctx, `INSERT INTO candidate_identifiers (kind, lookup, candidate_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
@@ -322,12 +324,8 @@ func (s *Store) upsertCandidate(ctx context.Context, tx pgx.Tx, p Person, fillOn
 		}
 	}
 	if a := p.Address; a != nil {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO candidate_addresses (candidate_id, street, postal_code, city, country) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (candidate_id) DO UPDATE SET street = $2, postal_code = $3, city = $4, country = $5, recorded_at = now()
-			WHERE NOT $6`,
-			candidateID, a.Street, a.PostalCode, a.City, a.Country, fillOnly); err != nil {
-			return uuid.Nil, fmt.Errorf("upsert address: %w", err)
+		if err := writeAddress(ctx, tx, candidateID, dek, *a, fillOnly, time.Time{}); err != nil {
+			return uuid.Nil, err
 		}
 	}
 	return candidateID, nil

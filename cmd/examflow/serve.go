@@ -86,7 +86,13 @@ func openProcess(ctx context.Context, name string) (*process, error) {
 		return nil, err
 	}
 	p.closers = append(p.closers, p.pool.Close)
-	p.store = storage.NewStore(p.pool, key)
+	masters, current, _ := cfg.MasterKeys()
+	ring, err := storage.NewLocalKeyRing(masters, current)
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	p.store = storage.NewStore(p.pool, key).WithKeyRing(ring)
 	p.registry = worker.NewRegistry()
 	metrics, closeMetrics := worker.MetricsHandler(p.registry, p.logger)
 	p.closers = append(p.closers, closeMetrics)
