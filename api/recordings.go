@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"github.com/minio/sio"
 
 	"github.com/examflow/examflow/storage"
 )
@@ -49,7 +50,8 @@ func (c *countingHash) Write(p []byte) (int, error) {
 
 // uploadRecording streams an audio recording to MinIO: never whole in
 // memory, at most AudioMaxBytes, hashed on the way (SHA-256, checked
-// against an X-Checksum-SHA256 header when sent), under a key of UUIDs only.
+// against an X-Checksum-SHA256 header when sent), encrypted with the
+// subject's data key, under a key of UUIDs only.
 func (s *server) uploadRecording(c *gin.Context) {
 	ctx := c.Request.Context()
 	reg, ok := s.registrationForUpdate(c)
@@ -86,13 +88,27 @@ func (s *server) uploadRecording(c *gin.Context) {
 		return
 	}
 	key := storage.AudioKey(reg.ID, id)
-	sum := &countingHash{h: sha256.New()}
-	body := io.TeeReader(http.MaxBytesReader(c.Writer, c.Request.Body, s.AudioMaxBytes), sum)
-	size := c.Request.ContentLength
-	if size <= 0 {
-		size = -1
+	dek, err := s.Store.RegistrationKey(ctx, reg.ID)
+	if err != nil {
+		unavailable(c, "the database is unavailable; nothing was stored")
+		return
 	}
-	if _, err := s.Objects.PutObject(ctx, key, body, size, mediaType); err != nil {
+	// Hash the audio as it arrives, then encrypt it with the subject's data
+	// key in 64 KiB packages (DARE) on its way to MinIO: crypto-shredding
+	// the key makes every copy unreadable.
+	sum := &countingHash{h: sha256.New()}
+	body, err := sio.EncryptReader(io.TeeReader(http.MaxBytesReader(c.Writer, c.Request.Body, s.AudioMaxBytes), sum), sio.Config{Key: dek})
+	if err != nil {
+		internalError(c)
+		return
+	}
+	size := int64(-1)
+	if n := c.Request.ContentLength; n > 0 {
+		if enc, err := sio.EncryptedSize(uint64(n)); err == nil {
+			size = int64(enc)
+		}
+	}
+	if _, err := s.Objects.PutObject(ctx, key, body, size, "application/octet-stream"); err != nil {
 		_ = s.Objects.RemoveObject(ctx, key)
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/sio"
 
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
@@ -77,9 +79,25 @@ func TestAudioUploadStreamsToMinIO(t *testing.T) {
 	if want := storage.AudioKey(uuid.MustParse(regID), recs[0].ID); recs[0].ObjectKey != want || !strings.HasPrefix(want, "audio/") {
 		t.Fatalf("object key %q, want %q", recs[0].ObjectKey, want)
 	}
-	info, err := env.objects.StatObject(ctx, recs[0].ObjectKey)
-	if err != nil || info.Size != int64(len(audio)) {
-		t.Fatalf("object: %+v %v", info, err)
+	// The object is the audio encrypted with the subject's data key.
+	obj, err := env.objects.Client().GetObject(ctx, env.objects.Bucket(), recs[0].ObjectKey, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := io.ReadAll(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(stored, audio[:4096]) {
+		t.Fatal("the object holds the audio in plaintext")
+	}
+	dek, err := env.store.RegistrationKey(ctx, uuid.MustParse(regID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := sio.DecryptBuffer(nil, stored, sio.Config{Key: dek})
+	if err != nil || !bytes.Equal(plain, audio) {
+		t.Fatalf("decrypting with the subject's key: %v", err)
 	}
 
 	tests := []struct {

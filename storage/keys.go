@@ -151,3 +151,25 @@ func openJSON(dek []byte, candidateID uuid.UUID, what string, sealed []byte, v a
 	}
 	return json.Unmarshal(plain, v)
 }
+
+// RegistrationKey returns the data key of a registration's subject,
+// creating it if needed: what its audio is encrypted with.
+func (s *Store) RegistrationKey(ctx context.Context, regID uuid.UUID) ([]byte, error) {
+	var dek []byte
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var candidateID uuid.UUID
+		if err := tx.QueryRow(ctx, `SELECT candidate_id FROM registrations WHERE id = $1`, regID).Scan(&candidateID); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrNotFound
+			}
+			return fmt.Errorf("read registration: %w", err)
+		}
+		var err error
+		dek, err = s.subjectKey(ctx, tx, candidateID, true)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	return dek, classify(err)
+}
