@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -212,8 +213,23 @@ func TestRetentionDeletesEachCategoryOnTime(t *testing.T) {
 	if n := rowCount(t, `SELECT count(*) FROM subject_keys WHERE candidate_id = $1`, candID); n != 0 {
 		t.Fatal("the subject's data key survived the final deletion")
 	}
-	// No trace of the subject in a dump of the database or in Temporal.
+	// No trace of the subject in a dump of the database, in MinIO or in Temporal.
 	assertDumpLacks(t, p, regID)
+	for obj := range env.objects.Client().ListObjects(ctx, env.objects.Bucket(), minioList("")) {
+		o, err := env.objects.Client().GetObject(ctx, env.objects.Bucket(), obj.Key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{p.Given, p.Family, p.NationalID, p.Email} {
+			if strings.Contains(string(data), secret) {
+				t.Fatalf("MinIO object %s holds %q", obj.Key, secret)
+			}
+		}
+	}
 	resp, err := env.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: env.cfg.TemporalNamespace, Query: fmt.Sprintf("WorkflowId=%q", wfID)})
 	if err != nil {
 		t.Fatal(err)
