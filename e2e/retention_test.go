@@ -361,3 +361,43 @@ func assertDumpLacks(t *testing.T, p person, mustHave string) {
 		t.Fatal("the dump looks empty; the scan would prove nothing")
 	}
 }
+
+// TestCheatingDecisionsDeletedAtTheirMilestone (T17): the decisions on
+// cheating and the quarantine they set go at their own milestone, three
+// years (here seconds) after the decision, while the registration stays.
+func TestCheatingDecisionsDeletedAtTheirMilestone(t *testing.T) {
+	now := time.Now().UTC()
+	today := now.Format(time.DateOnly)
+	long := now.Sub(now.Truncate(24*time.Hour)) + time.Hour
+	rs := startRetentionStack(t, policy.Periods{policy.Cheating: 10 * time.Second, policy.Address: long, policy.PersonalData: long})
+	centre := uniqueCentre()
+	sessionFor(t, "citizenship", centre, today)
+	a := doAt(t, rs.url, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(newPerson(t).registration("citizenship", centre, today))), nil)
+	if a.Status != 201 {
+		t.Fatalf("register: %d %s", a.Status, a.Raw)
+	}
+	regID := a.Body["registration_id"].(string)
+	url := "/v1/registrations/" + regID
+	if d := doAt(t, rs.url, http.MethodPost, url+"/discrepancies", "application/json", []byte(`{"kind": "provisional_cheating"}`), nil); d.Status != 202 {
+		t.Fatalf("provisional: %d %s", d.Status, d.Raw)
+	}
+	if d := doAt(t, rs.url, http.MethodPost, url+"/cheating-decisions", "application/json",
+		[]byte(`{"decision": "final", "reasons": "phone in use", "decided_by": "ch-1"}`), nil); d.Status != 200 {
+		t.Fatalf("final: %d %s", d.Status, d.Raw)
+	}
+	if n := rowCount(t, `SELECT count(*) FROM quarantines q JOIN cheating_decisions d ON d.id = q.decision_id WHERE d.registration_id = $1`, regID); n != 1 {
+		t.Fatalf("%d quarantines", n)
+	}
+	eventually(t, 40*time.Second, func() error {
+		if n := rowCount(t, `SELECT count(*) FROM cheating_decisions WHERE registration_id = $1`, regID); n != 0 {
+			return fmt.Errorf("%d cheating decisions left", n)
+		}
+		return nil
+	})
+	if n := rowCount(t, `SELECT count(*) FROM discrepancies WHERE registration_id = $1 AND kind = 'provisional_cheating'`, regID); n != 0 {
+		t.Fatal("the provisional report is still there")
+	}
+	if n := rowCount(t, `SELECT count(*) FROM registrations WHERE id = $1`, regID); n != 1 {
+		t.Fatal("the registration went with the cheating decisions")
+	}
+}
