@@ -34,7 +34,7 @@ type Retention struct {
 // PlanRetention computes a registration's deletion milestones from the
 // policy table, the configured periods and the registration's events.
 // Categories examflow holds nothing of for the registration get no
-// milestone (payment status is not stored; audio only when recorded).
+// milestone (payment status when known, audio when recorded).
 func (a *Retention) PlanRetention(ctx context.Context, registrationID string) (workflows.RetentionPlan, error) {
 	id, err := parseID(registrationID)
 	if err != nil {
@@ -71,6 +71,11 @@ func (a *Retention) PlanRetention(ctx context.Context, registrationID string) (w
 		return plan, err
 	} else if ok {
 		if err := add(policy.Audio, last); err != nil {
+			return plan, err
+		}
+	}
+	if f.PaymentStatus {
+		if err := add(policy.PaymentStatus, eventTime(policy.PaymentStatus)); err != nil {
 			return plan, err
 		}
 	}
@@ -166,7 +171,7 @@ func (a *Retention) DeleteClosedHistories(ctx context.Context, registrationID st
 func (a *Retention) ReconcileRetention(ctx context.Context) (workflows.ReconcileResult, error) {
 	now := time.Now()
 	cutoffs := map[string]time.Time{}
-	for _, c := range []policy.Category{policy.Audio, policy.Address, policy.Cheating, policy.PersonalData} {
+	for _, c := range []policy.Category{policy.Audio, policy.Address, policy.PaymentStatus, policy.Cheating, policy.PersonalData} {
 		r, _ := policy.Lookup(c)
 		if d, ok := a.Periods[c]; ok {
 			cutoffs[string(c)] = now.Add(-d)

@@ -26,6 +26,8 @@ type RegistrationRequest struct {
 	SessionDate string         `json:"session_date"`
 	// Source is where the personal data comes from (T05); default candidate.
 	Source string `json:"source"`
+	// PaymentStatus of the fee: paid, unpaid, free or waived (T16).
+	PaymentStatus string `json:"payment_status"`
 }
 
 // PersonRequest is the candidate's personal data.
@@ -329,6 +331,7 @@ func (r *RegistrationRequest) Validate(opts ValidationOptions) (storage.NewRegis
 	}
 
 	out.Source = v.oneOf("source", r.Source, sources, false)
+	out.PaymentStatus = v.oneOf("payment_status", r.PaymentStatus, []string{"paid", "unpaid", "free", "waived"}, false)
 	out.TestCentre = strings.TrimSpace(r.TestCentre)
 	if out.TestCentre == "" {
 		v.add("test_centre", "is required")

@@ -89,6 +89,9 @@ func TestValidateRegistration(t *testing.T) {
 		{"test centre with spaces", "test_centre", "Oslo VO", []string{"test_centre"}, nil},
 		{"missing session date", "session_date", nil, []string{"session_date"}, nil},
 		{"session date far ahead", "session_date", "2035-01-01", []string{"session_date"}, nil},
+		{"unknown payment status", "payment_status", "maybe", []string{"payment_status"}, nil},
+		{"payment status paid", "payment_status", "paid", nil, nil},
+		{"unknown source", "source", "nav", []string{"source"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,6 +45,7 @@ type RegistrationView struct {
 	Stages         []workflows.Stage      `json:"stages"`
 	Parts          []workflows.PartStatus `json:"parts"`
 	Source         string                 `json:"source"`
+	PaymentStatus  string                 `json:"payment_status,omitempty"`
 	RegisteredAt   time.Time              `json:"registered_at"`
 }
 
@@ -271,6 +272,7 @@ func (s *server) getRegistration(c *gin.Context) {
 		Stages:         status.Stages,
 		Parts:          status.Parts,
 		Source:         reg.Source,
+		PaymentStatus:  reg.PaymentStatus,
 		RegisteredAt:   reg.RegisteredAt,
 	})
 }

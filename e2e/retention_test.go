@@ -362,17 +362,21 @@ func assertDumpLacks(t *testing.T, p person, mustHave string) {
 	}
 }
 
-// TestCheatingDecisionsDeletedAtTheirMilestone (T17): the decisions on
-// cheating and the quarantine they set go at their own milestone, three
-// years (here seconds) after the decision, while the registration stays.
-func TestCheatingDecisionsDeletedAtTheirMilestone(t *testing.T) {
+// TestCheatingAndPaymentStatusDeletedAtTheirMilestones (T17, T16): the
+// decisions on cheating and the quarantine they set go three years (here
+// seconds) after the decision, the payment status three years after the
+// test, while the registration stays.
+func TestCheatingAndPaymentStatusDeletedAtTheirMilestones(t *testing.T) {
 	now := time.Now().UTC()
 	today := now.Format(time.DateOnly)
 	long := now.Sub(now.Truncate(24*time.Hour)) + time.Hour
-	rs := startRetentionStack(t, policy.Periods{policy.Cheating: 10 * time.Second, policy.Address: long, policy.PersonalData: long})
+	rs := startRetentionStack(t, policy.Periods{policy.Cheating: 10 * time.Second, policy.PaymentStatus: long - time.Hour + 10*time.Second,
+		policy.Address: long, policy.PersonalData: long})
 	centre := uniqueCentre()
 	sessionFor(t, "citizenship", centre, today)
-	a := doAt(t, rs.url, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(newPerson(t).registration("citizenship", centre, today))), nil)
+	body := newPerson(t).registration("citizenship", centre, today)
+	body["payment_status"] = "paid"
+	a := doAt(t, rs.url, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(body)), nil)
 	if a.Status != 201 {
 		t.Fatalf("register: %d %s", a.Status, a.Raw)
 	}
@@ -399,5 +403,15 @@ func TestCheatingDecisionsDeletedAtTheirMilestone(t *testing.T) {
 	}
 	if n := rowCount(t, `SELECT count(*) FROM registrations WHERE id = $1`, regID); n != 1 {
 		t.Fatal("the registration went with the cheating decisions")
+	}
+	// The payment status goes at its own milestone (T16).
+	eventually(t, 20*time.Second, func() error {
+		if n := rowCount(t, `SELECT count(*) FROM registrations WHERE id = $1 AND payment_status IS NOT NULL`, regID); n != 0 {
+			return fmt.Errorf("payment status still there")
+		}
+		return nil
+	})
+	if n := rowCount(t, `SELECT count(*) FROM deletion_records WHERE registration_id = $1 AND category IN ('cheating', 'payment_status')`, regID); n != 2 {
+		t.Fatalf("%d deletion records for cheating and payment status, want 2", n)
 	}
 }

@@ -63,6 +63,8 @@ type NewRegistration struct {
 	// Source is where the personal data came from (T05): candidate, or a
 	// public authority.
 	Source string
+	// PaymentStatus is paid, unpaid, free or waived; empty if not known.
+	PaymentStatus string
 }
 
 // Registration is a stored registration, without the person's data.
@@ -82,6 +84,7 @@ type Registration struct {
 	WorkflowStarted bool
 	RegisteredAt    time.Time
 	Source          string
+	PaymentStatus   string
 }
 
 // IdempotencyKey scopes a client's Idempotency-Key header to one route, with
@@ -213,10 +216,10 @@ func (s *Store) createRegistration(ctx context.Context, in NewRegistration, lega
 			return fmt.Errorf("new registration id: %w", err)
 		}
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO registrations (id, candidate_id, test_type, test_parts, level_band, language, written_form, test_centre, session_date, workflow_id, session_id, source, original_registration_date)
-			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10, $11, COALESCE(NULLIF($12, ''), 'candidate'), $13)
+			INSERT INTO registrations (id, candidate_id, test_type, test_parts, level_band, language, written_form, test_centre, session_date, workflow_id, session_id, source, original_registration_date, payment_status)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10, $11, COALESCE(NULLIF($12, ''), 'candidate'), $13, NULLIF($14, ''))
 			ON CONFLICT (candidate_id, test_type, session_date) DO NOTHING`,
-			id, candidateID, in.TestType, in.TestParts, in.LevelBand, in.Language, in.WrittenForm, in.TestCentre, in.SessionDate, WorkflowIDFor(id), sessionID, in.Source, legacy.originalDate())
+			id, candidateID, in.TestType, in.TestParts, in.LevelBand, in.Language, in.WrittenForm, in.TestCentre, in.SessionDate, WorkflowIDFor(id), sessionID, in.Source, legacy.originalDate(), in.PaymentStatus)
 		if err != nil {
 			return fmt.Errorf("insert registration: %w", err)
 		}
@@ -333,12 +336,12 @@ func (s *Store) upsertCandidate(ctx context.Context, tx pgx.Tx, p Person, fillOn
 
 const registrationColumns = `r.id, r.candidate_id, c.candidate_number, r.test_type, r.test_parts, COALESCE(r.level_band, ''),
 	COALESCE(r.language, ''), COALESCE(r.written_form, ''), r.test_centre, r.session_date, r.workflow_id, r.stage,
-	r.workflow_started_at IS NOT NULL, r.registered_at, r.source`
+	r.workflow_started_at IS NOT NULL, r.registered_at, r.source, COALESCE(r.payment_status, '')`
 
 func scanRegistration(row pgx.Row) (Registration, error) {
 	var r Registration
 	err := row.Scan(&r.ID, &r.CandidateID, &r.CandidateNumber, &r.TestType, &r.TestParts, &r.LevelBand, &r.Language,
-		&r.WrittenForm, &r.TestCentre, &r.SessionDate, &r.WorkflowID, &r.Stage, &r.WorkflowStarted, &r.RegisteredAt, &r.Source)
+		&r.WrittenForm, &r.TestCentre, &r.SessionDate, &r.WorkflowID, &r.Stage, &r.WorkflowStarted, &r.RegisteredAt, &r.Source, &r.PaymentStatus)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Registration{}, ErrNotFound
 	}

@@ -16,14 +16,16 @@ type RetentionFacts struct {
 	RegisteredAt time.Time
 	// CheatingDecidedAt is the latest cheating decision, if any.
 	CheatingDecidedAt *time.Time
+	// PaymentStatus: the registration has a payment status to delete.
+	PaymentStatus bool
 }
 
 // RetentionFactsOf reads a registration's retention events.
 func (s *Store) RetentionFactsOf(ctx context.Context, regID uuid.UUID) (RetentionFacts, error) {
 	var f RetentionFacts
 	err := s.pool.QueryRow(ctx, `SELECT r.session_date, r.registered_at,
-		(SELECT max(decided_at) FROM cheating_decisions d WHERE d.registration_id = r.id)
-		FROM registrations r WHERE r.id = $1`, regID).Scan(&f.TestDate, &f.RegisteredAt, &f.CheatingDecidedAt)
+		(SELECT max(decided_at) FROM cheating_decisions d WHERE d.registration_id = r.id), r.payment_status IS NOT NULL
+		FROM registrations r WHERE r.id = $1`, regID).Scan(&f.TestDate, &f.RegisteredAt, &f.CheatingDecidedAt, &f.PaymentStatus)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return f, ErrNotFound
 	}
@@ -71,7 +73,9 @@ var categoryDeletes = map[string][]string{
 		`DELETE FROM cheating_decisions WHERE registration_id = @reg`,
 		`DELETE FROM discrepancies WHERE registration_id = @reg AND kind = 'provisional_cheating'`,
 	},
-	"payment_status": {},
+	"payment_status": {
+		`UPDATE registrations SET payment_status = NULL WHERE id = @reg AND payment_status IS NOT NULL`,
+	},
 	// The audio objects are removed from MinIO first (RemoveRecordings).
 	"audio": {
 		`DELETE FROM recordings WHERE registration_id = @reg`,
@@ -189,7 +193,8 @@ func (s *Store) OverdueDeletions(ctx context.Context, cutoffs map[string]time.Ti
 		addrEvent = "r.registered_at"
 	}
 	queries := map[string]string{
-		"personal_data": `SELECT r.id, r.session_date::timestamptz FROM registrations r WHERE r.session_date::timestamptz <= $1`,
+		"payment_status": `SELECT r.id, r.session_date::timestamptz FROM registrations r WHERE r.session_date::timestamptz <= $1 AND r.payment_status IS NOT NULL`,
+		"personal_data":  `SELECT r.id, r.session_date::timestamptz FROM registrations r WHERE r.session_date::timestamptz <= $1`,
 		"address": `SELECT r.id, ` + addrEvent + ` FROM registrations r WHERE ` + addrEvent + ` <= $1
 			AND EXISTS (SELECT 1 FROM candidate_addresses a WHERE a.candidate_id = r.candidate_id AND a.recorded_at <= r.registered_at)`,
 		"audio": `SELECT r.id, x.up FROM registrations r
@@ -200,7 +205,7 @@ func (s *Store) OverdueDeletions(ctx context.Context, cutoffs map[string]time.Ti
 			WHERE d.decided_at <= $1`,
 	}
 	var out []Overdue
-	for _, category := range []string{"audio", "address", "cheating", "personal_data"} {
+	for _, category := range []string{"audio", "address", "payment_status", "cheating", "personal_data"} {
 		cutoff, ok := cutoffs[category]
 		if !ok {
 			continue
