@@ -35,6 +35,8 @@ type Config struct {
 	SMTP SMTP
 	// TestDay holds review periods and pass-rate monitoring.
 	TestDay TestDay
+	// Registry is the Diploma Registry.
+	Registry Registry
 	// LookupKeyHex is the hex-encoded secret key of the HMAC blind index used
 	// to find a candidate by identifier without storing the identifier in an
 	// index. It must be the same for every process and must never change.

@@ -120,6 +120,7 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 	apiPort := portWithPartner(t, 0)
 	workerPort := portWithPartner(t, 0)
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	simAddr := fmt.Sprintf("127.0.0.1:%d", portWithPartner(t, 0))
 	temporalAddr := fmt.Sprintf("127.0.0.1:%d", temporal)
 	devEnv := []string{
 		fmt.Sprintf("EXAMFLOW_DATABASE_URL=postgres://examflow@127.0.0.1:%d/examflow?sslmode=disable", pg),
@@ -129,6 +130,7 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 		fmt.Sprintf("EXAMFLOW_API_ADDR=127.0.0.1:%d", apiPort),
 		fmt.Sprintf("EXAMFLOW_WORKER_ADDR=127.0.0.1:%d", workerPort),
 		fmt.Sprintf("EXAMFLOW_SMTP_PORT=%d", portWithPartner(t, 0)),
+		"EXAMFLOW_REGISTRY_SIM_ADDR=" + simAddr,
 		"EXAMFLOW_DEV_DIR=" + dir,
 		"EXAMFLOW_TOOLS_DIR=" + tools,
 	}
@@ -139,7 +141,8 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 			t.Errorf("the banner does not show %s", want)
 		}
 	}
-	for _, url := range []string{fmt.Sprintf("http://127.0.0.1:%d/", temporal+1000), fmt.Sprintf("http://127.0.0.1:%d/metrics", workerPort)} {
+	for _, url := range []string{fmt.Sprintf("http://127.0.0.1:%d/", temporal+1000), fmt.Sprintf("http://127.0.0.1:%d/metrics", workerPort),
+		"http://" + simAddr + "/v1/publications"} {
 		resp, err := http.Get(url)
 		if err != nil {
 			t.Fatalf("%s: %v", url, err)

@@ -85,7 +85,7 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 			children[i].stop()
 		}
 	}()
-	for _, name := range []string{"worker", "api"} {
+	for _, name := range []string{"registry-sim", "worker", "api"} {
 		c, err := startChild(self, name, filepath.Join(logs, name+".log"))
 		if err != nil {
 			return err
@@ -111,6 +111,7 @@ examflow is running. Ctrl-C stops everything; data stays in %[1]s.
   PostgreSQL      %[9]s
   Logs            %[10]s
   Mail (SMTP %[11]s)  %[12]s  (every notification as an .eml file)
+  Registry sim    http://%[13]s/v1/publications  (Diploma Registry simulator)
 
 Register a candidate:
 
@@ -121,7 +122,7 @@ Register a candidate:
 
 Or run 'make demo' for a handful of fictional candidates.
 `, *dir, api, cfg.WorkerAddr, temporalPort+1000, cfg.TemporalAddress, minioPort+1, cfg.MinIO.AccessKey, cfg.MinIO.SecretKey,
-		stack.DatabaseURL(), logs, fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), mailDir)
+		stack.DatabaseURL(), logs, fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), mailDir, cfg.Registry.SimulatorAddr)
 
 	done := make(chan string, len(children))
 	for _, c := range children {

@@ -24,6 +24,7 @@ var commands = []command{
 	{"migrate", "apply database migrations, create the bucket and its lifecycle rules, register search attributes", runMigrate},
 	{"dev", "start the whole local stack (PostgreSQL, MinIO, Temporal, worker, API) until Ctrl-C", runDev},
 	{"demo", "register a handful of fictional candidates through the API", runDemo},
+	{"registry-sim", "run a Diploma Registry simulator (local stack and tests)", runRegistrySim},
 }
 
 func usage() {
