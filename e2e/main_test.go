@@ -25,6 +25,7 @@ import (
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
 	"github.com/examflow/examflow/workflows"
@@ -43,6 +44,9 @@ var env struct {
 	apiLogs   *syncBuffer
 	cfg       config.Config
 	catalogue marking.Catalogue
+	// registrySim is the Diploma Registry simulator the worker publishes to.
+	registrySim *registry.Simulator
+	registry    registry.Client
 }
 
 // syncBuffer collects log output from several goroutines.
@@ -156,8 +160,9 @@ func setup(ctx context.Context) error {
 	if err := worker.EnsureSearchAttributes(ctx, env.temporal, cfg.TemporalNamespace); err != nil {
 		return err
 	}
+	env.registrySim, env.registry = newRegistry()
 	env.deps = worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: cfg.TaskQueue, Logger: quiet,
-		Catalogue: env.catalogue, TestDay: cfg.TestDay, Namespace: cfg.TemporalNamespace, Objects: env.objects}
+		Catalogue: env.catalogue, TestDay: cfg.TestDay, Namespace: cfg.TemporalNamespace, Objects: env.objects, Registry: env.registry}
 	env.worker = worker.New(env.deps)
 	if err := env.worker.Start(); err != nil {
 		return err
@@ -198,4 +203,17 @@ func teardown() {
 	if env.pool != nil {
 		env.pool.Close()
 	}
+}
+
+// newRegistry starts a Diploma Registry simulator on loopback and a client
+// of it.
+func newRegistry() (*registry.Simulator, registry.Client) {
+	sim := registry.NewSimulator("examflow", "secret")
+	srv := httptest.NewServer(sim)
+	c, err := registry.NewHTTPClient(registry.Config{BaseURL: srv.URL, TokenURL: srv.URL + "/oauth/token",
+		ClientID: "examflow", ClientSecret: "secret", Timeout: 5 * time.Second, Attempts: 3})
+	if err != nil {
+		panic(err)
+	}
+	return sim, c
 }

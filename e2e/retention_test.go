@@ -24,6 +24,7 @@ import (
 	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/policy"
+	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/worker"
 	"github.com/examflow/examflow/workflows"
 )
@@ -32,6 +33,7 @@ import (
 // the appeal window and every retention period shortened to seconds.
 type retentionStack struct {
 	url string
+	sim *registry.Simulator
 }
 
 func startRetentionStack(t *testing.T, periods policy.Periods) retentionStack {
@@ -41,8 +43,9 @@ func startRetentionStack(t *testing.T, periods policy.Periods) retentionStack {
 	td := env.cfg.TestDay
 	td.FinalAfter = 2 * time.Second
 	td.HoldRecheck = time.Second
+	sim, regClient := newRegistry()
 	deps := worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: queue, Logger: quiet, Catalogue: env.catalogue,
-		TestDay: td, Namespace: env.cfg.TemporalNamespace, RetentionPeriods: periods, Objects: env.objects}
+		TestDay: td, Namespace: env.cfg.TemporalNamespace, RetentionPeriods: periods, Objects: env.objects, Registry: regClient}
 	w := worker.New(deps)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
@@ -53,7 +56,7 @@ func startRetentionStack(t *testing.T, periods policy.Periods) retentionStack {
 		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Codec: codec, Objects: env.objects, AudioMaxBytes: 1 << 20,
 		Ready: func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }}))
 	t.Cleanup(srv.Close)
-	return retentionStack{url: srv.URL}
+	return retentionStack{url: srv.URL, sim: sim}
 }
 
 func rowCount(t *testing.T, query string, args ...any) int {

@@ -495,11 +495,13 @@ type ReleasedResult struct {
 }
 
 // ReleasedResults lists a candidate's standing results (not superseded, not
-// annulled) of registrations whose result has been released.
+// annulled) of registrations whose result has been released (stage Result
+// or a later one).
 func (s *Store) ReleasedResults(ctx context.Context, candidateID uuid.UUID) ([]ReleasedResult, error) {
 	rows, err := s.pool.Query(ctx, `SELECT r.id, r.test_type, res.part, res.result, res.decided_at
 		FROM results res JOIN registrations r ON r.id = res.registration_id
-		WHERE r.candidate_id = $1 AND r.stage = 'Result' AND res.superseded_by IS NULL AND res.annulled_at IS NULL
+		WHERE r.candidate_id = $1 AND r.stage IN ('Result', 'Published', 'Retained', 'DeletionOnHold')
+		AND res.superseded_by IS NULL AND res.annulled_at IS NULL
 		ORDER BY res.decided_at`, candidateID)
 	if err != nil {
 		return nil, classify(fmt.Errorf("read released results: %w", err))

@@ -20,8 +20,10 @@ import (
 
 	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/config"
+	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/policy"
+	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
@@ -34,6 +36,10 @@ type Deps struct {
 	Logger    *slog.Logger
 	Catalogue marking.Catalogue
 	TestDay   config.TestDay
+	// Registry is the Diploma Registry client.
+	Registry registry.Client
+	// Identity tunes national identity number checks (publication).
+	Identity identity.Options
 	// Objects is the MinIO store of audio recordings.
 	Objects *storage.Objects
 	// Namespace is the Temporal namespace (history deletion).
@@ -69,6 +75,8 @@ func Register(r sdkworker.Registry, d Deps) {
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
+	pub := &activities.Publication{Store: d.Store, Registry: d.Registry, Identity: d.Identity}
+	r.RegisterActivityWithOptions(pub.PublishResults, activity.RegisterOptions{Name: workflows.ActivityPublishResults})
 	r.RegisterWorkflowWithOptions(workflows.CandidateRetention, workflow.RegisterOptions{Name: workflows.RetentionWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.RetentionReconciliation, workflow.RegisterOptions{Name: workflows.ReconciliationWorkflow})
 	ret := &activities.Retention{Store: d.Store, Objects: d.Objects, Temporal: d.Client, Namespace: d.Namespace, Periods: d.RetentionPeriods,

@@ -164,6 +164,18 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return err
 	}
+	// The result is final: publish it to the Diploma Registry (or withdraw
+	// what no longer stands). The activity retries until the registry takes
+	// it; the publication key makes every retry harmless.
+	var pub PublishOutcome
+	if err := workflow.ExecuteActivity(ctx, ActivityPublishResults, in.RegistrationID).Get(ctx, &pub); err != nil {
+		return fmt.Errorf("publish results: %w", err)
+	}
+	if pub.Published {
+		if err := l.enter(ctx, StagePublished); err != nil {
+			return err
+		}
+	}
 	var plan RetentionPlan
 	if err := workflow.ExecuteActivity(ctx, ActivityPlanRetention, in.RegistrationID).Get(ctx, &plan); err != nil {
 		return fmt.Errorf("plan retention: %w", err)

@@ -114,6 +114,10 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 		rec(ActivityReapplyKey)
 		return nil
 	}, activity.RegisterOptions{Name: ActivityReapplyKey})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (PublishOutcome, error) {
+		rec(ActivityPublishResults)
+		return PublishOutcome{Published: true, Parts: 1}, nil
+	}, activity.RegisterOptions{Name: ActivityPublishResults})
 	env.RegisterActivityWithOptions(func(_ context.Context, id string) (RetentionPlan, error) {
 		rec(ActivityPlanRetention)
 		return RetentionPlan{RegistrationID: id, Milestones: []Milestone{{Category: "personal_data", Due: time.Date(2047, 3, 15, 0, 0, 0, 0, time.UTC)}}}, nil
@@ -527,7 +531,10 @@ func TestLifecycleContinuesIntoRetention(t *testing.T) {
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &plan); err != nil {
 		t.Fatal(err)
 	}
-	if len(plan.Milestones) != 1 || !slices.Equal(plan.Stages, []Stage{StageRegistered, StageResult}) {
+	if f.count(ActivityPublishResults) != 1 {
+		t.Fatalf("published %d times, want once", f.count(ActivityPublishResults))
+	}
+	if len(plan.Milestones) != 1 || !slices.Equal(plan.Stages, []Stage{StageRegistered, StageResult, StagePublished}) {
 		t.Fatalf("plan = %+v", plan)
 	}
 }

@@ -27,6 +27,21 @@ const (
 	QueryRetention = "retention"
 )
 
+// Publication to the Diploma Registry (T09).
+const (
+	ActivityPublishResults = "PublishResults"
+	// StagePublished: the final result is in the Diploma Registry.
+	StagePublished Stage = "Published"
+)
+
+// PublishOutcome says what the publication did.
+type PublishOutcome struct {
+	Published bool   `json:"published"`
+	Withdrawn bool   `json:"withdrawn,omitempty"`
+	Parts     int    `json:"parts,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
 // DeletionDueKey is the next deletion milestone, for the Temporal UI.
 var DeletionDueKey = temporal.NewSearchAttributeKeyTime("DeletionDue")
 

@@ -18,6 +18,7 @@ import (
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/notify"
+	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
 )
@@ -152,9 +153,15 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	reg2, err := registry.NewHTTPClient(registry.Config{BaseURL: cfg.Registry.URL, TokenURL: cfg.Registry.TokenURL,
+		ClientID: cfg.Registry.ClientID, ClientSecret: cfg.Registry.ClientSecret, Timeout: cfg.Registry.Timeout, Attempts: cfg.Registry.Attempts})
+	if err != nil {
+		return err
+	}
 	periods, events, _ := cfg.Retention()
 	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger, Catalogue: p.catalogue, TestDay: cfg.TestDay,
-		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events, Objects: p.objects}
+		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events, Objects: p.objects,
+		Registry: reg2, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}}
 	w := worker.New(deps)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

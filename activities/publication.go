@@ -1,0 +1,101 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"sort"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/examflow/examflow/identity"
+	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/registry"
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
+)
+
+// Publication's disclosure record (T08, T10).
+const (
+	RegistryRecipient  = "Sikt (Vitnemålsportalen, the Diploma Registry)"
+	RegistryLegalBasis = "integreringsloven § 41 (1) b) and c); integreringsforskriften § 54"
+)
+
+// Publication publishes final results to the Diploma Registry (T09).
+type Publication struct {
+	Store    *storage.Store
+	Registry registry.Client
+	Identity identity.Options
+}
+
+// PublishResults publishes the candidate's latest and best released result
+// per test and part, under the candidate's publication key, so a retry or a
+// later republication replaces and never duplicates. Only candidates with a
+// fødselsnummer are published: a D number, DUF number or passport alone is
+// not enough (T09). With no result left the publication is withdrawn. Each
+// publication is recorded as a disclosure with its legal basis (T08).
+func (a *Publication) PublishResults(ctx context.Context, registrationID string) (workflows.PublishOutcome, error) {
+	id, err := parseID(registrationID)
+	if err != nil {
+		return workflows.PublishOutcome{}, err
+	}
+	reg, err := a.Store.GetRegistration(ctx, id)
+	if err != nil {
+		return workflows.PublishOutcome{}, err
+	}
+	pd, err := a.Store.PersonalDataOf(ctx, reg.CandidateID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return workflows.PublishOutcome{Reason: "the candidate's data is deleted"}, nil
+	}
+	if err != nil {
+		return workflows.PublishOutcome{}, err
+	}
+	nid := pd.Person.NationalID
+	if kind, err := identity.ValidateNationalID(nid, a.Identity); nid == "" || err != nil || kind != identity.KindFodselsnummer {
+		return workflows.PublishOutcome{Reason: "no fødselsnummer: the Diploma Registry only has candidates with one"}, nil
+	}
+	released, err := a.Store.ReleasedResults(ctx, reg.CandidateID)
+	if err != nil {
+		return workflows.PublishOutcome{}, err
+	}
+	byTest := map[string][]marking.PartResult{}
+	for _, r := range released {
+		byTest[r.TestType] = append(byTest[r.TestType], marking.PartResult{Part: r.Part, Result: r.Result, DecidedAt: r.DecidedAt})
+	}
+	var results []registry.Result
+	for test, rs := range byTest {
+		for part, best := range marking.LatestAndBest(rs) {
+			results = append(results, registry.Result{TestType: test, Part: part, Result: best.Result, DecidedAt: best.DecidedAt})
+		}
+	}
+	sort.Slice(results, func(i, j int) bool {
+		if results[i].TestType != results[j].TestType {
+			return results[i].TestType < results[j].TestType
+		}
+		return results[i].Part < results[j].Part
+	})
+	key := "candidate-" + reg.CandidateID.String()
+	if len(results) == 0 {
+		if err := a.Registry.Withdraw(ctx, key); err != nil {
+			return workflows.PublishOutcome{}, registryError(err)
+		}
+		return workflows.PublishOutcome{Withdrawn: true, Reason: "no released result left"}, nil
+	}
+	if _, err := a.Registry.Publish(ctx, registry.Publication{Key: key, NationalID: nid, Results: results}); err != nil {
+		return workflows.PublishOutcome{}, registryError(err)
+	}
+	if err := a.Store.RecordDisclosure(ctx, storage.Disclosure{
+		ID: stableID(ctx, registrationID, "publication"), CandidateID: reg.CandidateID, RegistrationID: &id,
+		Recipient: RegistryRecipient, LegalBasis: RegistryLegalBasis, Action: "publish", Reference: key,
+		Categories: []string{"national identity number", "type of test", "test results", "time the test was taken"},
+	}); err != nil {
+		return workflows.PublishOutcome{}, err
+	}
+	return workflows.PublishOutcome{Published: true, Parts: len(results)}, nil
+}
+
+func registryError(err error) error {
+	if registry.IsPermanent(err) {
+		return temporal.NewNonRetryableApplicationError("the Diploma Registry refused the publication", "RegistryRefused", err)
+	}
+	return err
+}
