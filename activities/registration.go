@@ -46,5 +46,3 @@ func remarshal(from, to any) error {
 	}
 	return json.Unmarshal(data, to)
 }
-
-func mustUUID(s string) uuid.UUID { return uuid.MustParse(s) }

@@ -143,10 +143,11 @@ func (a *Retention) deleteCategory(ctx context.Context, id uuid.UUID, category s
 // deletion no history of the subject remains in Temporal but the running
 // retention run, which holds IDs and dates only.
 func (a *Retention) DeleteClosedHistories(ctx context.Context, registrationID string) error {
-	if _, err := parseID(registrationID); err != nil {
+	id, err := parseID(registrationID)
+	if err != nil {
 		return err
 	}
-	wfID := storage.WorkflowIDFor(mustUUID(registrationID))
+	wfID := storage.WorkflowIDFor(id)
 	resp, err := a.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Namespace: a.Namespace, Query: fmt.Sprintf(`WorkflowId=%q AND ExecutionStatus!="Running"`, wfID),
 	})

@@ -207,23 +207,7 @@ func Mark(items []Item, rule Rule, answers Answers) (Outcome, error) {
 		}
 	}
 
-	switch rule.Kind {
-	case RulePassMark:
-		out.Result = ResultFailed
-		if out.Score >= rule.PassMark {
-			out.Result = ResultPassed
-		}
-	case RuleLevels:
-		out.Result = LevelUnderA1
-		for _, b := range rule.Bands {
-			if out.Score >= b.MinScore {
-				out.Result = b.Level
-			}
-		}
-		if out.Answered < rule.MinAnswered {
-			out.Result = ResultNotEnoughBasis
-		}
-	}
+	out.Result = Decide(rule, out.Score, out.Answered)
 	return out, nil
 }
 

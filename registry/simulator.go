@@ -53,13 +53,6 @@ func (s *Simulator) Publications() []Publication {
 	return out
 }
 
-// Calls counts the API calls that reached the simulator.
-func (s *Simulator) Calls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls
-}
-
 // FailNext makes the next n API calls answer status.
 func (s *Simulator) FailNext(n, status int) {
 	s.mu.Lock()

@@ -77,15 +77,3 @@ func (o *Objects) EnsureBucket(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Ping checks that MinIO answers and the bucket exists.
-func (o *Objects) Ping(ctx context.Context) error {
-	ok, err := o.client.BucketExists(ctx, o.cfg.Bucket)
-	if err != nil {
-		return fmt.Errorf("%w: minio: %w", ErrUnavailable, err)
-	}
-	if !ok {
-		return fmt.Errorf("%w: bucket %q missing (run examflow migrate)", ErrUnavailable, o.cfg.Bucket)
-	}
-	return nil
-}

@@ -115,9 +115,6 @@ func (s *Store) WithKeyRing(k KeyRing) *Store {
 	return s
 }
 
-// Pool returns the underlying pool.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 // Ping checks that PostgreSQL answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {

@@ -383,26 +383,6 @@ func (s *Store) DecideReview(ctx context.Context, id uuid.UUID, decision, reason
 	return nil
 }
 
-// Reviews lists a registration's reviews, oldest first.
-func (s *Store) Reviews(ctx context.Context, regID uuid.UUID) ([]Review, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, registration_id, part, result_id, reasons, opened_at, due_at, reminded_at,
-		COALESCE(decision, ''), COALESCE(reason, ''), COALESCE(decided_by, '') FROM reviews WHERE registration_id = $1 ORDER BY opened_at`, regID)
-	if err != nil {
-		return nil, classify(fmt.Errorf("read reviews: %w", err))
-	}
-	defer rows.Close()
-	var out []Review
-	for rows.Next() {
-		var r Review
-		if err := rows.Scan(&r.ID, &r.RegistrationID, &r.Part, &r.ResultID, &r.Reasons, &r.OpenedAt, &r.DueAt, &r.RemindedAt,
-			&r.Decision, &r.Reason, &r.DecidedBy); err != nil {
-			return nil, classify(fmt.Errorf("read review: %w", err))
-		}
-		out = append(out, r)
-	}
-	return out, classify(rows.Err())
-}
-
 // StoreAssessment stores an examiner's assessment once.
 func (s *Store) StoreAssessment(ctx context.Context, regID uuid.UUID, part, role, assessor, level string, at time.Time) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO assessments (registration_id, part, role, assessor, level, assessed_at)

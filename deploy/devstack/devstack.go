@@ -188,37 +188,6 @@ func (s *Stack) Stop() {
 	s.procs = nil
 }
 
-// RestartProcess stops one process (postgres, minio or temporal) and starts it
-// again on the same ports and data, for failure drills.
-func (s *Stack) RestartProcess(ctx context.Context, name string) error {
-	for i, p := range s.procs {
-		if p.name != name {
-			continue
-		}
-		_ = syscall.Kill(-p.cmd.Process.Pid, p.stopSig)
-		<-p.done
-		s.procs = append(s.procs[:i], s.procs[i+1:]...)
-		switch name {
-		case "postgres":
-			if err := s.startPostgres(ctx); err != nil {
-				return err
-			}
-			return s.waitPostgres(ctx)
-		case "minio":
-			if err := s.startMinIO(ctx); err != nil {
-				return err
-			}
-			return s.waitMinIO(ctx)
-		case "temporal":
-			if err := s.startTemporal(ctx); err != nil {
-				return err
-			}
-			return s.waitTemporal(ctx)
-		}
-	}
-	return fmt.Errorf("no process %q in the stack", name)
-}
-
 func (s *Stack) spawn(name string, stopSig syscall.Signal, env []string, argv ...string) error {
 	logPath := filepath.Join(s.cfg.Dir, "logs", name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
