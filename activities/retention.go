@@ -90,14 +90,14 @@ func (a *Retention) PlanRetention(ctx context.Context, registrationID string) (w
 	return plan, nil
 }
 
-// LegalHold says whether a deletion must wait (an open cheating case; open
-// appeals come with the appeals work).
+// LegalHold says whether a deletion must wait: an open cheating case, or an
+// open appeal that needs the category (T22).
 func (a *Retention) LegalHold(ctx context.Context, in workflows.LegalHoldInput) (workflows.LegalHoldStatus, error) {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
 		return workflows.LegalHoldStatus{}, err
 	}
-	reason, err := a.Store.LegalHold(ctx, id)
+	reason, err := a.Store.LegalHold(ctx, id, in.Category)
 	if err != nil {
 		return workflows.LegalHoldStatus{}, err
 	}
@@ -189,7 +189,7 @@ func (a *Retention) ReconcileRetention(ctx context.Context) (workflows.Reconcile
 	metrics.Gauge("examflow_deletions_overdue").Update(float64(len(overdue)))
 	for i, o := range overdue {
 		activity.RecordHeartbeat(ctx, i)
-		reason, err := a.Store.LegalHold(ctx, o.RegistrationID)
+		reason, err := a.Store.LegalHold(ctx, o.RegistrationID, o.Category)
 		if err != nil {
 			return res, err
 		}

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/examflow/examflow/appeals"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/storage"
@@ -35,7 +36,10 @@ type TestDay struct {
 	Store     *storage.Store
 	Catalogue marking.Catalogue
 	Config    config.TestDay
-	Logger    *slog.Logger
+	// Appeals: a result is not final before the appeal window of its test
+	// has passed, so FinalAfter is at least that window.
+	Appeals appeals.Rules
+	Logger  *slog.Logger
 }
 
 func parseID(s string) (uuid.UUID, error) {
@@ -78,6 +82,12 @@ func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (
 		TestType: reg.TestType, WindowStart: sess.WindowStart, WindowEnd: sess.WindowEnd,
 		ReviewDue: a.Config.ReviewDue, ReviewReminder: a.Config.ReviewReminder, QuarantineDefault: a.Config.QuarantineDefault,
 		FinalAfter: a.Config.FinalAfter,
+	}
+	switch reg.TestType {
+	case "norwegian_a1_b2":
+		rc.FinalAfter = max(rc.FinalAfter, a.Appeals.WritingWindow)
+	case "norwegian_c1":
+		rc.FinalAfter = max(rc.FinalAfter, a.Appeals.C1Window)
 	}
 	for _, name := range reg.TestParts {
 		def, ok := tv.Part(name)

@@ -87,6 +87,11 @@ func New(d Deps) *gin.Engine {
 	v1.POST("/registrations/:id/assessments", s.submitAssessment)
 	v1.POST("/registrations/:id/settlements", s.settleAssessment)
 	v1.POST("/registrations/:id/cheating-decisions", s.decideCheating)
+	v1.POST("/registrations/:id/appeals", s.lodgeAppeal)
+	v1.GET("/registrations/:id/appeals", s.listAppeals)
+	v1.GET("/registrations/:id/appeals/:appeal_id", s.getAppeal)
+	v1.POST("/registrations/:id/appeals/:appeal_id/decisions", s.decideAppeal)
+	v1.POST("/registrations/:id/appeals/:appeal_id/reassessments", s.reassessAppeal)
 	if d.Objects != nil {
 		v1.POST("/registrations/:id/recordings", s.uploadRecording)
 		v1.GET("/registrations/:id/recordings", s.listRecordings)

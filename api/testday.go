@@ -40,19 +40,26 @@ func (s *server) registrationForUpdate(c *gin.Context) (storage.Registration, bo
 	return reg, true
 }
 
-// sendUpdate sends a workflow Update and waits for its outcome. A validator's
-// refusal is 422 with its reason; the same Idempotency-Key is the same
-// Update, so a retry is answered without doing anything twice.
+// sendUpdate sends a workflow Update to the registration's workflow and
+// waits for its outcome. A validator's refusal is 422 with its reason; the
+// same Idempotency-Key is the same Update, so a retry is answered without
+// doing anything twice.
 func (s *server) sendUpdate(c *gin.Context, reg storage.Registration, name string, arg any) bool {
+	return s.sendUpdateTo(c, reg.WorkflowID, reg.ID, name, arg, nil)
+}
+
+// sendUpdateTo sends an Update to any workflow of the registration (an
+// appeal's, for one) and decodes its result into out when out is not nil.
+func (s *server) sendUpdateTo(c *gin.Context, workflowID string, regID uuid.UUID, name string, arg, out any) bool {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 30*time.Second)
 	defer cancel()
 	opts := client.UpdateWorkflowOptions{
-		WorkflowID: reg.WorkflowID, UpdateName: name, Args: []any{arg},
+		WorkflowID: workflowID, UpdateName: name, Args: []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted, UpdateID: c.GetHeader("Idempotency-Key"),
 	}
 	handle, err := s.Temporal.UpdateWorkflow(ctx, opts)
 	if err == nil {
-		err = handle.Get(ctx, nil)
+		err = handle.Get(ctx, out)
 	}
 	if err == nil {
 		return true
@@ -65,23 +72,25 @@ func (s *server) sendUpdate(c *gin.Context, reg storage.Registration, name strin
 			Detail: appErr.Message(), Errors: []FieldError{{Field: fieldOfRefusal(appErr.Message()), Detail: appErr.Message()}}})
 	case errors.As(err, &notFound):
 		writeProblem(c, Problem{Type: ProblemConflict, Title: "Workflow not running", Status: http.StatusConflict,
-			Detail: "the registration's workflow is not running"})
+			Detail: "the workflow is not running"})
 	default:
-		s.Logger.WarnContext(ctx, "workflow update failed", "registration_id", reg.ID.String(), "update", name, "error", err)
+		s.Logger.WarnContext(ctx, "workflow update failed", "registration_id", regID.String(), "update", name, "error", err)
 		unavailable(c, "Temporal did not answer")
 	}
 	return false
 }
 
-// fieldOfRefusal guesses the request field a validator message is about: it
-// starts with the field name by convention ("answers[3]: ...", "part ...").
+// fieldOfRefusal finds the request field a refusal is about: by convention
+// the message starts with the field name ("answers[3]: ...", "part ...",
+// "late_acceptance.reason: ...").
 func fieldOfRefusal(msg string) string {
+	if i := strings.Index(msg, ": "); i > 0 && !strings.ContainsAny(msg[:i], " \"") {
+		return msg[:i]
+	}
 	for _, f := range []string{"answers", "form_id", "key_version", "submitted_at", "part", "kind", "decision",
-		"corrected_score", "reason", "decided_by", "level", "role", "assessor"} {
+		"corrected_score", "reason", "decided_by", "level", "role", "assessor", "instance", "against", "received_at",
+		"grounds", "late_acceptance"} {
 		if strings.HasPrefix(msg, f) {
-			if i := strings.Index(msg, ":"); i > 0 && strings.HasPrefix(msg, "answers[") {
-				return msg[:i]
-			}
 			return f
 		}
 	}

@@ -35,6 +35,8 @@ type Config struct {
 	SMTP SMTP
 	// TestDay holds review periods and pass-rate monitoring.
 	TestDay TestDay
+	// Appeals holds the appeal deadlines.
+	Appeals Appeals
 	// Registry is the Diploma Registry.
 	Registry Registry
 	// LookupKeyHex is the hex-encoded secret key of the HMAC blind index used

@@ -101,9 +101,11 @@ func TestDrainerMetrics(t *testing.T) {
 
 	// Known kinds are exported from the start, with the kind label only.
 	want := map[string]float64{
-		`examflow_notifications_sent_total{kind="result_ready"}`:   2,
-		`examflow_notifications_failed_total{kind="result_ready"}`: 0,
-		`examflow_notifications_failed_total{kind="unknown"}`:      1,
+		`examflow_notifications_sent_total{kind="result_ready"}`:     2,
+		`examflow_notifications_failed_total{kind="result_ready"}`:   0,
+		`examflow_notifications_failed_total{kind="unknown"}`:        1,
+		`examflow_notifications_sent_total{kind="appeal_decided"}`:   0,
+		`examflow_notifications_failed_total{kind="appeal_decided"}`: 0,
 	}
 	got := gather(t, reg)
 	if len(got) != len(want) {

@@ -17,6 +17,11 @@ import (
 // secure channel, and the candidate reads the result after logging in.
 const KindResultReady = "result_ready"
 
+// KindAppealDecided tells a candidate that an instance has decided an
+// appeal. Payload: test_type, outcome (upheld, rejected, reassessed,
+// forwarded), new_test and final ("yes" or absent).
+const KindAppealDecided = "appeal_decided"
+
 //go:embed templates/*.tmpl
 var templateFiles embed.FS
 

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -89,7 +90,7 @@ func TestRenderTemplates(t *testing.T) {
 
 func TestKindsHaveSubjectAndBody(t *testing.T) {
 	kinds := Kinds()
-	if len(kinds) == 0 || kinds[0] != KindResultReady {
+	if !slices.Contains(kinds, KindResultReady) || !slices.Contains(kinds, KindAppealDecided) {
 		t.Fatalf("kinds = %v", kinds)
 	}
 	for _, k := range kinds {

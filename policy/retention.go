@@ -71,7 +71,7 @@ var Table = []Rule{
 	{Category: PaymentStatus, Years: 3, From: TestDate, Promise: "T16", Holds: "payment status",
 		FromChosen: "the policy says three years without an event; the fee is owed for the test, so its date"},
 	{Category: Cheating, Years: 3, From: Decided, Promise: "T17", Holds: "provisional and final decisions on cheating, with reasons; quarantines"},
-	{Category: PersonalData, Years: 20, From: TestDate, Promise: "T13", Holds: "everything else: name, identifiers, contact details, test answers, results, discrepancies, reviews, assessments"},
+	{Category: PersonalData, Years: 20, From: TestDate, Promise: "T13", Holds: "everything else: name, identifiers, contact details, test answers, results, discrepancies, reviews, assessments, appeals and their decisions"},
 }
 
 // Lookup returns the rule of a category.

@@ -35,17 +35,27 @@ func (s *Store) RetentionFactsOf(ctx context.Context, regID uuid.UUID) (Retentio
 	return f, nil
 }
 
-// LegalHold reports whether a deletion of the registration's data must
-// wait, and why: a cheating case reported but not decided.
-func (s *Store) LegalHold(ctx context.Context, regID uuid.UUID) (string, error) {
-	var open bool
+// appealNeeds are the categories an open appeal needs: the address and
+// the payment status are not, so their deletion never waits for one.
+var appealNeeds = map[string]bool{"audio": true, "cheating": true, "personal_data": true}
+
+// LegalHold reports whether the deletion of a category of the
+// registration's data must wait, and why: a cheating case reported but not
+// decided, or an open appeal that needs the category.
+func (s *Store) LegalHold(ctx context.Context, regID uuid.UUID, category string) (string, error) {
+	var cheating bool
+	var appeals int
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM discrepancies WHERE registration_id = $1 AND kind = 'provisional_cheating')
-		AND NOT EXISTS (SELECT 1 FROM cheating_decisions WHERE registration_id = $1)`, regID).Scan(&open)
+		AND NOT EXISTS (SELECT 1 FROM cheating_decisions WHERE registration_id = $1),
+		(SELECT count(*) FROM appeals WHERE registration_id = $1 AND closed_at IS NULL)`, regID).Scan(&cheating, &appeals)
 	if err != nil {
 		return "", classify(fmt.Errorf("read legal holds: %w", err))
 	}
-	if open {
+	switch {
+	case cheating:
 		return "open cheating case", nil
+	case appeals > 0 && appealNeeds[category]:
+		return "open appeal", nil
 	}
 	return "", nil
 }
@@ -89,6 +99,8 @@ var categoryDeletes = map[string][]string{
 		`DELETE FROM answer_sheets WHERE registration_id = @reg`,
 		`DELETE FROM discrepancies WHERE registration_id = @reg`,
 		`DELETE FROM cheating_decisions WHERE registration_id = @reg`,
+		`DELETE FROM appeal_decisions WHERE appeal_id IN (SELECT id FROM appeals WHERE registration_id = @reg)`,
+		`DELETE FROM appeals WHERE registration_id = @reg`,
 		`DELETE FROM registration_stages WHERE registration_id = @reg`,
 		`DELETE FROM idempotency_keys WHERE resource_id = @reg`,
 		`DELETE FROM registrations WHERE id = @reg`,

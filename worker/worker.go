@@ -36,6 +36,8 @@ type Deps struct {
 	Logger    *slog.Logger
 	Catalogue marking.Catalogue
 	TestDay   config.TestDay
+	// Appeals are the appeal deadlines; zero means the defaults.
+	Appeals config.Appeals
 	// Registry is the Diploma Registry client.
 	Registry registry.Client
 	// Identity tunes national identity number checks (publication).
@@ -55,10 +57,13 @@ func Register(r sdkworker.Registry, d Deps) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.Appeals == (config.Appeals{}) {
+		d.Appeals = config.DefaultAppeals()
+	}
 	r.RegisterWorkflowWithOptions(workflows.CandidateLifecycle, workflow.RegisterOptions{Name: workflows.LifecycleWorkflow})
 	reg := &activities.Registration{Store: d.Store}
 	r.RegisterActivityWithOptions(reg.RecordStage, activity.RegisterOptions{Name: workflows.ActivityRecordStage})
-	td := &activities.TestDay{Store: d.Store, Catalogue: d.Catalogue, Config: d.TestDay, Logger: d.Logger}
+	td := &activities.TestDay{Store: d.Store, Catalogue: d.Catalogue, Config: d.TestDay, Appeals: d.Appeals.Rules(), Logger: d.Logger}
 	for name, fn := range map[string]any{
 		workflows.ActivityLoadRegistration:   td.LoadRegistration,
 		workflows.ActivityStoreAnswerSheet:   td.StoreAnswerSheet,
@@ -77,6 +82,10 @@ func Register(r sdkworker.Registry, d Deps) {
 	}
 	pub := &activities.Publication{Store: d.Store, Registry: d.Registry, Identity: d.Identity}
 	r.RegisterActivityWithOptions(pub.PublishResults, activity.RegisterOptions{Name: workflows.ActivityPublishResults})
+	r.RegisterWorkflowWithOptions(workflows.CandidateAppeal, workflow.RegisterOptions{Name: workflows.AppealWorkflow})
+	ap := &activities.Appeals{Store: d.Store, Catalogue: d.Catalogue, Rules: d.Appeals.Rules(), Logger: d.Logger}
+	r.RegisterActivityWithOptions(ap.AdmitAppeal, activity.RegisterOptions{Name: workflows.ActivityAdmitAppeal})
+	r.RegisterActivityWithOptions(ap.DecideAppeal, activity.RegisterOptions{Name: workflows.ActivityDecideAppeal})
 	r.RegisterWorkflowWithOptions(workflows.CandidateRetention, workflow.RegisterOptions{Name: workflows.RetentionWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.RetentionReconciliation, workflow.RegisterOptions{Name: workflows.ReconciliationWorkflow})
 	ret := &activities.Retention{Store: d.Store, Objects: d.Objects, Temporal: d.Client, Namespace: d.Namespace, Periods: d.RetentionPeriods,

@@ -137,12 +137,17 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 		l.parts = append(l.parts, &partRun{info: p, status: PartAwaiting, assessments: map[string]Assessment{}})
 	}
 
+	desk := &appealDesk{registrationID: in.RegistrationID, ready: func() bool { return l.ctx != nil }, closed: l.appealClosed}
+	if err := desk.register(ctx); err != nil {
+		return fmt.Errorf("set update handler %s: %w", UpdateLodgeAppeal, err)
+	}
+
 	// Events keep arriving after the result too (a final cheating decision,
-	// a corrected answer key). FinalAfter the test day closed (the appeal
-	// window) the result is final and the lifecycle continues as new into
-	// its retention phase.
+	// a corrected answer key, an appeal). FinalAfter the test day closed
+	// (the appeal window), once no appeal is open, the result is final and
+	// the lifecycle continues as new into its retention phase.
 	var final bool
-	for !final {
+	for {
 		if l.closed() && l.finalTimer == nil {
 			l.finalTimer = workflow.NewTimer(ctx, rc.FinalAfter)
 			workflow.Go(ctx, func(ctx workflow.Context) {
@@ -151,7 +156,7 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 				}
 			})
 		}
-		if err := workflow.Await(ctx, func() bool { return l.dirty || final }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return l.dirty || (final && desk.open == 0) }); err != nil {
 			return err
 		}
 		if l.dirty {
@@ -159,10 +164,15 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 			if err := l.advance(ctx); err != nil {
 				return err
 			}
+			continue
 		}
-	}
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
-		return err
+		if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+			return err
+		}
+		// A handler that finished just now may have lodged an appeal.
+		if desk.open == 0 && !l.dirty {
+			break
+		}
 	}
 	// The result is final: publish it to the Diploma Registry (or withdraw
 	// what no longer stands). The activity retries until the registry takes
@@ -182,6 +192,17 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 	}
 	plan.Stages = l.status.Stages
 	return workflow.NewContinueAsNewError(ctx, RetentionWorkflow, plan)
+}
+
+// appealClosed applies a finished appeal to the parts: annulled parts end
+// annulled; changed results are read from PostgreSQL when published.
+func (l *lifecycle) appealClosed(_ workflow.Context, out AppealOutcome) {
+	for _, p := range l.parts {
+		if out.AnnulledAll || slices.Contains(out.AnnulledParts, p.info.Name) {
+			p.status, p.reasons, p.reviewID = PartAnnulled, nil, ""
+		}
+	}
+	l.dirty = true
 }
 
 // closed reports whether the test day has ended for every part.

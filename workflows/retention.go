@@ -117,6 +117,22 @@ func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 		return fmt.Errorf("set query handler: %w", err)
 	}
 	ctx = activityOptions(ctx, 0)
+	// Appeals still arrive here: late ones a case handler accepted, and
+	// appeals against decisions taken late. A changed or annulled result
+	// is republished or withdrawn at once.
+	var publishing int
+	desk := &appealDesk{registrationID: plan.RegistrationID, ready: func() bool { return true }, closed: func(ctx workflow.Context, out AppealOutcome) {
+		if !out.ResultsChanged {
+			return
+		}
+		publishing++
+		defer func() { publishing-- }()
+		// The activity retries until the registry answers; the publication key makes retries harmless.
+		_ = workflow.ExecuteActivity(activityOptions(ctx, 0), ActivityPublishResults, plan.RegistrationID).Get(ctx, nil)
+	}}
+	if err := desk.register(ctx); err != nil {
+		return fmt.Errorf("set update handler %s: %w", UpdateLodgeAppeal, err)
+	}
 	recheck := plan.HoldRecheck
 	if recheck <= 0 {
 		recheck = 24 * time.Hour
@@ -176,6 +192,11 @@ func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 		if err := setStage(StageRetained, next); err != nil {
 			return err
 		}
+	}
+	if err := workflow.Await(ctx, func() bool {
+		return desk.open == 0 && publishing == 0 && workflow.AllHandlersFinished(ctx)
+	}); err != nil {
+		return err
 	}
 	if err := workflow.ExecuteActivity(ctx, ActivityDeleteHistories, plan.RegistrationID).Get(ctx, nil); err != nil {
 		return fmt.Errorf("delete closed histories: %w", err)

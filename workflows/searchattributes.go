@@ -31,6 +31,7 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		ReviewPendingKey.GetName(): enumspb.INDEXED_VALUE_TYPE_BOOL,
 		ReviewDueKey.GetName():     enumspb.INDEXED_VALUE_TYPE_DATETIME,
 		DeletionDueKey.GetName():   enumspb.INDEXED_VALUE_TYPE_DATETIME,
+		AppealKindKey.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }
 

@@ -1,0 +1,311 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/examflow/examflow/appeals"
+	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
+)
+
+// Appeals admits and decides appeals (T22). Purpose (T01): safeguarding
+// the right to appeal.
+type Appeals struct {
+	Store     *storage.Store
+	Catalogue marking.Catalogue
+	Rules     appeals.Rules
+	Logger    *slog.Logger
+}
+
+// refused is an appeal the rules do not admit: not retried, and the caller
+// reads the reason ("field: reason").
+func refused(r *appeals.Refusal) error {
+	return temporal.NewNonRetryableApplicationError(r.Error(), "AppealRefused", nil)
+}
+
+// facts reads what the rules need about a registration.
+func (a *Appeals) facts(ctx context.Context, regID uuid.UUID, now time.Time, skip uuid.UUID) (appeals.Facts, storage.AppealRecord, error) {
+	reg, sess, err := a.Store.RegistrationSession(ctx, regID)
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrNoSession) {
+		return appeals.Facts{}, storage.AppealRecord{}, temporal.NewNonRetryableApplicationError("registration or session not found", "NotFound", err)
+	}
+	if err != nil {
+		return appeals.Facts{}, storage.AppealRecord{}, err
+	}
+	rec, err := a.Store.AppealRecordOf(ctx, regID, now)
+	if err != nil {
+		return appeals.Facts{}, rec, err
+	}
+	tv, ok := a.Catalogue.Lookup(sess.TestType, sess.TestVersion)
+	if !ok {
+		return appeals.Facts{}, rec, temporal.NewNonRetryableApplicationError("test version not in the catalogue", "NotFound", nil)
+	}
+	f := appeals.Facts{TestType: reg.TestType, TestDate: rec.TestDate, ResultAt: rec.ResultAt,
+		QuarantineActive: rec.QuarantineActive, ComplaintRejectedAt: rec.ComplaintRejectedAt}
+	for _, name := range reg.TestParts {
+		def, _ := tv.Part(name)
+		f.Parts = append(f.Parts, appeals.Part{Name: name, Examiner: !def.Automated(), Result: rec.Results[name].Result, Levels: def.Results})
+	}
+	if rec.CheatingFinal != nil {
+		at := rec.CheatingFinal.DecidedAt
+		f.CheatingFinalAt = &at
+	}
+	for _, ap := range rec.Appeals {
+		if ap.ID != skip {
+			f.Lodged = append(f.Lodged, appeals.Lodged{Kind: appeals.Kind(ap.Kind), Part: ap.Part, Against: ap.Against})
+		}
+	}
+	return f, rec, nil
+}
+
+// AdmitAppeal checks an appeal against the rules (kind, deadline, late
+// acceptance, lodged twice) and stores it with its grounds sealed. A
+// refusal is a non-retryable AppealRefused error naming the field. A retry
+// with the same appeal ID admits the stored appeal again.
+func (a *Appeals) AdmitAppeal(ctx context.Context, in workflows.AdmitAppealInput) (workflows.AppealAdmission, error) {
+	regID, err := parseID(in.RegistrationID)
+	if err != nil {
+		return workflows.AppealAdmission{}, err
+	}
+	appealID, err := parseID(in.AppealID)
+	if err != nil {
+		return workflows.AppealAdmission{}, err
+	}
+	q := in.Request
+	received := in.Now
+	if q.ReceivedAt != nil {
+		if q.ReceivedAt.After(in.Now.Add(time.Minute)) {
+			return workflows.AppealAdmission{}, refused(&appeals.Refusal{Field: "received_at", Reason: "the appeal cannot be received in the future"})
+		}
+		received = *q.ReceivedAt
+	}
+	f, _, err := a.facts(ctx, regID, in.Now, appealID)
+	if err != nil {
+		return workflows.AppealAdmission{}, err
+	}
+	req := appeals.Request{Kind: appeals.Kind(q.Kind), Part: q.Part, Against: q.Against, ReceivedAt: received}
+	if q.LateAcceptance != nil {
+		req.LateAcceptedBy, req.LateReason = q.LateAcceptance.AcceptedBy, q.LateAcceptance.Reason
+	}
+	adm, err := appeals.Admit(a.Rules, f, req)
+	var refusal *appeals.Refusal
+	if errors.As(err, &refusal) {
+		a.Logger.InfoContext(ctx, "appeal refused", "registration_id", in.RegistrationID, "kind", q.Kind, "field", refusal.Field)
+		return workflows.AppealAdmission{}, refused(refusal)
+	}
+	if err != nil {
+		return workflows.AppealAdmission{}, err
+	}
+	ap := storage.Appeal{ID: appealID, RegistrationID: regID, Kind: string(adm.Kind), Part: adm.Part, Against: adm.Against,
+		ReceivedAt: received, Deadline: adm.Deadline, Grounds: q.Grounds, WorkflowID: in.WorkflowID, LodgedAt: in.Now}
+	if adm.Late {
+		ap.LateAcceptedBy, ap.LateReason = req.LateAcceptedBy, req.LateReason
+	}
+	if err := a.Store.LodgeAppeal(ctx, ap); errors.Is(err, storage.ErrDuplicate) {
+		return workflows.AppealAdmission{}, refused(&appeals.Refusal{Field: "kind", Reason: "this has been appealed already"})
+	} else if err != nil {
+		return workflows.AppealAdmission{}, err
+	}
+	return workflows.AppealAdmission{Kind: string(adm.Kind), Part: adm.Part, Against: adm.Against, Deadline: adm.Deadline,
+		Late: adm.Late, FirstInstance: adm.FirstInstance, Levels: adm.Levels, TestType: f.TestType}, nil
+}
+
+// DecideAppeal records an instance's decision and applies it in the same
+// transaction: a formal-error complaint upheld annuls the result (a new
+// test is offered); a re-assessment replaces the writing result whether
+// higher or lower, and a C1 result only if it is at least as good; an
+// appeal against a decision that is upheld reverses it, and one the first
+// instance maintains goes to the County Governor. The candidate is told
+// through the outbox. Idempotent: a retry returns the recorded outcome.
+func (a *Appeals) DecideAppeal(ctx context.Context, in workflows.DecideAppealInput) (workflows.AppealOutcome, error) {
+	regID, err := parseID(in.RegistrationID)
+	if err != nil {
+		return workflows.AppealOutcome{}, err
+	}
+	appealID, err := parseID(in.AppealID)
+	if err != nil {
+		return workflows.AppealOutcome{}, err
+	}
+	ap, err := a.Store.GetAppeal(ctx, appealID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return workflows.AppealOutcome{}, temporal.NewNonRetryableApplicationError("appeal not found", "NotFound", err)
+	}
+	if err != nil {
+		return workflows.AppealOutcome{}, err
+	}
+	_, rec, err := a.facts(ctx, regID, in.At, uuid.Nil)
+	if err != nil {
+		return workflows.AppealOutcome{}, err
+	}
+	x := in.Decision
+	d := storage.AppealDecision{Instance: x.Instance, Decision: x.Decision, Reasons: x.Reasons, DecidedBy: x.DecidedBy, DecidedAt: in.At}
+	var fx storage.AppealEffects
+	annul := func(part string) {
+		if part == "" {
+			fx.AnnulAll = true
+		} else {
+			fx.AnnulParts = []string{part}
+		}
+	}
+	if !slices.ContainsFunc(ap.Decisions, func(p storage.AppealDecision) bool { return p.Instance == x.Instance }) {
+		switch appeals.Kind(ap.Kind) {
+		case appeals.FormalError:
+			fx.Status, fx.Closed = x.Decision, true
+			if x.Decision == appeals.Upheld {
+				annul(ap.Part)
+			}
+		case appeals.WritingReassessment, appeals.C1Appeal:
+			if err := a.reassess(ctx, in, ap, rec, &d, &fx); err != nil {
+				return workflows.AppealOutcome{}, err
+			}
+		case appeals.DecisionAppeal:
+			switch x.Decision {
+			case appeals.Maintained:
+				fx.Status = "county_governor"
+			case appeals.Rejected:
+				fx.Status, fx.Closed = appeals.Rejected, true
+			case appeals.Upheld:
+				fx.Status, fx.Closed = appeals.Upheld, true
+				switch ap.Against {
+				case appeals.AgainstCheating:
+					if rec.CheatingFinal != nil {
+						fx.ReverseCheating = &rec.CheatingFinal.ID
+					}
+				case appeals.AgainstQuarantine:
+					if rec.CheatingFinal != nil {
+						fx.LiftQuarantine = &rec.CheatingFinal.ID
+					}
+				case appeals.AgainstComplaintRejection:
+					annul(rec.ComplaintPart)
+				}
+			}
+		}
+		if _, err := a.Store.DecideAppeal(ctx, appealID, d, fx); err != nil {
+			return workflows.AppealOutcome{}, err
+		}
+		if ap, err = a.Store.GetAppeal(ctx, appealID); err != nil {
+			return workflows.AppealOutcome{}, err
+		}
+	}
+	out := outcomeOf(ap, x.Instance, rec.ComplaintPart)
+	if err := a.notify(ctx, ap, rec, x.Instance, out); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// reassess applies a new independent assessment. The examiner must not
+// have assessed the part before.
+func (a *Appeals) reassess(ctx context.Context, in workflows.DecideAppealInput, ap storage.Appeal, rec storage.AppealRecord, d *storage.AppealDecision, fx *storage.AppealEffects) error {
+	r := in.Reassessment
+	if r == nil {
+		return temporal.NewNonRetryableApplicationError("decision: this appeal is decided by a re-assessment", "AppealRefused", nil)
+	}
+	old, ok := rec.Results[ap.Part]
+	if !ok {
+		return temporal.NewNonRetryableApplicationError("part: the appealed part has no standing result", "AppealRefused", nil)
+	}
+	before, err := a.Store.Assessors(ctx, ap.RegistrationID, ap.Part)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(before, r.Assessor) {
+		return temporal.NewNonRetryableApplicationError("assessor: the re-assessment must be independent: this examiner has assessed the part before", "AppealRefused", nil)
+	}
+	reg, err := a.Store.GetRegistration(ctx, ap.RegistrationID)
+	if err != nil {
+		return err
+	}
+	level := r.Level
+	basis := map[string]any{"appeal_id": ap.ID.String(), "previous_result": old.Result, "reassessed_level": r.Level}
+	if ap.Kind == string(appeals.WritingReassessment) && reg.LevelBand != "" {
+		level = marking.CapWriting(level, reg.LevelBand)
+		basis["level_band"] = reg.LevelBand
+	}
+	newResult, reason := level, "re-assessed on appeal; the new result is final"
+	if ap.Kind == string(appeals.C1Appeal) {
+		reason = "re-assessed on appeal; a C1 result can only stay or rise"
+		if !appeals.AtLeast(in.Admission.Levels, level, old.Result) {
+			newResult = old.Result
+		}
+	}
+	d.Level, d.DecidedBy = r.Level, r.Assessor
+	fx.Status, fx.Closed, fx.Assessor = appeals.Reassessed, true, r.Assessor
+	if newResult != old.Result {
+		fx.NewResult = &storage.Result{
+			ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(ap.ID.String()+"/result")), RegistrationID: ap.RegistrationID, Part: ap.Part,
+			Result: newResult, DecidedBy: "appeal", Basis: basis, Reason: reason, DecidedAt: in.At,
+		}
+	}
+	return nil
+}
+
+// outcomeOf reads an appeal's outcome from what is recorded, so a retried
+// decision answers the same.
+func outcomeOf(ap storage.Appeal, instance, complaintPart string) workflows.AppealOutcome {
+	out := workflows.AppealOutcome{Status: ap.Status, Closed: ap.ClosedAt != nil}
+	switch ap.Status {
+	case "county_governor":
+		out.Stage = workflows.StageAppealCountyGovernor
+	case appeals.Upheld:
+		out.Stage = workflows.StageAppealUpheld
+	case appeals.Rejected:
+		out.Stage = workflows.StageAppealRejected
+	case appeals.Reassessed:
+		out.Stage = workflows.StageAppealReassessed
+	}
+	for _, d := range ap.Decisions {
+		if d.Instance != instance {
+			continue
+		}
+		if d.ResultID != nil {
+			out.ResultsChanged = true
+		}
+		if d.Decision != appeals.Upheld {
+			continue
+		}
+		part, annuls := ap.Part, ap.Kind == string(appeals.FormalError)
+		if ap.Against == appeals.AgainstComplaintRejection {
+			part, annuls = complaintPart, true
+		}
+		if annuls {
+			out.ResultsChanged = true
+			if part == "" {
+				out.AnnulledAll = true
+			} else {
+				out.AnnulledParts = []string{part}
+			}
+		}
+	}
+	return out
+}
+
+// notify tells the candidate what was decided. The e-mail says only the
+// outcome; the candidate reads the details after logging in.
+func (a *Appeals) notify(ctx context.Context, ap storage.Appeal, rec storage.AppealRecord, instance string, out workflows.AppealOutcome) error {
+	outcome := out.Status
+	if outcome == "county_governor" {
+		outcome = "forwarded"
+	}
+	payload := map[string]string{"test_type": rec.TestType, "outcome": outcome}
+	if outcome == appeals.Upheld && (out.AnnulledAll || len(out.AnnulledParts) > 0 || ap.Against == appeals.AgainstCheating) {
+		payload["new_test"] = "yes"
+	}
+	if instance == appeals.InstanceCountyGovernor || ap.Kind == string(appeals.WritingReassessment) {
+		payload["final"] = "yes"
+	}
+	_, err := a.Store.EnqueueNotification(ctx, storage.Notification{
+		DedupeKey: fmt.Sprintf("appeal_decided/%s/%s", ap.ID, instance), CandidateID: rec.CandidateID, RegistrationID: ap.RegistrationID,
+		Kind: "appeal_decided", Payload: payload, Purpose: "safeguarding the right to appeal: telling the candidate the decision",
+	})
+	return err
+}

@@ -1,0 +1,201 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/examflow/examflow/appeals"
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
+)
+
+// AppealView is an appeal as the API shows it. The candidate's grounds are
+// stored sealed and not listed here.
+type AppealView struct {
+	AppealID       string                    `json:"appeal_id"`
+	RegistrationID string                    `json:"registration_id"`
+	WorkflowID     string                    `json:"workflow_id"`
+	Kind           string                    `json:"kind"`
+	Part           string                    `json:"part,omitempty"`
+	Against        string                    `json:"against,omitempty"`
+	ReceivedAt     time.Time                 `json:"received_at"`
+	Deadline       time.Time                 `json:"deadline"`
+	Late           bool                      `json:"late"`
+	LateAcceptance *workflows.LateAcceptance `json:"late_acceptance,omitempty"`
+	Status         string                    `json:"status"`
+	LodgedAt       time.Time                 `json:"lodged_at"`
+	ClosedAt       *time.Time                `json:"closed_at,omitempty"`
+	Decisions      []AppealDecisionView      `json:"decisions"`
+}
+
+// AppealDecisionView is one instance's decision.
+type AppealDecisionView struct {
+	Instance  string    `json:"instance"`
+	Decision  string    `json:"decision"`
+	Reasons   string    `json:"reasons"`
+	DecidedBy string    `json:"decided_by"`
+	Level     string    `json:"level,omitempty"`
+	ResultID  string    `json:"result_id,omitempty"`
+	DecidedAt time.Time `json:"decided_at"`
+}
+
+func appealView(a storage.Appeal) AppealView {
+	v := AppealView{AppealID: a.ID.String(), RegistrationID: a.RegistrationID.String(), WorkflowID: a.WorkflowID, Kind: a.Kind,
+		Part: a.Part, Against: a.Against, ReceivedAt: a.ReceivedAt, Deadline: a.Deadline, Late: a.LateAcceptedBy != "",
+		Status: a.Status, LodgedAt: a.LodgedAt, ClosedAt: a.ClosedAt, Decisions: []AppealDecisionView{}}
+	if v.Late {
+		v.LateAcceptance = &workflows.LateAcceptance{AcceptedBy: a.LateAcceptedBy, Reason: a.LateReason}
+	}
+	for _, d := range a.Decisions {
+		dv := AppealDecisionView{Instance: d.Instance, Decision: d.Decision, Reasons: d.Reasons, DecidedBy: d.DecidedBy, Level: d.Level, DecidedAt: d.DecidedAt}
+		if d.ResultID != nil {
+			dv.ResultID = d.ResultID.String()
+		}
+		v.Decisions = append(v.Decisions, dv)
+	}
+	return v
+}
+
+// checkAppealRequest refuses what is malformed before the workflow sees
+// it; the workflow's rules (deadlines, what can be appealed) come after.
+func checkAppealRequest(r workflows.AppealRequest, now time.Time) []FieldError {
+	var errs []FieldError
+	if !slices.Contains(appeals.Kinds(), appeals.Kind(r.Kind)) {
+		var kinds []string
+		for _, k := range appeals.Kinds() {
+			kinds = append(kinds, string(k))
+		}
+		errs = append(errs, FieldError{Field: "kind", Detail: "must be one of " + strings.Join(kinds, ", ")})
+	}
+	if r.Against != "" && !slices.Contains([]string{appeals.AgainstCheating, appeals.AgainstQuarantine, appeals.AgainstComplaintRejection}, r.Against) {
+		errs = append(errs, FieldError{Field: "against", Detail: "must be cheating, quarantine or formal_error_rejection"})
+	}
+	if r.ReceivedAt != nil && r.ReceivedAt.After(now.Add(time.Minute)) {
+		errs = append(errs, FieldError{Field: "received_at", Detail: "must not be in the future"})
+	}
+	if len(r.Grounds) > 10000 {
+		errs = append(errs, FieldError{Field: "grounds", Detail: "must be at most 10000 characters"})
+	}
+	if l := r.LateAcceptance; l != nil {
+		if strings.TrimSpace(l.AcceptedBy) == "" {
+			errs = append(errs, FieldError{Field: "late_acceptance.accepted_by", Detail: "is required: the case handler who accepts the late appeal"})
+		}
+		if strings.TrimSpace(l.Reason) == "" {
+			errs = append(errs, FieldError{Field: "late_acceptance.reason", Detail: "is required"})
+		}
+	}
+	return errs
+}
+
+// lodgeAppeal lodges an appeal with the lodge-appeal Update; the workflow
+// checks the deadline and starts the appeal's own workflow.
+func (s *server) lodgeAppeal(c *gin.Context) {
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
+		return
+	}
+	var req workflows.AppealRequest
+	if !s.decodeBody(c, &req) {
+		return
+	}
+	if errs := checkAppealRequest(req, s.Validation.Now()); len(errs) > 0 {
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid appeal", Status: http.StatusUnprocessableEntity,
+			Detail: errs[0].Field + " " + errs[0].Detail, Errors: errs})
+		return
+	}
+	var ref workflows.AppealRef
+	if !s.sendUpdateTo(c, reg.WorkflowID, reg.ID, workflows.UpdateLodgeAppeal, req, &ref) {
+		return
+	}
+	c.Header("Location", "/v1/registrations/"+reg.ID.String()+"/appeals/"+ref.AppealID)
+	c.JSON(http.StatusCreated, gin.H{"registration_id": reg.ID.String(), "appeal_id": ref.AppealID, "workflow_id": ref.WorkflowID,
+		"deadline": ref.Deadline, "late": ref.Late, "stage": ref.Stage})
+}
+
+func (s *server) listAppeals(c *gin.Context) {
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
+		return
+	}
+	list, err := s.Store.Appeals(c.Request.Context(), reg.ID)
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	out := []AppealView{}
+	for _, a := range list {
+		out = append(out, appealView(a))
+	}
+	c.JSON(http.StatusOK, gin.H{"registration_id": reg.ID.String(), "appeals": out})
+}
+
+// appealOf reads the appeal named in the path, answering 400/404/503 itself.
+func (s *server) appealOf(c *gin.Context) (storage.Appeal, bool) {
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
+		return storage.Appeal{}, false
+	}
+	id, err := uuid.Parse(c.Param("appeal_id"))
+	if err != nil {
+		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
+			Detail: "the appeal id must be a UUID", Errors: []FieldError{{Field: "appeal_id", Detail: "must be a UUID"}}})
+		return storage.Appeal{}, false
+	}
+	a, err := s.Store.GetAppeal(c.Request.Context(), id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || (err == nil && a.RegistrationID != reg.ID):
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no appeal with this id for this registration"})
+		return a, false
+	case err != nil:
+		unavailable(c, "the database is unavailable")
+		return a, false
+	}
+	return a, true
+}
+
+func (s *server) getAppeal(c *gin.Context) {
+	if a, ok := s.appealOf(c); ok {
+		c.JSON(http.StatusOK, appealView(a))
+	}
+}
+
+// decideAppeal sends an instance's decision to the appeal's workflow.
+func (s *server) decideAppeal(c *gin.Context) {
+	a, ok := s.appealOf(c)
+	if !ok {
+		return
+	}
+	var d workflows.AppealDecision
+	if !s.decodeBody(c, &d) {
+		return
+	}
+	s.appealUpdate(c, a, workflows.UpdateAppealDecision, d)
+}
+
+// reassessAppeal sends the new independent assessment to the appeal's workflow.
+func (s *server) reassessAppeal(c *gin.Context) {
+	a, ok := s.appealOf(c)
+	if !ok {
+		return
+	}
+	var r workflows.Reassessment
+	if !s.decodeBody(c, &r) {
+		return
+	}
+	s.appealUpdate(c, a, workflows.UpdateReassessment, r)
+}
+
+func (s *server) appealUpdate(c *gin.Context, a storage.Appeal, name string, arg any) {
+	var out workflows.AppealOutcome
+	if !s.sendUpdateTo(c, a.WorkflowID, a.RegistrationID, name, arg, &out) {
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"appeal_id": a.ID.String(), "status": out.Status, "stage": out.Stage, "closed": out.Closed,
+		"results_changed": out.ResultsChanged})
+}

@@ -1,0 +1,196 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/examflow/examflow/appeals"
+	"github.com/google/uuid"
+)
+
+// fakeDecideAppeal answers a decision the way the DecideAppeal activity
+// does: the first instance's "maintained" goes on to the County Governor;
+// everything else closes the appeal. An upheld formal-error complaint
+// annuls the whole test.
+func fakeDecideAppeal(_ context.Context, in DecideAppealInput) (AppealOutcome, error) {
+	switch in.Decision.Decision {
+	case appeals.Maintained:
+		return AppealOutcome{Status: "county_governor", Stage: StageAppealCountyGovernor}, nil
+	case appeals.Upheld:
+		out := AppealOutcome{Status: appeals.Upheld, Closed: true, Stage: StageAppealUpheld}
+		if in.Admission.Kind == string(appeals.FormalError) {
+			out.ResultsChanged, out.AnnulledAll = true, true
+		}
+		return out, nil
+	case appeals.Reassessed:
+		return AppealOutcome{Status: appeals.Reassessed, Closed: true, Stage: StageAppealReassessed, ResultsChanged: true}, nil
+	}
+	return AppealOutcome{Status: appeals.Rejected, Closed: true, Stage: StageAppealRejected}, nil
+}
+
+func registerAppealFakes(env *testsuite.TestWorkflowEnvironment, adm AppealAdmission) {
+	env.RegisterWorkflowWithOptions(CandidateAppeal, workflow.RegisterOptions{Name: AppealWorkflow})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ AdmitAppealInput) (AppealAdmission, error) {
+		return adm, nil
+	}, activity.RegisterOptions{Name: ActivityAdmitAppeal})
+	env.RegisterActivityWithOptions(fakeDecideAppeal, activity.RegisterOptions{Name: ActivityDecideAppeal})
+}
+
+type appealStep struct {
+	update string
+	arg    any
+	refuse bool // the validator must refuse it
+}
+
+// TestAppealRoutes walks each kind of appeal through its instances: the
+// stage after each decision, decisions from the wrong instance refused, and
+// the outcome the parent receives.
+func TestAppealRoutes(t *testing.T) {
+	decision := func(instance, d string) AppealDecision {
+		return AppealDecision{Instance: instance, Decision: d, Reasons: "reasons", DecidedBy: "ch-1"}
+	}
+	tests := []struct {
+		name   string
+		adm    AppealAdmission
+		steps  []appealStep
+		stages []Stage
+		status string
+	}{
+		{"formal error upheld by the test centre", AppealAdmission{Kind: "formal_error", FirstInstance: appeals.InstanceTestCentre}, []appealStep{
+			{UpdateAppealDecision, decision(appeals.InstanceCountyGovernor, appeals.Upheld), true},
+			{UpdateAppealDecision, decision(appeals.InstanceTestCentre, appeals.Maintained), true},
+			{UpdateReassessment, Reassessment{Assessor: "e9", Level: "A1"}, true},
+			{UpdateAppealDecision, decision(appeals.InstanceTestCentre, appeals.Upheld), false},
+		}, []Stage{StageAppealAtTestCentre, StageAppealUpheld}, appeals.Upheld},
+		{"appeal against cheating to the County Governor", AppealAdmission{Kind: "decision_appeal", Against: "cheating", FirstInstance: appeals.InstanceFirstInstance}, []appealStep{
+			{UpdateAppealDecision, decision(appeals.InstanceCountyGovernor, appeals.Rejected), true},
+			{UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Rejected), true},
+			{UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Maintained), false},
+			{UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Upheld), true},
+			{UpdateAppealDecision, AppealDecision{Instance: appeals.InstanceCountyGovernor, Decision: appeals.Rejected}, true},
+			{UpdateAppealDecision, decision(appeals.InstanceCountyGovernor, appeals.Rejected), false},
+		}, []Stage{StageAppealFirstInstance, StageAppealCountyGovernor, StageAppealRejected}, appeals.Rejected},
+		{"first instance upholds", AppealAdmission{Kind: "decision_appeal", Against: "quarantine", FirstInstance: appeals.InstanceFirstInstance}, []appealStep{
+			{UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Upheld), false},
+		}, []Stage{StageAppealFirstInstance, StageAppealUpheld}, appeals.Upheld},
+		{"writing re-assessment", AppealAdmission{Kind: "writing_reassessment", Part: "writing", FirstInstance: appeals.InstanceReassessment, Levels: []string{"A1", "A2", "B1"}}, []appealStep{
+			{UpdateAppealDecision, decision(appeals.InstanceTestCentre, appeals.Upheld), true},
+			{UpdateReassessment, Reassessment{Assessor: "e9", Level: "C1"}, true},
+			{UpdateReassessment, Reassessment{Level: "A2"}, true},
+			{UpdateReassessment, Reassessment{Assessor: "e9", Level: "A2"}, false},
+		}, []Stage{StageAppealReassessment, StageAppealReassessed}, appeals.Reassessed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterActivityWithOptions(fakeDecideAppeal, activity.RegisterOptions{Name: ActivityDecideAppeal})
+			for i, st := range tc.steps {
+				env.RegisterDelayedCallback(func() {
+					env.UpdateWorkflow(st.update, uuid.NewString(), &testsuite.TestUpdateCallback{
+						OnAccept: func() {
+							if st.refuse {
+								t.Errorf("step %d (%+v) accepted, want refused", i, st.arg)
+							}
+						},
+						OnReject: func(err error) {
+							if !st.refuse {
+								t.Errorf("step %d refused: %v", i, err)
+							}
+						},
+						OnComplete: func(any, error) {},
+					}, st.arg)
+				}, time.Duration(i+1)*time.Hour)
+			}
+			env.ExecuteWorkflow(CandidateAppeal, AppealInput{AppealID: uuid.NewString(), RegistrationID: uuid.NewString(), Admission: tc.adm})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			var out AppealOutcome
+			if err := env.GetWorkflowResult(&out); err != nil {
+				t.Fatal(err)
+			}
+			v, err := env.QueryWorkflow(QueryAppeal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st AppealStatus
+			if err := v.Get(&st); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(st.Stages, tc.stages) || out.Status != tc.status || !out.Closed {
+				t.Fatalf("stages %v outcome %+v; want %v and %s", st.Stages, out, tc.stages, tc.status)
+			}
+		})
+	}
+}
+
+// TestOpenAppealKeepsTheResultFromBecomingFinal: an appeal lodged in the
+// appeal window keeps the lifecycle from publishing and continuing into
+// retention past the window, until the appeal's own workflow is decided;
+// an upheld formal-error complaint then annuls the result, and only then
+// is the publication made (a withdrawal, as nothing stands).
+func TestOpenAppealKeepsTheResultFromBecomingFinal(t *testing.T) {
+	f := newFakes(reading)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f.register(env)
+	registerAppealFakes(env, AppealAdmission{Kind: "formal_error", FirstInstance: appeals.InstanceTestCentre, TestType: "citizenship"})
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateSubmitAnswerSheet, "u1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {}}, sheet("q1", "q2", "q3"))
+	}, time.Minute)
+	var ref AppealRef
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateLodgeAppeal, "appeal-1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
+			OnComplete: func(v any, err error) {
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				switch r := v.(type) {
+				case AppealRef:
+					ref = r
+				case *AppealRef:
+					ref = *r
+				default:
+					t.Errorf("lodge-appeal returned %T", v)
+				}
+			}}, AppealRequest{Kind: "formal_error"})
+	}, time.Hour)
+	env.RegisterDelayedCallback(func() {
+		if ref.WorkflowID == "" || ref.Stage != StageAppealAtTestCentre {
+			t.Errorf("appeal ref %+v", ref)
+		}
+		if f.count(ActivityPlanRetention) != 0 || f.count(ActivityPublishResults) != 0 {
+			t.Error("the result became final while an appeal was open")
+		}
+		err := env.UpdateWorkflowByID(ref.WorkflowID, UpdateAppealDecision, "d1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
+			OnComplete: func(any, error) {}}, AppealDecision{Instance: appeals.InstanceTestCentre, Decision: appeals.Upheld, Reasons: "the machine froze", DecidedBy: "tc-1"})
+		if err != nil {
+			t.Error(err)
+		}
+	}, 40*24*time.Hour)
+	env.ExecuteWorkflow(CandidateLifecycle, LifecycleInput{RegistrationID: uuid.NewString()})
+	var can *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("workflow ended with %v, want continue-as-new", err)
+	}
+	var plan RetentionPlan
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &plan); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(plan.Stages, []Stage{StageRegistered, StageResult, StageAnnulled, StagePublished}) {
+		t.Fatalf("stages %v", plan.Stages)
+	}
+	if f.count(ActivityPublishResults) != 1 {
+		t.Fatalf("published %d times, want once", f.count(ActivityPublishResults))
+	}
+}
