@@ -165,30 +165,21 @@ func (s *server) getAppeal(c *gin.Context) {
 	}
 }
 
-// decideAppeal sends an instance's decision to the appeal's workflow.
-func (s *server) decideAppeal(c *gin.Context) {
-	a, ok := s.appealOf(c)
-	if !ok {
-		return
+// appealUpdateRoute sends the request body, decoded as T, as the named
+// Update to the appeal's workflow: decisions (appeal-decision) and
+// re-assessments (reassessment).
+func appealUpdateRoute[T any](s *server, name string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		a, ok := s.appealOf(c)
+		if !ok {
+			return
+		}
+		var arg T
+		if !s.decodeBody(c, &arg) {
+			return
+		}
+		s.appealUpdate(c, a, name, arg)
 	}
-	var d workflows.AppealDecision
-	if !s.decodeBody(c, &d) {
-		return
-	}
-	s.appealUpdate(c, a, workflows.UpdateAppealDecision, d)
-}
-
-// reassessAppeal sends the new independent assessment to the appeal's workflow.
-func (s *server) reassessAppeal(c *gin.Context) {
-	a, ok := s.appealOf(c)
-	if !ok {
-		return
-	}
-	var r workflows.Reassessment
-	if !s.decodeBody(c, &r) {
-		return
-	}
-	s.appealUpdate(c, a, workflows.UpdateReassessment, r)
 }
 
 func (s *server) appealUpdate(c *gin.Context, a storage.Appeal, name string, arg any) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
 )
 
 //go:embed openapi.yaml
@@ -90,8 +91,8 @@ func New(d Deps) *gin.Engine {
 	v1.POST("/registrations/:id/appeals", s.lodgeAppeal)
 	v1.GET("/registrations/:id/appeals", s.listAppeals)
 	v1.GET("/registrations/:id/appeals/:appeal_id", s.getAppeal)
-	v1.POST("/registrations/:id/appeals/:appeal_id/decisions", s.decideAppeal)
-	v1.POST("/registrations/:id/appeals/:appeal_id/reassessments", s.reassessAppeal)
+	v1.POST("/registrations/:id/appeals/:appeal_id/decisions", appealUpdateRoute[workflows.AppealDecision](s, workflows.UpdateAppealDecision))
+	v1.POST("/registrations/:id/appeals/:appeal_id/reassessments", appealUpdateRoute[workflows.Reassessment](s, workflows.UpdateReassessment))
 	if d.Objects != nil {
 		v1.POST("/registrations/:id/recordings", s.uploadRecording)
 		v1.GET("/registrations/:id/recordings", s.listRecordings)

@@ -64,10 +64,9 @@ func (s *server) sendUpdateTo(c *gin.Context, workflowID string, regID uuid.UUID
 	if err == nil {
 		return true
 	}
-	var appErr *temporal.ApplicationError
 	var notFound *serviceerror.NotFound
-	switch {
-	case errors.As(err, &appErr):
+	switch appErr, ok := refusalOf(err); {
+	case ok:
 		writeProblem(c, Problem{Type: ProblemValidation, Title: "Refused by the workflow", Status: http.StatusUnprocessableEntity,
 			Detail: appErr.Message(), Errors: []FieldError{{Field: fieldOfRefusal(appErr.Message()), Detail: appErr.Message()}}})
 	case errors.As(err, &notFound):
@@ -78,6 +77,29 @@ func (s *server) sendUpdateTo(c *gin.Context, workflowID string, regID uuid.UUID
 		unavailable(c, "Temporal did not answer")
 	}
 	return false
+}
+
+// refusalOf finds the refusal in an Update's failure: an activity's
+// AppealRefused error anywhere in the chain, or the validator's or
+// handler's own error. An activity that failed otherwise (PostgreSQL down)
+// is not a refusal: it is not the caller's fault.
+func refusalOf(err error) (*temporal.ApplicationError, bool) {
+	var first *temporal.ApplicationError
+	activityFailed := false
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		switch x := e.(type) {
+		case *temporal.ActivityError:
+			activityFailed = true
+		case *temporal.ApplicationError:
+			if x.Type() == "AppealRefused" {
+				return x, true
+			}
+			if first == nil {
+				first = x
+			}
+		}
+	}
+	return first, first != nil && !activityFailed
 }
 
 // fieldOfRefusal finds the request field a refusal is about: by convention

@@ -22,6 +22,7 @@ import (
 
 	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/registry"
@@ -36,7 +37,8 @@ type retentionStack struct {
 	sim *registry.Simulator
 }
 
-func startRetentionStack(t *testing.T, periods policy.Periods) retentionStack {
+// Options change the stack's worker settings, e.g. the appeal deadlines.
+func startRetentionStack(t *testing.T, periods policy.Periods, options ...func(*worker.Deps)) retentionStack {
 	t.Helper()
 	queue := "examflow-retention-" + uuid.NewString()[:8]
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -46,6 +48,13 @@ func startRetentionStack(t *testing.T, periods policy.Periods) retentionStack {
 	sim, regClient := newRegistry()
 	deps := worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: queue, Logger: quiet, Catalogue: env.catalogue,
 		TestDay: td, Namespace: env.cfg.TemporalNamespace, RetentionPeriods: periods, Objects: env.objects, Registry: regClient}
+	// The Norwegian tests' appeal windows count towards the final result:
+	// shortened like the rest.
+	deps.Appeals = config.DefaultAppeals()
+	deps.Appeals.WritingWindow, deps.Appeals.C1Window = td.FinalAfter, td.FinalAfter
+	for _, o := range options {
+		o(&deps)
+	}
 	w := worker.New(deps)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

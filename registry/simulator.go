@@ -33,6 +33,9 @@ type Simulator struct {
 	fail     int
 	status   int
 	slow     time.Duration
+
+	// publishes counts the publish requests (PUT) received, by key.
+	publishes map[string]int
 }
 
 // NewSimulator returns a simulator that accepts the given credentials.
@@ -51,6 +54,16 @@ func (s *Simulator) Publications() []Publication {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
+}
+
+// PublishRequests returns how many publish requests (PUT) for key have
+// reached the simulator. A request counts on arrival, before any delay set
+// by Slow: one still in flight, failed, or abandoned by its client counts
+// too. Tests use it to act while a publication is in flight.
+func (s *Simulator) PublishRequests(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.publishes[key]
 }
 
 // FailNext makes the next n API calls answer status.
@@ -132,6 +145,12 @@ func (s *Simulator) api(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	authorized := s.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
 	s.calls++
+	if r.Method == http.MethodPut {
+		if s.publishes == nil {
+			s.publishes = map[string]int{}
+		}
+		s.publishes[strings.TrimPrefix(r.URL.Path, "/v1/publications/")]++
+	}
 	slow := s.slow
 	failing := s.fail > 0
 	status := s.status

@@ -47,7 +47,6 @@ type AppealDecision struct {
 type AppealRecord struct {
 	CandidateID uuid.UUID
 	TestType    string
-	TestVersion string
 	TestDate    time.Time
 	// ResultAt is when the registration first entered stage Result.
 	ResultAt *time.Time
@@ -67,10 +66,10 @@ type AppealRecord struct {
 // AppealRecordOf reads what the appeal rules need about a registration.
 func (s *Store) AppealRecordOf(ctx context.Context, regID uuid.UUID, now time.Time) (AppealRecord, error) {
 	var rec AppealRecord
-	err := s.pool.QueryRow(ctx, `SELECT r.candidate_id, r.test_type, COALESCE(se.test_version, ''), r.session_date,
+	err := s.pool.QueryRow(ctx, `SELECT r.candidate_id, r.test_type, r.session_date,
 		(SELECT min(entered_at) FROM registration_stages st WHERE st.registration_id = r.id AND st.stage = 'Result')
-		FROM registrations r LEFT JOIN sessions se ON se.id = r.session_id WHERE r.id = $1`, regID).
-		Scan(&rec.CandidateID, &rec.TestType, &rec.TestVersion, &rec.TestDate, &rec.ResultAt)
+		FROM registrations r WHERE r.id = $1`, regID).
+		Scan(&rec.CandidateID, &rec.TestType, &rec.TestDate, &rec.ResultAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return rec, ErrNotFound
 	}
@@ -300,15 +299,6 @@ func insertSuperseding(ctx context.Context, tx pgx.Tx, r Result) error {
 		}
 	}
 	return nil
-}
-
-// OpenAppeals counts a registration's appeals that are not decided.
-func (s *Store) OpenAppeals(ctx context.Context, regID uuid.UUID) (int, error) {
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM appeals WHERE registration_id = $1 AND closed_at IS NULL`, regID).Scan(&n); err != nil {
-		return 0, classify(fmt.Errorf("count open appeals: %w", err))
-	}
-	return n, nil
 }
 
 // Assessors lists who has assessed a registration's part, in any role.
