@@ -340,3 +340,54 @@ func TestCheatingAppealDecidedByTheCountyGovernor(t *testing.T) {
 		t.Fatalf("%d appeal notices, want 2 (forwarded, decided)", n)
 	}
 }
+
+// TestC1AppealCanOnlyRaiseTheResult (T22): a Norwegian C1 appeal is
+// re-assessed by a new examiner; a lower level leaves the result as it was
+// (recorded with the decision), a higher one replaces it.
+func TestC1AppealCanOnlyRaiseTheResult(t *testing.T) {
+	rs := appealStack(t, 30*time.Second, 30*time.Second)
+	today := time.Now().UTC().Format(time.DateOnly)
+	centre := uniqueCentre()
+	sessionFor(t, "norwegian_c1", centre, today)
+	body := newPerson(t).registration("norwegian_c1", centre, today)
+	body["test"] = map[string]any{"type": "norwegian_c1", "parts": []string{"listening_writing", "reading_oral"}}
+	a := postAt(t, rs.url, "/v1/registrations", body, "")
+	if a.Status != 201 {
+		t.Fatalf("register: %d %s", a.Status, a.Raw)
+	}
+	url := registrationURL(a)
+	for part, level := range map[string]string{"listening_writing": "not_passed", "reading_oral": "C1"} {
+		for role, who := range map[string]string{"examiner": "e1", "external_examiner": "e2"} {
+			if s := postAt(t, rs.url, url+"/assessments", map[string]any{"part": part, "role": role, "assessor": who, "level": level}, ""); s.Status != 202 {
+				t.Fatalf("%s %s: %d %s", part, role, s.Status, s.Raw)
+			}
+		}
+	}
+	waitStageAt(t, rs.url, url, "Result", 20*time.Second)
+	reassess := func(part, level string) answer {
+		t.Helper()
+		l := postAt(t, rs.url, url+"/appeals", map[string]any{"kind": "norwegian_c1", "part": part}, "")
+		if l.Status != 201 || l.Body["stage"] != "AppealReassessment" {
+			t.Fatalf("lodge %s: %d %s", part, l.Status, l.Raw)
+		}
+		return postAt(t, rs.url, url+"/appeals/"+l.Body["appeal_id"].(string)+"/reassessments", map[string]any{"assessor": "e5", "level": level}, "")
+	}
+	if r := reassess("reading_oral", "not_passed"); r.Status != 200 || r.Body["results_changed"] != false {
+		t.Fatalf("lower re-assessment: %d %s", r.Status, r.Raw)
+	}
+	if r := reassess("listening_writing", "C1"); r.Status != 200 || r.Body["results_changed"] != true {
+		t.Fatalf("higher re-assessment: %d %s", r.Status, r.Raw)
+	}
+	res := currentResultsAt(t, rs.url, url)
+	if res["reading_oral"]["result"] != "C1" || res["listening_writing"]["result"] != "C1" || res["listening_writing"]["decided_by"] != "appeal" {
+		t.Fatalf("results: %v", res)
+	}
+	list := doAt(t, rs.url, http.MethodGet, url+"/appeals", "", nil, nil)
+	for _, x := range list.Body["appeals"].([]any) {
+		ap := x.(map[string]any)
+		d := ap["decisions"].([]any)[0].(map[string]any)
+		if ap["part"] == "reading_oral" && (d["level"] != "not_passed" || d["result_id"] != nil) {
+			t.Fatalf("the lower re-assessment is not recorded as such: %v", ap)
+		}
+	}
+}

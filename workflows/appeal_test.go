@@ -194,3 +194,60 @@ func TestOpenAppealKeepsTheResultFromBecomingFinal(t *testing.T) {
 		t.Fatalf("published %d times, want once", f.count(ActivityPublishResults))
 	}
 }
+
+// TestRetentionTakesALateAppealAndRepublishes: an appeal lodged after the
+// lifecycle continued into retention (accepted late) runs as its own
+// workflow there too; when it changes a result the publication follows at
+// once, and the final deletion waits for it.
+func TestRetentionTakesALateAppealAndRepublishes(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	start := time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
+	env.SetStartTime(start)
+	registerAppealFakes(env, AppealAdmission{Kind: "writing_reassessment", Part: "writing", FirstInstance: appeals.InstanceReassessment, Levels: []string{"A1", "A2", "B1"}, Late: true})
+	var published []time.Time
+	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (PublishOutcome, error) {
+		published = append(published, env.Now())
+		return PublishOutcome{Published: true}, nil
+	}, activity.RegisterOptions{Name: ActivityPublishResults})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ LegalHoldInput) (LegalHoldStatus, error) {
+		return LegalHoldStatus{}, nil
+	}, activity.RegisterOptions{Name: ActivityLegalHold})
+	var deletedAt time.Time
+	env.RegisterActivityWithOptions(func(_ context.Context, _ DeleteCategoryInput) (DeletionResult, error) {
+		deletedAt = env.Now()
+		return DeletionResult{}, nil
+	}, activity.RegisterOptions{Name: ActivityDeleteCategory})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ string) error { return nil }, activity.RegisterOptions{Name: ActivityDeleteHistories})
+
+	var ref AppealRef
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateLodgeAppeal, "late-1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
+			OnComplete: func(v any, err error) {
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ref = v.(AppealRef)
+			}}, AppealRequest{Kind: "writing_reassessment", LateAcceptance: &LateAcceptance{AcceptedBy: "ch-1", Reason: "ill"}})
+	}, time.Hour)
+	env.RegisterDelayedCallback(func() {
+		if err := env.UpdateWorkflowByID(ref.WorkflowID, UpdateReassessment, "r1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
+			OnComplete: func(any, error) {}}, Reassessment{Assessor: "e9", Level: "A1"}); err != nil {
+			t.Error(err)
+		}
+	}, 10*24*time.Hour)
+	env.ExecuteWorkflow(CandidateRetention, RetentionPlan{RegistrationID: "00000000-0000-0000-0000-000000000001",
+		Milestones: []Milestone{{"personal_data", start.Add(5 * 24 * time.Hour)}}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if !ref.Late || len(published) != 1 || published[0].Before(start.Add(10*24*time.Hour)) {
+		t.Fatalf("appeal %+v; published at %v, want once after the re-assessment", ref, published)
+	}
+	// The fake legal hold never holds, so the deletion ran on time; the
+	// workflow itself ended only after the appeal and its publication.
+	if deletedAt.IsZero() {
+		t.Fatal("the milestone was not deleted")
+	}
+}
