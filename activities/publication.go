@@ -4,21 +4,21 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
 
-// Publication's disclosure record (T08, T10).
-const (
-	RegistryRecipient  = "Sikt (Vitnemålsportalen, the Diploma Registry)"
-	RegistryLegalBasis = "integreringsloven § 41 (1) b) and c); integreringsforskriften § 54"
-)
+// registryCategories are what a publication releases to the Diploma Registry.
+var registryCategories = []policy.DataCategory{policy.DataName, policy.DataDateOfBirth, policy.DataNationalID,
+	policy.DataTestType, policy.DataTestResults, policy.DataTestTime}
 
 // Publication publishes final results to the Diploma Registry (T09).
 type Publication struct {
@@ -53,6 +53,16 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 	if kind, err := identity.ValidateNationalID(nid, a.Identity); nid == "" || err != nil || kind != identity.KindFodselsnummer {
 		return workflows.PublishOutcome{Reason: "no fødselsnummer: the Diploma Registry only has candidates with one"}, nil
 	}
+	// A restriction of processing (T18) stops publication until it is lifted.
+	if restricted, err := a.Store.Restricted(ctx, reg.CandidateID); err != nil {
+		return workflows.PublishOutcome{}, err
+	} else if restricted {
+		return workflows.PublishOutcome{Reason: "processing restricted at the person's request"}, nil
+	}
+	recipient, err := policy.CheckRelease("sikt", registryCategories)
+	if err != nil {
+		return workflows.PublishOutcome{}, temporal.NewNonRetryableApplicationError(err.Error(), "ReleaseRefused", err)
+	}
 	released, err := a.Store.ReleasedResults(ctx, reg.CandidateID)
 	if err != nil {
 		return workflows.PublishOutcome{}, err
@@ -80,13 +90,17 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 		}
 		return workflows.PublishOutcome{Withdrawn: true, Reason: "no released result left"}, nil
 	}
-	if _, err := a.Registry.Publish(ctx, registry.Publication{Key: key, NationalID: nid, Results: results}); err != nil {
+	pub := registry.Publication{Key: key, NationalID: nid, GivenName: pd.Person.GivenName, FamilyName: pd.Person.FamilyName, Results: results}
+	if !pd.Person.DateOfBirth.IsZero() {
+		pub.DateOfBirth = pd.Person.DateOfBirth.Format(time.DateOnly)
+	}
+	if _, err := a.Registry.Publish(ctx, pub); err != nil {
 		return workflows.PublishOutcome{}, registryError(err)
 	}
 	if err := a.Store.RecordDisclosure(ctx, storage.Disclosure{
 		ID: stableID(ctx, registrationID, "publication"), CandidateID: reg.CandidateID, RegistrationID: &id,
-		Recipient: RegistryRecipient, LegalBasis: RegistryLegalBasis, Action: "publish", Reference: key,
-		Categories: []string{"national identity number", "type of test", "test results", "time the test was taken"},
+		Recipient: recipient.ID, LegalBasis: recipient.LegalBasis, Action: "publish", Reference: key,
+		Categories: categoryNames(registryCategories),
 	}); err != nil {
 		return workflows.PublishOutcome{}, err
 	}
@@ -98,4 +112,12 @@ func registryError(err error) error {
 		return temporal.NewNonRetryableApplicationError("the Diploma Registry refused the publication", "RegistryRefused", err)
 	}
 	return err
+}
+
+func categoryNames(cs []policy.DataCategory) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = string(c)
+	}
+	return out
 }

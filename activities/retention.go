@@ -40,6 +40,10 @@ func (a *Retention) PlanRetention(ctx context.Context, registrationID string) (w
 	if err != nil {
 		return workflows.RetentionPlan{}, err
 	}
+	// The retention phase begins when the result is final.
+	if err := a.Store.MarkFinal(ctx, id, time.Now()); err != nil {
+		return workflows.RetentionPlan{}, err
+	}
 	f, err := a.Store.RetentionFactsOf(ctx, id)
 	if err != nil {
 		return workflows.RetentionPlan{}, err

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,8 +12,10 @@ import (
 
 // codecRoutes serves the codec server the Temporal UI calls to show
 // decrypted payloads: POST /codec/encode and /codec/decode, with CORS for the
-// UI's origins. Restricting it to an authorised role comes with the
-// authentication work; until then it is for the local stack.
+// UI's origins, for case handlers and the data-protection officer only (the
+// UI passes their access token when its OIDC login is on). With
+// CodecOpenLocal, callers on the loopback interface need no token: the local
+// stack's UI has no login.
 func (s *server) codecRoutes(r *gin.Engine) {
 	if s.Codec == nil {
 		return
@@ -28,9 +31,17 @@ func (s *server) codecRoutes(r *gin.Engine) {
 			c.Header("Vary", "Origin")
 		}
 	}
+	staffOnly := s.authorize(RoleCaseHandler, RoleDPO)
+	auth := func(c *gin.Context) {
+		if s.CodecOpenLocal && c.GetHeader("Authorization") == "" && isLoopback(c.Request.RemoteAddr) {
+			c.Next()
+			return
+		}
+		staffOnly(c)
+	}
 	for _, path := range []string{"/codec/encode", "/codec/decode"} {
 		r.OPTIONS(path, cors, func(c *gin.Context) { c.Status(http.StatusNoContent) })
-		r.POST(path, cors, func(c *gin.Context) {
+		r.POST(path, cors, auth, func(c *gin.Context) {
 			if !strings.HasPrefix(c.ContentType(), "application/json") {
 				writeProblem(c, Problem{Type: ProblemMalformed, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
 					Errors: []FieldError{{Field: "Content-Type", Detail: "must be application/json"}}})
@@ -39,4 +50,14 @@ func (s *server) codecRoutes(r *gin.Engine) {
 			h.ServeHTTP(c.Writer, c.Request)
 		})
 	}
+}
+
+// isLoopback reports whether a request's remote address is on this host.
+func isLoopback(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

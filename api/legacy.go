@@ -11,11 +11,6 @@ import (
 
 // registerLegacyAndCandidateRoutes registers the legacy import and the case
 // handlers' candidate routes on the /v1 group.
-func registerLegacyAndCandidateRoutes(v1 *gin.RouterGroup, s *server) {
-	v1.POST("/legacy/registrations", s.importLegacyRegistration)
-	v1.GET("/candidates/:id", s.getCandidate)
-	v1.POST("/candidates/:id/merge", s.mergeCandidates)
-}
 
 // LegacyRegistrationRequest is the body of POST /v1/legacy/registrations: a
 // registration from the legacy system. Beyond the normal registration it

@@ -3,6 +3,7 @@ package api
 import (
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,6 +65,38 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			}
 			if !served[method+" "+path] {
 				t.Errorf("openapi.yaml documents %s %s, which the server does not serve", method, path)
+			}
+		}
+	}
+}
+
+// Every protected operation in openapi.yaml lists exactly the roles the
+// router enforces (x-roles) and documents 401 and 403.
+func TestOpenAPIStatesEachRoutesRoles(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Roles     []string       `yaml:"x-roles"`
+			Responses map[string]any `yaml:"responses"`
+		} `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range Routes() {
+		path := r.Path
+		for _, seg := range strings.Split(path, "/") {
+			if strings.HasPrefix(seg, ":") {
+				path = strings.Replace(path, seg, "{"+seg[1:]+"}", 1)
+			}
+		}
+		op := doc.Paths[path][strings.ToLower(r.Method)]
+		got, want := slices.Sorted(slices.Values(op.Roles)), slices.Sorted(slices.Values(r.Roles))
+		if !slices.Equal(got, want) {
+			t.Errorf("%s %s: x-roles %v, the router enforces %v", r.Method, path, got, want)
+		}
+		for _, code := range []string{"401", "403"} {
+			if _, ok := op.Responses[code]; !ok {
+				t.Errorf("%s %s documents no %s", r.Method, path, code)
 			}
 		}
 	}

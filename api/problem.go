@@ -35,6 +35,10 @@ const (
 	ProblemUnavailable = "/problems/dependency-unavailable"
 	ProblemIdempotency = "/problems/idempotency-key-reused"
 	ProblemInternal    = "/problems/internal-error"
+	// ProblemUnauthenticated: no valid bearer token (401).
+	ProblemUnauthenticated = "/problems/unauthenticated"
+	// ProblemForbidden: the token's roles may not use the route (403).
+	ProblemForbidden = "/problems/forbidden"
 )
 
 // writeProblem sends a problem document and aborts the request.

@@ -54,6 +54,10 @@ func (c *countingHash) Write(p []byte) (int, error) {
 // subject's data key, under a key of UUIDs only.
 func (s *server) uploadRecording(c *gin.Context) {
 	ctx := c.Request.Context()
+	if s.Objects == nil {
+		unavailable(c, "no object store is configured")
+		return
+	}
 	reg, ok := s.registrationForUpdate(c)
 	if !ok {
 		return
@@ -148,6 +152,10 @@ func (s *server) recordingView(c *gin.Context, r storage.Recording) RecordingVie
 }
 
 func (s *server) listRecordings(c *gin.Context) {
+	if s.Objects == nil {
+		unavailable(c, "no object store is configured")
+		return
+	}
 	reg, ok := s.registrationForUpdate(c)
 	if !ok {
 		return

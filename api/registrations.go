@@ -205,6 +205,7 @@ func (s *server) register(c *gin.Context, scope string, parse func(body []byte) 
 			"test_type", reg.TestType, "legacy", ri.legacy != nil)
 	}
 	c.Header("Location", "/v1/registrations/"+reg.ID.String())
+	c.Set(auditSubjectKey, reg.ID)
 	c.JSON(http.StatusCreated, created(reg, ri.warnings, ri.legacy != nil))
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,6 +18,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
@@ -47,6 +49,26 @@ type Deps struct {
 	CodecCORSOrigins []string
 	// Ready reports whether the dependencies answer; /readyz uses it.
 	Ready func(context.Context) error
+	// Tokens checks API keys; OIDC, when set, checks JWTs from an identity
+	// provider. Without either every protected route answers 401.
+	Tokens TokenAuthenticator
+	OIDC   *OIDC
+	// CodecOpenLocal lets callers on the loopback interface use the codec
+	// server without a token: for the local stack's Temporal UI only.
+	CodecOpenLocal bool
+	// StatisticsMinCell is the statistics suppression threshold (at least 5).
+	StatisticsMinCell int
+	// SubjectRequests are the data subject requests' periods.
+	SubjectRequests SubjectRequestOptions
+	// ExportLinkKey signs access export links.
+	ExportLinkKey []byte
+}
+
+// SubjectRequestOptions are the periods of data subject requests.
+type SubjectRequestOptions struct {
+	Reminders     []time.Duration
+	LiftNotice    time.Duration
+	ExportLinkTTL time.Duration
 }
 
 type server struct {
@@ -77,34 +99,94 @@ func New(d Deps) *gin.Engine {
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openAPI) })
 	s.codecRoutes(r)
-
-	v1 := r.Group("/v1")
-	v1.POST("/registrations", s.createRegistration)
-	v1.GET("/registrations/:id", s.getRegistration)
-	v1.GET("/registrations/:id/results", s.listResults)
-	v1.POST("/registrations/:id/answer-sheets", s.submitAnswerSheet)
-	v1.POST("/registrations/:id/discrepancies", s.reportDiscrepancy)
-	v1.POST("/registrations/:id/review-decisions", s.decideReview)
-	v1.POST("/registrations/:id/assessments", s.submitAssessment)
-	v1.POST("/registrations/:id/settlements", s.settleAssessment)
-	v1.POST("/registrations/:id/cheating-decisions", s.decideCheating)
-	v1.POST("/registrations/:id/appeals", s.lodgeAppeal)
-	v1.GET("/registrations/:id/appeals", s.listAppeals)
-	v1.GET("/registrations/:id/appeals/:appeal_id", s.getAppeal)
-	v1.POST("/registrations/:id/appeals/:appeal_id/decisions", appealUpdateRoute[workflows.AppealDecision](s, workflows.UpdateAppealDecision))
-	v1.POST("/registrations/:id/appeals/:appeal_id/reassessments", appealUpdateRoute[workflows.Reassessment](s, workflows.UpdateReassessment))
-	if d.Objects != nil {
-		v1.POST("/registrations/:id/recordings", s.uploadRecording)
-		v1.GET("/registrations/:id/recordings", s.listRecordings)
+	r.GET("/exports/:token", s.downloadExport)
+	if d.Registry != nil && d.Store != nil {
+		d.Registry.MustRegister(overdueCollector{s: s, desc: prometheus.NewDesc("examflow_subject_requests_overdue",
+			"Data subject requests not answered by their due date.", nil, nil)})
 	}
-	v1.GET("/candidates/:id/certificate", s.certificate)
-	v1.POST("/answer-keys", s.createAnswerKey)
-	v1.GET("/answer-keys/:form_id", s.listAnswerKeys)
-	v1.POST("/answer-keys/:form_id/reapply", s.reapplyKey)
-	v1.POST("/sessions", s.createSession)
-	v1.POST("/sessions/:id/discrepancies", s.reportSessionDiscrepancy)
-	registerLegacyAndCandidateRoutes(v1, s)
+	for _, rt := range s.routes() {
+		chain := []gin.HandlerFunc{s.authorize(rt.Roles...)}
+		if rt.audit != nil {
+			chain = append(chain, s.audited(rt))
+		}
+		r.Handle(rt.Method, rt.Path, append(chain, rt.handler)...)
+	}
 	return r
+}
+
+// RouteSpec is a protected route and the roles that may use it.
+type RouteSpec struct {
+	Method, Path string
+	Roles        []string
+	// Audited: the route reads or changes personal data, and each use is
+	// written to the audit log.
+	Audited bool
+	handler gin.HandlerFunc
+	audit   *auditSpec
+}
+
+// Routes lists every protected route with its roles (for the route/role
+// tests and the documentation). /healthz, /readyz, /metrics and
+// /openapi.yaml are open; the codec server is in codecRoutes.
+func Routes() []RouteSpec {
+	return (&server{}).routes()
+}
+
+func (s *server) routes() []RouteSpec {
+	staff := []string{RoleCaseHandler}
+	route := func(method, path string, h gin.HandlerFunc, a *auditSpec, roles ...string) RouteSpec {
+		return RouteSpec{Method: method, Path: path, Roles: roles, Audited: a != nil, handler: h, audit: a}
+	}
+	const reg, cand = storage.SubjectRegistration, storage.SubjectCandidate
+	const r = "/v1/registrations/:id"
+	return []RouteSpec{
+		route(http.MethodPost, "/v1/registrations", s.createRegistration, changes(reg, purposeArranging, "identity", "contact", "address", "test"), RoleIntegration),
+		route(http.MethodGet, r, s.getRegistration, reads(reg, purposeArranging, "test", "stages"), RoleIntegration, RoleCaseHandler),
+		route(http.MethodGet, r+"/results", s.listResults, reads(reg, purposeQuality, "test_answers", "test_results"), staff...),
+		route(http.MethodPost, r+"/answer-sheets", s.submitAnswerSheet, changes(reg, purposeArranging, "test_answers"), RoleIntegration),
+		route(http.MethodPost, r+"/discrepancies", s.reportDiscrepancy, changes(reg, purposeCentre, "discrepancies"), RoleIntegration, RoleCaseHandler),
+		route(http.MethodPost, r+"/review-decisions", s.decideReview, changes(reg, purposeQuality, "test_results"), staff...),
+		route(http.MethodPost, r+"/assessments", s.submitAssessment, changes(reg, purposeArranging, "test_results"), RoleExaminer),
+		route(http.MethodPost, r+"/settlements", s.settleAssessment, changes(reg, purposeQuality, "test_results"), staff...),
+		route(http.MethodPost, r+"/cheating-decisions", s.decideCheating, changes(reg, purposeCentre, "cheating", "test_results"), staff...),
+		route(http.MethodPost, r+"/appeals", s.lodgeAppeal, changes(reg, purposeAppeal, "appeal"), RoleAppeals, RoleCaseHandler),
+		route(http.MethodGet, r+"/appeals", s.listAppeals, reads(reg, purposeAppeal, "appeal"), RoleAppeals, RoleCaseHandler),
+		route(http.MethodGet, r+"/appeals/:appeal_id", s.getAppeal, reads(reg, purposeAppeal, "appeal"), RoleAppeals, RoleCaseHandler),
+		route(http.MethodPost, r+"/appeals/:appeal_id/decisions", appealUpdateRoute[workflows.AppealDecision](s, workflows.UpdateAppealDecision),
+			changes(reg, purposeAppeal, "appeal", "test_results"), RoleAppeals, RoleCaseHandler),
+		route(http.MethodPost, r+"/appeals/:appeal_id/reassessments", appealUpdateRoute[workflows.Reassessment](s, workflows.UpdateReassessment),
+			changes(reg, purposeAppeal, "appeal", "test_results"), RoleExaminer),
+		route(http.MethodPost, r+"/recordings", s.uploadRecording, changes(reg, purposeArranging, "audio"), RoleIntegration),
+		route(http.MethodGet, r+"/recordings", s.listRecordings, reads(reg, purposeArranging, "audio"), RoleCaseHandler, RoleExaminer),
+		route(http.MethodGet, "/v1/candidates/:id", s.getCandidate, reads(cand, purposeArranging, "identity", "contact", "registrations"), staff...),
+		route(http.MethodPost, "/v1/candidates/:id/merge", s.mergeCandidates, changes(cand, purposeArranging, "identity", "registrations"), staff...),
+		route(http.MethodGet, "/v1/candidates/:id/certificate", s.certificate, reads(cand, purposeArranging, "test_results"), staff...),
+		route(http.MethodPost, "/v1/candidates/:id/disclosures", s.releaseData, &auditSpec{action: "disclose", subject: cand, purpose: purposeArranging, fields: []string{"as released"}}, staff...),
+		route(http.MethodGet, "/v1/candidates/:id/disclosures", s.listDisclosures, reads(cand, purposeOversight, "disclosures"), RoleCaseHandler, RoleDPO),
+		route(http.MethodPost, "/v1/legacy/registrations", s.importLegacyRegistration,
+			changes(reg, purposeArranging, "identity", "contact", "address", "test", "sensitive"), RoleIntegration),
+		route(http.MethodPost, "/v1/answer-keys", s.createAnswerKey, nil, staff...),
+		route(http.MethodGet, "/v1/answer-keys/:form_id", s.listAnswerKeys, nil, staff...),
+		route(http.MethodPost, "/v1/answer-keys/:form_id/reapply", s.reapplyKey, changes("", purposeQuality, "test_results"), staff...),
+		route(http.MethodPost, "/v1/sessions", s.createSession, nil, RoleIntegration, RoleCaseHandler),
+		route(http.MethodPost, "/v1/sessions/:id/discrepancies", s.reportSessionDiscrepancy, changes("", purposeCentre, "discrepancies"), RoleIntegration, RoleCaseHandler),
+		route(http.MethodGet, "/v1/audit-log", s.listAuditLog, reads("", purposeOversight, "audit_log"), RoleDPO),
+		route(http.MethodPost, "/v1/subject-requests", s.createSubjectRequest, changes("", purposeRights, "subject_request"), RoleCaseHandler, RoleIntegration),
+		route(http.MethodGet, "/v1/subject-requests/:id", s.getSubjectRequest, reads(subjectRequest, purposeRights, "subject_request"), RoleCaseHandler, RoleDPO),
+		route(http.MethodPost, "/v1/subject-requests/:id/identity", subjectRequestUpdate[workflows.IdentityCheck](s, workflows.UpdateVerifyIdentity),
+			changes(subjectRequest, purposeRights, "subject_request"), RoleCaseHandler),
+		route(http.MethodPost, "/v1/subject-requests/:id/extension", subjectRequestUpdate[workflows.Extension](s, workflows.UpdateExtendRequest),
+			changes(subjectRequest, purposeRights, "subject_request"), RoleCaseHandler),
+		route(http.MethodPost, "/v1/subject-requests/:id/decision", subjectRequestUpdate[workflows.RequestDecision](s, workflows.UpdateDecideRequest),
+			changes(subjectRequest, purposeRights, "subject_request", "identity", "contact"), RoleCaseHandler),
+		route(http.MethodPost, "/v1/subject-requests/:id/lift", subjectRequestUpdate[workflows.RequestDecision](s, workflows.UpdateLiftRestriction),
+			changes(subjectRequest, purposeRights, "subject_request"), RoleCaseHandler),
+		route(http.MethodPost, "/v1/subject-requests/:id/export-link", s.exportLink,
+			&auditSpec{action: storage.AuditExport, subject: subjectRequest, purpose: purposeRights, fields: []string{"all"}}, RoleCaseHandler, RoleDPO),
+		route(http.MethodGet, "/v1/record-of-processing", recordOfProcessing, nil, RoleDPO),
+		// Anonymous cells: no personal data, so not audited.
+		route(http.MethodGet, "/v1/statistics", StatisticsHandler(s.Store, s.StatisticsMinCell, s.Logger), nil, RoleStatistics),
+	}
 }
 
 func (s *server) readyz(c *gin.Context) {
@@ -171,4 +253,14 @@ func (s *server) recover(c *gin.Context) {
 		}
 	}()
 	c.Next()
+}
+
+// recordOfProcessing serves the record of processing generated from the
+// policy tables (T11): JSON, or Markdown when asked for text/markdown.
+func recordOfProcessing(c *gin.Context) {
+	if strings.Contains(c.GetHeader("Accept"), "text/markdown") {
+		c.Data(http.StatusOK, "text/markdown; charset=utf-8", []byte(policy.RecordOfProcessing()))
+		return
+	}
+	c.JSON(http.StatusOK, policy.ProcessingRecord())
 }

@@ -6,6 +6,7 @@ package config
 import (
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -37,8 +38,17 @@ type Config struct {
 	TestDay TestDay
 	// Appeals holds the appeal deadlines.
 	Appeals Appeals
+	// Auth configures API authentication.
+	Auth Auth
+	// SubjectRequests configures data subject requests.
+	SubjectRequests SubjectRequests
 	// Registry is the Diploma Registry.
 	Registry Registry
+	// Region is where the stores run; Load refuses one outside the EU/EEA
+	// (T12, C09).
+	Region Region
+	// Statistics holds the anonymous statistics' suppression threshold.
+	Statistics Statistics
 	// LookupKeyHex is the hex-encoded secret key of the HMAC blind index used
 	// to find a candidate by identifier without storing the identifier in an
 	// index. It must be the same for every process and must never change.
@@ -96,6 +106,9 @@ func Load() (Config, error) {
 	var c Config
 	if err := env.Parse(&c); err != nil {
 		return Config{}, fmt.Errorf("read configuration: %w", err)
+	}
+	if _, err := c.Region.CheckRegion(); err != nil {
+		return Config{}, err
 	}
 	if _, err := c.LookupKey(); err != nil {
 		return Config{}, err
@@ -183,8 +196,17 @@ func parseLevel(s string) (slog.Level, error) {
 }
 
 // NewLogger returns the JSON logger every process uses. Log records carry
-// identifiers and status values only, never personal data.
-func (c Config) NewLogger() *slog.Logger {
+// identifiers and status values only, never personal data. When the storage
+// region is outside the EU/EEA by override, its first record is a warning
+// with the reason, written whatever EXAMFLOW_LOG_LEVEL says, so every
+// process that starts says so.
+func (c Config) NewLogger() *slog.Logger { return c.newLogger(os.Stderr) }
+
+func (c Config) newLogger(w io.Writer) *slog.Logger {
 	l, _ := parseLevel(c.LogLevel)
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})
+	if d, err := c.Region.CheckRegion(); err == nil {
+		warnOverride(h, d)
+	}
+	return slog.New(h)
 }

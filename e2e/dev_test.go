@@ -153,6 +153,23 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 		}
 	}
 
+	// make run wrote one API key per role; without one the API refuses.
+	tokensFile := filepath.Join(dir, "tokens.env")
+	tokens := readTokensFile(t, tokensFile)
+	auth := func(role string) map[string]string {
+		tok := tokens["EXAMFLOW_TOKEN_"+strings.ToUpper(role)]
+		if !strings.HasPrefix(tok, "efk_") {
+			t.Fatalf("no %s token in %s", role, tokensFile)
+		}
+		return map[string]string{"Authorization": "Bearer " + tok}
+	}
+	if a := doAt(t, apiURL, http.MethodGet, "/v1/answer-keys/x", "", nil, map[string]string{"Authorization": ""}); a.Status != 401 {
+		t.Fatalf("without a token: %d", a.Status)
+	}
+	if a := doAt(t, apiURL, http.MethodPost, "/v1/answer-keys", "application/json", []byte("{}"), auth("examiner")); a.Status != 403 {
+		t.Fatalf("an examiner creating an answer key: %d", a.Status)
+	}
+
 	// An answer key and a session first, then a registration, all over HTTP.
 	tv, err := env.catalogue.Version("citizenship", time.Date(2027, 3, 15, 0, 0, 0, 0, time.UTC))
 	if err != nil {
@@ -161,25 +178,19 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 	def, _ := tv.Part("test")
 	form := "dev-citizenship-" + session
 	if a := doAt(t, apiURL, http.MethodPost, "/v1/answer-keys", "application/json", []byte(mustJSON(map[string]any{
-		"form_id": form, "test_type": "citizenship", "test_version": tv.Version, "part": "test", "items": testKeyItems(def)})), nil); a.Status != 201 {
+		"form_id": form, "test_type": "citizenship", "test_version": tv.Version, "part": "test", "items": testKeyItems(def)})), auth("case_handler")); a.Status != 201 {
 		t.Fatalf("answer key: %d %s", a.Status, a.Raw)
 	}
 	if a := doAt(t, apiURL, http.MethodPost, "/v1/sessions", "application/json", []byte(mustJSON(map[string]any{
-		"test_type": "citizenship", "test_centre": "OSLO-VO", "session_date": session, "forms": map[string]string{"test": form}})), nil); a.Status != 201 {
+		"test_type": "citizenship", "test_centre": "OSLO-VO", "session_date": session, "forms": map[string]string{"test": form}})), auth("integration")); a.Status != 201 {
 		t.Fatalf("session: %d %s", a.Status, a.Raw)
 	}
 	p := newPerson(t)
-	data := mustJSON(p.registration("citizenship", "OSLO-VO", session))
-	resp, err := http.Post(apiURL+"/v1/registrations", "application/json", strings.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
+	reg := doAt(t, apiURL, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(p.registration("citizenship", "OSLO-VO", session))), auth("integration"))
+	if reg.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", reg.Status, reg.Raw)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("register: %s %s", resp.Status, body)
-	}
-	regID := between(string(body), `"registration_id":"`, `"`)
+	regID := reg.Body["registration_id"].(string)
 
 	eventually(t, 20*time.Second, func() error {
 		out, err := exec.Command(filepath.Join(tools, "temporal"), "workflow", "list", "--address", temporalAddr,
@@ -205,8 +216,13 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 	defer d.interrupt(t)
 	// Right after a restart the first query may wait for the old worker's
 	// sticky queue to time out; the API answers 503 with Retry-After then.
+	if again := readTokensFile(t, tokensFile); again["EXAMFLOW_TOKEN_INTEGRATION"] != tokens["EXAMFLOW_TOKEN_INTEGRATION"] {
+		t.Fatal("a restart replaced the API keys that still work")
+	}
 	eventually(t, 30*time.Second, func() error {
-		resp, err := http.Get(apiURL + "/v1/registrations/" + regID)
+		req, _ := http.NewRequest(http.MethodGet, apiURL+"/v1/registrations/"+regID, nil)
+		req.Header.Set("Authorization", auth("integration")["Authorization"])
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err
 		}
@@ -222,14 +238,21 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 	})
 }
 
-func between(s, start, end string) string {
-	i := strings.Index(s, start)
-	if i < 0 {
-		return ""
+// readTokensFile reads the VAR=value lines of make run's tokens.env.
+func readTokensFile(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
 	}
-	s = s[i+len(start):]
-	if j := strings.Index(s, end); j >= 0 {
-		return s[:j]
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("%s must be readable by its owner only", path)
 	}
-	return s
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -29,7 +29,8 @@ func do(t *testing.T, method, path, contentType string, body []byte, headers map
 	return doAt(t, env.api.URL, method, path, contentType, body, headers)
 }
 
-// doAt sends a request to the API at base.
+// doAt sends a request to the API at base, with the all-roles test token
+// unless headers set Authorization ("" sends none).
 func doAt(t *testing.T, base, method, path, contentType string, body []byte, headers map[string]string) answer {
 	t.Helper()
 	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
@@ -39,8 +40,12 @@ func doAt(t *testing.T, base, method, path, contentType string, body []byte, hea
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	req.Header.Set("Authorization", "Bearer "+env.token)
 	for k, v := range headers {
 		req.Header.Set(k, v)
+	}
+	if req.Header.Get("Authorization") == "" {
+		req.Header.Del("Authorization")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

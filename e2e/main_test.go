@@ -47,6 +47,9 @@ var env struct {
 	// registrySim is the Diploma Registry simulator the worker publishes to.
 	registrySim *registry.Simulator
 	registry    registry.Client
+	// token is an API key with every role, sent by do and doAt unless a
+	// test sets its own Authorization header.
+	token string
 }
 
 // syncBuffer collects log output from several goroutines.
@@ -160,6 +163,9 @@ func setup(ctx context.Context) error {
 	if err := worker.EnsureSearchAttributes(ctx, env.temporal, cfg.TemporalNamespace); err != nil {
 		return err
 	}
+	if env.token, _, err = env.store.CreateToken(ctx, "e2e-all-roles", api.Roles(), nil); err != nil {
+		return err
+	}
 	env.registrySim, env.registry = newRegistry()
 	env.deps = worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: cfg.TaskQueue, Logger: quiet,
 		Catalogue: env.catalogue, TestDay: cfg.TestDay, Namespace: cfg.TemporalNamespace, Objects: env.objects, Registry: env.registry}
@@ -185,6 +191,9 @@ func setup(ctx context.Context) error {
 		CodecCORSOrigins: []string{"http://127.0.0.1:8233"},
 		Objects:          env.objects,
 		AudioMaxBytes:    cfg.MinIO.AudioMaxBytes,
+		Tokens:           env.store,
+		SubjectRequests:  api.SubjectRequestOptions{Reminders: []time.Duration{168 * time.Hour, 24 * time.Hour}, LiftNotice: 2 * time.Second, ExportLinkTTL: time.Minute},
+		ExportLinkKey:    key,
 	})
 	env.api = httptest.NewServer(handler)
 	return nil

@@ -13,7 +13,8 @@ import (
 )
 
 // Objects under audio/ get the one-year lifecycle expiry (T15) the moment
-// they are stored; objects elsewhere in the bucket do not.
+// they are stored, access exports a 30-day one; objects elsewhere in the
+// bucket none.
 func TestAudioObjectsExpireAfterOneYear(t *testing.T) {
 	ctx := context.Background()
 	c := env.objects.Client()
@@ -28,9 +29,12 @@ func TestAudioObjectsExpireAfterOneYear(t *testing.T) {
 	tests := []struct {
 		key        string
 		wantExpiry bool
+		rule       string
+		days       int
 	}{
-		{storage.AudioPrefix + uuid.NewString(), true},
-		{storage.ExportPrefix + uuid.NewString(), false},
+		{storage.AudioPrefix + uuid.NewString(), true, "expire-audio", 365},
+		{storage.ExportPrefix + uuid.NewString(), true, "expire-exports", 30},
+		{"other/" + uuid.NewString(), false, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -49,14 +53,14 @@ func TestAudioObjectsExpireAfterOneYear(t *testing.T) {
 				}
 				return
 			}
-			if info.ExpirationRuleID != "expire-audio" {
-				t.Fatalf("rule = %q, want expire-audio", info.ExpirationRuleID)
+			if info.ExpirationRuleID != tt.rule {
+				t.Fatalf("rule = %q, want %s", info.ExpirationRuleID, tt.rule)
 			}
 			// S3 rounds lifecycle expiry up to the next midnight UTC.
-			earliest := before.AddDate(0, 0, 365).Add(-24 * time.Hour)
-			latest := before.AddDate(0, 0, 367)
+			earliest := before.AddDate(0, 0, tt.days).Add(-24 * time.Hour)
+			latest := before.AddDate(0, 0, tt.days+2)
 			if info.Expiration.Before(earliest) || info.Expiration.After(latest) {
-				t.Fatalf("expiry %s, want about 365 days after %s", info.Expiration, before)
+				t.Fatalf("expiry %s, want about %d days after %s", info.Expiration, tt.days, before)
 			}
 		})
 	}

@@ -41,6 +41,7 @@ func upload(t *testing.T, base, regID, part, contentType string, body io.Reader,
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Authorization", "Bearer "+env.token)
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}

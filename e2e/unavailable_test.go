@@ -34,7 +34,7 @@ func TestDatabaseDownGives503(t *testing.T) {
 	store := storage.NewStore(pool, key)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewServer(api.New(api.Deps{
-		Store: store, Temporal: env.temporal, TaskQueue: env.cfg.TaskQueue, Logger: quiet, Registry: worker.NewRegistry(),
+		Store: store, Tokens: store, Temporal: env.temporal, TaskQueue: env.cfg.TaskQueue, Logger: quiet, Registry: worker.NewRegistry(),
 		Validation: api.ValidationOptions{Now: time.Now},
 		Ready:      func(ctx context.Context) error { return worker.Ready(ctx, store, env.temporal) },
 	}))
@@ -50,8 +50,13 @@ func TestDatabaseDownGives503(t *testing.T) {
 	}
 
 	centre := uniqueCentre()
-	resp, err = http.Post(srv.URL+"/v1/registrations", "application/json",
-		strings.NewReader(mustJSON(newPerson(t).reg(t, "citizenship", centre, session))))
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/registrations", strings.NewReader(mustJSON(newPerson(t).reg(t, "citizenship", centre, session))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+env.token)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,3 +113,31 @@ func TestSubjectIsOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryReplyNamesTheRightToComplain (T21): every notice, whatever its
+// kind, tells the person they can complain to Datatilsynet, in Norwegian
+// and English.
+func TestEveryReplyNamesTheRightToComplain(t *testing.T) {
+	payloads := []map[string]string{
+		{"test_type": "citizenship", "request_kind": "access", "outcome": "export_ready", "until": "2027-03-01", "reason": "many requests"},
+		{"test_type": "norwegian_c1", "request_kind": "objection", "outcome": "rejected"},
+		{"test_type": "social_studies", "request_kind": "rectification", "outcome": "approved"},
+		{"test_type": "citizenship", "request_kind": "restriction", "outcome": "restricted", "reason": "the case is closed"},
+	}
+	for _, k := range Kinds() {
+		for _, p := range payloads {
+			_, body, err := Render(k, TemplateData{GivenName: "Kari", FamilyName: "Nordmann", Payload: p})
+			if err != nil {
+				t.Fatalf("%s: %v", k, err)
+			}
+			for _, want := range []string{"Du kan klage til Datatilsynet", "Norwegian Data Protection Authority (Datatilsynet)", "www.datatilsynet.no"} {
+				if !strings.Contains(body, want) {
+					t.Errorf("%s (%v) lacks %q", k, p, want)
+				}
+			}
+			if strings.Contains(body, "<no value>") {
+				t.Errorf("%s (%v) renders <no value>", k, p)
+			}
+		}
+	}
+}

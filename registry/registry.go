@@ -35,9 +35,14 @@ type Result struct {
 type Publication struct {
 	// Key identifies the publication; sending the same key again replaces
 	// it, so a retry is harmless.
-	Key        string   `json:"publication_key"`
-	NationalID string   `json:"national_id"`
-	Results    []Result `json:"results"`
+	Key        string `json:"publication_key"`
+	NationalID string `json:"national_id"`
+	// GivenName, FamilyName and DateOfBirth (YYYY-MM-DD) are the person's
+	// as examflow holds them; a rectification republishes them.
+	GivenName   string   `json:"given_name"`
+	FamilyName  string   `json:"family_name"`
+	DateOfBirth string   `json:"date_of_birth,omitempty"`
+	Results     []Result `json:"results"`
 }
 
 // Receipt is the registry's answer.

@@ -55,6 +55,13 @@ func (o *Objects) LifecycleRules() *lifecycle.Configuration {
 			Expiration:                  lifecycle.Expiration{Days: days},
 			NoncurrentVersionExpiration: lifecycle.NoncurrentVersionExpiration{NoncurrentDays: days},
 		},
+		{
+			// Access exports are for the person to fetch; none outlives a month.
+			ID:         "expire-exports",
+			Status:     "Enabled",
+			RuleFilter: lifecycle.Filter{Prefix: ExportPrefix},
+			Expiration: lifecycle.Expiration{Days: 30},
+		},
 	}}
 }
 

@@ -115,3 +115,12 @@ func (s *Store) RemoveRecordings(ctx context.Context, objects *Objects, regID uu
 	}
 	return len(recs), nil
 }
+
+// GetObject opens an object for reading.
+func (o *Objects) GetObject(ctx context.Context, key string) (*minio.Object, error) {
+	obj, err := o.client.GetObject(ctx, o.cfg.Bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("%w: minio: %w", ErrUnavailable, err)
+	}
+	return obj, nil
+}

@@ -82,6 +82,11 @@ func Register(r sdkworker.Registry, d Deps) {
 	}
 	pub := &activities.Publication{Store: d.Store, Registry: d.Registry, Identity: d.Identity}
 	r.RegisterActivityWithOptions(pub.PublishResults, activity.RegisterOptions{Name: workflows.ActivityPublishResults})
+	r.RegisterWorkflowWithOptions(workflows.SubjectRequest, workflow.RegisterOptions{Name: workflows.SubjectRequestWorkflow})
+	dsr := &activities.SubjectRequests{Store: d.Store, Objects: d.Objects, Publication: pub, Logger: d.Logger}
+	r.RegisterActivityWithOptions(dsr.BuildAccessExport, activity.RegisterOptions{Name: workflows.ActivityBuildAccessExport})
+	r.RegisterActivityWithOptions(dsr.SubjectRequestStep, activity.RegisterOptions{Name: workflows.ActivityRequestStep})
+	r.RegisterActivityWithOptions(dsr.RepublishCandidate, activity.RegisterOptions{Name: workflows.ActivityRepublishCandidate})
 	r.RegisterWorkflowWithOptions(workflows.CandidateAppeal, workflow.RegisterOptions{Name: workflows.AppealWorkflow})
 	ap := &activities.Appeals{Store: d.Store, Catalogue: d.Catalogue, Rules: d.Appeals.Rules(), Logger: d.Logger}
 	r.RegisterActivityWithOptions(ap.AdmitAppeal, activity.RegisterOptions{Name: workflows.ActivityAdmitAppeal})
@@ -99,6 +104,9 @@ func Register(r sdkworker.Registry, d Deps) {
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
+	r.RegisterWorkflowWithOptions(workflows.MonthlyStatistics, workflow.RegisterOptions{Name: workflows.StatisticsWorkflow})
+	stats := &activities.Statistics{Store: d.Store, Logger: d.Logger}
+	r.RegisterActivityWithOptions(stats.MaterialiseStatistics, activity.RegisterOptions{Name: workflows.ActivityMaterialiseStatistics})
 }
 
 // New returns a Temporal worker with everything registered; Start and Stop
@@ -202,7 +210,11 @@ func OpsHandler(reg *prometheus.Registry, ready func(context.Context) error) htt
 
 // EnsureSchedules creates the daily retention reconciliation Schedule if it
 // does not exist. It is safe to call from every worker at start-up.
+// It also creates the monthly statistics Schedule (EnsureStatisticsSchedule).
 func EnsureSchedules(ctx context.Context, c client.Client, taskQueue string, every time.Duration) error {
+	if err := EnsureStatisticsSchedule(ctx, c, taskQueue); err != nil {
+		return err
+	}
 	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID:   workflows.ReconciliationScheduleID,
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},

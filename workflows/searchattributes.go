@@ -32,6 +32,7 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		ReviewDueKey.GetName():     enumspb.INDEXED_VALUE_TYPE_DATETIME,
 		DeletionDueKey.GetName():   enumspb.INDEXED_VALUE_TYPE_DATETIME,
 		AppealKindKey.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		RequestKindKey.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }
 

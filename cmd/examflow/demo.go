@@ -8,6 +8,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/examflow/examflow/identity"
@@ -81,8 +83,13 @@ func runDemo(ctx context.Context, args []string) error {
 the test day (answer sheets, examiner assessments, discrepancies), so that the Temporal UI shows
 every stage: Result, UnderReview, Tested and Absent. The stack must be running (make run).`, "")
 	apiURL := fs.String("api", "http://"+envOr("EXAMFLOW_API_ADDR", "127.0.0.1:8080"), "base URL of the API")
+	tokens := fs.String("tokens", filepath.Join(envOr("EXAMFLOW_DEV_DIR", ".dev"), "tokens.env"), "the API keys make run wrote (one per role)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var err error
+	if demoTokens, err = readTokensEnv(*tokens); err != nil {
+		return fmt.Errorf("read the API keys (is make run up?): %w", err)
 	}
 	cat, err := marking.LoadCatalogue()
 	if err != nil {
@@ -227,6 +234,21 @@ func syntheticNationalID(born time.Time) string {
 	}
 }
 
+// demoTokens are the local stack's API keys by variable (tokens.env).
+var demoTokens map[string]string
+
+// demoTokenFor picks the role a demo request needs: examiners assess,
+// case handlers manage answer keys, the integration does the rest.
+func demoTokenFor(url string) string {
+	switch {
+	case strings.Contains(url, "/assessments"):
+		return demoTokens[tokenVar("examiner")]
+	case strings.Contains(url, "/answer-keys"):
+		return demoTokens[tokenVar("case_handler")]
+	}
+	return demoTokens[tokenVar("integration")]
+}
+
 func postJSON(ctx context.Context, url, idemKey string, body, out any) (int, error) {
 	data, err := json.Marshal(body)
 	if err != nil {
@@ -237,6 +259,9 @@ func postJSON(ctx context.Context, url, idemKey string, body, out any) (int, err
 		return 0, fmt.Errorf("request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if t := demoTokenFor(url); t != "" {
+		req.Header.Set("Authorization", "Bearer "+t)
+	}
 	if idemKey != "" {
 		req.Header.Set("Idempotency-Key", idemKey)
 	}

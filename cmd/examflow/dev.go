@@ -73,6 +73,10 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 	if err := migrateAll(ctx, cfg, logger, true, true); err != nil {
 		return err
 	}
+	tokensFile, err := ensureDevTokens(ctx, cfg, stack.Config().Dir)
+	if err != nil {
+		return err
+	}
 
 	self, err := os.Executable()
 	if err != nil {
@@ -86,7 +90,13 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 		}
 	}()
 	for _, name := range []string{"registry-sim", "worker", "api"} {
-		c, err := startChild(self, name, filepath.Join(logs, name+".log"))
+		var env []string
+		if name == "api" {
+			// The local Temporal UI has no login: it may use the codec
+			// server from this host without a token.
+			env = []string{"EXAMFLOW_CODEC_OPEN_LOCAL=true"}
+		}
+		c, err := startChild(self, name, filepath.Join(logs, name+".log"), env...)
 		if err != nil {
 			return err
 		}
@@ -112,17 +122,20 @@ examflow is running. Ctrl-C stops everything; data stays in %[1]s.
   Logs            %[10]s
   Mail (SMTP %[11]s)  %[12]s  (every notification as an .eml file)
   Registry sim    http://%[13]s/v1/publications  (Diploma Registry simulator)
+  API keys        %[14]s  (one per role; every /v1 route needs one)
 
 Register a candidate:
 
+  set -a; . %[14]s; set +a
   curl -s -X POST %[2]s/v1/registrations -H 'Content-Type: application/json' \
+    -H "Authorization: Bearer $EXAMFLOW_TOKEN_INTEGRATION" \
     -H 'Idempotency-Key: demo-1' -d '{"person": {"given_name": "Kari", "family_name": "Nordmann",
     "date_of_birth": "1985-04-12", "national_id": "12048510092"}, "test": {"type": "citizenship"},
     "test_centre": "OSLO-VO", "session_date": "2027-02-10"}'
 
 Or run 'make demo' for a handful of fictional candidates.
 `, *dir, api, cfg.WorkerAddr, temporalPort+1000, cfg.TemporalAddress, minioPort+1, cfg.MinIO.AccessKey, cfg.MinIO.SecretKey,
-		stack.DatabaseURL(), logs, fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), mailDir, cfg.Registry.SimulatorAddr)
+		stack.DatabaseURL(), logs, fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), mailDir, cfg.Registry.SimulatorAddr, tokensFile)
 
 	done := make(chan string, len(children))
 	for _, c := range children {
@@ -145,12 +158,13 @@ type child struct {
 	done chan struct{}
 }
 
-func startChild(self, name, logPath string) (*child, error) {
+func startChild(self, name, logPath string, env ...string) (*child, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	cmd := exec.Command(self, name)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {

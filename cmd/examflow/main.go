@@ -25,6 +25,9 @@ var commands = []command{
 	{"dev", "start the whole local stack (PostgreSQL, MinIO, Temporal, worker, API) until Ctrl-C", runDev},
 	{"demo", "register a handful of fictional candidates through the API", runDemo},
 	{"registry-sim", "run a Diploma Registry simulator (local stack and tests)", runRegistrySim},
+	{"record-of-processing", "print the record of processing (--write FILE to write it), generated from the policy tables", runRecord},
+	{"token", "create, list or revoke API keys (bearer tokens with roles)", runToken},
+	{"audit", "verify the audit log's hash chain (audit verify)", runAudit},
 }
 
 func usage() {

@@ -38,14 +38,23 @@ func runAPI(ctx context.Context, args []string) error {
 	}
 	defer p.close()
 	cfg, logger, store, tc, reg := p.cfg, p.logger, p.store, p.temporal, p.registry
+	// Export links are signed with the lookup key (under their own label).
+	lookupKey, _ := cfg.LookupKey()
 	handler := api.New(api.Deps{
 		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg, Catalogue: p.catalogue,
-		Validation:       api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
-		Ready:            func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
-		Codec:            p.codec,
-		CodecCORSOrigins: cfg.CodecCORSOrigins,
-		Objects:          p.objects,
-		AudioMaxBytes:    cfg.MinIO.AudioMaxBytes,
+		Validation:        api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
+		Ready:             func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
+		Codec:             p.codec,
+		CodecCORSOrigins:  cfg.CodecCORSOrigins,
+		Objects:           p.objects,
+		AudioMaxBytes:     cfg.MinIO.AudioMaxBytes,
+		Tokens:            store,
+		OIDC:              oidcFor(ctx, cfg.Auth),
+		CodecOpenLocal:    cfg.Auth.CodecOpenLocal,
+		StatisticsMinCell: int(cfg.Statistics.MinCell),
+		SubjectRequests: api.SubjectRequestOptions{Reminders: cfg.SubjectRequests.Reminders, LiftNotice: cfg.SubjectRequests.LiftNotice,
+			ExportLinkTTL: cfg.SubjectRequests.ExportLinkTTL},
+		ExportLinkKey: lookupKey,
 	})
 	return serve(ctx, logger, cfg.APIAddr, handler)
 }
@@ -245,4 +254,12 @@ func migrateAll(ctx context.Context, cfg config.Config, logger *slog.Logger, obj
 		logger.Info("search attributes ready", "namespace", cfg.TemporalNamespace)
 	}
 	return nil
+}
+
+// oidcFor returns the JWT verifier when OIDC is configured.
+func oidcFor(ctx context.Context, a config.Auth) *api.OIDC {
+	if !a.OIDCEnabled() {
+		return nil
+	}
+	return api.NewOIDC(ctx, a.OIDCIssuer, a.OIDCJWKSURL, a.OIDCAudience, a.OIDCRolesClaim, a.OIDCSubjectClaim, a.OIDCRoleMap)
 }

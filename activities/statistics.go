@@ -1,0 +1,50 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
+)
+
+// Statistics holds the activity of the anonymous statistics (T01
+// "statistics", C05; docs/statistics.md).
+type Statistics struct {
+	Store  *storage.Store
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// MaterialiseStatistics recomputes the statistics cells of a finished month
+// (YYYY-MM) and reports how many there are. It is idempotent: the month's
+// cells are replaced in one transaction. A month that has not ended yet is
+// refused, so a month is never published while it is still filling up.
+func (a *Statistics) MaterialiseStatistics(ctx context.Context, month string) (workflows.StatisticsResult, error) {
+	m, err := time.Parse(workflows.StatisticsMonthLayout, month)
+	if err != nil {
+		return workflows.StatisticsResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("month %q is not YYYY-MM", month), "InvalidInput", err)
+	}
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	if end := m.AddDate(0, 1, 0); now().Before(end) {
+		return workflows.StatisticsResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("month %s has not ended: only finished months are materialised", month), "MonthNotFinished", nil)
+	}
+	n, err := a.Store.MaterialiseStatistics(ctx, m)
+	if err != nil {
+		return workflows.StatisticsResult{}, err
+	}
+	if a.Logger != nil {
+		a.Logger.InfoContext(ctx, "statistics materialised", "month", month, "cells", n)
+	}
+	return workflows.StatisticsResult{Month: month, Cells: n}, nil
+}

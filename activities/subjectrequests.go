@@ -1,0 +1,298 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/minio/sio"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/examflow/examflow/policy"
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
+)
+
+// SubjectRequests carries out data subject requests (T18-T21).
+// Purpose (T01): the data subject's rights.
+type SubjectRequests struct {
+	Store       *storage.Store
+	Objects     *storage.Objects
+	Publication *Publication
+	Logger      *slog.Logger
+}
+
+// ComplaintNotice is what every reply says (T21).
+const ComplaintNotice = "You can complain to the Norwegian Data Protection Authority (Datatilsynet) about how we process your personal data: www.datatilsynet.no."
+
+// ExportSection is one category of the export: the data with why it is
+// held, where it came from, who received it and how long it is kept.
+type ExportSection struct {
+	Category   string   `json:"category"`
+	Purposes   []string `json:"purposes"`
+	Sources    []string `json:"sources"`
+	Recipients []string `json:"recipients"`
+	Retention  string   `json:"retention"`
+	Data       any      `json:"data"`
+}
+
+// Export is an access export: all the subject's data by category (T18).
+type Export struct {
+	RequestID   string           `json:"request_id"`
+	GeneratedAt time.Time        `json:"generated_at"`
+	Candidate   map[string]any   `json:"candidate"`
+	Sections    []ExportSection  `json:"sections"`
+	Disclosures []map[string]any `json:"disclosures"`
+	Complaint   string           `json:"right_to_complain"`
+}
+
+func retentionOf(c policy.Category) string {
+	if r, ok := policy.Lookup(c); ok {
+		return r.Kept()
+	}
+	return ""
+}
+
+// buildExport arranges a subject's data by category.
+func buildExport(req storage.SubjectRequest, d storage.SubjectData, now time.Time) Export {
+	sources := d.Sources
+	recipients := map[string]bool{}
+	var discl []map[string]any
+	for _, x := range d.Disclosures {
+		recipients[x.Recipient] = true
+		discl = append(discl, map[string]any{"recipient": x.Recipient, "legal_basis": x.LegalBasis, "categories": x.Categories,
+			"action": x.Action, "reference": x.Reference, "at": x.DisclosedAt})
+	}
+	var rec []string
+	for r := range recipients {
+		rec = append(rec, r)
+	}
+	arranging := []string{"arranging and quality-assuring the test", "managing the test at the test centre"}
+	person := map[string]any{"given_name": d.Person.GivenName, "family_name": d.Person.FamilyName, "national_id": d.Person.NationalID,
+		"duf_number": d.Person.DUFNumber, "passport_number": d.Person.PassportNumber, "email": d.Person.Email, "phone": d.Person.Phone,
+		"gender": d.Person.Gender}
+	if !d.Person.DateOfBirth.IsZero() {
+		person["date_of_birth"] = d.Person.DateOfBirth.Format(time.DateOnly)
+	}
+	sec := func(cat string, purposes []string, c policy.Category, data any, recips []string) ExportSection {
+		if recips == nil {
+			recips = []string{}
+		}
+		return ExportSection{Category: cat, Purposes: purposes, Sources: sources, Recipients: recips, Retention: retentionOf(c), Data: data}
+	}
+	tables := func(names ...string) map[string]any {
+		out := map[string]any{}
+		for _, n := range names {
+			rows := d.Tables[n]
+			if rows == nil {
+				rows = []json.RawMessage{}
+			}
+			out[n] = rows
+		}
+		return out
+	}
+	appeals := tables("appeals", "appeal_decisions")
+	appeals["grounds"] = d.AppealGrounds
+	e := Export{
+		RequestID: req.ID.String(), GeneratedAt: now,
+		Candidate: map[string]any{"candidate_id": d.CandidateID.String(), "candidate_number": d.CandidateNumber, "processing_restricted": d.Restricted},
+		Sections: []ExportSection{
+			sec("identity and contact details", arranging, policy.PersonalData, person, rec),
+			sec("address", arranging, policy.Address, d.Address, nil),
+			sec("registrations and test days", arranging, policy.PersonalData, tables("registrations", "stages"), nil),
+			sec("test answers and results", append(arranging, "safeguarding the right to appeal", "statistics (anonymous)"), policy.PersonalData,
+				tables("answer_sheets", "results", "assessments", "reviews"), rec),
+			sec("discrepancies", arranging, policy.PersonalData, tables("discrepancies"), nil),
+			sec("cheating", arranging, policy.Cheating, tables("cheating", "quarantines"), nil),
+			sec("appeals", []string{"safeguarding the right to appeal"}, policy.PersonalData, appeals, nil),
+			sec("audio recordings", arranging, policy.Audio, tables("audio_recordings"), nil),
+			sec("notices sent to you", arranging, policy.PersonalData, tables("notifications"), nil),
+			sec("your requests", []string{"your rights as a data subject"}, policy.PersonalData, tables("subject_requests"), nil),
+		},
+		Disclosures: discl,
+		Complaint:   ComplaintNotice,
+	}
+	if d.Sensitive != nil {
+		e.Sections = append(e.Sections, sec("country of origin and mother tongue (registered before 15 February 2022)", arranging, policy.PersonalData, d.Sensitive, nil))
+	}
+	if e.Disclosures == nil {
+		e.Disclosures = []map[string]any{}
+	}
+	return e
+}
+
+// ExportObjectKey is where a request's encrypted export is stored.
+func ExportObjectKey(requestID uuid.UUID) string {
+	return storage.ExportPrefix + requestID.String() + ".json.sio"
+}
+
+// BuildAccessExport gathers everything held about the person, by category
+// with purposes, sources, recipients and retention, encrypts it with the
+// person's data key and stores it in MinIO. Idempotent: the same key.
+func (a *SubjectRequests) BuildAccessExport(ctx context.Context, requestID string) error {
+	id, err := parseID(requestID)
+	if err != nil {
+		return err
+	}
+	req, err := a.Store.GetSubjectRequest(ctx, id)
+	if err != nil {
+		return err
+	}
+	data, err := a.Store.SubjectDataOf(ctx, req.CandidateID)
+	if err != nil {
+		return err
+	}
+	doc, err := json.MarshalIndent(buildExport(req, data, time.Now().UTC()), "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode export: %w", err)
+	}
+	dek, err := a.Store.SubjectKey(ctx, req.CandidateID)
+	if err != nil {
+		return err
+	}
+	var sealed bytes.Buffer
+	if _, err := sio.Encrypt(&sealed, bytes.NewReader(doc), sio.Config{Key: dek}); err != nil {
+		return fmt.Errorf("encrypt export: %w", err)
+	}
+	key := ExportObjectKey(id)
+	if _, err := a.Objects.PutObject(ctx, key, &sealed, int64(sealed.Len()), "application/octet-stream"); err != nil {
+		return err
+	}
+	return a.Store.SetExportObject(ctx, id, key)
+}
+
+// ReadExport fetches and decrypts a request's export.
+func ReadExport(ctx context.Context, store *storage.Store, objects *storage.Objects, req storage.SubjectRequest) ([]byte, error) {
+	if req.ExportObject == "" {
+		return nil, storage.ErrNotFound
+	}
+	obj, err := objects.GetObject(ctx, req.ExportObject)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = obj.Close() }()
+	dek, err := store.SubjectKey(ctx, req.CandidateID)
+	if err != nil {
+		return nil, err
+	}
+	var plain bytes.Buffer
+	if _, err := sio.Decrypt(&plain, obj, sio.Config{Key: dek}); err != nil {
+		return nil, fmt.Errorf("decrypt export: %w", err)
+	}
+	return plain.Bytes(), nil
+}
+
+// SubjectRequestStep records a step of a request and tells the person what
+// the step calls for: an extension with its reason, the answer, a
+// restriction about to be lifted. Each notice says how to complain (T21).
+func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in workflows.RequestStepInput) error {
+	id, err := parseID(in.RequestID)
+	if err != nil {
+		return err
+	}
+	req, err := a.Store.GetSubjectRequest(ctx, id)
+	if err != nil {
+		return err
+	}
+	notice := func(kind string, payload map[string]string) error {
+		payload["request_kind"] = req.Kind
+		_, err := a.Store.EnqueueNotification(ctx, storage.Notification{
+			DedupeKey: fmt.Sprintf("%s/%s/%d", kind, req.ID, in.At.UnixNano()), CandidateID: req.CandidateID, Kind: kind, Payload: payload,
+			Purpose: "the data subject's rights: answering the request",
+		})
+		return err
+	}
+	switch in.Step {
+	case "verified":
+		return a.Store.VerifySubjectIdentity(ctx, id, "evidence", in.Evidence.VerifiedBy, in.At)
+	case "extended":
+		if err := a.Store.ExtendSubjectRequest(ctx, id, in.Extension.Until, in.Extension.Reason); err != nil {
+			return err
+		}
+		return notice("request_extended", map[string]string{"until": in.Extension.Until.UTC().Format(time.DateOnly), "reason": in.Extension.Reason})
+	case "reminded":
+		activity.GetMetricsHandler(ctx).Counter("examflow_subject_request_reminders").Inc(1)
+		a.Logger.InfoContext(ctx, "subject request due soon", "request_id", in.RequestID, "kind", req.Kind, "due_at", req.DueAt)
+		return a.Store.RemindSubjectRequest(ctx, id)
+	case "restricted":
+		return a.Store.SetRestriction(ctx, req.CandidateID, true, id, in.At)
+	case "answered":
+		outcome, reason, by := "", "", ""
+		if d := in.Decision; d != nil {
+			outcome, reason, by = d.Decision, d.Reason, d.DecidedBy
+		}
+		switch req.Kind {
+		case workflows.RequestAccess:
+			outcome = "export_ready"
+		case workflows.RequestRestriction:
+			outcome = "restricted"
+		case workflows.RequestRectification:
+			if outcome == "approved" {
+				if err := a.rectify(ctx, req); err != nil {
+					return err
+				}
+			}
+		}
+		status := "answered"
+		if outcome == "refused" || outcome == "rejected" {
+			status = "refused"
+		}
+		if err := a.Store.AnswerSubjectRequest(ctx, id, status, outcome, reason, by, in.At); err != nil {
+			return err
+		}
+		return notice("request_answered", map[string]string{"outcome": outcome})
+	case "lifting":
+		return notice("restriction_lifting", map[string]string{"reason": in.Decision.Reason})
+	case "lifted":
+		return a.Store.SetRestriction(ctx, req.CandidateID, false, id, in.At)
+	}
+	return temporal.NewNonRetryableApplicationError("unknown step "+in.Step, "InvalidInput", nil)
+}
+
+// rectifiable are the fields a rectification may change; identifiers are
+// the lookup index and are corrected by a case handler's merge instead.
+var rectifiable = map[string]func(*storage.Person, string){
+	"given_name":  func(p *storage.Person, v string) { p.GivenName = v },
+	"family_name": func(p *storage.Person, v string) { p.FamilyName = v },
+	"email":       func(p *storage.Person, v string) { p.Email = v },
+	"phone":       func(p *storage.Person, v string) { p.Phone = v },
+}
+
+func (a *SubjectRequests) rectify(ctx context.Context, req storage.SubjectRequest) error {
+	return a.Store.RectifyPerson(ctx, req.CandidateID, func(p *storage.Person) {
+		for field, v := range req.Details.Rectification {
+			if set, ok := rectifiable[field]; ok {
+				set(p, v)
+			}
+		}
+	})
+}
+
+// RepublishCandidate publishes the person's final results again, after a
+// rectification or when a restriction is lifted: one publication for the
+// candidate, under its key.
+func (a *SubjectRequests) RepublishCandidate(ctx context.Context, requestID string) error {
+	id, err := parseID(requestID)
+	if err != nil {
+		return err
+	}
+	req, err := a.Store.GetSubjectRequest(ctx, id)
+	if err != nil {
+		return err
+	}
+	regs, err := a.Store.FinalRegistrations(ctx, req.CandidateID)
+	if err != nil || len(regs) == 0 {
+		return err
+	}
+	out, err := a.Publication.PublishResults(ctx, regs[0].String())
+	if err != nil {
+		return err
+	}
+	a.Logger.InfoContext(ctx, "republished after a subject request", "request_id", requestID, "published", out.Published, "reason", out.Reason)
+	return nil
+}

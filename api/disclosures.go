@@ -1,0 +1,145 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/examflow/examflow/policy"
+	"github.com/examflow/examflow/storage"
+)
+
+// DisclosureRequest is a release of a candidate's data to a third party
+// (T08, T10): only to a recipient in the policy's catalogue, only the
+// categories the catalogue allows it, with the catalogue's legal basis.
+type DisclosureRequest struct {
+	Recipient      string   `json:"recipient"`
+	Categories     []string `json:"categories"`
+	RegistrationID string   `json:"registration_id,omitempty"`
+	// Reference is the recipient's case or request number.
+	Reference string `json:"reference"`
+}
+
+// DisclosureView is a recorded release.
+type DisclosureView struct {
+	ID             string    `json:"id"`
+	Recipient      string    `json:"recipient"`
+	LegalBasis     string    `json:"legal_basis"`
+	Categories     []string  `json:"categories"`
+	Action         string    `json:"action"`
+	Reference      string    `json:"reference"`
+	RegistrationID string    `json:"registration_id,omitempty"`
+	DisclosedAt    time.Time `json:"disclosed_at"`
+}
+
+func disclosureView(d storage.Disclosure) DisclosureView {
+	v := DisclosureView{ID: d.ID.String(), Recipient: d.Recipient, LegalBasis: d.LegalBasis, Categories: d.Categories, Action: d.Action,
+		Reference: d.Reference, DisclosedAt: d.DisclosedAt}
+	if d.RegistrationID != nil {
+		v.RegistrationID = d.RegistrationID.String()
+	}
+	return v
+}
+
+// candidateOf reads the candidate named in the path.
+func (s *server) candidateOf(c *gin.Context) (uuid.UUID, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
+			Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+		return uuid.Nil, false
+	}
+	restricted, err := s.Store.Restricted(c.Request.Context(), id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no candidate with this id"})
+		return id, false
+	case err != nil:
+		unavailable(c, "the database is unavailable")
+		return id, false
+	}
+	c.Set(restrictedKey, restricted)
+	return id, true
+}
+
+const restrictedKey = "examflow.restricted"
+
+// releaseData records a release to a third party after checking it
+// against the recipient catalogue; a release while the person has
+// processing restricted is refused.
+func (s *server) releaseData(c *gin.Context) {
+	cand, ok := s.candidateOf(c)
+	if !ok {
+		return
+	}
+	var req DisclosureRequest
+	if !s.decodeBody(c, &req) {
+		return
+	}
+	var errs []FieldError
+	cats := make([]policy.DataCategory, 0, len(req.Categories))
+	for _, x := range req.Categories {
+		cats = append(cats, policy.DataCategory(x))
+	}
+	recipient, err := policy.CheckRelease(req.Recipient, cats)
+	switch {
+	case errors.Is(err, policy.ErrUnknownRecipient):
+		errs = append(errs, FieldError{Field: "recipient", Detail: "is not in the policy's catalogue of recipients (T10); nothing is released to it"})
+	case err != nil:
+		errs = append(errs, FieldError{Field: "categories", Detail: err.Error()})
+	}
+	if req.Reference == "" {
+		errs = append(errs, FieldError{Field: "reference", Detail: "the recipient's case or request number is required"})
+	}
+	var regID *uuid.UUID
+	if req.RegistrationID != "" {
+		id, err := uuid.Parse(req.RegistrationID)
+		if err != nil {
+			errs = append(errs, FieldError{Field: "registration_id", Detail: "must be a UUID"})
+		} else if reg, err := s.Store.GetRegistration(c.Request.Context(), id); err != nil || reg.CandidateID != cand {
+			errs = append(errs, FieldError{Field: "registration_id", Detail: "is not a registration of this candidate"})
+		} else {
+			regID = &id
+		}
+	}
+	if len(errs) > 0 {
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Release refused", Status: http.StatusUnprocessableEntity, Detail: errs[0].Field + " " + errs[0].Detail, Errors: errs})
+		return
+	}
+	if restricted, _ := c.Get(restrictedKey); restricted == true {
+		writeProblem(c, Problem{Type: ProblemConflict, Title: "Processing restricted", Status: http.StatusConflict,
+			Detail: "the person has asked for processing to be restricted; nothing is released until the restriction is lifted"})
+		return
+	}
+	d := storage.Disclosure{ID: uuid.Must(uuid.NewV7()), CandidateID: cand, RegistrationID: regID, Recipient: recipient.ID,
+		LegalBasis: recipient.LegalBasis, Categories: req.Categories, Action: "release", Reference: req.Reference}
+	if k := c.GetHeader("Idempotency-Key"); k != "" {
+		d.ID = uuid.NewSHA1(uuid.NameSpaceOID, []byte("release/"+cand.String()+"/"+k))
+	}
+	if err := s.Store.RecordDisclosure(c.Request.Context(), d); err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	d.DisclosedAt = s.Validation.Now()
+	c.JSON(http.StatusCreated, disclosureView(d))
+}
+
+func (s *server) listDisclosures(c *gin.Context) {
+	cand, ok := s.candidateOf(c)
+	if !ok {
+		return
+	}
+	ds, err := s.Store.Disclosures(c.Request.Context(), cand)
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	out := make([]DisclosureView, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, disclosureView(d))
+	}
+	c.JSON(http.StatusOK, gin.H{"candidate_id": cand.String(), "disclosures": out})
+}

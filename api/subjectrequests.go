@@ -1,0 +1,309 @@
+package api
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/examflow/examflow/activities"
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
+)
+
+// SubjectRequestBody is a data subject request as it arrives (T18-T20).
+type SubjectRequestBody struct {
+	Kind string `json:"kind"`
+	// Identifier finds the person: national_id, duf_number or passport_number.
+	Identifier struct {
+		Kind  string `json:"kind"`
+		Value string `json:"value"`
+	} `json:"identifier"`
+	// ReceivedAt is when the request was received; the month runs from it.
+	ReceivedAt *time.Time `json:"received_at,omitempty"`
+	// IdentityAsserted: the person logged in upstream (ID-porten on Min
+	// side); only an integration may assert it.
+	IdentityAsserted *struct {
+		Provider string `json:"provider"`
+	} `json:"identity_asserted,omitempty"`
+	// Rectification are the corrected fields (given_name, family_name, email, phone).
+	Rectification map[string]string `json:"rectification,omitempty"`
+	// Grounds are the person's grounds for an objection.
+	Grounds string `json:"grounds,omitempty"`
+}
+
+// SubjectRequestView is a request as case handlers see it.
+type SubjectRequestView struct {
+	RequestID          string            `json:"request_id"`
+	WorkflowID         string            `json:"workflow_id"`
+	CandidateID        string            `json:"candidate_id"`
+	Kind               string            `json:"kind"`
+	Status             string            `json:"status"`
+	ReceivedAt         time.Time         `json:"received_at"`
+	DueAt              time.Time         `json:"due_at"`
+	OriginalDueAt      time.Time         `json:"original_due_at"`
+	ExtensionReason    string            `json:"extension_reason,omitempty"`
+	IdentityMethod     string            `json:"identity_method,omitempty"`
+	IdentityVerifiedBy string            `json:"identity_verified_by,omitempty"`
+	Outcome            string            `json:"outcome,omitempty"`
+	OutcomeReason      string            `json:"outcome_reason,omitempty"`
+	AnsweredAt         *time.Time        `json:"answered_at,omitempty"`
+	ExportReady        bool              `json:"export_ready"`
+	Reminders          int               `json:"reminders"`
+	Rectification      map[string]string `json:"rectification,omitempty"`
+	Grounds            string            `json:"grounds,omitempty"`
+}
+
+var requestKinds = []string{workflows.RequestAccess, workflows.RequestRectification, workflows.RequestRestriction, workflows.RequestObjection}
+
+func (b SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
+	var errs []FieldError
+	if !slices.Contains(requestKinds, b.Kind) {
+		errs = append(errs, FieldError{Field: "kind", Detail: "must be one of " + strings.Join(requestKinds, ", ")})
+	}
+	if !slices.Contains([]string{"national_id", "duf_number", "passport_number"}, b.Identifier.Kind) {
+		errs = append(errs, FieldError{Field: "identifier.kind", Detail: "must be national_id, duf_number or passport_number"})
+	}
+	if strings.TrimSpace(b.Identifier.Value) == "" {
+		errs = append(errs, FieldError{Field: "identifier.value", Detail: "is required"})
+	}
+	if b.ReceivedAt != nil && b.ReceivedAt.After(now.Add(time.Minute)) {
+		errs = append(errs, FieldError{Field: "received_at", Detail: "must not be in the future"})
+	}
+	if b.IdentityAsserted != nil && (!p.Has(RoleIntegration) || b.IdentityAsserted.Provider == "") {
+		errs = append(errs, FieldError{Field: "identity_asserted", Detail: "only an integration with an upstream login (provider) may assert the identity; a case handler confirms it with evidence"})
+	}
+	switch b.Kind {
+	case workflows.RequestRectification:
+		if len(b.Rectification) == 0 {
+			errs = append(errs, FieldError{Field: "rectification", Detail: "names the fields to correct"})
+		}
+		for f, v := range b.Rectification {
+			if !slices.Contains([]string{"given_name", "family_name", "email", "phone"}, f) {
+				errs = append(errs, FieldError{Field: "rectification." + f, Detail: "only given_name, family_name, email and phone are corrected this way"})
+			} else if strings.TrimSpace(v) == "" || len(v) > 200 {
+				errs = append(errs, FieldError{Field: "rectification." + f, Detail: "must be 1 to 200 characters"})
+			}
+		}
+	default:
+		if len(b.Rectification) > 0 {
+			errs = append(errs, FieldError{Field: "rectification", Detail: "goes with kind rectification"})
+		}
+	}
+	if len(b.Grounds) > 10000 {
+		errs = append(errs, FieldError{Field: "grounds", Detail: "must be at most 10000 characters"})
+	}
+	return errs
+}
+
+// createSubjectRequest registers a request and starts its workflow. The
+// month runs from receipt; the identity is confirmed first (a case
+// handler, or an upstream login asserted by an integration).
+func (s *server) createSubjectRequest(c *gin.Context) {
+	var b SubjectRequestBody
+	if !s.decodeBody(c, &b) {
+		return
+	}
+	now := s.Validation.Now()
+	p := principal(c)
+	if errs := b.check(p, now); len(errs) > 0 {
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid request", Status: http.StatusUnprocessableEntity, Detail: errs[0].Field + " " + errs[0].Detail, Errors: errs})
+		return
+	}
+	ctx := c.Request.Context()
+	candidateID, err := s.Store.FindCandidate(ctx, b.Identifier.Kind, b.Identifier.Value)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "No such person", Status: http.StatusNotFound,
+			Detail: "examflow holds no data about a person with this identifier", Errors: []FieldError{{Field: "identifier.value", Detail: "no candidate has it"}}})
+		return
+	}
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	received := now
+	if b.ReceivedAt != nil {
+		received = *b.ReceivedAt
+	}
+	id := uuid.Must(uuid.NewV7())
+	if k := c.GetHeader("Idempotency-Key"); k != "" {
+		id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("subject-request/"+p.Subject+"/"+k))
+	}
+	due := received.AddDate(0, 1, 0)
+	req := storage.SubjectRequest{ID: id, CandidateID: candidateID, Kind: b.Kind, ReceivedAt: received, DueAt: due,
+		Status: "awaiting_identity", WorkflowID: "subject-request-" + id.String(),
+		Details: storage.RequestDetails{Rectification: b.Rectification, Grounds: b.Grounds}}
+	if b.IdentityAsserted != nil {
+		req.Status, req.IdentityMethod, req.IdentityVerifiedBy, req.IdentityVerifiedAt = "in_progress", "upstream_login", b.IdentityAsserted.Provider, &now
+	}
+	if err := s.Store.CreateSubjectRequest(ctx, req); err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	in := workflows.SubjectRequestInput{RequestID: id.String(), Kind: b.Kind, DueAt: due, MaxDueAt: due.AddDate(0, 2, 0),
+		IdentityVerified: b.IdentityAsserted != nil, Reminders: s.SubjectRequests.Reminders, LiftNotice: s.SubjectRequests.LiftNotice}
+	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: req.WorkflowID, TaskQueue: s.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.RequestKindKey.ValueSet(b.Kind)),
+	}, workflows.SubjectRequestWorkflow, in)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "start subject request workflow", "request_id", id.String(), "error", err)
+		unavailable(c, "Temporal did not answer; send the request again with the same Idempotency-Key")
+		return
+	}
+	c.Set(auditSubjectKey, auditSubject{storage.SubjectCandidate, candidateID})
+	c.Header("Location", "/v1/subject-requests/"+id.String())
+	c.JSON(http.StatusCreated, gin.H{"request_id": id.String(), "workflow_id": req.WorkflowID, "candidate_id": candidateID.String(),
+		"due_at": due, "status": req.Status})
+}
+
+// subjectRequestOf reads the request named in the path.
+func (s *server) subjectRequestOf(c *gin.Context) (storage.SubjectRequest, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
+			Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+		return storage.SubjectRequest{}, false
+	}
+	r, err := s.Store.GetSubjectRequest(c.Request.Context(), id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no subject request with this id"})
+		return r, false
+	case err != nil:
+		unavailable(c, "the database is unavailable")
+		return r, false
+	}
+	c.Set(auditSubjectKey, auditSubject{storage.SubjectCandidate, r.CandidateID})
+	return r, true
+}
+
+func (s *server) getSubjectRequest(c *gin.Context) {
+	r, ok := s.subjectRequestOf(c)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, SubjectRequestView{RequestID: r.ID.String(), WorkflowID: r.WorkflowID, CandidateID: r.CandidateID.String(),
+		Kind: r.Kind, Status: r.Status, ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, OriginalDueAt: r.OriginalDueAt,
+		ExtensionReason: r.ExtensionReason, IdentityMethod: r.IdentityMethod, IdentityVerifiedBy: r.IdentityVerifiedBy,
+		Outcome: r.Outcome, OutcomeReason: r.OutcomeReason, AnsweredAt: r.AnsweredAt, ExportReady: r.ExportObject != "",
+		Reminders: r.Reminders, Rectification: r.Details.Rectification, Grounds: r.Details.Grounds})
+}
+
+// subjectRequestUpdate sends the body, decoded as T, as an Update to the
+// request's workflow.
+func subjectRequestUpdate[T any](s *server, name string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		r, ok := s.subjectRequestOf(c)
+		if !ok {
+			return
+		}
+		var arg T
+		if !s.decodeBody(c, &arg) {
+			return
+		}
+		if s.sendUpdateTo(c, r.WorkflowID, uuid.Nil, name, arg, nil) {
+			c.JSON(http.StatusOK, gin.H{"request_id": r.ID.String(), "status": "accepted"})
+		}
+	}
+}
+
+// exportLink returns a short-lived link to a request's access export.
+func (s *server) exportLink(c *gin.Context) {
+	r, ok := s.subjectRequestOf(c)
+	if !ok {
+		return
+	}
+	if r.ExportObject == "" {
+		writeProblem(c, Problem{Type: ProblemConflict, Title: "No export yet", Status: http.StatusConflict,
+			Detail: "the export is built once the person's identity is confirmed"})
+		return
+	}
+	exp := s.Validation.Now().Add(s.SubjectRequests.ExportLinkTTL).Truncate(time.Second)
+	c.JSON(http.StatusOK, gin.H{"url": "/exports/" + s.signExport(r.ID, exp), "expires_at": exp})
+}
+
+// signExport makes the capability token of an export link: the request ID
+// and the expiry, signed.
+func (s *server) signExport(id uuid.UUID, exp time.Time) string {
+	msg := make([]byte, 24)
+	copy(msg, id[:])
+	binary.BigEndian.PutUint64(msg[16:], uint64(exp.Unix()))
+	return base64.RawURLEncoding.EncodeToString(append(msg, s.exportMAC(msg)...))
+}
+
+func (s *server) exportMAC(msg []byte) []byte {
+	m := hmac.New(sha256.New, s.ExportLinkKey)
+	m.Write([]byte("examflow export link\x00"))
+	m.Write(msg)
+	return m.Sum(nil)
+}
+
+// downloadExport serves an export to whoever holds an unexpired link: the
+// link is the capability (the person fetches it after logging in upstream).
+func (s *server) downloadExport(c *gin.Context) {
+	raw, err := base64.RawURLEncoding.DecodeString(c.Param("token"))
+	if err != nil || len(raw) != 24+sha256.Size || len(s.ExportLinkKey) == 0 || !hmac.Equal(raw[24:], s.exportMAC(raw[:24])) {
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no such export link"})
+		return
+	}
+	id, _ := uuid.FromBytes(raw[:16])
+	if exp := time.Unix(int64(binary.BigEndian.Uint64(raw[16:24])), 0); s.Validation.Now().After(exp) {
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Link expired", Status: http.StatusGone, Detail: "ask for a new link"})
+		return
+	}
+	ctx := c.Request.Context()
+	r, err := s.Store.GetSubjectRequest(ctx, id)
+	if err != nil {
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no such export"})
+		return
+	}
+	doc, err := activities.ReadExport(ctx, s.Store, s.Objects, r)
+	if err != nil {
+		unavailable(c, "the export cannot be read now")
+		return
+	}
+	if err := s.Store.Audit(ctx, storage.AuditEntry{Who: "data subject (export link)", Role: "data_subject", Purpose: "the data subject's right of access",
+		Action: storage.AuditExport, SubjectKind: storage.SubjectCandidate, SubjectID: r.CandidateID, Fields: []string{"all"}, Operation: "GET /exports/:token"}); err != nil {
+		unavailable(c, "the audit log is unavailable")
+		return
+	}
+	c.Header("Content-Disposition", `attachment; filename="examflow-export-`+id.String()+`.json"`)
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "application/json; charset=utf-8", doc)
+}
+
+// overdueCollector exports the number of subject requests past their due
+// date, counted when Prometheus scrapes.
+type overdueCollector struct {
+	s    *server
+	desc *prometheus.Desc
+}
+
+func (o overdueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- o.desc }
+
+func (o overdueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := o.s.Store.OverdueSubjectRequests(ctx, o.s.Validation.Now())
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(o.desc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(o.desc, prometheus.GaugeValue, float64(n))
+}

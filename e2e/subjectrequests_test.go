@@ -1,0 +1,390 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/examflow/examflow/policy"
+)
+
+func roleKey(t *testing.T, name, role string) map[string]string {
+	t.Helper()
+	secret, _, err := env.store.CreateToken(context.Background(), name, []string{role}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"Authorization": "Bearer " + secret}
+}
+
+func waitRequest(t *testing.T, base, id string, ok func(map[string]any) bool, auth map[string]string) map[string]any {
+	t.Helper()
+	var last answer
+	eventually(t, 30*time.Second, func() error {
+		last = doAt(t, base, http.MethodGet, "/v1/subject-requests/"+id, "", nil, auth)
+		if last.Status != 200 || !ok(last.Body) {
+			return fmt.Errorf("request: %d %s", last.Status, last.Raw)
+		}
+		return nil
+	})
+	return last.Body
+}
+
+// TestAccessRequestAnsweredWithACompleteExport (T18-T21, T05, T08): an
+// access request waits for the identity to be confirmed, then an export of
+// everything held about the person, by category with purposes, sources,
+// recipients and retention, is stored encrypted and fetched through a
+// short-lived link, before the due date; the reply names Datatilsynet.
+func TestAccessRequestAnsweredWithACompleteExport(t *testing.T) {
+	ch := roleKey(t, "ch-dsr-1", "case_handler")
+	p := newPerson(t)
+	centre := uniqueCentre()
+	reg := postRegistration(t, p.reg(t, "citizenship", centre, session), "")
+	if reg.Status != 201 {
+		t.Fatalf("register: %d %s", reg.Status, reg.Raw)
+	}
+	cand := reg.Body["candidate_id"].(string)
+
+	body := map[string]any{"kind": "access", "identifier": map[string]any{"kind": "national_id", "value": p.NationalID}}
+	if a := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "access",
+		"identifier": map[string]any{"kind": "national_id", "value": p.NationalID}, "identity_asserted": map[string]any{"provider": "idporten"}})), ch); a.Status != 422 ||
+		!slices.Contains(fieldNames(a), "identity_asserted") {
+		t.Fatalf("a case handler asserting an upstream login: %d %s", a.Status, a.Raw)
+	}
+	if a := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "access",
+		"identifier": map[string]any{"kind": "national_id", "value": "01010199999"}})), ch); a.Status != 404 {
+		t.Fatalf("unknown person: %d %s", a.Status, a.Raw)
+	}
+	created := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(body)), ch)
+	if created.Status != 201 || created.Body["status"] != "awaiting_identity" || created.Body["candidate_id"] != cand {
+		t.Fatalf("create: %d %s", created.Status, created.Raw)
+	}
+	id := created.Body["request_id"].(string)
+	due, _ := time.Parse(time.RFC3339, created.Body["due_at"].(string))
+	if d := time.Until(due); d < 27*24*time.Hour || d > 32*24*time.Hour {
+		t.Fatalf("due in %s, want one month", d)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if n := countWorkflows(t, fmt.Sprintf(`WorkflowId = "subject-request-%s" AND Stage = "AwaitingIdentity" AND RequestKind = "access" AND ReviewPending = true`, id)); n != 1 {
+			return fmt.Errorf("workflow not visible awaiting identity (%d)", n)
+		}
+		return nil
+	})
+	// Nothing is exported before the identity is confirmed.
+	if a := do(t, http.MethodPost, "/v1/subject-requests/"+id+"/export-link", "application/json", nil, ch); a.Status != 409 {
+		t.Fatalf("export link before identity: %d %s", a.Status, a.Raw)
+	}
+	if a := do(t, http.MethodPost, "/v1/subject-requests/"+id+"/identity", "application/json",
+		[]byte(`{"verified_by": "ch-dsr-1", "evidence": "passport inspected at the service desk"}`), ch); a.Status != 200 {
+		t.Fatalf("verify: %d %s", a.Status, a.Raw)
+	}
+	got := waitRequest(t, env.api.URL, id, func(b map[string]any) bool { return b["status"] == "answered" && b["export_ready"] == true }, ch)
+	answered, _ := time.Parse(time.RFC3339, got["answered_at"].(string))
+	if !answered.Before(due) || got["identity_method"] != "evidence" {
+		t.Fatalf("answered %v (due %v): %v", answered, due, got)
+	}
+	link := do(t, http.MethodPost, "/v1/subject-requests/"+id+"/export-link", "application/json", nil, ch)
+	if link.Status != 200 {
+		t.Fatalf("link: %d %s", link.Status, link.Raw)
+	}
+	url := link.Body["url"].(string)
+	// The link is the capability: no bearer token; a forged one is refused.
+	resp, err := http.Get(env.api.URL + url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("export: %s %s", resp.Status, raw)
+	}
+	if forged := do(t, http.MethodGet, url[:len(url)-4]+"AAAA", "", nil, map[string]string{"Authorization": ""}); forged.Status != 404 {
+		t.Fatalf("forged link: %d", forged.Status)
+	}
+	var export struct {
+		Candidate map[string]any `json:"candidate"`
+		Sections  []struct {
+			Category   string          `json:"category"`
+			Purposes   []string        `json:"purposes"`
+			Sources    []string        `json:"sources"`
+			Recipients []string        `json:"recipients"`
+			Retention  string          `json:"retention"`
+			Data       json.RawMessage `json:"data"`
+		} `json:"sections"`
+		Complaint string `json:"right_to_complain"`
+	}
+	if err := json.Unmarshal(raw, &export); err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	for _, want := range []string{p.Given, p.Family, p.NationalID, p.Email, "Eksempelveien 7", centre, reg.Body["registration_id"].(string)} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the export lacks %q", want)
+		}
+	}
+	cats := map[string]bool{}
+	for _, s := range export.Sections {
+		cats[s.Category] = true
+		if len(s.Purposes) == 0 || s.Retention == "" || !slices.Contains(s.Sources, "candidate") {
+			t.Errorf("section %q lacks purposes, retention or sources: %+v", s.Category, s)
+		}
+	}
+	for _, c := range []string{"identity and contact details", "address", "registrations and test days", "test answers and results", "appeals", "cheating"} {
+		if !cats[c] {
+			t.Errorf("no section %q", c)
+		}
+	}
+	if !strings.Contains(export.Complaint, "Datatilsynet") {
+		t.Errorf("the export does not name the right to complain: %q", export.Complaint)
+	}
+	// The object in MinIO is encrypted.
+	obj, err := env.objects.GetObject(context.Background(), "exports/"+id+".json.sio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := io.ReadAll(obj)
+	_ = obj.Close()
+	if len(stored) == 0 || strings.Contains(string(stored), p.NationalID) || strings.Contains(string(stored), p.Family) {
+		t.Fatal("the stored export is not encrypted")
+	}
+	if n := rowCount(t, `SELECT count(*) FROM notification_outbox WHERE candidate_id = $1 AND kind = 'request_answered'`, uuid.MustParse(cand)); n != 1 {
+		t.Fatalf("%d replies", n)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if n := countWorkflows(t, fmt.Sprintf(`WorkflowId = "subject-request-%s" AND Stage = "RequestAnswered" AND ExecutionStatus = "Completed"`, id)); n != 1 {
+			return fmt.Errorf("workflow not completed")
+		}
+		return nil
+	})
+}
+
+var overdueMetric = regexp.MustCompile(`(?m)^examflow_subject_requests_overdue (\d+)`)
+
+func overdue(t *testing.T) int {
+	t.Helper()
+	m := overdueMetric.FindStringSubmatch(string(do(t, http.MethodGet, "/metrics", "", nil, nil).Raw))
+	if m == nil {
+		t.Fatal("no examflow_subject_requests_overdue in /metrics")
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestOverdueRequestRaisesTheMetric (T19): a request received more than a
+// month ago and not answered counts as overdue in /metrics; an extension
+// beyond two months is refused, and one within them (with its reason sent
+// to the person) moves the due date so it no longer counts.
+func TestOverdueRequestRaisesTheMetric(t *testing.T) {
+	ch := roleKey(t, "ch-dsr-2", "case_handler")
+	p := newPerson(t)
+	if reg := postRegistration(t, p.reg(t, "citizenship", uniqueCentre(), session), ""); reg.Status != 201 {
+		t.Fatalf("register: %d %s", reg.Status, reg.Raw)
+	}
+	before := overdue(t)
+	received := time.Now().AddDate(0, -1, -5)
+	created := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "objection",
+		"identifier": map[string]any{"kind": "national_id", "value": p.NationalID}, "received_at": received.Format(time.RFC3339),
+		"grounds": "I object to the use of my data for research"})), ch)
+	if created.Status != 201 {
+		t.Fatalf("create: %d %s", created.Status, created.Raw)
+	}
+	id := created.Body["request_id"].(string)
+	if after := overdue(t); after != before+1 {
+		t.Fatalf("overdue %d -> %d, want one more", before, after)
+	}
+	ext := "/v1/subject-requests/" + id + "/extension"
+	tooLate := received.AddDate(0, 3, 2).Format(time.RFC3339)
+	if a := do(t, http.MethodPost, ext, "application/json", []byte(mustJSON(map[string]any{"until": tooLate, "reason": "complex"})), ch); a.Status != 422 ||
+		!slices.Contains(fieldNames(a), "until") {
+		t.Fatalf("extension beyond two months: %d %s", a.Status, a.Raw)
+	}
+	until := time.Now().Add(14 * 24 * time.Hour).Truncate(time.Second)
+	if a := do(t, http.MethodPost, ext, "application/json", []byte(mustJSON(map[string]any{"until": until.Format(time.RFC3339),
+		"reason": "the objection needs a legal assessment"})), ch); a.Status != 200 {
+		t.Fatalf("extension: %d %s", a.Status, a.Raw)
+	}
+	got := waitRequest(t, env.api.URL, id, func(b map[string]any) bool { return b["extension_reason"] != nil }, ch)
+	if got["grounds"] != "I object to the use of my data for research" {
+		t.Fatalf("grounds: %v", got["grounds"])
+	}
+	if after := overdue(t); after != before {
+		t.Fatalf("overdue %d after the extension, want %d", after, before)
+	}
+	if n := rowCount(t, `SELECT count(*) FROM notification_outbox WHERE kind = 'request_extended' AND payload->>'reason' = 'the objection needs a legal assessment'`); n != 1 {
+		t.Fatalf("%d extension notices with the reason", n)
+	}
+	// The objection goes to a case handler's decision.
+	if a := do(t, http.MethodPost, "/v1/subject-requests/"+id+"/decision", "application/json",
+		[]byte(`{"decision": "rejected", "reason": "research use is anonymous", "decided_by": "ch-dsr-2"}`), ch); a.Status != 422 {
+		t.Fatalf("decision before identity: %d %s", a.Status, a.Raw)
+	}
+	do(t, http.MethodPost, "/v1/subject-requests/"+id+"/identity", "application/json", []byte(`{"verified_by": "ch-dsr-2", "evidence": "BankID"}`), ch)
+	eventually(t, 10*time.Second, func() error {
+		a := do(t, http.MethodPost, "/v1/subject-requests/"+id+"/decision", "application/json",
+			[]byte(`{"decision": "rejected", "reason": "research use is anonymous", "decided_by": "ch-dsr-2"}`), ch)
+		if a.Status != 200 {
+			return fmt.Errorf("decision: %d %s", a.Status, a.Raw)
+		}
+		return nil
+	})
+	got = waitRequest(t, env.api.URL, id, func(b map[string]any) bool { return b["status"] == "refused" }, ch)
+	if got["outcome"] != "rejected" || got["outcome_reason"] != "research use is anonymous" {
+		t.Fatalf("objection: %v", got)
+	}
+}
+
+// TestRectificationIsRepublished (T18, T09): a rectification asserted by an
+// upstream login and approved by a case handler changes the name, and the
+// Diploma Registry receives it under the same key.
+func TestRectificationIsRepublished(t *testing.T) {
+	rs := startRetentionStack(t, policy.Periods{policy.Address: 24 * time.Hour, policy.PersonalData: 24 * time.Hour})
+	portal := roleKey(t, "min-side", "integration")
+	ch := roleKey(t, "ch-dsr-3", "case_handler")
+	p := newPerson(t)
+	url := takeCitizenship(t, rs, p, uniqueCentre(), nil)
+	waitStageAt(t, rs.url, url, "Retained", 30*time.Second)
+	cand := doAt(t, rs.url, http.MethodGet, url, "", nil, nil).Body["candidate_id"].(string)
+	if pub, ok := publicationOf(rs.sim, cand); !ok || pub.FamilyName != p.Family {
+		t.Fatalf("first publication: %+v", pub)
+	}
+	created := doAt(t, rs.url, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "rectification",
+		"identifier": map[string]any{"kind": "national_id", "value": p.NationalID}, "identity_asserted": map[string]any{"provider": "idporten"},
+		"rectification": map[string]any{"family_name": p.Family + "-Hansen"}})), portal)
+	if created.Status != 201 || created.Body["status"] != "in_progress" {
+		t.Fatalf("create: %d %s", created.Status, created.Raw)
+	}
+	id := created.Body["request_id"].(string)
+	eventually(t, 10*time.Second, func() error {
+		a := doAt(t, rs.url, http.MethodPost, "/v1/subject-requests/"+id+"/decision", "application/json",
+			[]byte(`{"decision": "approved", "reason": "matches the population register", "decided_by": "ch-dsr-3"}`), ch)
+		if a.Status != 200 {
+			return fmt.Errorf("decision: %d %s", a.Status, a.Raw)
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, func() error {
+		if pub, _ := publicationOf(rs.sim, cand); pub.FamilyName != p.Family+"-Hansen" {
+			return fmt.Errorf("registry has %q", pub.FamilyName)
+		}
+		return nil
+	})
+	pd, err := env.store.PersonalDataOf(context.Background(), uuid.MustParse(cand))
+	if err != nil || pd.Person.FamilyName != p.Family+"-Hansen" {
+		t.Fatalf("stored name %q %v", pd.Person.FamilyName, err)
+	}
+	if ds, _ := env.store.Disclosures(context.Background(), uuid.MustParse(cand)); len(ds) != 2 {
+		t.Fatalf("%d disclosures, want publication and republication", len(ds))
+	}
+}
+
+// TestRestrictionBlocksPublication (T18): while processing is restricted a
+// final result is not published; before the restriction is lifted the
+// person is told, and after it the result is published.
+func TestRestrictionBlocksPublication(t *testing.T) {
+	rs := startRetentionStack(t, policy.Periods{policy.Address: 24 * time.Hour, policy.PersonalData: 24 * time.Hour})
+	portal := roleKey(t, "min-side-2", "integration")
+	ch := roleKey(t, "ch-dsr-4", "case_handler")
+	p := newPerson(t)
+	var id string
+	url := takeCitizenship(t, rs, p, uniqueCentre(), func(string) {
+		created := doAt(t, rs.url, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "restriction",
+			"identifier": map[string]any{"kind": "national_id", "value": p.NationalID}, "identity_asserted": map[string]any{"provider": "idporten"}})), portal)
+		if created.Status != 201 {
+			t.Fatalf("create: %d %s", created.Status, created.Raw)
+		}
+		id = created.Body["request_id"].(string)
+		waitRequest(t, rs.url, id, func(b map[string]any) bool { return b["outcome"] == "restricted" }, ch)
+	})
+	waitStageAt(t, rs.url, url, "Retained", 30*time.Second)
+	view := doAt(t, rs.url, http.MethodGet, url, "", nil, nil)
+	cand := view.Body["candidate_id"].(string)
+	if _, ok := publicationOf(rs.sim, cand); ok {
+		t.Fatal("published while processing is restricted")
+	}
+	if a := doAt(t, rs.url, http.MethodPost, "/v1/subject-requests/"+id+"/lift", "application/json",
+		[]byte(`{"decision": "lift", "reason": "the complaint is settled", "decided_by": "ch-dsr-4"}`), ch); a.Status != 200 {
+		t.Fatalf("lift: %d %s", a.Status, a.Raw)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if _, ok := publicationOf(rs.sim, cand); !ok {
+			return fmt.Errorf("not published after the restriction was lifted")
+		}
+		return nil
+	})
+	// The person was told before the restriction ended.
+	var told, lifted time.Time
+	if err := env.pool.QueryRow(context.Background(), `SELECT created_at FROM notification_outbox WHERE candidate_id = $1 AND kind = 'restriction_lifting'`,
+		uuid.MustParse(cand)).Scan(&told); err != nil {
+		t.Fatalf("no notice before lifting: %v", err)
+	}
+	if err := env.pool.QueryRow(context.Background(), `SELECT min(disclosed_at) FROM disclosures WHERE candidate_id = $1`, uuid.MustParse(cand)).Scan(&lifted); err != nil {
+		t.Fatal(err)
+	}
+	if !told.Before(lifted) {
+		t.Fatalf("told at %v, published at %v", told, lifted)
+	}
+}
+
+// TestReleaseOnlyToCatalogueRecipients (T08, T10): a release to a recipient
+// outside the policy's catalogue, or of a category the catalogue does not
+// allow it, is refused and recorded nowhere; a release to UDI is recorded
+// with its legal basis and shows in the person's access export.
+func TestReleaseOnlyToCatalogueRecipients(t *testing.T) {
+	ch := roleKey(t, "ch-release-1", "case_handler")
+	portal := roleKey(t, "min-side-3", "integration")
+	p := newPerson(t)
+	reg := postRegistration(t, p.reg(t, "citizenship", uniqueCentre(), session), "")
+	if reg.Status != 201 {
+		t.Fatalf("register: %d %s", reg.Status, reg.Raw)
+	}
+	cand := reg.Body["candidate_id"].(string)
+	path := "/v1/candidates/" + cand + "/disclosures"
+	release := func(body map[string]any) answer {
+		return do(t, http.MethodPost, path, "application/json", []byte(mustJSON(body)), ch)
+	}
+	if a := release(map[string]any{"recipient": "employer", "categories": []string{"test results"}, "reference": "x-1"}); a.Status != 422 || !slices.Contains(fieldNames(a), "recipient") {
+		t.Fatalf("unknown recipient: %d %s", a.Status, a.Raw)
+	}
+	if a := release(map[string]any{"recipient": "ssb", "categories": []string{"name", "test results"}, "reference": "x-2"}); a.Status != 422 || !slices.Contains(fieldNames(a), "categories") {
+		t.Fatalf("a category not allowed: %d %s", a.Status, a.Raw)
+	}
+	if n := rowCount(t, `SELECT count(*) FROM disclosures WHERE candidate_id = $1`, uuid.MustParse(cand)); n != 0 {
+		t.Fatalf("%d releases recorded after refusals", n)
+	}
+	ok := release(map[string]any{"recipient": "udi", "categories": []string{"name", "national identity number", "test results"},
+		"registration_id": reg.Body["registration_id"], "reference": "UDI-2027-0042"})
+	if ok.Status != 201 || ok.Body["legal_basis"] == "" || ok.Body["recipient"] != "udi" {
+		t.Fatalf("release to UDI: %d %s", ok.Status, ok.Raw)
+	}
+	list := do(t, http.MethodGet, path, "", nil, ch)
+	if ds := list.Body["disclosures"].([]any); len(ds) != 1 || ds[0].(map[string]any)["reference"] != "UDI-2027-0042" {
+		t.Fatalf("disclosures: %s", list.Raw)
+	}
+	// The release shows in the person's access export.
+	created := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "access",
+		"identifier": map[string]any{"kind": "national_id", "value": p.NationalID}, "identity_asserted": map[string]any{"provider": "idporten"}})), portal)
+	if created.Status != 201 {
+		t.Fatalf("access request: %d %s", created.Status, created.Raw)
+	}
+	id := created.Body["request_id"].(string)
+	waitRequest(t, env.api.URL, id, func(b map[string]any) bool { return b["export_ready"] == true }, ch)
+	link := do(t, http.MethodPost, "/v1/subject-requests/"+id+"/export-link", "application/json", nil, ch)
+	export := do(t, http.MethodGet, link.Body["url"].(string), "", nil, map[string]string{"Authorization": ""})
+	var doc struct {
+		Disclosures []map[string]any `json:"disclosures"`
+	}
+	if err := json.Unmarshal(export.Raw, &doc); err != nil || len(doc.Disclosures) != 1 || doc.Disclosures[0]["recipient"] != "udi" ||
+		doc.Disclosures[0]["legal_basis"] == "" {
+		t.Fatalf("export disclosures: %v %s", err, export.Raw)
+	}
+}

@@ -1,0 +1,255 @@
+package policy
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// docs/record-of-processing.md is exactly what the code generates (T11).
+func TestRecordOfProcessingDocIsGenerated(t *testing.T) {
+	doc, err := os.ReadFile("../docs/record-of-processing.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(doc) != RecordOfProcessing() {
+		t.Fatal("docs/record-of-processing.md differs from the code; regenerate it: go run ./cmd/examflow record-of-processing --write docs/record-of-processing.md")
+	}
+}
+
+// The catalogue holds exactly the third parties of T10, under stable
+// lowercase IDs, each with a legal basis and the categories it may receive.
+func TestRecipientsCatalogue(t *testing.T) {
+	wantIDs := []string{"imdi", "test_centre", "county_governor", "ssb", "udi", "ministry", "higher_education", "sikt"}
+	var ids []string
+	known := map[DataCategory]bool{}
+	for _, d := range stateTests().PersonalData {
+		known[d.Category] = true
+	}
+	id := regexp.MustCompile(`^[a-z][a-z_]*$`)
+	for _, r := range Recipients() {
+		ids = append(ids, r.ID)
+		if !id.MatchString(r.ID) || r.Name == "" || r.LegalBasis == "" || r.Task == "" || len(r.Categories) == 0 {
+			t.Errorf("incomplete recipient %+v", r)
+		}
+		seen := map[DataCategory]bool{}
+		for _, c := range r.Categories {
+			if !known[c] {
+				t.Errorf("%s may receive %q, which the state-test process does not hold", r.ID, c)
+			}
+			if seen[c] {
+				t.Errorf("%s lists %q twice", r.ID, c)
+			}
+			seen[c] = true
+		}
+		if r.Permits(DataCountryOfOrigin) || r.Permits(DataMotherTongue) {
+			t.Errorf("%s may receive sensitive data", r.ID)
+		}
+	}
+	if !slices.Equal(ids, wantIDs) {
+		t.Fatalf("recipient IDs = %v, want %v", ids, wantIDs)
+	}
+	sikt, _ := LookupRecipient("sikt")
+	if sikt.LegalBasis != "integreringsloven § 41 (1) b) and c); integreringsforskriften § 54" {
+		t.Errorf("Sikt's legal basis = %q", sikt.LegalBasis)
+	}
+	// What a publication to the Diploma Registry records (activities/publication.go).
+	if _, err := CheckRelease("sikt", []DataCategory{"national identity number", "type of test", "test results", "time the test was taken"}); err != nil {
+		t.Errorf("a publication's categories are refused: %v", err)
+	}
+}
+
+// Recipients returns a copy: a caller cannot widen the catalogue.
+func TestRecipientsIsACopy(t *testing.T) {
+	r := Recipients()
+	r[0].Categories[0] = DataMotherTongue
+	r[1].ID = "employer"
+	if again := Recipients(); again[0].Categories[0] == DataMotherTongue || again[1].ID == "employer" {
+		t.Fatal("changing the returned catalogue changed the catalogue")
+	}
+	if _, ok := LookupRecipient("employer"); ok {
+		t.Fatal("LookupRecipient found a recipient that is not in the catalogue")
+	}
+}
+
+func TestCheckRelease(t *testing.T) {
+	tests := []struct {
+		name       string
+		recipient  string
+		categories []DataCategory
+		wantErr    error
+	}{
+		{"publication to Sikt", "sikt", []DataCategory{DataNationalID, DataTestResults}, nil},
+		{"results to UDI", "udi", []DataCategory{DataName, DataPassportNumber, DataTestResults}, nil},
+		{"answers to the County Governor", "county_governor", []DataCategory{DataTestAnswers, DataAppeal}, nil},
+		{"unknown recipient", "employer", []DataCategory{DataName}, ErrUnknownRecipient},
+		{"recipient by name, not ID", "Sikt", []DataCategory{DataTestResults}, ErrUnknownRecipient},
+		{"empty recipient", "", []DataCategory{DataName}, ErrUnknownRecipient},
+		{"category beyond the task", "sikt", []DataCategory{DataTestResults, DataAddress}, ErrCategoryNotPermitted},
+		{"sensitive data", "ssb", []DataCategory{DataCountryOfOrigin}, ErrCategoryNotPermitted},
+		{"unknown category", "imdi", []DataCategory{"shoe size"}, ErrCategoryNotPermitted},
+		{"no categories", "imdi", nil, ErrCategoryNotPermitted},
+		{"course data", "imdi", []DataCategory{DataCourseType}, ErrCategoryNotPermitted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := CheckRelease(tt.recipient, tt.categories)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("CheckRelease(%q, %v) = %v, want %v", tt.recipient, tt.categories, err, tt.wantErr)
+			}
+			if err == nil && (r.ID != tt.recipient || r.LegalBasis == "") {
+				t.Errorf("CheckRelease returned %+v", r)
+			}
+		})
+	}
+}
+
+// The record says what the two policies say: T06/T07 and C01/C02 data,
+// T01 and C03–C05 purposes, T05 sources as the database records them, T10
+// recipients and none for courses (C08), and the retention tables as they
+// are.
+func TestRecordCoversThePolicies(t *testing.T) {
+	rec := ProcessingRecord()
+	if len(rec.Processes) != 2 || rec.Processes[0].ID != ProcessStateTests || rec.Processes[1].ID != ProcessCourses {
+		t.Fatalf("processes = %+v", rec.Processes)
+	}
+	st, co := rec.Processes[0], rec.Processes[1]
+
+	type want struct {
+		categories []DataCategory
+		sensitive  []DataCategory
+		promises   []string // of the purposes
+	}
+	wants := map[string]want{
+		ProcessStateTests: {
+			categories: []DataCategory{"name", "address", "telephone number", "e-mail address", "date of birth", "national identity number",
+				"DUF number", "D number", "passport number", "candidate number", "gender", "test answers", "test results", "type of test",
+				"time the test was taken", "language or written form used", "test centre", "appeal", "discrepancies", "cheating",
+				"country of origin", "mother tongue", "audio recordings", "payment status"},
+			sensitive: []DataCategory{"country of origin", "mother tongue"},
+			promises:  []string{"T01", "T01", "T01", "T01", "T01"},
+		},
+		ProcessCourses: {
+			categories: []DataCategory{"name", "e-mail address", "date", "course type", "invoice address", "organisation number",
+				"invoice e-mail address", "educational level", "years in the position", "company"},
+			promises: []string{"C03", "C04", "C04", "C05"},
+		},
+	}
+	for _, p := range rec.Processes {
+		w := wants[p.ID]
+		var cats, sens []DataCategory
+		for _, d := range p.PersonalData {
+			cats = append(cats, d.Category)
+			if d.Sensitive {
+				sens = append(sens, d.Category)
+			}
+			if d.Promise == "" {
+				t.Errorf("%s: %s has no promise", p.ID, d.Category)
+			}
+		}
+		if !slices.Equal(cats, w.categories) || !slices.Equal(sens, w.sensitive) {
+			t.Errorf("%s: categories %q (sensitive %q), want %q (sensitive %q)", p.ID, cats, sens, w.categories, w.sensitive)
+		}
+		var promises []string
+		for _, x := range p.Purposes {
+			promises = append(promises, x.Promise)
+		}
+		if !slices.Equal(promises, w.promises) {
+			t.Errorf("%s: purposes keep %v, want %v", p.ID, promises, w.promises)
+		}
+		if p.Controller == "" || p.LegalBasis == "" || p.DataSubjects == "" || p.Transfers == "" || len(p.Sources) == 0 {
+			t.Errorf("%s: incomplete %+v", p.ID, p)
+		}
+	}
+
+	// Sources: the values registrations.source accepts.
+	mig, err := os.ReadFile("../storage/migrations/00007_sources.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := regexp.MustCompile(`source IN \(([^)]*)\)`).FindSubmatch(mig)
+	if check == nil {
+		t.Fatal("no source check in 00007_sources.sql")
+	}
+	var dbSources, sources []string
+	for _, s := range strings.Split(string(check[1]), ",") {
+		dbSources = append(dbSources, strings.Trim(strings.TrimSpace(s), "'"))
+	}
+	for _, s := range st.Sources {
+		sources = append(sources, s.ID)
+	}
+	if !slices.Equal(sources, dbSources) {
+		t.Errorf("state-test sources %v, the database records %v", sources, dbSources)
+	}
+
+	if !slices.EqualFunc(st.Recipients, Recipients(), func(a, b Recipient) bool { return a.ID == b.ID && slices.Equal(a.Categories, b.Categories) }) {
+		t.Error("the record's recipients are not the catalogue")
+	}
+	if len(co.Recipients) != 0 || !strings.Contains(co.RecipientsNote, "C08") {
+		t.Errorf("courses have recipients %v (%q), want none (C08)", co.Recipients, co.RecipientsNote)
+	}
+	if !strings.Contains(st.Transfers, "T12") || !strings.Contains(co.Transfers, "adequacy") {
+		t.Errorf("transfers: %q, %q", st.Transfers, co.Transfers)
+	}
+
+	for _, c := range []struct {
+		got   []Retention
+		table []Rule
+	}{{st.Retention, Table}, {co.Retention, CourseTable}} {
+		if len(c.got) != len(c.table) {
+			t.Fatalf("retention %v, want the table %v", c.got, c.table)
+		}
+		for i, r := range c.table {
+			g := c.got[i]
+			if g.Category != r.Category || g.Years != r.Years || g.From != r.From || g.Promise != r.Promise || g.Holds != r.Holds {
+				t.Errorf("retention %+v, want %+v", g, r)
+			}
+		}
+	}
+
+	if len(rec.Processors) < 4 || !strings.Contains(rec.ProcessorAgreement, "Article 28") {
+		t.Errorf("processors %v, agreement %q", rec.Processors, rec.ProcessorAgreement)
+	}
+	for _, role := range []string{"PostgreSQL", "object storage", "Temporal", "SMTP"} {
+		if !slices.ContainsFunc(rec.Processors, func(p Processor) bool { return strings.Contains(p.Role, role) }) {
+			t.Errorf("no processor role for %s", role)
+		}
+	}
+}
+
+// Courses keep 24 months (C06) in a table of their own, which the state-test
+// deletion and its overrides never see.
+func TestCourseTableIsApartFromTable(t *testing.T) {
+	if len(CourseTable) != 1 || CourseTable[0].Years*12 != 24 || CourseTable[0].Promise != "C06" {
+		t.Fatalf("CourseTable = %+v", CourseTable)
+	}
+	if _, ok := Lookup(CourseRegistration); ok {
+		t.Error("Lookup finds the course category: the state-test deletion would plan it")
+	}
+	if _, err := ParsePeriods("course_registration=1s"); err == nil {
+		t.Error("ParsePeriods accepted a course category")
+	}
+}
+
+// The structured record marshals to JSON for the API: courses have an empty
+// list of recipients, not null.
+func TestRecordJSON(t *testing.T) {
+	b, err := json.Marshal(ProcessingRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Record
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Markdown() != RecordOfProcessing() {
+		t.Error("the record does not survive a JSON round trip")
+	}
+	if !strings.Contains(string(b), `"recipients":[]`) || !strings.Contains(string(b), `"id":"sikt"`) {
+		t.Errorf("JSON = %s", b)
+	}
+}

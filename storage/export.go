@@ -1,0 +1,133 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// SubjectData is everything examflow holds about a candidate, by category,
+// decrypted: the content of an access export (T18).
+type SubjectData struct {
+	CandidateID     uuid.UUID
+	CandidateNumber string
+	Restricted      bool
+	Person          Person
+	Address         *Address
+	Sensitive       *Sensitive
+	// Sources are where the registrations' data came from (T05).
+	Sources []string
+	// Tables holds the rows of each category, as JSON objects; sealed and
+	// index columns are left out (their content is above).
+	Tables map[string][]json.RawMessage
+	// AppealGrounds are the candidate's appeal grounds by appeal ID.
+	AppealGrounds map[string]string
+	Disclosures   []Disclosure
+}
+
+// exportQueries select a candidate's rows of each category ($1 the
+// candidate). Columns holding ciphertext or blind-index hashes are dropped.
+var exportQueries = map[string]string{
+	"registrations": `SELECT to_jsonb(r) FROM registrations r WHERE r.candidate_id = $1 ORDER BY r.registered_at`,
+	"stages":        `SELECT to_jsonb(s) FROM registration_stages s JOIN registrations r ON r.id = s.registration_id WHERE r.candidate_id = $1 ORDER BY s.entered_at`,
+	"answer_sheets": `SELECT to_jsonb(a) FROM answer_sheets a JOIN registrations r ON r.id = a.registration_id WHERE r.candidate_id = $1 ORDER BY a.received_at`,
+	"results":       `SELECT to_jsonb(x) FROM results x JOIN registrations r ON r.id = x.registration_id WHERE r.candidate_id = $1 ORDER BY x.decided_at`,
+	"assessments":   `SELECT to_jsonb(x) FROM assessments x JOIN registrations r ON r.id = x.registration_id WHERE r.candidate_id = $1 ORDER BY x.assessed_at`,
+	"reviews":       `SELECT to_jsonb(x) FROM reviews x JOIN registrations r ON r.id = x.registration_id WHERE r.candidate_id = $1 ORDER BY x.opened_at`,
+	"discrepancies": `SELECT to_jsonb(x) FROM discrepancies x JOIN registrations r ON r.id = x.registration_id WHERE r.candidate_id = $1 ORDER BY x.reported_at`,
+	"cheating":      `SELECT to_jsonb(x) FROM cheating_decisions x WHERE x.candidate_id = $1 ORDER BY x.decided_at`,
+	"quarantines":   `SELECT to_jsonb(x) FROM quarantines x WHERE x.candidate_id = $1 ORDER BY x.until`,
+	"appeals":       `SELECT to_jsonb(x) - 'grounds' FROM appeals x JOIN registrations r ON r.id = x.registration_id WHERE r.candidate_id = $1 ORDER BY x.lodged_at`,
+	"appeal_decisions": `SELECT to_jsonb(d) FROM appeal_decisions d JOIN appeals x ON x.id = d.appeal_id JOIN registrations r ON r.id = x.registration_id
+		WHERE r.candidate_id = $1 ORDER BY d.decided_at`,
+	"audio_recordings": `SELECT to_jsonb(x) FROM recordings x JOIN registrations r ON r.id = x.registration_id WHERE r.candidate_id = $1 ORDER BY x.uploaded_at`,
+	"notifications":    `SELECT to_jsonb(x) - 'last_error' FROM notification_outbox x WHERE x.candidate_id = $1 ORDER BY x.created_at`,
+	"subject_requests": `SELECT to_jsonb(x) - 'details' FROM subject_requests x WHERE x.candidate_id = $1 ORDER BY x.received_at`,
+}
+
+// SubjectDataOf gathers everything held about a candidate, in one
+// read-only snapshot.
+func (s *Store) SubjectDataOf(ctx context.Context, candidateID uuid.UUID) (SubjectData, error) {
+	pd, err := s.PersonalDataOf(ctx, candidateID)
+	if err != nil {
+		return SubjectData{}, err
+	}
+	out := SubjectData{CandidateID: candidateID, Person: pd.Person, Address: pd.Address, Sensitive: pd.Sensitive,
+		Tables: map[string][]json.RawMessage{}, AppealGrounds: map[string]string{}}
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT candidate_number, restricted_at IS NOT NULL FROM candidates WHERE id = $1`, candidateID).
+			Scan(&out.CandidateNumber, &out.Restricted); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrNotFound
+			}
+			return fmt.Errorf("read candidate: %w", err)
+		}
+		for name, q := range exportQueries {
+			rows, err := tx.Query(ctx, q, candidateID)
+			if err != nil {
+				return fmt.Errorf("export %s: %w", name, err)
+			}
+			list, err := pgx.CollectRows(rows, pgx.RowTo[json.RawMessage])
+			if err != nil {
+				return fmt.Errorf("export %s: %w", name, err)
+			}
+			out.Tables[name] = list
+		}
+		rows, err := tx.Query(ctx, `SELECT DISTINCT source FROM registrations WHERE candidate_id = $1 ORDER BY source`, candidateID)
+		if err != nil {
+			return fmt.Errorf("export sources: %w", err)
+		}
+		if out.Sources, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return fmt.Errorf("export sources: %w", err)
+		}
+		dek, err := s.subjectKey(ctx, tx, candidateID, false)
+		if err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT x.id, x.grounds FROM appeals x JOIN registrations r ON r.id = x.registration_id
+			WHERE r.candidate_id = $1 AND x.grounds IS NOT NULL`, candidateID)
+		if err != nil {
+			return fmt.Errorf("export appeal grounds: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id uuid.UUID
+			var sealed []byte
+			if err := rows.Scan(&id, &sealed); err != nil {
+				return fmt.Errorf("export appeal grounds: %w", err)
+			}
+			var g string
+			if err := openJSON(dek, candidateID, "appeal:"+id.String(), sealed, &g); err != nil {
+				return err
+			}
+			out.AppealGrounds[id.String()] = g
+		}
+		return rows.Err()
+	})
+	if errors.Is(err, ErrNotFound) {
+		return out, err
+	}
+	if err != nil {
+		return out, classify(err)
+	}
+	if out.Disclosures, err = s.Disclosures(ctx, candidateID); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// SubjectKey returns a candidate's data key (what its exports and audio
+// are encrypted with).
+func (s *Store) SubjectKey(ctx context.Context, candidateID uuid.UUID) ([]byte, error) {
+	var dek []byte
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		dek, err = s.subjectKey(ctx, tx, candidateID, false)
+		return err
+	})
+	return dek, classify(err)
+}

@@ -1,0 +1,195 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// SubjectRequest is a data subject's request (T18-T21).
+type SubjectRequest struct {
+	ID                 uuid.UUID
+	CandidateID        uuid.UUID
+	Kind               string // access, rectification, restriction, objection
+	ReceivedAt         time.Time
+	OriginalDueAt      time.Time
+	DueAt              time.Time
+	ExtensionReason    string
+	IdentityMethod     string // evidence or upstream_login
+	IdentityVerifiedBy string
+	IdentityVerifiedAt *time.Time
+	Status             string
+	Outcome            string
+	OutcomeReason      string
+	DecidedBy          string
+	AnsweredAt         *time.Time
+	ExportObject       string
+	Reminders          int
+	WorkflowID         string
+	// Details are the person's own words and changes, decrypted.
+	Details RequestDetails
+}
+
+// RequestDetails are what the person asked for: the corrected fields of a
+// rectification, the grounds of an objection.
+type RequestDetails struct {
+	Rectification map[string]string `json:"rectification,omitempty"`
+	Grounds       string            `json:"grounds,omitempty"`
+}
+
+// FindCandidate finds a candidate by one identifier (national_id,
+// duf_number or passport_number) through the blind index.
+func (s *Store) FindCandidate(ctx context.Context, kind, value string) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := s.pool.QueryRow(ctx, `SELECT candidate_id FROM candidate_identifiers WHERE kind = $1 AND lookup = $2`, kind, s.lookup(kind, value)).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, ErrNotFound
+	}
+	if err != nil {
+		return uuid.Nil, classify(fmt.Errorf("find candidate: %w", err))
+	}
+	return id, nil
+}
+
+// CreateSubjectRequest stores a request with its details sealed.
+// Idempotent by ID.
+func (s *Store) CreateSubjectRequest(ctx context.Context, r SubjectRequest) error {
+	return classify(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		dek, err := s.subjectKey(ctx, tx, r.CandidateID, false)
+		if err != nil {
+			return err
+		}
+		sealed, err := sealJSON(dek, r.CandidateID, "request:"+r.ID.String(), r.Details)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO subject_requests (id, candidate_id, kind, received_at, original_due_at, due_at, identity_method,
+			identity_verified_by, identity_verified_at, details, status, workflow_id)
+			VALUES ($1, $2, $3, $4, $5, $5, NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
+			r.ID, r.CandidateID, r.Kind, r.ReceivedAt, r.DueAt, r.IdentityMethod, r.IdentityVerifiedBy, r.IdentityVerifiedAt, sealed, r.Status, r.WorkflowID)
+		if err != nil {
+			return fmt.Errorf("insert subject request: %w", err)
+		}
+		return nil
+	}))
+}
+
+const subjectRequestColumns = `id, candidate_id, kind, received_at, original_due_at, due_at, COALESCE(extension_reason, ''),
+	COALESCE(identity_method, ''), COALESCE(identity_verified_by, ''), identity_verified_at, status, COALESCE(outcome, ''),
+	COALESCE(outcome_reason, ''), COALESCE(decided_by, ''), answered_at, COALESCE(export_object, ''), reminders, workflow_id, details`
+
+// GetSubjectRequest reads a request with its details decrypted.
+func (s *Store) GetSubjectRequest(ctx context.Context, id uuid.UUID) (SubjectRequest, error) {
+	var r SubjectRequest
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var sealed []byte
+		err := tx.QueryRow(ctx, `SELECT `+subjectRequestColumns+` FROM subject_requests WHERE id = $1`, id).Scan(
+			&r.ID, &r.CandidateID, &r.Kind, &r.ReceivedAt, &r.OriginalDueAt, &r.DueAt, &r.ExtensionReason, &r.IdentityMethod,
+			&r.IdentityVerifiedBy, &r.IdentityVerifiedAt, &r.Status, &r.Outcome, &r.OutcomeReason, &r.DecidedBy, &r.AnsweredAt,
+			&r.ExportObject, &r.Reminders, &r.WorkflowID, &sealed)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("read subject request: %w", err)
+		}
+		if sealed == nil {
+			return nil
+		}
+		dek, err := s.subjectKey(ctx, tx, r.CandidateID, false)
+		if err != nil {
+			return err
+		}
+		return openJSON(dek, r.CandidateID, "request:"+r.ID.String(), sealed, &r.Details)
+	})
+	if errors.Is(err, ErrNotFound) {
+		return r, err
+	}
+	return r, classify(err)
+}
+
+// VerifySubjectIdentity records how the person's identity was confirmed.
+func (s *Store) VerifySubjectIdentity(ctx context.Context, id uuid.UUID, method, by string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE subject_requests SET identity_method = $2, identity_verified_by = $3, identity_verified_at = $4,
+		status = CASE WHEN status = 'awaiting_identity' THEN 'in_progress' ELSE status END WHERE id = $1`, id, method, by, at)
+	return classify(err)
+}
+
+// ExtendSubjectRequest moves the due date (at most the caller's limit) with
+// the reason the person is told.
+func (s *Store) ExtendSubjectRequest(ctx context.Context, id uuid.UUID, due time.Time, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE subject_requests SET due_at = $2, extension_reason = $3 WHERE id = $1`, id, due, reason)
+	return classify(err)
+}
+
+// RemindSubjectRequest counts a reminder.
+func (s *Store) RemindSubjectRequest(ctx context.Context, id uuid.UUID) error {
+	_, err := s.pool.Exec(ctx, `UPDATE subject_requests SET reminders = reminders + 1 WHERE id = $1`, id)
+	return classify(err)
+}
+
+// AnswerSubjectRequest closes a request with its outcome. Idempotent: an
+// answered request keeps its first answer.
+func (s *Store) AnswerSubjectRequest(ctx context.Context, id uuid.UUID, status, outcome, reason, by string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE subject_requests SET status = $2, outcome = NULLIF($3, ''), outcome_reason = NULLIF($4, ''),
+		decided_by = NULLIF($5, ''), answered_at = $6 WHERE id = $1 AND answered_at IS NULL`,
+		id, status, outcome, reason, by, at)
+	return classify(err)
+}
+
+// SetRestriction restricts (or, with restricted false, lifts the
+// restriction of) the processing of a candidate's data.
+func (s *Store) SetRestriction(ctx context.Context, candidateID uuid.UUID, restricted bool, requestID uuid.UUID, at time.Time) error {
+	var err error
+	if restricted {
+		_, err = s.pool.Exec(ctx, `UPDATE candidates SET restricted_at = COALESCE(restricted_at, $2), restricted_by_request = COALESCE(restricted_by_request, $3) WHERE id = $1`,
+			candidateID, at, requestID)
+	} else {
+		_, err = s.pool.Exec(ctx, `UPDATE candidates SET restricted_at = NULL, restricted_by_request = NULL WHERE id = $1`, candidateID)
+	}
+	return classify(err)
+}
+
+// Restricted reports whether processing of the candidate's data is restricted.
+func (s *Store) Restricted(ctx context.Context, candidateID uuid.UUID) (bool, error) {
+	var restricted bool
+	err := s.pool.QueryRow(ctx, `SELECT restricted_at IS NOT NULL FROM candidates WHERE id = $1`, candidateID).Scan(&restricted)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, ErrNotFound
+	}
+	return restricted, classify(err)
+}
+
+// OverdueSubjectRequests counts open requests past their due date.
+func (s *Store) OverdueSubjectRequests(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM subject_requests WHERE answered_at IS NULL AND due_at < $1`, now).Scan(&n)
+	return n, classify(err)
+}
+
+// MarkFinal records that a registration's result is final. Idempotent.
+func (s *Store) MarkFinal(ctx context.Context, regID uuid.UUID, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE registrations SET final_at = COALESCE(final_at, $2) WHERE id = $1`, regID, at)
+	return classify(err)
+}
+
+// FinalRegistrations lists a candidate's registrations whose result is
+// final, for republication.
+func (s *Store) FinalRegistrations(ctx context.Context, candidateID uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM registrations WHERE candidate_id = $1 AND final_at IS NOT NULL ORDER BY registered_at`, candidateID)
+	if err != nil {
+		return nil, classify(fmt.Errorf("read registrations: %w", err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	return out, classify(err)
+}
+
+// SetExportObject records where a request's encrypted export is.
+func (s *Store) SetExportObject(ctx context.Context, id uuid.UUID, key string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE subject_requests SET export_object = $2 WHERE id = $1`, id, key)
+	return classify(err)
+}

@@ -1,0 +1,332 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Data subject requests (T18-T21): each is a SubjectRequest workflow with
+// ID "subject-request-<request id>".
+const (
+	SubjectRequestWorkflow = "SubjectRequest"
+	// Updates on a request's workflow.
+	UpdateVerifyIdentity  = "verify-identity"
+	UpdateExtendRequest   = "extend-request"
+	UpdateDecideRequest   = "decide-request"
+	UpdateLiftRestriction = "lift-restriction"
+	// QuerySubjectRequest returns a SubjectRequestStatus.
+	QuerySubjectRequest = "subject-request"
+
+	ActivityBuildAccessExport  = "BuildAccessExport"
+	ActivityRequestStep        = "SubjectRequestStep"
+	ActivityRepublishCandidate = "RepublishCandidate"
+)
+
+// Request kinds and stages.
+const (
+	RequestAccess        = "access"
+	RequestRectification = "rectification"
+	RequestRestriction   = "restriction"
+	RequestObjection     = "objection"
+
+	StageAwaitingIdentity  Stage = "AwaitingIdentity"
+	StageRequestInProgress Stage = "RequestInProgress"
+	StageAwaitingDecision  Stage = "AwaitingDecision"
+	StageRestricted        Stage = "Restricted"
+	StageRequestAnswered   Stage = "RequestAnswered"
+)
+
+// RequestKindKey is the kind of a subject request's workflow.
+var RequestKindKey = temporal.NewSearchAttributeKeyKeyword("RequestKind")
+
+// SubjectRequestInput starts a request's workflow: IDs, kind and dates only.
+type SubjectRequestInput struct {
+	RequestID string    `json:"request_id"`
+	Kind      string    `json:"kind"`
+	DueAt     time.Time `json:"due_at"`
+	// MaxDueAt is the furthest an extension may move the due date.
+	MaxDueAt time.Time `json:"max_due_at"`
+	// IdentityVerified: a trusted upstream login asserted the identity.
+	IdentityVerified bool `json:"identity_verified"`
+	// Reminders are how long before the due date case handlers are reminded.
+	Reminders []time.Duration `json:"reminders,omitempty"`
+	// LiftNotice is how long the person is told before a restriction is lifted.
+	LiftNotice time.Duration `json:"lift_notice"`
+}
+
+// IdentityCheck is a case handler's confirmation of the person's identity.
+type IdentityCheck struct {
+	VerifiedBy string `json:"verified_by"`
+	Evidence   string `json:"evidence"`
+}
+
+// Extension moves a request's due date, with the reason the person is told.
+type Extension struct {
+	Until  time.Time `json:"until"`
+	Reason string    `json:"reason"`
+}
+
+// RequestDecision is a case handler's decision: a rectification approved or
+// refused, an objection upheld or rejected, a restriction to be lifted.
+type RequestDecision struct {
+	Decision  string `json:"decision"`
+	Reason    string `json:"reason"`
+	DecidedBy string `json:"decided_by"`
+}
+
+// RequestStepInput asks the SubjectRequestStep activity to record a step
+// and tell the person when the step calls for it.
+type RequestStepInput struct {
+	RequestID string           `json:"request_id"`
+	Step      string           `json:"step"` // verified, extended, reminded, answered, restricted, lifting, lifted
+	Decision  *RequestDecision `json:"decision,omitempty"`
+	Extension *Extension       `json:"extension,omitempty"`
+	Evidence  *IdentityCheck   `json:"evidence,omitempty"`
+	At        time.Time        `json:"at"`
+}
+
+// SubjectRequestStatus answers the status query.
+type SubjectRequestStatus struct {
+	Stage  Stage     `json:"stage"`
+	Kind   string    `json:"kind"`
+	DueAt  time.Time `json:"due_at"`
+	Stages []Stage   `json:"stages"`
+}
+
+type subjectRequest struct {
+	in       SubjectRequestInput
+	stage    Stage
+	stages   []Stage
+	due      time.Time
+	verified bool
+	decision *RequestDecision
+	lift     *RequestDecision
+	answered bool
+}
+
+func (r *subjectRequest) validateIdentity(c IdentityCheck) error {
+	switch {
+	case r.verified:
+		return fmt.Errorf("identity: already confirmed")
+	case c.VerifiedBy == "" || c.Evidence == "":
+		return fmt.Errorf("verified_by and evidence are required")
+	}
+	return nil
+}
+
+func (r *subjectRequest) validateExtension(e Extension) error {
+	switch {
+	case r.answered:
+		return fmt.Errorf("until: the request has been answered")
+	case e.Reason == "":
+		return fmt.Errorf("reason: the person is told why; it is required")
+	case !e.Until.After(r.due):
+		return fmt.Errorf("until must be after the current due date %s", r.due.UTC().Format(time.RFC3339))
+	case e.Until.After(r.in.MaxDueAt):
+		return fmt.Errorf("until: at most two months beyond the first due date (%s)", r.in.MaxDueAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (r *subjectRequest) validateDecision(d RequestDecision) error {
+	allowed := map[string][]string{RequestRectification: {"approved", "refused"}, RequestObjection: {"upheld", "rejected"}}[r.in.Kind]
+	switch {
+	case allowed == nil:
+		return fmt.Errorf("decision: a %s request takes no decision", r.in.Kind)
+	case !r.verified:
+		return fmt.Errorf("decision: the person's identity is not confirmed yet")
+	case r.decision != nil:
+		return fmt.Errorf("decision: already decided")
+	case !slices.Contains(allowed, d.Decision):
+		return fmt.Errorf("decision must be one of %v", allowed)
+	case d.Reason == "" || d.DecidedBy == "":
+		return fmt.Errorf("reason and decided_by are required")
+	}
+	return nil
+}
+
+func (r *subjectRequest) validateLift(d RequestDecision) error {
+	switch {
+	case r.in.Kind != RequestRestriction || r.stage != StageRestricted:
+		return fmt.Errorf("decision: no restriction in force to lift")
+	case r.lift != nil:
+		return fmt.Errorf("decision: the restriction is being lifted")
+	case d.Reason == "" || d.DecidedBy == "":
+		return fmt.Errorf("reason and decided_by are required")
+	}
+	return nil
+}
+
+// SubjectRequest runs one data subject request: the identity is confirmed
+// first; the request is due one month after receipt (extendable by up to
+// two months with a reason the person is told), case handlers are
+// reminded before the due date, and the ReviewDue search attribute shows
+// the due date. Access builds an encrypted export; rectification and
+// objection wait for a case handler's decision; a rectification is
+// republished to the Diploma Registry; a restriction stops publication until
+// it is lifted, and the person is told before it is.
+func SubjectRequest(ctx workflow.Context, in SubjectRequestInput) error {
+	r := &subjectRequest{in: in, due: in.DueAt, verified: in.IdentityVerified}
+	if err := workflow.SetQueryHandler(ctx, QuerySubjectRequest, func() (SubjectRequestStatus, error) {
+		return SubjectRequestStatus{Stage: r.stage, Kind: in.Kind, DueAt: r.due, Stages: slices.Clone(r.stages)}, nil
+	}); err != nil {
+		return fmt.Errorf("set query handler: %w", err)
+	}
+	actx := activityOptions(ctx, 0)
+	uctx := activityOptions(ctx, 5)
+	step := func(ctx workflow.Context, s RequestStepInput) error {
+		s.RequestID, s.At = in.RequestID, workflow.Now(ctx)
+		return workflow.ExecuteActivity(ctx, ActivityRequestStep, s).Get(ctx, nil)
+	}
+	enter := func(stage Stage) error {
+		if r.stage == stage {
+			return nil
+		}
+		r.stage = stage
+		r.stages = append(r.stages, stage)
+		attrs := []temporal.SearchAttributeUpdate{StageKey.ValueSet(string(stage)), ReviewPendingKey.ValueSet(!r.answered)}
+		if r.answered {
+			attrs = append(attrs, ReviewDueKey.ValueUnset())
+		} else {
+			attrs = append(attrs, ReviewDueKey.ValueSet(r.due))
+		}
+		return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
+	}
+	handlers := []struct {
+		name    string
+		handler any
+		valid   any
+	}{
+		{UpdateVerifyIdentity, func(ctx workflow.Context, c IdentityCheck) error {
+			if err := step(activityOptions(ctx, 5), RequestStepInput{Step: "verified", Evidence: &c}); err != nil {
+				return err
+			}
+			r.verified = true
+			return nil
+		}, r.validateIdentity},
+		{UpdateExtendRequest, func(ctx workflow.Context, e Extension) error {
+			if err := step(activityOptions(ctx, 5), RequestStepInput{Step: "extended", Extension: &e}); err != nil {
+				return err
+			}
+			r.due = e.Until
+			return workflow.UpsertTypedSearchAttributes(ctx, ReviewDueKey.ValueSet(r.due))
+		}, r.validateExtension},
+		{UpdateDecideRequest, func(_ workflow.Context, d RequestDecision) error {
+			r.decision = &d
+			return nil
+		}, r.validateDecision},
+		{UpdateLiftRestriction, func(_ workflow.Context, d RequestDecision) error {
+			r.lift = &d
+			return nil
+		}, r.validateLift},
+	}
+	for _, h := range handlers {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.valid}); err != nil {
+			return fmt.Errorf("set update handler %s: %w", h.name, err)
+		}
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, RequestKindKey.ValueSet(in.Kind)); err != nil {
+		return err
+	}
+	// Reminders before the due date, following extensions.
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		sent := map[time.Duration]bool{}
+		for !r.answered {
+			var next time.Time
+			var which time.Duration
+			for _, d := range in.Reminders {
+				if at := r.due.Add(-d); !sent[d] && (next.IsZero() || at.Before(next)) {
+					next, which = at, d
+				}
+			}
+			if next.IsZero() {
+				return
+			}
+			due := r.due
+			wait := next.Sub(workflow.Now(ctx))
+			if wait > 0 {
+				if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return r.answered || !r.due.Equal(due) }); err != nil {
+					return
+				}
+				if r.answered || !r.due.Equal(due) {
+					continue
+				}
+			}
+			sent[which] = true
+			_ = step(activityOptions(ctx, 0), RequestStepInput{Step: "reminded"})
+		}
+	})
+
+	if !r.verified {
+		if err := enter(StageAwaitingIdentity); err != nil {
+			return err
+		}
+		if err := workflow.Await(ctx, func() bool { return r.verified }); err != nil {
+			return err
+		}
+	}
+	if err := enter(StageRequestInProgress); err != nil {
+		return err
+	}
+	switch in.Kind {
+	case RequestAccess:
+		if err := workflow.ExecuteActivity(actx, ActivityBuildAccessExport, in.RequestID).Get(ctx, nil); err != nil {
+			return fmt.Errorf("build access export: %w", err)
+		}
+	case RequestRectification, RequestObjection:
+		if err := enter(StageAwaitingDecision); err != nil {
+			return err
+		}
+		if err := workflow.Await(ctx, func() bool { return r.decision != nil }); err != nil {
+			return err
+		}
+	case RequestRestriction:
+		if err := step(actx, RequestStepInput{Step: "restricted"}); err != nil {
+			return err
+		}
+	}
+	if err := step(uctx, RequestStepInput{Step: "answered", Decision: r.decision}); err != nil {
+		return err
+	}
+	r.answered = true
+	if in.Kind == RequestRectification && r.decision.Decision == "approved" {
+		if err := workflow.ExecuteActivity(actx, ActivityRepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {
+			return fmt.Errorf("republish: %w", err)
+		}
+	}
+	if in.Kind != RequestRestriction {
+		return finish(ctx, enter)
+	}
+	// The restriction holds until a case handler lifts it; the person is
+	// told first, and the restriction ends after the notice period.
+	if err := enter(StageRestricted); err != nil {
+		return err
+	}
+	if err := workflow.Await(ctx, func() bool { return r.lift != nil }); err != nil {
+		return err
+	}
+	if err := step(actx, RequestStepInput{Step: "lifting", Decision: r.lift}); err != nil {
+		return err
+	}
+	if err := workflow.Sleep(ctx, in.LiftNotice); err != nil {
+		return err
+	}
+	if err := step(actx, RequestStepInput{Step: "lifted", Decision: r.lift}); err != nil {
+		return err
+	}
+	if err := workflow.ExecuteActivity(actx, ActivityRepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {
+		return fmt.Errorf("publish after the restriction: %w", err)
+	}
+	return finish(ctx, enter)
+}
+
+func finish(ctx workflow.Context, enter func(Stage) error) error {
+	if err := enter(StageRequestAnswered); err != nil {
+		return err
+	}
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}

@@ -1,0 +1,102 @@
+package workflows
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// TestSubjectRequestTimeline: with time skipping, a request waits for the
+// identity; case handlers are reminded a week and a day before the due date
+// (following an extension); a restriction is lifted only after the person
+// was told, a notice period before.
+func TestSubjectRequestTimeline(t *testing.T) {
+	start := time.Date(2027, 1, 4, 9, 0, 0, 0, time.UTC)
+	due := start.AddDate(0, 1, 0)
+	tests := []struct {
+		name    string
+		kind    string
+		extend  *time.Time
+		lift    bool
+		verify  time.Duration // after the start
+		want    []string
+		wantRem []time.Time
+	}{
+		{name: "access, reminded twice", kind: RequestAccess, verify: 35 * 24 * time.Hour, want: []string{"verified", "answered"},
+			wantRem: []time.Time{due.Add(-7 * 24 * time.Hour), due.Add(-24 * time.Hour)}},
+		{name: "extended: reminders follow the new date", kind: RequestAccess, extend: ptr(due.Add(20 * 24 * time.Hour)), verify: 55 * 24 * time.Hour,
+			want:    []string{"extended", "verified", "answered"},
+			wantRem: []time.Time{due.Add(13 * 24 * time.Hour), due.Add(19 * 24 * time.Hour)}},
+		{name: "restriction lifted after notice", kind: RequestRestriction, lift: true, verify: 35 * 24 * time.Hour,
+			want:    []string{"verified", "restricted", "answered", "lifting", "lifted"},
+			wantRem: []time.Time{due.Add(-7 * 24 * time.Hour), due.Add(-24 * time.Hour)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.SetStartTime(start)
+			var mu sync.Mutex
+			var steps []string
+			var reminded, liftingAt, liftedAt []time.Time
+			env.RegisterActivityWithOptions(func(_ context.Context, in RequestStepInput) error {
+				mu.Lock()
+				defer mu.Unlock()
+				switch in.Step {
+				case "reminded":
+					reminded = append(reminded, env.Now())
+				case "lifting":
+					liftingAt = append(liftingAt, env.Now())
+					steps = append(steps, in.Step)
+				case "lifted":
+					liftedAt = append(liftedAt, env.Now())
+					steps = append(steps, in.Step)
+				default:
+					steps = append(steps, in.Step)
+				}
+				return nil
+			}, activity.RegisterOptions{Name: ActivityRequestStep})
+			env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityBuildAccessExport})
+			env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityRepublishCandidate})
+			accept := func(name string) *testsuite.TestUpdateCallback {
+				return &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Errorf("%s refused: %v", name, err) }, OnComplete: func(any, error) {}}
+			}
+			if tc.extend != nil {
+				env.RegisterDelayedCallback(func() {
+					env.UpdateWorkflow(UpdateExtendRequest, "x1", &testsuite.TestUpdateCallback{OnAccept: func() { t.Error("an extension past two months was accepted") },
+						OnReject: func(error) {}, OnComplete: func(any, error) {}}, Extension{Until: due.AddDate(0, 2, 1), Reason: "too far"})
+					env.UpdateWorkflow(UpdateExtendRequest, "x2", accept("extension"), Extension{Until: *tc.extend, Reason: "complex case"})
+				}, 24*time.Hour)
+			}
+			// The identity is confirmed late, after the reminders.
+			env.RegisterDelayedCallback(func() {
+				env.UpdateWorkflow(UpdateVerifyIdentity, "v1", accept("verify"), IdentityCheck{VerifiedBy: "ch", Evidence: "passport"})
+			}, tc.verify)
+			if tc.lift {
+				env.RegisterDelayedCallback(func() {
+					env.UpdateWorkflow(UpdateLiftRestriction, "l1", accept("lift"), RequestDecision{Decision: "lift", Reason: "settled", DecidedBy: "ch"})
+				}, 60*24*time.Hour)
+			}
+			in := SubjectRequestInput{RequestID: "00000000-0000-0000-0000-000000000009", Kind: tc.kind, DueAt: due, MaxDueAt: due.AddDate(0, 2, 0),
+				Reminders: []time.Duration{7 * 24 * time.Hour, 24 * time.Hour}, LiftNotice: 72 * time.Hour}
+			env.ExecuteWorkflow(SubjectRequest, in)
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(steps, tc.want) {
+				t.Errorf("steps %v, want %v", steps, tc.want)
+			}
+			if !slices.EqualFunc(reminded, tc.wantRem, func(a, b time.Time) bool { return a.Equal(b) }) {
+				t.Errorf("reminded at %v, want %v", reminded, tc.wantRem)
+			}
+			if tc.lift && (len(liftingAt) != 1 || len(liftedAt) != 1 || liftedAt[0].Sub(liftingAt[0]) != 72*time.Hour) {
+				t.Errorf("told at %v, lifted at %v; want 72h between", liftingAt, liftedAt)
+			}
+		})
+	}
+}
