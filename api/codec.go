@@ -8,6 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/converter"
+
+	"github.com/examflow/examflow/storage"
 )
 
 // codecRoutes serves the codec server the Temporal UI calls to show
@@ -39,9 +41,26 @@ func (s *server) codecRoutes(r *gin.Engine) {
 		}
 		staffOnly(c)
 	}
+	// Decoding shows payloads with personal data (answer sheets, grounds):
+	// each decode is audited before it is served.
+	audit := func(c *gin.Context) {
+		if s.Store == nil || !strings.HasSuffix(c.Request.URL.Path, "/decode") {
+			return
+		}
+		p := principal(c)
+		who, role := p.Subject, p.roleFor([]string{RoleCaseHandler, RoleDPO})
+		if who == "" {
+			who, role = "local Temporal UI", "local"
+		}
+		if err := s.Store.Audit(c.Request.Context(), storage.AuditEntry{Who: who, Role: role, Purpose: "case handling in the Temporal UI",
+			Action: storage.AuditRead, Fields: []string{"temporal_payloads"}, Operation: "POST /codec/decode"}); err != nil {
+			unavailable(c, "the audit log is unavailable")
+			c.Abort()
+		}
+	}
 	for _, path := range []string{"/codec/encode", "/codec/decode"} {
 		r.OPTIONS(path, cors, func(c *gin.Context) { c.Status(http.StatusNoContent) })
-		r.POST(path, cors, auth, func(c *gin.Context) {
+		r.POST(path, cors, auth, audit, func(c *gin.Context) {
 			if !strings.HasPrefix(c.ContentType(), "application/json") {
 				writeProblem(c, Problem{Type: ProblemMalformed, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
 					Errors: []FieldError{{Field: "Content-Type", Detail: "must be application/json"}}})

@@ -85,6 +85,9 @@ type Config struct {
 
 // MinIO is the object-store configuration.
 type MinIO struct {
+	// Region is the storage region (EXAMFLOW_STORAGE_REGION, checked to be
+	// in the EU/EEA): the client signs for it and the bucket is made in it.
+	Region string `env:"-"`
 	// Endpoint is the S3 endpoint host:port.
 	Endpoint string `env:"EXAMFLOW_MINIO_ENDPOINT" envDefault:"127.0.0.1:9000"`
 	// AccessKey is the S3 access key.
@@ -107,9 +110,11 @@ func Load() (Config, error) {
 	if err := env.Parse(&c); err != nil {
 		return Config{}, fmt.Errorf("read configuration: %w", err)
 	}
-	if _, err := c.Region.CheckRegion(); err != nil {
+	d, err := c.Region.CheckRegion()
+	if err != nil {
 		return Config{}, err
 	}
+	c.MinIO.Region = d.Region
 	if _, err := c.LookupKey(); err != nil {
 		return Config{}, err
 	}

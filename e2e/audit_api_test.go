@@ -64,6 +64,14 @@ func TestPersonalDataAccessIsAudited(t *testing.T) {
 	if n := len(mine.Body["entries"].([]any)); n < 1 {
 		t.Fatalf("the officer's reads are not logged: %s", mine.Raw)
 	}
+	// Decoding Temporal payloads (the UI's codec server) is a read too.
+	if a := do(t, http.MethodPost, "/codec/decode", "application/json", []byte(`{"payloads":[]}`), handler); a.Status != 200 {
+		t.Fatalf("codec: %d %s", a.Status, a.Raw)
+	}
+	codec := do(t, http.MethodGet, "/v1/audit-log?who=ch-audit-1", "", nil, dpo)
+	if !slices.ContainsFunc(codec.Body["entries"].([]any), func(x any) bool { return x.(map[string]any)["operation"] == "POST /codec/decode" }) {
+		t.Fatalf("the decode is not audited: %s", codec.Raw)
+	}
 	if a := do(t, http.MethodGet, "/v1/audit-log?subject_id=nope", "", nil, dpo); a.Status != 422 || !slices.Contains(fieldNames(a), "subject_id") {
 		t.Fatalf("bad filter: %d %s", a.Status, a.Raw)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -285,10 +284,7 @@ func runAuditVerify(t *testing.T, bin string) (int, string) {
 // for the tests that follow.
 func TestAuditTamperingIsDetected(t *testing.T) {
 	ctx := context.Background()
-	bin := filepath.Join(t.TempDir(), "examflow")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/examflow").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := examflowBinary(t)
 	subject := uuid.New()
 	for i := range 5 {
 		if err := env.store.Audit(ctx, auditEntry("e2e-audit-tamper", subject, fmt.Sprintf("tamper_%d", i))); err != nil {

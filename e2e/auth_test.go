@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -66,5 +68,52 @@ func TestRouteRoleMatrixWithRealKeys(t *testing.T) {
 		if a := do(t, http.MethodGet, path, "", nil, map[string]string{"Authorization": ""}); a.Status != http.StatusOK {
 			t.Errorf("%s: %d", path, a.Status)
 		}
+	}
+}
+
+// TestTokenCommand: `examflow token create` prints a key once (only its
+// hash is stored), `token list` shows it without the secret, and after
+// `token revoke` the API refuses it.
+func TestTokenCommand(t *testing.T) {
+	bin := examflowBinary(t)
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "EXAMFLOW_DATABASE_URL="+env.cfg.DatabaseURL)
+		out, err := cmd.Output()
+		return string(out), err
+	}
+	if _, err := run("token", "create", "--name", "dpo-cli", "--role", "dpo,nonsense"); err == nil {
+		t.Fatal("an unknown role was accepted")
+	}
+	out, err := run("token", "create", "--name", "dpo-cli", "--role", "dpo", "--expires", "1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := strings.TrimSpace(out)
+	if !strings.HasPrefix(secret, "efk_") || len(secret) < 40 {
+		t.Fatalf("secret %q", secret)
+	}
+	if n := rowCount(t, `SELECT count(*) FROM api_tokens WHERE name = 'dpo-cli' AND position(convert_to($1, 'UTF8') in hash) = 0`, secret); n != 1 {
+		t.Fatal("the key is not stored as a hash")
+	}
+	key := map[string]string{"Authorization": "Bearer " + secret}
+	if a := do(t, http.MethodGet, "/v1/record-of-processing", "", nil, key); a.Status != http.StatusOK {
+		t.Fatalf("with the new key: %d", a.Status)
+	}
+	list, err := run("token", "list")
+	if err != nil || !strings.Contains(list, "dpo-cli") || strings.Contains(list, secret) {
+		t.Fatalf("token list: %v\n%s", err, list)
+	}
+	var id string
+	for _, line := range strings.Split(list, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == "dpo-cli" {
+			id = f[0]
+		}
+	}
+	if _, err := run("token", "revoke", id); err != nil {
+		t.Fatalf("revoke %s: %v", id, err)
+	}
+	if a := do(t, http.MethodGet, "/v1/record-of-processing", "", nil, key); a.Status != http.StatusUnauthorized {
+		t.Fatalf("with the revoked key: %d", a.Status)
 	}
 }

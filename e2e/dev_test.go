@@ -103,11 +103,7 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 	if tools == "" {
 		tools, _ = filepath.Abs("../.tools/bin")
 	}
-	binDir := t.TempDir()
-	bin := filepath.Join(binDir, "examflow")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/examflow").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := examflowBinary(t)
 	dir, err := os.MkdirTemp("", "examflow-dev-")
 	if err != nil {
 		t.Fatal(err)

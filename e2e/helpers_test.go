@@ -8,6 +8,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,4 +161,28 @@ func jsonInto(raw []byte, v any) error { return json.Unmarshal(raw, v) }
 
 func minioList(prefix string) minio.ListObjectsOptions {
 	return minio.ListObjectsOptions{Prefix: prefix, Recursive: true}
+}
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binErr  error
+)
+
+// examflowBinary builds the examflow binary once for every test that runs
+// it as a process (make run, a worker to kill, the CLI).
+func examflowBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "examflow-bin-"); binErr != nil {
+			return
+		}
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, "examflow"), "../cmd/examflow").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("build: %w\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return filepath.Join(binDir, "examflow")
 }

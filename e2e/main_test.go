@@ -200,6 +200,9 @@ func setup(ctx context.Context) error {
 }
 
 func teardown() {
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
 	if env.api != nil {
 		env.api.Close()
 	}

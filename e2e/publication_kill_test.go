@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -119,10 +118,7 @@ func TestWorkerKilledMidPublicationPublishesOnce(t *testing.T) {
 	now := time.Now().UTC()
 	today := now.Format(time.DateOnly)
 
-	bin := filepath.Join(t.TempDir(), "examflow")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/examflow").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := examflowBinary(t)
 
 	// A Diploma Registry simulator of this test's own. The worker process
 	// reaches it over loopback HTTP.

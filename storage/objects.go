@@ -29,6 +29,7 @@ func NewObjects(cfg config.MinIO) (*Objects, error) {
 	c, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: cfg.UseTLS,
+		Region: cfg.Region,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("minio client: %w", err)
@@ -73,7 +74,7 @@ func (o *Objects) EnsureBucket(ctx context.Context) error {
 		return fmt.Errorf("%w: minio: %w", ErrUnavailable, err)
 	}
 	if !exists {
-		if err := o.client.MakeBucket(ctx, o.cfg.Bucket, minio.MakeBucketOptions{}); err != nil {
+		if err := o.client.MakeBucket(ctx, o.cfg.Bucket, minio.MakeBucketOptions{Region: o.cfg.Region}); err != nil {
 			if resp := minio.ToErrorResponse(err); resp.Code != "BucketAlreadyOwnedByYou" {
 				return fmt.Errorf("create bucket: %w", err)
 			}

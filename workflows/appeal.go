@@ -231,7 +231,11 @@ func (a *appealRun) validateReassessment(r Reassessment) error {
 // each an Update, records each through an activity that applies it, moves
 // its own Stage, and returns the outcome to the registration's workflow.
 func CandidateAppeal(ctx workflow.Context, in AppealInput) (AppealOutcome, error) {
-	a := &appealRun{in: in}
+	// The first stage is set before the Update handlers exist: an Update
+	// buffered before the first workflow task is validated against it. The
+	// parent starts the workflow with this Stage search attribute already.
+	first := firstAppealStage(in.Admission.FirstInstance)
+	a := &appealRun{in: in, stage: first, stages: []Stage{first}}
 	if err := workflow.SetQueryHandler(ctx, QueryAppeal, func() (AppealStatus, error) {
 		return AppealStatus{Stage: a.stage, Kind: in.Admission.Kind, Stages: slices.Clone(a.stages)}, nil
 	}); err != nil {
@@ -275,8 +279,8 @@ func CandidateAppeal(ctx workflow.Context, in AppealInput) (AppealOutcome, error
 	}, workflow.UpdateHandlerOptions{Validator: a.validateReassessment}); err != nil {
 		return AppealOutcome{}, fmt.Errorf("set update handler: %w", err)
 	}
-	if err := enter(ctx, firstAppealStage(in.Admission.FirstInstance)); err != nil {
-		return AppealOutcome{}, err
+	if err := workflow.UpsertTypedSearchAttributes(ctx, StageKey.ValueSet(string(first))); err != nil {
+		return AppealOutcome{}, fmt.Errorf("upsert stage: %w", err)
 	}
 	if err := workflow.Await(ctx, func() bool { return a.outcome != nil && a.outcome.Closed && !a.deciding }); err != nil {
 		return AppealOutcome{}, err
