@@ -43,6 +43,11 @@ func (a *Statistics) MaterialiseStatistics(ctx context.Context, month string) (w
 	if err != nil {
 		return workflows.StatisticsResult{}, err
 	}
+	courses, err := a.Store.MaterialiseCourseStatistics(ctx, m, 0)
+	if err != nil {
+		return workflows.StatisticsResult{}, err
+	}
+	n += courses
 	if a.Logger != nil {
 		a.Logger.InfoContext(ctx, "statistics materialised", "month", month, "cells", n)
 	}

@@ -28,6 +28,7 @@ const (
 	purposeAppeal    = "safeguarding the right to appeal"
 	purposeOversight = "data-protection oversight"
 	purposeRights    = "the data subject's rights"
+	purposeCourses   = "administering and following up the chosen training"
 )
 
 // subjectRequest marks a route whose :id is a subject request: the audit
@@ -145,8 +146,8 @@ func (s *server) listAuditLog(c *gin.Context) {
 		}
 		f.SubjectID = id
 		f.SubjectKind = q.Get("subject_kind")
-		if f.SubjectKind != storage.SubjectCandidate && f.SubjectKind != storage.SubjectRegistration {
-			errs = append(errs, FieldError{Field: "subject_kind", Detail: "must be candidate or registration with subject_id"})
+		if f.SubjectKind != storage.SubjectCandidate && f.SubjectKind != storage.SubjectRegistration && f.SubjectKind != storage.SubjectCourseRegistration {
+			errs = append(errs, FieldError{Field: "subject_kind", Detail: "must be candidate, registration or course_registration with subject_id"})
 		}
 	}
 	f.Who = q.Get("who")

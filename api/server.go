@@ -62,6 +62,8 @@ type Deps struct {
 	SubjectRequests SubjectRequestOptions
 	// ExportLinkKey signs access export links.
 	ExportLinkKey []byte
+	// Courses configures course registrations.
+	Courses CourseOptions
 }
 
 // SubjectRequestOptions are the periods of data subject requests.
@@ -100,6 +102,10 @@ func New(d Deps) *gin.Engine {
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openAPI) })
 	s.codecRoutes(r)
 	r.GET("/exports/:token", s.downloadExport)
+	// A participant's self-service link: the signed link is the credential.
+	r.GET("/courses/self-service/:token", s.showSelfService)
+	r.POST("/courses/self-service/:token/withdrawal", s.selfServiceWithdraw)
+	r.POST("/courses/self-service/:token/corrections", s.selfServiceCorrect)
 	if d.Registry != nil && d.Store != nil {
 		d.Registry.MustRegister(overdueCollector{s: s, desc: prometheus.NewDesc("examflow_subject_requests_overdue",
 			"Data subject requests not answered by their due date.", nil, nil)})
@@ -137,7 +143,7 @@ func (s *server) routes() []RouteSpec {
 	route := func(method, path string, h gin.HandlerFunc, a *auditSpec, roles ...string) RouteSpec {
 		return RouteSpec{Method: method, Path: path, Roles: roles, Audited: a != nil, handler: h, audit: a}
 	}
-	const reg, cand = storage.SubjectRegistration, storage.SubjectCandidate
+	const reg, cand, courseReg = storage.SubjectRegistration, storage.SubjectCandidate, storage.SubjectCourseRegistration
 	const r = "/v1/registrations/:id"
 	return []RouteSpec{
 		route(http.MethodPost, "/v1/registrations", s.createRegistration, changes(reg, purposeArranging, "identity", "contact", "address", "test"), RoleIntegration),
@@ -184,8 +190,17 @@ func (s *server) routes() []RouteSpec {
 		route(http.MethodPost, "/v1/subject-requests/:id/export-link", s.exportLink,
 			&auditSpec{action: storage.AuditExport, subject: subjectRequest, purpose: purposeRights, fields: []string{"all"}}, RoleCaseHandler, RoleDPO),
 		route(http.MethodGet, "/v1/record-of-processing", recordOfProcessing, nil, RoleDPO),
+		route(http.MethodPost, "/v1/courses", s.createCourse, nil, RoleCourseAdmin),
+		route(http.MethodGet, "/v1/courses", s.listCourses, nil, RoleCourseAdmin),
+		route(http.MethodGet, "/v1/courses/:id/participants", s.listParticipants, reads("", purposeCourses, "participants"), RoleCourseAdmin),
+		route(http.MethodPost, "/v1/course-registrations", s.registerForCourse, changes("", purposeCourses, "participant"), RoleIntegration),
+		route(http.MethodGet, "/v1/course-registrations/:id", s.getCourseRegistration, reads(courseReg, purposeCourses, "participant"), RoleCourseAdmin),
+		route(http.MethodPost, "/v1/course-registrations/:id/completion", s.completeCourse, changes(courseReg, purposeCourses, "completion"), RoleCourseAdmin),
+		route(http.MethodPost, "/v1/course-registrations/:id/corrections", s.correctCourseRegistration, changes(courseReg, purposeCourses, "participant"), RoleCourseAdmin),
+		route(http.MethodPost, "/v1/course-registrations/:id/withdrawal", s.withdrawCourseConsent, changes(courseReg, purposeCourses, "all"), RoleCourseAdmin, RoleIntegration),
 		// Anonymous cells: no personal data, so not audited.
 		route(http.MethodGet, "/v1/statistics", StatisticsHandler(s.Store, s.StatisticsMinCell, s.Logger), nil, RoleStatistics),
+		route(http.MethodGet, "/v1/statistics/courses", s.courseStatistics, nil, RoleStatistics),
 	}
 }
 

@@ -42,6 +42,8 @@ type Config struct {
 	Auth Auth
 	// SubjectRequests configures data subject requests.
 	SubjectRequests SubjectRequests
+	// Courses configures course registrations.
+	Courses Courses
 	// Registry is the Diploma Registry.
 	Registry Registry
 	// Region is where the stores run; Load refuses one outside the EU/EEA

@@ -194,6 +194,8 @@ func setup(ctx context.Context) error {
 		Tokens:           env.store,
 		SubjectRequests:  api.SubjectRequestOptions{Reminders: []time.Duration{168 * time.Hour, 24 * time.Hour}, LiftNotice: 2 * time.Second, ExportLinkTTL: time.Minute},
 		ExportLinkKey:    key,
+		Courses: api.CourseOptions{PolicyVersion: "2024-01", SurveyAfter: 2 * time.Second, NewsEvery: 0, PublicURL: "http://self-service.example",
+			LinkKey: key},
 	})
 	env.api = httptest.NewServer(handler)
 	return nil

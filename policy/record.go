@@ -364,7 +364,6 @@ func courses() Processing {
 		Access:         "only employees working with courses and training in the Department for User Dialogue (C07)",
 		Retention:      retention(CourseTable),
 		Transfers:      "none outside the EU/EEA, except to countries with an EU adequacy decision (C09)",
-		Status:         "not built yet: course registration comes with the courses work (issue 7), which must implement this section",
 	}
 }
 

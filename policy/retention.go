@@ -89,6 +89,16 @@ var CourseTable = []Rule{
 		FromChosen: "the policy says a course's data is processed for 24 months without naming the event; the registration is when the data is given and consent starts"},
 }
 
+// LookupCourse returns the rule of a course category.
+func LookupCourse(c Category) (Rule, bool) {
+	for _, r := range CourseTable {
+		if r.Category == c {
+			return r, true
+		}
+	}
+	return Rule{}, false
+}
+
 // Lookup returns the rule of a category.
 func Lookup(c Category) (Rule, bool) {
 	for _, r := range Table {

@@ -41,6 +41,8 @@ const (
 	SubjectCandidate = "candidate"
 	// SubjectRegistration: the subject ID is a registration's UUID.
 	SubjectRegistration = "registration"
+	// SubjectCourseRegistration: the subject ID is a course registration's UUID.
+	SubjectCourseRegistration = "course_registration"
 )
 
 // auditGenesis is the fixed prev_hash of the first audit entry: 32 zero bytes.
@@ -231,12 +233,12 @@ func (e AuditEntry) validate() error {
 		if e.SubjectID != uuid.Nil {
 			problems = append(problems, "subject kind is required with a subject id")
 		}
-	case SubjectCandidate, SubjectRegistration:
+	case SubjectCandidate, SubjectRegistration, SubjectCourseRegistration:
 		if e.SubjectID == uuid.Nil {
 			problems = append(problems, "subject id is required with a subject kind")
 		}
 	default:
-		problems = append(problems, fmt.Sprintf("subject kind must be %q or %q", SubjectCandidate, SubjectRegistration))
+		problems = append(problems, fmt.Sprintf("subject kind must be %q, %q or %q", SubjectCandidate, SubjectRegistration, SubjectCourseRegistration))
 	}
 	if len(e.Fields) > auditMaxFields {
 		problems = append(problems, fmt.Sprintf("at most %d fields", auditMaxFields))

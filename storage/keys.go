@@ -96,32 +96,39 @@ func open(a cipher.AEAD, sealed, ad []byte) ([]byte, error) {
 // create it makes one if there is none; without, a missing key is
 // ErrKeyDestroyed.
 func (s *Store) subjectKey(ctx context.Context, tx pgx.Tx, candidateID uuid.UUID, create bool) ([]byte, error) {
+	return s.dataKey(ctx, tx, "subject_keys", "candidate_id", candidateID, create)
+}
+
+// dataKey reads (or creates) a data key wrapped by the master key from a
+// key table: subject_keys for candidates, course_keys for course
+// registrations. Deleting the row shreds what the key sealed.
+func (s *Store) dataKey(ctx context.Context, tx pgx.Tx, table, column string, id uuid.UUID, create bool) ([]byte, error) {
 	if s.keys == nil {
 		return nil, errors.New("no key ring configured")
 	}
 	var wrapped []byte
-	var id string
-	err := tx.QueryRow(ctx, `SELECT wrapped_key, master_key_id FROM subject_keys WHERE candidate_id = $1`, candidateID).Scan(&wrapped, &id)
+	var keyID string
+	err := tx.QueryRow(ctx, `SELECT wrapped_key, master_key_id FROM `+table+` WHERE `+column+` = $1`, id).Scan(&wrapped, &keyID)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) && create:
 		dek := make([]byte, 32)
 		if _, err := rand.Read(dek); err != nil {
 			return nil, fmt.Errorf("data key: %w", err)
 		}
-		if wrapped, id, err = s.keys.Wrap(ctx, dek); err != nil {
+		if wrapped, keyID, err = s.keys.Wrap(ctx, dek); err != nil {
 			return nil, fmt.Errorf("wrap data key: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO subject_keys (candidate_id, wrapped_key, master_key_id) VALUES ($1, $2, $3)`,
-			candidateID, wrapped, id); err != nil {
-			return nil, fmt.Errorf("store subject key: %w", err)
+		if _, err := tx.Exec(ctx, `INSERT INTO `+table+` (`+column+`, wrapped_key, master_key_id) VALUES ($1, $2, $3)`,
+			id, wrapped, keyID); err != nil {
+			return nil, fmt.Errorf("store data key: %w", err)
 		}
 		return dek, nil
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, ErrKeyDestroyed
 	case err != nil:
-		return nil, fmt.Errorf("read subject key: %w", err)
+		return nil, fmt.Errorf("read data key: %w", err)
 	}
-	return s.keys.Unwrap(ctx, wrapped, id)
+	return s.keys.Unwrap(ctx, wrapped, keyID)
 }
 
 // sealJSON encrypts a value as JSON with a subject's data key; the

@@ -16,6 +16,8 @@ import (
 const (
 	AudioPrefix  = "audio/"
 	ExportPrefix = "exports/"
+	// CoursePrefix holds course participants' documents, per registration.
+	CoursePrefix = "courses/"
 )
 
 // Objects is the MinIO (S3) store for audio recordings and exports.

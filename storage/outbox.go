@@ -39,8 +39,10 @@ type Notification struct {
 	// "result_ready:<registration id>".
 	DedupeKey string
 	// CandidateID is the recipient; the address is read from the candidate
-	// when the notification is sent.
-	CandidateID uuid.UUID
+	// when the notification is sent. For a course participant,
+	// CourseRegistrationID is set instead.
+	CandidateID          uuid.UUID
+	CourseRegistrationID uuid.UUID
 	// RegistrationID is the registration the notification is about, or
 	// uuid.Nil. It must belong to CandidateID.
 	RegistrationID uuid.UUID
@@ -57,12 +59,13 @@ type Notification struct {
 // from the candidate at claim time. Email, GivenName and FamilyName are
 // personal data: use them for the message only, never in logs or metrics.
 type PendingNotification struct {
-	ID             uuid.UUID
-	CandidateID    uuid.UUID
-	RegistrationID uuid.UUID
-	Kind           string
-	Payload        map[string]string
-	Purpose        string
+	ID                   uuid.UUID
+	CandidateID          uuid.UUID
+	CourseRegistrationID uuid.UUID
+	RegistrationID       uuid.UUID
+	Kind                 string
+	Payload              map[string]string
+	Purpose              string
 	// Attempts is the number of earlier attempts; this one is Attempts+1.
 	Attempts   int
 	CreatedAt  time.Time
@@ -100,8 +103,8 @@ func (s *Store) EnqueueNotification(ctx context.Context, n Notification) (create
 	switch {
 	case n.DedupeKey == "":
 		return false, errors.New("enqueue notification: dedupe key is empty")
-	case n.CandidateID == uuid.Nil:
-		return false, errors.New("enqueue notification: candidate id is empty")
+	case (n.CandidateID == uuid.Nil) == (n.CourseRegistrationID == uuid.Nil):
+		return false, errors.New("enqueue notification: exactly one of candidate id and course registration id")
 	case n.Kind == "":
 		return false, errors.New("enqueue notification: kind is empty")
 	case n.Purpose == "":
@@ -115,20 +118,26 @@ func (s *Store) EnqueueNotification(ctx context.Context, n Notification) (create
 	if err != nil {
 		return false, fmt.Errorf("new notification id: %w", err)
 	}
-	var regID *uuid.UUID
+	var regID, candID, courseID *uuid.UUID
 	if n.RegistrationID != uuid.Nil {
 		regID = &n.RegistrationID
+	}
+	if n.CandidateID != uuid.Nil {
+		candID = &n.CandidateID
+	}
+	if n.CourseRegistrationID != uuid.Nil {
+		courseID = &n.CourseRegistrationID
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// The SELECT inserts nothing when the registration belongs to
 		// another candidate, so a notification is never tied to the wrong
 		// person.
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO notification_outbox (id, dedupe_key, candidate_id, registration_id, kind, payload, purpose)
-			SELECT $1::uuid, $2::text, $3::uuid, $4::uuid, $5::text, $6::jsonb, $7::text
+			INSERT INTO notification_outbox (id, dedupe_key, candidate_id, registration_id, kind, payload, purpose, course_registration_id)
+			SELECT $1::uuid, $2::text, $3::uuid, $4::uuid, $5::text, $6::jsonb, $7::text, $8::uuid
 			WHERE $4::uuid IS NULL OR EXISTS (SELECT 1 FROM registrations WHERE id = $4 AND candidate_id = $3)
 			ON CONFLICT (dedupe_key) DO NOTHING`,
-			id, n.DedupeKey, n.CandidateID, regID, n.Kind, payload, n.Purpose)
+			id, n.DedupeKey, candID, regID, n.Kind, payload, n.Purpose, courseID)
 		if err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "23503" {
@@ -185,9 +194,9 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 		), leased AS (
 			UPDATE notification_outbox o SET next_attempt_at = now() + make_interval(secs => $2)
 			FROM due WHERE o.id = due.id
-			RETURNING o.id, o.candidate_id, o.registration_id, o.kind, o.payload, o.purpose, o.attempts, o.created_at, due.due_at
+			RETURNING o.id, o.candidate_id, o.registration_id, o.kind, o.payload, o.purpose, o.attempts, o.created_at, due.due_at, o.course_registration_id
 		)
-		SELECT id, candidate_id, registration_id, kind, payload, purpose, attempts, created_at
+		SELECT id, candidate_id, registration_id, kind, payload, purpose, attempts, created_at, course_registration_id
 		FROM leased ORDER BY due_at, id`,
 		limit, lease.Seconds())
 	if err != nil {
@@ -197,13 +206,18 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 	var claimed []PendingNotification
 	for rows.Next() {
 		var n PendingNotification
-		var regID *uuid.UUID
+		var regID, candID, courseID *uuid.UUID
 		var payload []byte
-		if err := rows.Scan(&n.ID, &n.CandidateID, &regID, &n.Kind, &payload, &n.Purpose, &n.Attempts, &n.CreatedAt); err != nil {
+		if err := rows.Scan(&n.ID, &candID, &regID, &n.Kind, &payload, &n.Purpose, &n.Attempts, &n.CreatedAt, &courseID); err != nil {
 			return nil, classify(fmt.Errorf("read claimed notification: %w", err))
 		}
-		if regID != nil {
-			n.RegistrationID = *regID
+		for _, x := range []struct {
+			from *uuid.UUID
+			to   *uuid.UUID
+		}{{regID, &n.RegistrationID}, {candID, &n.CandidateID}, {courseID, &n.CourseRegistrationID}} {
+			if x.from != nil {
+				*x.to = *x.from
+			}
 		}
 		// A payload that is not an object of strings (written by hand) is
 		// left nil: its template then fails for this row alone, instead of
@@ -219,8 +233,16 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 	// takes effect, and a shredded subject is never mailed.
 	var out []PendingNotification
 	for _, n := range claimed {
-		pd, err := s.PersonalDataOf(ctx, n.CandidateID)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		var pd PersonalData
+		var err error
+		if n.CourseRegistrationID != uuid.Nil {
+			var r CourseRegistration
+			r, err = s.GetCourseRegistration(ctx, n.CourseRegistrationID)
+			pd.Person = Person{GivenName: r.Participant.GivenName, FamilyName: r.Participant.FamilyName, Email: r.Participant.Email}
+		} else {
+			pd, err = s.PersonalDataOf(ctx, n.CandidateID)
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrKeyDestroyed) {
 			return nil, err
 		}
 		if pd.Person.Email == "" {

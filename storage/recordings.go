@@ -124,3 +124,19 @@ func (o *Objects) GetObject(ctx context.Context, key string) (*minio.Object, err
 	}
 	return obj, nil
 }
+
+// RemovePrefix removes every object (and version) under a prefix and
+// returns how many it removed.
+func (o *Objects) RemovePrefix(ctx context.Context, prefix string) (int, error) {
+	n := 0
+	for obj := range o.client.ListObjects(ctx, o.cfg.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, WithVersions: true}) {
+		if obj.Err != nil {
+			return n, fmt.Errorf("%w: minio: %w", ErrUnavailable, obj.Err)
+		}
+		if err := o.client.RemoveObject(ctx, o.cfg.Bucket, obj.Key, minio.RemoveObjectOptions{VersionID: obj.VersionID}); err != nil {
+			return n, fmt.Errorf("%w: minio: %w", ErrUnavailable, err)
+		}
+		n++
+	}
+	return n, nil
+}

@@ -38,6 +38,8 @@ type Deps struct {
 	TestDay   config.TestDay
 	// Appeals are the appeal deadlines; zero means the defaults.
 	Appeals config.Appeals
+	// CourseSurveyURL is the user survey course participants are invited to.
+	CourseSurveyURL string
 	// Registry is the Diploma Registry client.
 	Registry registry.Client
 	// Identity tunes national identity number checks (publication).
@@ -82,6 +84,12 @@ func Register(r sdkworker.Registry, d Deps) {
 	}
 	pub := &activities.Publication{Store: d.Store, Registry: d.Registry, Identity: d.Identity}
 	r.RegisterActivityWithOptions(pub.PublishResults, activity.RegisterOptions{Name: workflows.ActivityPublishResults})
+	r.RegisterWorkflowWithOptions(workflows.CourseRegistrationFlow, workflow.RegisterOptions{Name: workflows.CourseWorkflow})
+	courses := &activities.Courses{Store: d.Store, Objects: d.Objects, SurveyURL: d.CourseSurveyURL, Logger: d.Logger}
+	r.RegisterActivityWithOptions(courses.CourseStep, activity.RegisterOptions{Name: workflows.ActivityCourseStep})
+	r.RegisterActivityWithOptions(courses.IssueCourseCertificate, activity.RegisterOptions{Name: workflows.ActivityIssueCertificate})
+	r.RegisterActivityWithOptions(courses.SendCourseNews, activity.RegisterOptions{Name: workflows.ActivitySendCourseNews})
+	r.RegisterActivityWithOptions(courses.DeleteCourseParticipant, activity.RegisterOptions{Name: workflows.ActivityDeleteParticipant})
 	r.RegisterWorkflowWithOptions(workflows.SubjectRequest, workflow.RegisterOptions{Name: workflows.SubjectRequestWorkflow})
 	dsr := &activities.SubjectRequests{Store: d.Store, Objects: d.Objects, Publication: pub, Logger: d.Logger}
 	r.RegisterActivityWithOptions(dsr.BuildAccessExport, activity.RegisterOptions{Name: workflows.ActivityBuildAccessExport})

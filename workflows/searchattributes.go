@@ -33,6 +33,7 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		DeletionDueKey.GetName():   enumspb.INDEXED_VALUE_TYPE_DATETIME,
 		AppealKindKey.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		RequestKindKey.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		CourseTypeKey.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }
 

@@ -55,6 +55,8 @@ func runAPI(ctx context.Context, args []string) error {
 		SubjectRequests: api.SubjectRequestOptions{Reminders: cfg.SubjectRequests.Reminders, LiftNotice: cfg.SubjectRequests.LiftNotice,
 			ExportLinkTTL: cfg.SubjectRequests.ExportLinkTTL},
 		ExportLinkKey: lookupKey,
+		Courses: api.CourseOptions{PolicyVersion: cfg.Courses.PolicyVersion, SurveyAfter: cfg.Courses.SurveyAfter, NewsEvery: cfg.Courses.NewsEvery,
+			Retention: cfg.Courses.Retention, PublicURL: cfg.Courses.PublicURL, LinkKey: lookupKey},
 	})
 	return serve(ctx, logger, cfg.APIAddr, handler)
 }
@@ -168,7 +170,7 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	periods, events, _ := cfg.Retention()
-	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger, Catalogue: p.catalogue, TestDay: cfg.TestDay, Appeals: cfg.Appeals,
+	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger, Catalogue: p.catalogue, TestDay: cfg.TestDay, Appeals: cfg.Appeals, CourseSurveyURL: cfg.Courses.SurveyURL,
 		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events, Objects: p.objects,
 		Registry: reg2, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}}
 	w := worker.New(deps)

@@ -1,0 +1,500 @@
+package api
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/examflow/examflow/identity"
+	"github.com/examflow/examflow/policy"
+	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
+)
+
+// CourseOptions configure course registrations.
+type CourseOptions struct {
+	PolicyVersion string
+	SurveyAfter   time.Duration
+	NewsEvery     time.Duration
+	// Retention overrides the 24 months (tests and demos); zero: the policy's.
+	Retention time.Duration
+	// PublicURL is the API's address as participants reach it.
+	PublicURL string
+	// LinkKey signs the participants' self-service links.
+	LinkKey []byte
+}
+
+// CourseRequest creates a course or event.
+type CourseRequest struct {
+	Title            string `json:"title"`
+	CourseType       string `json:"course_type"`
+	EventDate        string `json:"event_date"`
+	Paid             bool   `json:"paid"`
+	ProfileQuestions bool   `json:"profile_questions"`
+}
+
+// CourseView is a course.
+type CourseView struct {
+	ID               string    `json:"id"`
+	Title            string    `json:"title"`
+	CourseType       string    `json:"course_type"`
+	EventDate        string    `json:"event_date"`
+	Paid             bool      `json:"paid"`
+	ProfileQuestions bool      `json:"profile_questions"`
+	CreatedAt        time.Time `json:"created_at"`
+}
+
+func courseView(c storage.Course) CourseView {
+	return CourseView{ID: c.ID.String(), Title: c.Title, CourseType: c.CourseType, EventDate: c.EventDate.Format(time.DateOnly),
+		Paid: c.Paid, ProfileQuestions: c.ProfileQuestions, CreatedAt: c.CreatedAt}
+}
+
+var courseTypeRe = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
+
+func (s *server) createCourse(c *gin.Context) {
+	var req CourseRequest
+	if !s.decodeBody(c, &req) {
+		return
+	}
+	v := &validator{}
+	title := v.text("title", req.Title, true, 200)
+	if !courseTypeRe.MatchString(req.CourseType) {
+		v.add("course_type", "must be 1 to 40 lower-case letters, digits or _")
+	}
+	date := v.date("event_date", req.EventDate, true)
+	if len(v.errs) > 0 {
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid course", Status: http.StatusUnprocessableEntity, Detail: v.errs[0].Field + " " + v.errs[0].Detail, Errors: v.errs})
+		return
+	}
+	course, err := s.Store.CreateCourse(c.Request.Context(), storage.Course{ID: uuid.Must(uuid.NewV7()), Title: title, CourseType: req.CourseType,
+		EventDate: date, Paid: req.Paid, ProfileQuestions: req.ProfileQuestions})
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	c.JSON(http.StatusCreated, courseView(course))
+}
+
+func (s *server) listCourses(c *gin.Context) {
+	list, err := s.Store.Courses(c.Request.Context(), c.Query("course_type"), nil)
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	out := make([]CourseView, 0, len(list))
+	for _, x := range list {
+		out = append(out, courseView(x))
+	}
+	c.JSON(http.StatusOK, gin.H{"courses": out})
+}
+
+// CourseRegistrationRequest is a registration from the registration portal:
+// exactly the data of C01 and, where the course asks, C02. Nothing else.
+type CourseRegistrationRequest struct {
+	CourseID   string `json:"course_id"`
+	GivenName  string `json:"given_name"`
+	FamilyName string `json:"family_name"`
+	Email      string `json:"email"`
+	Invoice    *struct {
+		Address            AddressRequest `json:"address"`
+		OrganisationNumber string         `json:"organisation_number"`
+		Email              string         `json:"email"`
+	} `json:"invoice,omitempty"`
+	Profile *struct {
+		EducationLevel  string `json:"education_level,omitempty"`
+		YearsInPosition *int   `json:"years_in_position,omitempty"`
+		Company         string `json:"company,omitempty"`
+	} `json:"profile,omitempty"`
+}
+
+var educationLevels = []string{"primary", "upper_secondary", "vocational", "bachelor", "master", "doctorate", "other"}
+
+func (v *validator) email(field, value string, required bool) string {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		if required {
+			v.add(field, "is required")
+		}
+		return ""
+	}
+	if a, err := mail.ParseAddress(value); err != nil || a.Address != value || len(value) > 254 {
+		v.add(field, "must be a plain e-mail address such as name@example.org")
+	}
+	return value
+}
+
+// participant checks a registration against its course.
+func (r CourseRegistrationRequest) participant(course storage.Course) (storage.Participant, []FieldError) {
+	v := &validator{}
+	p := storage.Participant{
+		GivenName: v.text("given_name", r.GivenName, true, 100), FamilyName: v.text("family_name", r.FamilyName, true, 100),
+		Email: v.email("email", r.Email, true),
+	}
+	switch {
+	case course.Paid && r.Invoice == nil:
+		v.add("invoice", "a paid course needs the invoice address, organisation number and invoice e-mail")
+	case !course.Paid && r.Invoice != nil:
+		v.add("invoice", "the course is free: no invoice details are collected")
+	case r.Invoice != nil:
+		in := r.Invoice
+		p.Invoice = &storage.Invoice{
+			Address: storage.Address{Street: v.text("invoice.address.street", in.Address.Street, true, 200),
+				PostalCode: v.text("invoice.address.postal_code", in.Address.PostalCode, true, 20),
+				City:       v.text("invoice.address.city", in.Address.City, true, 100), Country: in.Address.Country},
+			OrganisationNumber: strings.ReplaceAll(in.OrganisationNumber, " ", ""),
+			Email:              v.email("invoice.email", in.Email, true),
+		}
+		if !countryRe.MatchString(in.Address.Country) {
+			v.add("invoice.address.country", "must be an ISO 3166-1 alpha-2 code such as NO")
+		}
+		if err := identity.ValidateOrgNumber(p.Invoice.OrganisationNumber); err != nil {
+			v.add("invoice.organisation_number", "must be a Norwegian organisation number: nine digits with a valid mod-11 check digit")
+		}
+	}
+	if r.Profile != nil {
+		if !course.ProfileQuestions {
+			v.add("profile", "this course type asks no profile questions; nothing more is collected")
+		} else {
+			pr := r.Profile
+			p.Profile = &storage.Profile{EducationLevel: v.oneOf("profile.education_level", pr.EducationLevel, educationLevels, false),
+				YearsInPosition: pr.YearsInPosition, Company: v.text("profile.company", pr.Company, false, 200)}
+			if y := pr.YearsInPosition; y != nil && (*y < 0 || *y > 60) {
+				v.add("profile.years_in_position", "must be 0 to 60")
+			}
+		}
+	}
+	return p, v.errs
+}
+
+// registerForCourse takes a registration: consent is recorded with its time
+// and the policy version (C03), the participant is sealed under the
+// registration's own key, its workflow starts, and the participant gets a
+// confirmation with a self-service link to withdraw or correct.
+func (s *server) registerForCourse(c *gin.Context) {
+	var req CourseRegistrationRequest
+	if !s.decodeBody(c, &req) {
+		return
+	}
+	ctx := c.Request.Context()
+	courseID, err := uuid.Parse(req.CourseID)
+	if err != nil {
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid registration", Status: http.StatusUnprocessableEntity,
+			Errors: []FieldError{{Field: "course_id", Detail: "must be a course's UUID"}}})
+		return
+	}
+	course, err := s.Store.GetCourse(ctx, courseID)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid registration", Status: http.StatusUnprocessableEntity,
+			Errors: []FieldError{{Field: "course_id", Detail: "no such course"}}})
+		return
+	}
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	p, errs := req.participant(course)
+	if len(errs) > 0 {
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid registration", Status: http.StatusUnprocessableEntity, Detail: errs[0].Field + " " + errs[0].Detail, Errors: errs})
+		return
+	}
+	now := s.Validation.Now()
+	id := uuid.Must(uuid.NewV7())
+	reg, created, err := s.Store.CreateCourseRegistration(ctx, storage.CourseRegistration{ID: id, CourseID: courseID, Participant: p,
+		ConsentAt: now, PolicyVersion: s.Courses.PolicyVersion, WorkflowID: "course-registration-" + id.String()}, c.GetHeader("Idempotency-Key"))
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	retention := s.Courses.Retention
+	deleteAt := reg.ConsentAt.AddDate(2, 0, 0)
+	if r, ok := policy.LookupCourse(policy.CourseRegistration); ok && retention == 0 {
+		deleteAt = reg.ConsentAt.AddDate(r.Years, 0, 0)
+	}
+	if retention > 0 {
+		deleteAt = reg.ConsentAt.Add(retention)
+	}
+	in := workflows.CourseInput{RegistrationID: reg.ID.String(), CourseType: course.CourseType, EventEnds: course.EventDate.AddDate(0, 0, 1),
+		DeleteAt: deleteAt, SurveyAfter: s.Courses.SurveyAfter, NewsEvery: s.Courses.NewsEvery}
+	if _, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: reg.WorkflowID, TaskQueue: s.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.StageKey.ValueSet(string(workflows.StageCourseRegistered)),
+			workflows.CourseTypeKey.ValueSet(course.CourseType)),
+	}, workflows.CourseWorkflow, in); err != nil {
+		s.Logger.WarnContext(ctx, "start course workflow", "course_registration_id", reg.ID.String(), "error", err)
+		unavailable(c, "Temporal did not answer; send the registration again with the same Idempotency-Key")
+		return
+	}
+	link := s.Courses.PublicURL + "/courses/self-service/" + s.signCourseLink(reg.ID)
+	if _, err := s.Store.EnqueueNotification(ctx, storage.Notification{DedupeKey: "course_registered/" + reg.ID.String(), CourseRegistrationID: reg.ID,
+		Kind: "course_registered", Purpose: "administering and following up the chosen training",
+		Payload: map[string]string{"course_title": course.Title, "event_date": course.EventDate.Format(time.DateOnly), "withdraw_url": link}}); err != nil {
+		s.Logger.WarnContext(ctx, "course confirmation not queued", "course_registration_id", reg.ID.String(), "error", err)
+	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	}
+	c.Set(auditSubjectKey, auditSubject{storage.SubjectCourseRegistration, reg.ID})
+	c.JSON(status, gin.H{"registration_id": reg.ID.String(), "workflow_id": reg.WorkflowID, "course_id": courseID.String(),
+		"consent": gin.H{"given_at": reg.ConsentAt, "policy_version": reg.PolicyVersion}, "delete_at": deleteAt})
+}
+
+// CourseParticipantView is a participant as course_admin sees it.
+type CourseParticipantView struct {
+	RegistrationID string              `json:"registration_id"`
+	Participant    storage.Participant `json:"participant"`
+	Stage          string              `json:"stage"`
+	ConsentAt      time.Time           `json:"consent_at"`
+	PolicyVersion  string              `json:"policy_version"`
+	CompletedAt    *time.Time          `json:"completed_at,omitempty"`
+	RegisteredAt   time.Time           `json:"registered_at"`
+}
+
+func participantView(r storage.CourseRegistration) CourseParticipantView {
+	return CourseParticipantView{RegistrationID: r.ID.String(), Participant: r.Participant, Stage: r.Stage, ConsentAt: r.ConsentAt,
+		PolicyVersion: r.PolicyVersion, CompletedAt: r.CompletedAt, RegisteredAt: r.RegisteredAt}
+}
+
+func (s *server) listParticipants(c *gin.Context) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest, Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+		return
+	}
+	list, err := s.Store.CourseParticipants(c.Request.Context(), id)
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	out := make([]CourseParticipantView, 0, len(list))
+	for _, r := range list {
+		out = append(out, participantView(r))
+	}
+	c.JSON(http.StatusOK, gin.H{"course_id": id.String(), "participants": out})
+}
+
+// courseRegistrationOf reads the course registration in the path.
+func (s *server) courseRegistrationOf(c *gin.Context) (storage.CourseRegistration, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest, Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+		return storage.CourseRegistration{}, false
+	}
+	return s.courseRegistration(c, id)
+}
+
+func (s *server) courseRegistration(c *gin.Context, id uuid.UUID) (storage.CourseRegistration, bool) {
+	r, err := s.Store.GetCourseRegistration(c.Request.Context(), id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrKeyDestroyed):
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no such course registration (withdrawn or deleted registrations leave nothing)"})
+		return r, false
+	case err != nil:
+		unavailable(c, "the database is unavailable")
+		return r, false
+	}
+	return r, true
+}
+
+func (s *server) getCourseRegistration(c *gin.Context) {
+	if r, ok := s.courseRegistrationOf(c); ok {
+		c.JSON(http.StatusOK, participantView(r))
+	}
+}
+
+func (s *server) completeCourse(c *gin.Context) {
+	r, ok := s.courseRegistrationOf(c)
+	if !ok {
+		return
+	}
+	var body workflows.Completion
+	if !s.decodeBody(c, &body) {
+		return
+	}
+	if s.sendUpdateTo(c, r.WorkflowID, uuid.Nil, workflows.UpdateCompleteCourse, body, nil) {
+		c.JSON(http.StatusOK, gin.H{"registration_id": r.ID.String(), "status": "completed"})
+	}
+}
+
+// CorrectionRequest corrects a participant's data (C11): only the fields
+// given change.
+type CorrectionRequest struct {
+	GivenName  *string `json:"given_name,omitempty"`
+	FamilyName *string `json:"family_name,omitempty"`
+	Email      *string `json:"email,omitempty"`
+	Invoice    *struct {
+		Address            *AddressRequest `json:"address,omitempty"`
+		OrganisationNumber *string         `json:"organisation_number,omitempty"`
+		Email              *string         `json:"email,omitempty"`
+	} `json:"invoice,omitempty"`
+}
+
+func (s *server) correct(c *gin.Context, r storage.CourseRegistration) {
+	var req CorrectionRequest
+	if !s.decodeBody(c, &req) {
+		return
+	}
+	v := &validator{}
+	err := s.Store.CorrectCourseRegistration(c.Request.Context(), r.ID, func(p *storage.Participant) error {
+		if req.GivenName != nil {
+			p.GivenName = v.text("given_name", *req.GivenName, true, 100)
+		}
+		if req.FamilyName != nil {
+			p.FamilyName = v.text("family_name", *req.FamilyName, true, 100)
+		}
+		if req.Email != nil {
+			p.Email = v.email("email", *req.Email, true)
+		}
+		if in := req.Invoice; in != nil {
+			if p.Invoice == nil {
+				v.add("invoice", "the registration has no invoice details to correct")
+			} else {
+				if in.OrganisationNumber != nil {
+					p.Invoice.OrganisationNumber = strings.ReplaceAll(*in.OrganisationNumber, " ", "")
+					if identity.ValidateOrgNumber(p.Invoice.OrganisationNumber) != nil {
+						v.add("invoice.organisation_number", "must be a Norwegian organisation number: nine digits with a valid mod-11 check digit")
+					}
+				}
+				if in.Email != nil {
+					p.Invoice.Email = v.email("invoice.email", *in.Email, true)
+				}
+				if a := in.Address; a != nil {
+					p.Invoice.Address = storage.Address{Street: v.text("invoice.address.street", a.Street, true, 200),
+						PostalCode: v.text("invoice.address.postal_code", a.PostalCode, true, 20), City: v.text("invoice.address.city", a.City, true, 100), Country: a.Country}
+					if !countryRe.MatchString(a.Country) {
+						v.add("invoice.address.country", "must be an ISO 3166-1 alpha-2 code such as NO")
+					}
+				}
+			}
+		}
+		if len(v.errs) > 0 {
+			return errInvalidCorrection
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errInvalidCorrection):
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid correction", Status: http.StatusUnprocessableEntity, Detail: v.errs[0].Field + " " + v.errs[0].Detail, Errors: v.errs})
+	case err != nil:
+		unavailable(c, "the database is unavailable")
+	default:
+		c.Set(auditSubjectKey, auditSubject{storage.SubjectCourseRegistration, r.ID})
+		c.JSON(http.StatusOK, gin.H{"registration_id": r.ID.String(), "status": "corrected"})
+	}
+}
+
+var errInvalidCorrection = errors.New("invalid correction")
+
+func (s *server) correctCourseRegistration(c *gin.Context) {
+	if r, ok := s.courseRegistrationOf(c); ok {
+		s.correct(c, r)
+	}
+}
+
+// withdraw sends the withdrawal to the registration's workflow, which
+// deletes everything before it answers.
+func (s *server) withdraw(c *gin.Context, r storage.CourseRegistration, via string) {
+	var conf workflows.WithdrawalConfirmation
+	if !s.sendUpdateTo(c, r.WorkflowID, uuid.Nil, workflows.UpdateWithdrawConsent, workflows.Withdrawal{Via: via}, &conf) {
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "consent withdrawn; all your personal data is deleted", "deleted_at": conf.DeletedAt,
+		"rows_deleted": conf.RowsDeleted, "objects_removed": conf.ObjectsRemoved,
+		"right_to_complain": "You can complain to the Norwegian Data Protection Authority (Datatilsynet) about how we process your personal data: www.datatilsynet.no."})
+}
+
+func (s *server) withdrawCourseConsent(c *gin.Context) {
+	if r, ok := s.courseRegistrationOf(c); ok {
+		s.withdraw(c, r, "staff: "+principal(c).Subject)
+	}
+}
+
+// signCourseLink is a participant's self-service token: the registration
+// ID, signed. It works as long as the registration exists.
+func (s *server) signCourseLink(id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString(append(id[:], s.courseMAC(id[:])...))
+}
+
+func (s *server) courseMAC(msg []byte) []byte {
+	m := hmac.New(sha256.New, s.Courses.LinkKey)
+	m.Write([]byte("examflow course self-service\x00"))
+	m.Write(msg)
+	return m.Sum(nil)
+}
+
+// selfService reads the registration of a self-service link.
+func (s *server) selfService(c *gin.Context) (storage.CourseRegistration, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(c.Param("token"))
+	if err != nil || len(raw) != 16+sha256.Size || len(s.Courses.LinkKey) == 0 || !hmac.Equal(raw[16:], s.courseMAC(raw[:16])) {
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no such link"})
+		return storage.CourseRegistration{}, false
+	}
+	id, _ := uuid.FromBytes(raw[:16])
+	return s.courseRegistration(c, id)
+}
+
+var selfServicePage = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="nb"><meta charset="utf-8"><title>Påmeldingen din / Your registration</title>
+<h1>Påmeldingen din / Your registration</h1>
+<p>Trekk samtykket, så sletter vi alle opplysningene dine med en gang. / Withdraw your consent and we delete all your data at once.</p>
+<form method="post" action="{{.}}/withdrawal"><button type="submit">Trekk samtykket / Withdraw consent</button></form>
+<p>Du kan klage til Datatilsynet på hvordan vi behandler personopplysningene dine. / You can complain to the Norwegian Data Protection Authority (Datatilsynet): www.datatilsynet.no.</p>
+</html>`))
+
+// selfServicePage shows the participant what the link can do; a GET
+// changes nothing (mail scanners follow links).
+func (s *server) showSelfService(c *gin.Context) {
+	if _, ok := s.selfService(c); !ok {
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Status(http.StatusOK)
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	_ = selfServicePage.Execute(c.Writer, "/courses/self-service/"+c.Param("token"))
+}
+
+func (s *server) selfServiceWithdraw(c *gin.Context) {
+	if r, ok := s.selfService(c); ok {
+		s.withdraw(c, r, "participant_link")
+	}
+}
+
+func (s *server) selfServiceCorrect(c *gin.Context) {
+	if r, ok := s.selfService(c); ok {
+		s.correct(c, r)
+	}
+}
+
+// courseStatistics serves the anonymous course cells (C05): a cell with
+// fewer than five registrations shows no numbers; no totals.
+func (s *server) courseStatistics(c *gin.Context) {
+	cells, err := s.Store.CourseStatistics(c.Request.Context())
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	out := make([]gin.H, 0, len(cells))
+	for _, x := range cells {
+		cell := gin.H{"month": x.Month.Format("2006-01"), "course_type": x.CourseType, "suppressed": x.Suppressed, "computed_at": x.ComputedAt}
+		if !x.Suppressed {
+			cell["registered"], cell["completed"] = x.Registered, x.Completed
+		}
+		out = append(out, cell)
+	}
+	c.JSON(http.StatusOK, gin.H{"cells": out})
+}

@@ -1,0 +1,20 @@
+package config
+
+import "time"
+
+// Courses configures the course registrations (C01-C11).
+type Courses struct {
+	// PolicyVersion is the privacy policy version a registration consents to (C03).
+	PolicyVersion string `env:"EXAMFLOW_COURSE_POLICY_VERSION" envDefault:"2024-01"`
+	// SurveyAfter is how long after the completion the survey invitation goes (C04).
+	SurveyAfter time.Duration `env:"EXAMFLOW_COURSE_SURVEY_AFTER" envDefault:"24h"`
+	// SurveyURL is the user survey the invitation links to.
+	SurveyURL string `env:"EXAMFLOW_COURSE_SURVEY_URL"`
+	// NewsEvery is how often new relevant courses are looked for (C04).
+	NewsEvery time.Duration `env:"EXAMFLOW_COURSE_NEWS_EVERY" envDefault:"720h"`
+	// Retention overrides the 24 months of C06 (tests and demos only).
+	Retention time.Duration `env:"EXAMFLOW_COURSE_RETENTION"`
+	// PublicURL is the API's address as participants reach it, for their
+	// self-service links.
+	PublicURL string `env:"EXAMFLOW_PUBLIC_URL" envDefault:"http://127.0.0.1:8080"`
+}

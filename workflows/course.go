@@ -1,0 +1,260 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Course registrations (C01-C11): one CourseRegistration workflow per
+// registration, ID "course-registration-<registration id>".
+const (
+	CourseWorkflow = "CourseRegistration"
+	// UpdateCompleteCourse marks the participant as having completed (course_admin).
+	UpdateCompleteCourse = "complete-course"
+	// UpdateWithdrawConsent withdraws consent: everything is deleted at once.
+	UpdateWithdrawConsent = "withdraw-consent"
+	// QueryCourse returns a CourseStatus.
+	QueryCourse = "course"
+
+	ActivityCourseStep         = "CourseStep"
+	ActivityDeleteParticipant  = "DeleteCourseParticipant"
+	ActivitySendCourseNews     = "SendCourseNews"
+	ActivityIssueCertificate   = "IssueCourseCertificate"
+	CourseReasonWithdrawn      = "consent_withdrawn"
+	CourseReasonRetentionEnded = "retention_expired"
+)
+
+// Course stages, shown in the Stage search attribute.
+const (
+	StageCourseRegistered Stage = "CourseRegistered"
+	StageEventHeld        Stage = "EventHeld"
+	StageCourseCompleted  Stage = "CourseCompleted"
+	StageSurveyInvited    Stage = "SurveyInvited"
+	StageConsentWithdrawn Stage = "ConsentWithdrawn"
+	StageCourseDeleted    Stage = "CourseDataDeleted"
+)
+
+// CourseTypeKey is a course registration's course type.
+var CourseTypeKey = temporal.NewSearchAttributeKeyKeyword("CourseType")
+
+// CourseInput starts a registration's workflow: IDs and dates only.
+type CourseInput struct {
+	RegistrationID string    `json:"registration_id"`
+	CourseType     string    `json:"course_type"`
+	EventEnds      time.Time `json:"event_ends"`
+	// DeleteAt is 24 months after registration (C06), or shorter in tests.
+	DeleteAt time.Time `json:"delete_at"`
+	// SurveyAfter is how long after the completion the survey invitation goes (C04).
+	SurveyAfter time.Duration `json:"survey_after"`
+	// NewsEvery is how often new relevant courses are looked for (C04).
+	NewsEvery time.Duration `json:"news_every"`
+}
+
+// Completion marks a participant as having completed.
+type Completion struct {
+	CompletedBy string `json:"completed_by"`
+}
+
+// Withdrawal withdraws the participant's consent.
+type Withdrawal struct {
+	// Via says how: "participant_link" or the staff member's name.
+	Via string `json:"via"`
+}
+
+// WithdrawalConfirmation answers a withdrawal: what was deleted, when. The
+// person's address is deleted too, so this answer is the confirmation.
+type WithdrawalConfirmation struct {
+	DeletedAt      time.Time `json:"deleted_at"`
+	RowsDeleted    int       `json:"rows_deleted"`
+	ObjectsRemoved int       `json:"objects_removed"`
+}
+
+// CourseStepInput records a stage or sends the notice that goes with it.
+type CourseStepInput struct {
+	RegistrationID string    `json:"registration_id"`
+	Step           string    `json:"step"` // event_held, completed, survey
+	CompletedBy    string    `json:"completed_by,omitempty"`
+	At             time.Time `json:"at"`
+}
+
+// DeleteParticipantInput deletes everything about a participant.
+type DeleteParticipantInput struct {
+	RegistrationID string    `json:"registration_id"`
+	Reason         string    `json:"reason"`
+	At             time.Time `json:"at"`
+}
+
+// CourseNewsInput asks for news of courses created since a time.
+type CourseNewsInput struct {
+	RegistrationID string    `json:"registration_id"`
+	CourseType     string    `json:"course_type"`
+	Since          time.Time `json:"since"`
+	At             time.Time `json:"at"`
+}
+
+// CourseStatus answers the course query.
+type CourseStatus struct {
+	Stage  Stage   `json:"stage"`
+	Stages []Stage `json:"stages"`
+}
+
+// CourseRegistrationFlow runs one course registration: the event is held,
+// a course_admin marks completion, the survey invitation follows, news of
+// new courses of the same type is sent while consent stands, and 24 months
+// after registration everything is deleted. Withdrawing consent deletes
+// everything at once and ends the workflow.
+func CourseRegistrationFlow(ctx workflow.Context, in CourseInput) error {
+	st := CourseStatus{}
+	var withdrawn *WithdrawalConfirmation
+	var completed *Completion
+	if err := workflow.SetQueryHandler(ctx, QueryCourse, func() (CourseStatus, error) { return st, nil }); err != nil {
+		return fmt.Errorf("set query handler: %w", err)
+	}
+	actx := activityOptions(ctx, 0)
+	enter := func(stage Stage, due *time.Time) error {
+		st.Stage = stage
+		st.Stages = append(st.Stages, stage)
+		attrs := []temporal.SearchAttributeUpdate{StageKey.ValueSet(string(stage))}
+		if due != nil {
+			attrs = append(attrs, DeletionDueKey.ValueSet(*due))
+		} else {
+			attrs = append(attrs, DeletionDueKey.ValueUnset())
+		}
+		return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
+	}
+	deleting := false
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateWithdrawConsent, func(ctx workflow.Context, w Withdrawal) (WithdrawalConfirmation, error) {
+		deleting = true
+		var c WithdrawalConfirmation
+		err := workflow.ExecuteActivity(activityOptions(ctx, 10), ActivityDeleteParticipant, DeleteParticipantInput{
+			RegistrationID: in.RegistrationID, Reason: CourseReasonWithdrawn, At: workflow.Now(ctx)}).Get(ctx, &c)
+		if err != nil {
+			deleting = false
+			return c, fmt.Errorf("delete the participant's data: %w", err)
+		}
+		withdrawn = &c
+		return c, nil
+	}, workflow.UpdateHandlerOptions{Validator: func(w Withdrawal) error {
+		switch {
+		case deleting || withdrawn != nil:
+			return fmt.Errorf("consent: already withdrawn; everything is deleted")
+		case w.Via == "":
+			return fmt.Errorf("via is required")
+		}
+		return nil
+	}}); err != nil {
+		return fmt.Errorf("set update handler: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCompleteCourse, func(ctx workflow.Context, c Completion) error {
+		completed = &c
+		return nil
+	}, workflow.UpdateHandlerOptions{Validator: func(c Completion) error {
+		switch {
+		case deleting || withdrawn != nil:
+			return fmt.Errorf("consent: withdrawn; nothing is kept")
+		case completed != nil:
+			return fmt.Errorf("completed_by: already marked completed")
+		case workflow.Now(ctx).Before(in.EventEnds) && st.Stage == StageCourseRegistered:
+			return fmt.Errorf("completed_by: the event has not been held yet")
+		case c.CompletedBy == "":
+			return fmt.Errorf("completed_by is required")
+		}
+		return nil
+	}}); err != nil {
+		return fmt.Errorf("set update handler: %w", err)
+	}
+
+	due := in.DeleteAt
+	if err := enter(StageCourseRegistered, &due); err != nil {
+		return err
+	}
+	gone := func() bool { return withdrawn != nil }
+	// wait blocks until d has passed, the condition holds, or consent is withdrawn.
+	wait := func(d time.Duration, cond func() bool) error {
+		if d <= 0 {
+			return nil
+		}
+		_, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return gone() || (cond != nil && cond()) })
+		return err
+	}
+	step := func(s CourseStepInput) error {
+		s.RegistrationID, s.At = in.RegistrationID, workflow.Now(ctx)
+		return workflow.ExecuteActivity(actx, ActivityCourseStep, s).Get(ctx, nil)
+	}
+	untilDelete := func() time.Duration { return in.DeleteAt.Sub(workflow.Now(ctx)) }
+
+	if err := wait(in.EventEnds.Sub(workflow.Now(ctx)), nil); err != nil {
+		return err
+	}
+	if !gone() && untilDelete() > 0 {
+		if err := step(CourseStepInput{Step: "event_held"}); err != nil {
+			return err
+		}
+		if err := enter(StageEventHeld, &due); err != nil {
+			return err
+		}
+		if err := wait(untilDelete(), func() bool { return completed != nil }); err != nil {
+			return err
+		}
+	}
+	if !gone() && completed != nil && untilDelete() > 0 {
+		if err := step(CourseStepInput{Step: "completed", CompletedBy: completed.CompletedBy}); err != nil {
+			return err
+		}
+		if err := workflow.ExecuteActivity(actx, ActivityIssueCertificate, in.RegistrationID).Get(ctx, nil); err != nil {
+			return fmt.Errorf("issue certificate: %w", err)
+		}
+		if err := enter(StageCourseCompleted, &due); err != nil {
+			return err
+		}
+		if err := wait(min(in.SurveyAfter, untilDelete()), nil); err != nil {
+			return err
+		}
+		if !gone() && untilDelete() > 0 {
+			if err := step(CourseStepInput{Step: "survey"}); err != nil {
+				return err
+			}
+			if err := enter(StageSurveyInvited, &due); err != nil {
+				return err
+			}
+		}
+		// News of new courses of the same type, while consent stands.
+		since := workflow.Now(ctx)
+		for !gone() && in.NewsEvery > 0 && untilDelete() > in.NewsEvery {
+			if err := wait(in.NewsEvery, nil); err != nil {
+				return err
+			}
+			if gone() {
+				break
+			}
+			now := workflow.Now(ctx)
+			if err := workflow.ExecuteActivity(actx, ActivitySendCourseNews, CourseNewsInput{RegistrationID: in.RegistrationID,
+				CourseType: in.CourseType, Since: since, At: now}).Get(ctx, nil); err != nil {
+				return fmt.Errorf("course news: %w", err)
+			}
+			since = now
+		}
+	}
+	if err := wait(untilDelete(), nil); err != nil {
+		return err
+	}
+	if gone() {
+		if err := enter(StageConsentWithdrawn, nil); err != nil {
+			return err
+		}
+		return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	}
+	// 24 months after registration (C06): delete everything.
+	deleting = true
+	if err := workflow.ExecuteActivity(actx, ActivityDeleteParticipant, DeleteParticipantInput{RegistrationID: in.RegistrationID,
+		Reason: CourseReasonRetentionEnded, At: workflow.Now(ctx)}).Get(ctx, nil); err != nil {
+		return fmt.Errorf("delete at the end of retention: %w", err)
+	}
+	if err := enter(StageCourseDeleted, nil); err != nil {
+		return err
+	}
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}

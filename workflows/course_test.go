@@ -1,0 +1,111 @@
+package workflows
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// TestCourseRegistrationFlow: with time skipping, a completed participant
+// gets the survey invitation after the delay and news while consent
+// stands, and everything is deleted 24 months after registration; a
+// withdrawal deletes everything at once and ends the workflow.
+func TestCourseRegistrationFlow(t *testing.T) {
+	start := time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		withdrawAt time.Duration
+		wantSteps  []string
+		wantStages []Stage
+		wantReason string
+		wantDelete time.Duration // after start
+	}{
+		{"completed, surveyed, deleted after 24 months", 0,
+			[]string{"event_held", "completed", "certificate", "survey"},
+			[]Stage{StageCourseRegistered, StageEventHeld, StageCourseCompleted, StageSurveyInvited, StageCourseDeleted},
+			CourseReasonRetentionEnded, start.AddDate(2, 0, 0).Sub(start)},
+		{"consent withdrawn after the course", 40 * 24 * time.Hour,
+			[]string{"event_held", "completed", "certificate", "survey"},
+			[]Stage{StageCourseRegistered, StageEventHeld, StageCourseCompleted, StageSurveyInvited, StageConsentWithdrawn},
+			CourseReasonWithdrawn, 40 * 24 * time.Hour},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.SetStartTime(start)
+			var mu sync.Mutex
+			var steps, reasons []string
+			var news int
+			var deletedAt time.Time
+			env.RegisterActivityWithOptions(func(_ context.Context, in CourseStepInput) error {
+				mu.Lock()
+				defer mu.Unlock()
+				steps = append(steps, in.Step)
+				return nil
+			}, activity.RegisterOptions{Name: ActivityCourseStep})
+			env.RegisterActivityWithOptions(func(context.Context, string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				steps = append(steps, "certificate")
+				return nil
+			}, activity.RegisterOptions{Name: ActivityIssueCertificate})
+			env.RegisterActivityWithOptions(func(context.Context, CourseNewsInput) error {
+				mu.Lock()
+				defer mu.Unlock()
+				news++
+				return nil
+			}, activity.RegisterOptions{Name: ActivitySendCourseNews})
+			env.RegisterActivityWithOptions(func(_ context.Context, in DeleteParticipantInput) (WithdrawalConfirmation, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				reasons = append(reasons, in.Reason)
+				deletedAt = env.Now()
+				return WithdrawalConfirmation{DeletedAt: env.Now(), RowsDeleted: 3}, nil
+			}, activity.RegisterOptions{Name: ActivityDeleteParticipant})
+			env.RegisterDelayedCallback(func() {
+				env.UpdateWorkflow(UpdateCompleteCourse, "early", &testsuite.TestUpdateCallback{OnAccept: func() { t.Error("completed before the event") },
+					OnReject: func(error) {}, OnComplete: func(any, error) {}}, Completion{CompletedBy: "ca-1"})
+			}, time.Hour)
+			env.RegisterDelayedCallback(func() {
+				env.UpdateWorkflow(UpdateCompleteCourse, "c1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
+					OnComplete: func(any, error) {}}, Completion{CompletedBy: "ca-1"})
+			}, 10*24*time.Hour)
+			if tc.withdrawAt > 0 {
+				env.RegisterDelayedCallback(func() {
+					env.UpdateWorkflow(UpdateWithdrawConsent, "w1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
+						OnComplete: func(v any, err error) {
+							if err != nil {
+								t.Error(err)
+							}
+						}}, Withdrawal{Via: "participant_link"})
+				}, tc.withdrawAt)
+			}
+			env.ExecuteWorkflow(CourseRegistrationFlow, CourseInput{RegistrationID: "00000000-0000-0000-0000-000000000007", CourseType: "customs_basics",
+				EventEnds: start.Add(7 * 24 * time.Hour), DeleteAt: start.AddDate(2, 0, 0), SurveyAfter: 24 * time.Hour, NewsEvery: 30 * 24 * time.Hour})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			v, err := env.QueryWorkflow(QueryCourse)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st CourseStatus
+			_ = v.Get(&st)
+			if !slices.Equal(steps, tc.wantSteps) || !slices.Equal(st.Stages, tc.wantStages) || !slices.Equal(reasons, []string{tc.wantReason}) {
+				t.Fatalf("steps %v stages %v deletions %v", steps, st.Stages, reasons)
+			}
+			if got := deletedAt.Sub(start); got != tc.wantDelete {
+				t.Errorf("deleted %s after registration, want %s", got, tc.wantDelete)
+			}
+			if tc.withdrawAt == 0 && news < 20 {
+				t.Errorf("%d news checks in two years, want about 23", news)
+			}
+		})
+	}
+}
