@@ -135,14 +135,11 @@ func ExportObjectKey(requestID uuid.UUID) string {
 // with purposes, sources, recipients and retention, encrypts it with the
 // person's data key and stores it in MinIO. Idempotent: the same key.
 func (a *SubjectRequests) BuildAccessExport(ctx context.Context, requestID string) error {
-	id, err := parseID(requestID)
+	req, err := a.request(ctx, requestID)
 	if err != nil {
 		return err
 	}
-	req, err := a.Store.GetSubjectRequest(ctx, id)
-	if err != nil {
-		return err
-	}
+	id := req.ID
 	data, err := a.Store.SubjectDataOf(ctx, req.CandidateID)
 	if err != nil {
 		return err
@@ -191,14 +188,11 @@ func ReadExport(ctx context.Context, store *storage.Store, objects *storage.Obje
 // the step calls for: an extension with its reason, the answer, a
 // restriction about to be lifted. Each notice says how to complain (T21).
 func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in workflows.RequestStepInput) error {
-	id, err := parseID(in.RequestID)
+	req, err := a.request(ctx, in.RequestID)
 	if err != nil {
 		return err
 	}
-	req, err := a.Store.GetSubjectRequest(ctx, id)
-	if err != nil {
-		return err
-	}
+	id := req.ID
 	notice := func(kind string, payload map[string]string) error {
 		payload["request_kind"] = req.Kind
 		_, err := a.Store.EnqueueNotification(ctx, storage.Notification{
@@ -277,11 +271,7 @@ func (a *SubjectRequests) rectify(ctx context.Context, req storage.SubjectReques
 // rectification or when a restriction is lifted: one publication for the
 // candidate, under its key.
 func (a *SubjectRequests) RepublishCandidate(ctx context.Context, requestID string) error {
-	id, err := parseID(requestID)
-	if err != nil {
-		return err
-	}
-	req, err := a.Store.GetSubjectRequest(ctx, id)
+	req, err := a.request(ctx, requestID)
 	if err != nil {
 		return err
 	}
@@ -295,4 +285,13 @@ func (a *SubjectRequests) RepublishCandidate(ctx context.Context, requestID stri
 	}
 	a.Logger.InfoContext(ctx, "republished after a subject request", "request_id", requestID, "published", out.Published, "reason", out.Reason)
 	return nil
+}
+
+// request reads the subject request an activity works on.
+func (a *SubjectRequests) request(ctx context.Context, requestID string) (storage.SubjectRequest, error) {
+	id, err := parseID(requestID)
+	if err != nil {
+		return storage.SubjectRequest{}, err
+	}
+	return a.Store.GetSubjectRequest(ctx, id)
 }

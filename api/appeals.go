@@ -169,8 +169,22 @@ func (s *server) getAppeal(c *gin.Context) {
 // Update to the appeal's workflow: decisions (appeal-decision) and
 // re-assessments (reassessment).
 func appealUpdateRoute[T any](s *server, name string) gin.HandlerFunc {
-	return func(c *gin.Context) {
+	return workflowUpdateRoute[T](s, name, func(c *gin.Context) (string, string, bool) {
 		a, ok := s.appealOf(c)
+		return a.WorkflowID, a.ID.String(), ok
+	}, func(c *gin.Context, id string, out workflows.AppealOutcome) {
+		c.JSON(http.StatusOK, gin.H{"appeal_id": id, "status": out.Status, "stage": out.Stage, "closed": out.Closed,
+			"results_changed": out.ResultsChanged})
+	})
+}
+
+// workflowUpdateRoute decodes the request body as T and sends it as the
+// named Update to the workflow target finds (answering 4xx itself when it
+// cannot), then answers with what answer makes of the Update's result R.
+func workflowUpdateRoute[T, R any](s *server, name string, target func(*gin.Context) (workflowID, id string, ok bool),
+	answer func(c *gin.Context, id string, result R)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		wid, id, ok := target(c)
 		if !ok {
 			return
 		}
@@ -178,15 +192,13 @@ func appealUpdateRoute[T any](s *server, name string) gin.HandlerFunc {
 		if !s.decodeBody(c, &arg) {
 			return
 		}
-		s.appealUpdate(c, a, name, arg)
+		var out R
+		var into any = &out
+		if _, none := into.(*any); none {
+			into = nil // the Update returns nothing to decode
+		}
+		if s.sendUpdateTo(c, wid, uuid.Nil, name, arg, into) {
+			answer(c, id, out)
+		}
 	}
-}
-
-func (s *server) appealUpdate(c *gin.Context, a storage.Appeal, name string, arg any) {
-	var out workflows.AppealOutcome
-	if !s.sendUpdateTo(c, a.WorkflowID, a.RegistrationID, name, arg, &out) {
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"appeal_id": a.ID.String(), "status": out.Status, "stage": out.Stage, "closed": out.Closed,
-		"results_changed": out.ResultsChanged})
 }

@@ -208,19 +208,12 @@ func (s *server) getSubjectRequest(c *gin.Context) {
 // subjectRequestUpdate sends the body, decoded as T, as an Update to the
 // request's workflow.
 func subjectRequestUpdate[T any](s *server, name string) gin.HandlerFunc {
-	return func(c *gin.Context) {
+	return workflowUpdateRoute[T](s, name, func(c *gin.Context) (string, string, bool) {
 		r, ok := s.subjectRequestOf(c)
-		if !ok {
-			return
-		}
-		var arg T
-		if !s.decodeBody(c, &arg) {
-			return
-		}
-		if s.sendUpdateTo(c, r.WorkflowID, uuid.Nil, name, arg, nil) {
-			c.JSON(http.StatusOK, gin.H{"request_id": r.ID.String(), "status": "accepted"})
-		}
-	}
+		return r.WorkflowID, r.ID.String(), ok
+	}, func(c *gin.Context, id string, _ any) {
+		c.JSON(http.StatusOK, gin.H{"request_id": id, "status": "accepted"})
+	})
 }
 
 // exportLink returns a short-lived link to a request's access export.
