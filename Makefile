@@ -17,13 +17,14 @@ STATICCHECK := $(TOOLS_BIN)/.staticcheck-$(STATICCHECK_VERSION)
 
 export EXAMFLOW_TOOLS_DIR := $(TOOLS_BIN)
 
-.PHONY: run test demo build tools postgres lint unit integration clean-dev help
+.PHONY: run test demo build tools postgres lint unit integration clean-dev help drills
 
 help:
 	@echo "make run     start PostgreSQL, MinIO, Temporal (UI :8233), worker and API (:8080)"
 	@echo "make test    lint, unit and integration tests on a stack of their own"
 	@echo "make demo    register fictional candidates on the running stack"
 	@echo "make tools   build the pinned Temporal CLI, MinIO and staticcheck into .tools/"
+	@echo "make drills  failure drills: 200 lifecycles through worker kills and restarts"
 
 run: build tools postgres
 	./bin/examflow dev
@@ -70,6 +71,12 @@ integration: tools postgres
 
 test: tools postgres lint
 	$(GO) test -count=1 -timeout 30m ./...
+
+# Failure drills: 200 lifecycles while the worker is killed and Temporal,
+# MinIO and PostgreSQL are restarted (make test runs a short form).
+DRILL_LIFECYCLES ?= 200
+drills: tools postgres
+	set -o pipefail; EXAMFLOW_DRILL_LIFECYCLES=$(DRILL_LIFECYCLES) $(GO) test -count=1 -timeout 60m -run TestFailureDrills -v ./e2e/ | grep -E 'drill:|^(--- |ok|FAIL|PASS)'
 
 clean-dev:
 	rm -rf .dev

@@ -132,42 +132,11 @@ func TestWorkerKilledMidPublicationPublishesOnce(t *testing.T) {
 	// The worker processes poll a task queue of this test only, so the
 	// in-process e2e worker never runs these workflows.
 	queue := "examflow-kill-" + uuid.NewString()[:8]
-	cfg := env.cfg
-	workerEnv := []string{
-		"EXAMFLOW_DATABASE_URL=" + cfg.DatabaseURL,
-		"EXAMFLOW_TEMPORAL_ADDRESS=" + cfg.TemporalAddress,
-		"EXAMFLOW_TEMPORAL_NAMESPACE=" + cfg.TemporalNamespace,
-		"EXAMFLOW_TASK_QUEUE=" + queue,
-		"EXAMFLOW_WORKER_ADDR=127.0.0.1:0",
-		"EXAMFLOW_MINIO_ENDPOINT=" + cfg.MinIO.Endpoint,
-		"EXAMFLOW_MINIO_ACCESS_KEY=" + cfg.MinIO.AccessKey,
-		"EXAMFLOW_MINIO_SECRET_KEY=" + cfg.MinIO.SecretKey,
-		"EXAMFLOW_MINIO_BUCKET=" + cfg.MinIO.Bucket,
-		fmt.Sprintf("EXAMFLOW_MINIO_TLS=%t", cfg.MinIO.UseTLS),
-		"EXAMFLOW_REGISTRY_URL=" + simSrv.URL,
-		"EXAMFLOW_REGISTRY_TOKEN_URL=" + simSrv.URL + "/oauth/token",
-		"EXAMFLOW_REGISTRY_CLIENT_ID=examflow-kill",
-		"EXAMFLOW_REGISTRY_CLIENT_SECRET=kill-secret",
-		// The same keys as the test stack: both sides read the same rows and
-		// the same encrypted Temporal payloads.
-		"EXAMFLOW_LOOKUP_KEY=" + cfg.LookupKeyHex,
-		"EXAMFLOW_PAYLOAD_KEY=" + cfg.PayloadKeyHex,
-		"EXAMFLOW_PAYLOAD_KEY_ID=" + cfg.PayloadKeyID,
-		"EXAMFLOW_MASTER_KEY=" + cfg.MasterKeyHex,
-		"EXAMFLOW_MASTER_KEY_ID=" + cfg.MasterKeyID,
-		// The appeal window shortened to seconds; no pass-rate holds.
-		"EXAMFLOW_FINAL_AFTER=2s",
-		"EXAMFLOW_PASS_RATE_MIN_SAMPLE=1000000",
+	workerEnv := workerProcessEnv(t, queue, simSrv.URL, "examflow-kill", "kill-secret",
 		// The worker process also drains the notification outbox; no mail
 		// server listens here, so nothing leaves the machine.
-		fmt.Sprintf("EXAMFLOW_SMTP_PORT=%d", closedPort(t)),
-	}
-	if len(cfg.PayloadOldKeys) > 0 {
-		workerEnv = append(workerEnv, "EXAMFLOW_PAYLOAD_OLD_KEYS="+keyList(cfg.PayloadOldKeys))
-	}
-	if len(cfg.MasterOldKeys) > 0 {
-		workerEnv = append(workerEnv, "EXAMFLOW_MASTER_OLD_KEYS="+keyList(cfg.MasterOldKeys))
-	}
+		fmt.Sprintf("EXAMFLOW_SMTP_PORT=%d", closedPort(t)))
+	cfg := env.cfg
 	first := startWorkerProcess(t, "first worker", bin, workerEnv)
 
 	// An API that starts the lifecycles on that task queue.
@@ -331,4 +300,43 @@ func keyList(keys map[string]string) string {
 	}
 	slices.Sort(out)
 	return strings.Join(out, ",")
+}
+
+// workerProcessEnv is the environment of an `examflow worker` process on the
+// test stack: its own task queue, a registry simulator, the stack's keys (so
+// both sides read the same rows and encrypted payloads), the appeal window
+// shortened to seconds and no pass-rate holds; extra entries come last and win.
+func workerProcessEnv(t *testing.T, queue, registryURL, clientID, secret string, extra ...string) []string {
+	t.Helper()
+	cfg := env.cfg
+	out := []string{
+		"EXAMFLOW_DATABASE_URL=" + cfg.DatabaseURL,
+		"EXAMFLOW_TEMPORAL_ADDRESS=" + cfg.TemporalAddress,
+		"EXAMFLOW_TEMPORAL_NAMESPACE=" + cfg.TemporalNamespace,
+		"EXAMFLOW_TASK_QUEUE=" + queue,
+		"EXAMFLOW_WORKER_ADDR=127.0.0.1:0",
+		"EXAMFLOW_MINIO_ENDPOINT=" + cfg.MinIO.Endpoint,
+		"EXAMFLOW_MINIO_ACCESS_KEY=" + cfg.MinIO.AccessKey,
+		"EXAMFLOW_MINIO_SECRET_KEY=" + cfg.MinIO.SecretKey,
+		"EXAMFLOW_MINIO_BUCKET=" + cfg.MinIO.Bucket,
+		fmt.Sprintf("EXAMFLOW_MINIO_TLS=%t", cfg.MinIO.UseTLS),
+		"EXAMFLOW_REGISTRY_URL=" + registryURL,
+		"EXAMFLOW_REGISTRY_TOKEN_URL=" + registryURL + "/oauth/token",
+		"EXAMFLOW_REGISTRY_CLIENT_ID=" + clientID,
+		"EXAMFLOW_REGISTRY_CLIENT_SECRET=" + secret,
+		"EXAMFLOW_LOOKUP_KEY=" + cfg.LookupKeyHex,
+		"EXAMFLOW_PAYLOAD_KEY=" + cfg.PayloadKeyHex,
+		"EXAMFLOW_PAYLOAD_KEY_ID=" + cfg.PayloadKeyID,
+		"EXAMFLOW_MASTER_KEY=" + cfg.MasterKeyHex,
+		"EXAMFLOW_MASTER_KEY_ID=" + cfg.MasterKeyID,
+		"EXAMFLOW_FINAL_AFTER=2s",
+		"EXAMFLOW_PASS_RATE_MIN_SAMPLE=1000000",
+	}
+	if len(cfg.PayloadOldKeys) > 0 {
+		out = append(out, "EXAMFLOW_PAYLOAD_OLD_KEYS="+keyList(cfg.PayloadOldKeys))
+	}
+	if len(cfg.MasterOldKeys) > 0 {
+		out = append(out, "EXAMFLOW_MASTER_OLD_KEYS="+keyList(cfg.MasterOldKeys))
+	}
+	return append(out, extra...)
 }

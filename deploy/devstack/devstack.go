@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -165,6 +166,67 @@ func (s *Stack) Err() error {
 		}
 	}
 	return nil
+}
+
+// services maps each service to how it starts and how to wait for it.
+func (s *Stack) services() map[string][2]func(context.Context) error {
+	return map[string][2]func(context.Context) error{
+		"postgres": {s.startPostgres, s.waitPostgres},
+		"minio":    {s.startMinIO, s.waitMinIO},
+		"temporal": {s.startTemporal, s.waitTemporal},
+	}
+}
+
+// StopService stops one service (postgres, minio or temporal) with its
+// clean-shutdown signal and waits until it has exited; the failure drills
+// use it. Its data stays.
+func (s *Stack) StopService(name string) error {
+	p := s.proc(name)
+	if p == nil {
+		return fmt.Errorf("no service %q", name)
+	}
+	select {
+	case <-p.done:
+	default:
+		_ = syscall.Kill(-p.cmd.Process.Pid, p.stopSig)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	}
+	s.cfg.Logger.Info("stopped", "service", name)
+	return nil
+}
+
+// StartService starts a stopped service again on the same port and data,
+// and waits until it answers.
+func (s *Stack) StartService(ctx context.Context, name string) error {
+	svc, ok := s.services()[name]
+	if !ok {
+		return fmt.Errorf("no service %q", name)
+	}
+	if p := s.proc(name); p != nil {
+		select {
+		case <-p.done:
+		default:
+			return fmt.Errorf("%s is running", name)
+		}
+		s.procs = slices.DeleteFunc(s.procs, func(x *proc) bool { return x == p })
+	}
+	if err := svc[0](ctx); err != nil {
+		return err
+	}
+	return svc[1](ctx)
+}
+
+// RestartService stops and starts a service.
+func (s *Stack) RestartService(ctx context.Context, name string) error {
+	if err := s.StopService(name); err != nil {
+		return err
+	}
+	return s.StartService(ctx, name)
 }
 
 // Stop stops every process, newest first, waiting for a clean shutdown.

@@ -1,0 +1,245 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
+
+	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/registry"
+	"github.com/examflow/examflow/worker"
+)
+
+// drillSize is how many lifecycles the failure drill runs: a short form in
+// every test run, 200 with `make drills` (EXAMFLOW_DRILL_LIFECYCLES).
+func drillSize() int {
+	if n, err := strconv.Atoi(os.Getenv("EXAMFLOW_DRILL_LIFECYCLES")); err == nil && n > 0 {
+		return n
+	}
+	return 12
+}
+
+// TestFailureDrills runs lifecycles while the worker process is killed
+// with SIGKILL at random moments and restarted, and while the Temporal dev
+// server, MinIO and PostgreSQL are each restarted. While PostgreSQL is down
+// the API answers 503 with Retry-After and recovers by itself. Afterwards
+// every lifecycle has reached its retention phase and its address deletion,
+// with exactly one publication, one result notice and one deletion record
+// per candidate: nothing lost, nothing duplicated.
+func TestFailureDrills(t *testing.T) {
+	ctx := context.Background()
+	n := drillSize()
+	bin := examflowBinary(t)
+	sim := registry.NewSimulator("examflow-drill", "drill-secret")
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	sink := newSMTPSink(t)
+	queue := "examflow-drill-" + uuid.NewString()[:8]
+	now := time.Now().UTC()
+	today := now.Format(time.DateOnly)
+	// The address is deleted about a minute from now; everything else later.
+	addressAfter := now.Sub(now.Truncate(24*time.Hour)) + 60*time.Second
+	host, port := sink.config().Host, sink.config().Port
+	workerEnv := workerProcessEnv(t, queue, simSrv.URL, "examflow-drill", "drill-secret",
+		"EXAMFLOW_SMTP_HOST="+host, fmt.Sprintf("EXAMFLOW_SMTP_PORT=%d", port),
+		fmt.Sprintf("EXAMFLOW_RETENTION_PERIODS=address=%s,personal_data=72h,payment_status=72h,cheating=72h,audio=72h", addressAfter),
+		"EXAMFLOW_HOLD_RECHECK=2s")
+
+	var mu sync.Mutex
+	current := startWorkerProcess(t, "drill worker 1", bin, workerEnv)
+	kills := 0
+	stopChaos := make(chan struct{})
+	chaosDone := make(chan struct{})
+	go func() {
+		defer close(chaosDone)
+		for i := 2; ; i++ {
+			select {
+			case <-stopChaos:
+				return
+			case <-time.After(time.Duration(1500+rand.IntN(3500)) * time.Millisecond):
+			}
+			mu.Lock()
+			_ = current.cmd.Process.Kill()
+			<-current.done
+			kills++
+			current = startWorkerProcess(t, fmt.Sprintf("drill worker %d", i), bin, workerEnv)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		current.stop()
+	})
+
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	apiSrv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: queue, Logger: quiet,
+		Registry: worker.NewRegistry(), Catalogue: env.catalogue,
+		Ready: func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }}))
+	t.Cleanup(apiSrv.Close)
+	centre := uniqueCentre()
+	sessionFor(t, "citizenship", centre, today)
+	form := fmt.Sprintf("citizenship-test-%s-%s", centre, today)
+
+	// An object in MinIO must survive its restart.
+	probe := "drill/" + uuid.NewString()
+	if _, err := env.objects.Client().PutObject(ctx, env.objects.Bucket(), probe, bytes.NewReader([]byte("x")), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.objects.Client().RemoveObject(ctx, env.objects.Bucket(), probe, minio.RemoveObjectOptions{}) })
+
+	// Register and submit, retrying what a restart refuses (503): the
+	// client's part of "nothing lost".
+	type cand struct{ reg, candidate, email string }
+	cands := make([]cand, n)
+	var unavailable atomic.Int64
+	retry := func(f func() answer, want int) answer {
+		var a answer
+		for range 120 {
+			if a = f(); a.Status == want {
+				return a
+			}
+			if a.Status == http.StatusServiceUnavailable {
+				unavailable.Add(1)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		return a
+	}
+	restarts := map[int]string{n / 4: "temporal", n / 2: "minio"}
+	for i := range n {
+		if svc, ok := restarts[i]; ok {
+			if err := env.stack.RestartService(ctx, svc); err != nil {
+				t.Fatalf("restart %s: %v", svc, err)
+			}
+		}
+		if i == 3*n/4 {
+			pgDrill(t, apiSrv.URL)
+		}
+		p := newPerson(t)
+		idem := "drill-" + uuid.NewString()
+		a := retry(func() answer {
+			return doAt(t, apiSrv.URL, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(p.registration("citizenship", centre, today))),
+				map[string]string{"Idempotency-Key": idem})
+		}, http.StatusCreated)
+		if a.Status != http.StatusCreated {
+			t.Fatalf("register %d: %d %s", i, a.Status, a.Raw)
+		}
+		cands[i] = cand{a.Body["registration_id"].(string), a.Body["candidate_id"].(string), p.Email}
+		sheet := []byte(mustJSON(map[string]any{"part": "test", "form_id": form, "key_version": 1,
+			"submitted_at": time.Now().UTC().Format(time.RFC3339), "answers": answersFor(36, 30)}))
+		s := retry(func() answer {
+			return doAt(t, apiSrv.URL, http.MethodPost, "/v1/registrations/"+cands[i].reg+"/answer-sheets", "application/json", sheet,
+				map[string]string{"Idempotency-Key": "sheet-" + idem})
+		}, http.StatusAccepted)
+		if s.Status != http.StatusAccepted {
+			t.Fatalf("submit %d: %d %s", i, s.Status, s.Raw)
+		}
+	}
+	// Let the chaos run a little longer, then leave one worker running.
+	time.Sleep(5 * time.Second)
+	close(stopChaos)
+	<-chaosDone
+
+	// Every lifecycle reaches retention and its address deletion.
+	regIDs := make([]uuid.UUID, n)
+	for i, c := range cands {
+		regIDs[i] = uuid.MustParse(c.reg)
+	}
+	eventually(t, 5*time.Minute, func() error {
+		done := rowCount(t, `SELECT count(DISTINCT registration_id) FROM deletion_records WHERE category = 'address' AND registration_id = ANY($1)`, regIDs)
+		if done != n {
+			return fmt.Errorf("%d of %d lifecycles have deleted the address", done, n)
+		}
+		return nil
+	})
+	if d := rowCount(t, `SELECT count(*) FROM deletion_records WHERE registration_id = ANY($1)`, regIDs); d != n {
+		t.Errorf("%d deletion records for %d lifecycles (one address deletion each)", d, n)
+	}
+	published := 0
+	for _, c := range cands {
+		if pubs := rowCount(t, `SELECT count(*) FROM disclosures WHERE candidate_id = $1 AND action = 'publish'`, uuid.MustParse(c.candidate)); pubs != 1 {
+			t.Errorf("candidate %s: %d publication records, want 1", c.candidate, pubs)
+		}
+		if _, ok := publicationOf(sim, c.candidate); ok {
+			published++
+		}
+		if notes := rowCount(t, `SELECT count(*) FROM notification_outbox WHERE registration_id = $1 AND kind = 'result_ready'`, uuid.MustParse(c.reg)); notes != 1 {
+			t.Errorf("registration %s: %d result notices, want 1", c.reg, notes)
+		}
+	}
+	if published != n || len(sim.Publications()) != n {
+		t.Errorf("%d candidates published, %d publications at the registry; want %d", published, len(sim.Publications()), n)
+	}
+	// The notices reach the mail server; SMTP delivery is at least once (a
+	// worker killed between the server's acceptance and the sent mark sends
+	// again), so resends are counted, not refused.
+	var delivered, resent int
+	eventually(t, 2*time.Minute, func() error {
+		delivered, resent = 0, 0
+		for _, c := range cands {
+			if got := len(sink.to(c.email)); got > 0 {
+				delivered++
+				resent += got - 1
+			}
+		}
+		if delivered != n {
+			return fmt.Errorf("%d of %d result notices delivered", delivered, n)
+		}
+		return nil
+	})
+	if _, err := env.objects.Client().StatObject(ctx, env.objects.Bucket(), probe, minio.StatObjectOptions{}); err != nil {
+		t.Errorf("an object was lost in the MinIO restart: %v", err)
+	}
+	t.Logf("drill: %d lifecycles completed to retention; %d worker kills; temporal, minio and postgres restarted; %d answers 503 retried; "+
+		"%d publications (one each), %d address deletions (one each), %d notices delivered (%d resent)", n, kills, unavailable.Load(), published, n, delivered, resent)
+}
+
+// pgDrill stops PostgreSQL: the API answers 503 with Retry-After, and once
+// PostgreSQL is back it recovers by itself.
+func pgDrill(t *testing.T, apiURL string) {
+	t.Helper()
+	if err := env.stack.StopService("postgres"); err != nil {
+		t.Fatal(err)
+	}
+	started := false
+	defer func() {
+		if !started {
+			_ = env.stack.StartService(context.Background(), "postgres")
+		}
+	}()
+	for _, path := range []string{"/readyz", "/v1/registrations/00000000-0000-0000-0000-000000000001"} {
+		var a answer
+		eventually(t, 30*time.Second, func() error {
+			a = doAt(t, apiURL, http.MethodGet, path, "", nil, nil)
+			if a.Status != http.StatusServiceUnavailable || a.Header.Get("Retry-After") == "" {
+				return fmt.Errorf("%s: %d, want 503 with Retry-After", path, a.Status)
+			}
+			return nil
+		})
+	}
+	if err := env.stack.StartService(context.Background(), "postgres"); err != nil {
+		t.Fatal(err)
+	}
+	started = true
+	eventually(t, 60*time.Second, func() error {
+		if a := doAt(t, apiURL, http.MethodGet, "/readyz", "", nil, nil); a.Status != http.StatusOK {
+			return fmt.Errorf("readyz %d after PostgreSQL came back", a.Status)
+		}
+		return nil
+	})
+}
