@@ -100,7 +100,9 @@ func TestFailureDrills(t *testing.T) {
 	if _, err := env.objects.Client().PutObject(ctx, env.objects.Bucket(), probe, bytes.NewReader([]byte("x")), 1, minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = env.objects.Client().RemoveObject(ctx, env.objects.Bucket(), probe, minio.RemoveObjectOptions{}) })
+	t.Cleanup(func() {
+		_ = env.objects.Client().RemoveObject(ctx, env.objects.Bucket(), probe, minio.RemoveObjectOptions{})
+	})
 
 	// Register and submit, retrying what a restart refuses (503): the
 	// client's part of "nothing lost".
