@@ -17,7 +17,7 @@ STATICCHECK := $(TOOLS_BIN)/.staticcheck-$(STATICCHECK_VERSION)
 
 export EXAMFLOW_TOOLS_DIR := $(TOOLS_BIN)
 
-.PHONY: run test demo build tools postgres lint unit integration clean-dev help drills
+.PHONY: run test demo build tools postgres lint unit integration clean-dev help drills bench histories
 
 help:
 	@echo "make run     start PostgreSQL, MinIO, Temporal (UI :8233), worker and API (:8080)"
@@ -25,6 +25,9 @@ help:
 	@echo "make demo    register fictional candidates on the running stack"
 	@echo "make tools   build the pinned Temporal CLI, MinIO and staticcheck into .tools/"
 	@echo "make drills  failure drills: 200 lifecycles through worker kills and restarts"
+	@echo "make bench   benchmarks against same-run baselines, written to docs/benchmarks.md"
+	@echo "make histories  re-record the workflow histories the replay tests replay (workflows/testdata/histories)"
+	@echo "make fuzz    run each fuzz target for FUZZTIME (default 10s)"
 
 run: build tools postgres
 	./bin/examflow dev
@@ -77,6 +80,40 @@ test: tools postgres lint
 DRILL_LIFECYCLES ?= 200
 drills: tools postgres
 	set -o pipefail; EXAMFLOW_DRILL_LIFECYCLES=$(DRILL_LIFECYCLES) $(GO) test -count=1 -timeout 60m -run TestFailureDrills -v ./e2e/ | grep -E 'drill:|^(--- |ok|FAIL|PASS)'
+
+# Benchmarks: four figures, each a ratio against a baseline measured in the
+# same run, on a stack of their own; rewrites docs/benchmarks.md. Not part of
+# make test (it takes minutes).
+BENCH_N ?= 200
+BENCH_M ?= 200
+BENCH_K ?= 100
+BENCH_CONCURRENCY ?= 8
+bench: $(TEMPORAL) $(MINIO) postgres
+	$(GO) run ./bench -n $(BENCH_N) -m $(BENCH_M) -k $(BENCH_K) -c $(BENCH_CONCURRENCY) -out docs/benchmarks.md
+
+# Workflow histories for the replay tests (docs/workflow-versioning.md): every
+# workflow type's main paths run on a stack of their own and are written to
+# workflows/testdata/histories (files of the same name are replaced), then
+# replayed. make test replays them as an ordinary unit test.
+histories: tools postgres
+	EXAMFLOW_RECORD_HISTORIES=1 $(GO) test -count=1 -timeout 10m -run '^TestRecordHistories$$' -v ./e2e/
+	$(GO) test -count=1 -run 'Replay|RecordedHistories' ./workflows/
+
+# Fuzzing: every fuzz target in FUZZ_PACKAGES (found by name) for FUZZTIME
+# each; go test -fuzz takes one package and one target per run. A failing
+# input is written to the package's testdata/fuzz/<target>/. make test runs
+# only the seed corpora, as ordinary tests; .ci/run fuzzes briefly.
+FUZZTIME ?= 10s
+FUZZ_PACKAGES ?= ./identity ./api
+.PHONY: fuzz
+fuzz:
+	@set -e; for pkg in $(FUZZ_PACKAGES); do \
+		targets=$$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz') || { echo "no fuzz targets in $$pkg"; exit 1; }; \
+		for target in $$targets; do \
+			echo "fuzz: $$pkg $$target for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
 
 clean-dev:
 	rm -rf .dev

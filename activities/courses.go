@@ -144,6 +144,9 @@ func (a *Courses) DeleteCourseParticipant(ctx context.Context, in workflows.Dele
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return workflows.WithdrawalConfirmation{}, err
 	}
+	if err == nil {
+		count(ctx, MetricCourseDeletions, map[string]string{"reason": oneOf(in.Reason, workflows.CourseReasonWithdrawn, workflows.CourseReasonRetentionEnded)})
+	}
 	a.Logger.InfoContext(ctx, "course participant deleted", "registration_id", in.RegistrationID, "reason", in.Reason,
 		"rows", d.RowsDeleted, "objects", d.ObjectsRemoved)
 	return workflows.WithdrawalConfirmation{DeletedAt: d.DeletedAt, RowsDeleted: d.RowsDeleted, ObjectsRemoved: d.ObjectsRemoved}, nil

@@ -44,6 +44,7 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 	}
 	pd, err := a.Store.PersonalDataOf(ctx, reg.CandidateID)
 	if errors.Is(err, storage.ErrNotFound) {
+		a.count(ctx, PublicationSkippedDeleted)
 		return workflows.PublishOutcome{Reason: "the candidate's data is deleted"}, nil
 	}
 	if err != nil {
@@ -51,12 +52,14 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 	}
 	nid := pd.Person.NationalID
 	if kind, err := identity.ValidateNationalID(nid, a.Identity); nid == "" || err != nil || kind != identity.KindFodselsnummer {
+		a.count(ctx, PublicationSkippedNoFnr)
 		return workflows.PublishOutcome{Reason: "no fødselsnummer: the Diploma Registry only has candidates with one"}, nil
 	}
 	// A restriction of processing (T18) stops publication until it is lifted.
 	if restricted, err := a.Store.Restricted(ctx, reg.CandidateID); err != nil {
 		return workflows.PublishOutcome{}, err
 	} else if restricted {
+		a.count(ctx, PublicationSkippedRestrict)
 		return workflows.PublishOutcome{Reason: "processing restricted at the person's request"}, nil
 	}
 	recipient, err := policy.CheckRelease("sikt", registryCategories)
@@ -86,8 +89,9 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 	key := "candidate-" + reg.CandidateID.String()
 	if len(results) == 0 {
 		if err := a.Registry.Withdraw(ctx, key); err != nil {
-			return workflows.PublishOutcome{}, registryError(err)
+			return workflows.PublishOutcome{}, a.registryError(ctx, err)
 		}
+		a.count(ctx, PublicationWithdrawn)
 		return workflows.PublishOutcome{Withdrawn: true, Reason: "no released result left"}, nil
 	}
 	pub := registry.Publication{Key: key, NationalID: nid, GivenName: pd.Person.GivenName, FamilyName: pd.Person.FamilyName, Results: results}
@@ -95,7 +99,7 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 		pub.DateOfBirth = pd.Person.DateOfBirth.Format(time.DateOnly)
 	}
 	if _, err := a.Registry.Publish(ctx, pub); err != nil {
-		return workflows.PublishOutcome{}, registryError(err)
+		return workflows.PublishOutcome{}, a.registryError(ctx, err)
 	}
 	if err := a.Store.RecordDisclosure(ctx, storage.Disclosure{
 		ID: stableID(ctx, registrationID, "publication"), CandidateID: reg.CandidateID, RegistrationID: &id,
@@ -104,7 +108,22 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 	}); err != nil {
 		return workflows.PublishOutcome{}, err
 	}
+	a.count(ctx, PublicationPublished)
 	return workflows.PublishOutcome{Published: true, Parts: len(results)}, nil
+}
+
+// count adds one to examflow_publications{outcome}.
+func (a *Publication) count(ctx context.Context, outcome string) {
+	count(ctx, MetricPublications, map[string]string{"outcome": outcome})
+}
+
+// registryError classifies a Diploma Registry error and counts a refusal
+// (a retryable failure is retried, and counted when it ends).
+func (a *Publication) registryError(ctx context.Context, err error) error {
+	if registry.IsPermanent(err) {
+		a.count(ctx, PublicationRefused)
+	}
+	return registryError(err)
 }
 
 func registryError(err error) error {

@@ -124,7 +124,7 @@ func (a *Retention) DeleteCategory(ctx context.Context, in workflows.DeleteCateg
 	}
 	a.Logger.InfoContext(ctx, "retention deletion", "registration_id", in.RegistrationID, "category", in.Category,
 		"rows", d.RowsDeleted, "subject_deleted", d.SubjectDeleted)
-	activity.GetMetricsHandler(ctx).WithTags(map[string]string{"category": in.Category}).Counter("examflow_deletions").Inc(1)
+	count(ctx, MetricDeletions, map[string]string{"category": in.Category})
 	return workflows.DeletionResult{RowsDeleted: d.RowsDeleted, SubjectDeleted: d.SubjectDeleted}, nil
 }
 
@@ -143,9 +143,10 @@ func (a *Retention) deleteCategory(ctx context.Context, id uuid.UUID, category s
 }
 
 // DeleteClosedHistories deletes the closed runs of the registration's
-// workflow (the lifecycle run before the retention phase): after the final
-// deletion no history of the subject remains in Temporal but the running
-// retention run, which holds IDs and dates only.
+// workflow (the lifecycle run before the retention phase) and of its
+// appeals' workflows: after the final deletion no history of the subject
+// remains in Temporal but the running retention run, which holds IDs and
+// dates only.
 func (a *Retention) DeleteClosedHistories(ctx context.Context, registrationID string) error {
 	id, err := parseID(registrationID)
 	if err != nil {
@@ -153,7 +154,8 @@ func (a *Retention) DeleteClosedHistories(ctx context.Context, registrationID st
 	}
 	wfID := storage.WorkflowIDFor(id)
 	resp, err := a.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: a.Namespace, Query: fmt.Sprintf(`WorkflowId=%q AND ExecutionStatus!="Running"`, wfID),
+		// The registration's own runs and its appeals' (child workflows).
+		Namespace: a.Namespace, Query: fmt.Sprintf(`(WorkflowId=%q OR ParentWorkflowId=%q) AND ExecutionStatus!="Running"`, wfID, wfID),
 	})
 	if err != nil {
 		return fmt.Errorf("list closed runs: %w", err)
@@ -172,25 +174,17 @@ func (a *Retention) DeleteClosedHistories(ctx context.Context, registrationID st
 // ReconcileRetention deletes every category that is past its deadline and
 // not deleted, whatever became of the registration's workflow; a legal hold
 // still postpones it. It reports counts through the activity's metrics:
-// examflow_reconciliation_deleted{category} and examflow_deletions_overdue.
+// examflow_reconciliation_deleted{category} and examflow_reconciliation_overdue
+// (the worker's examflow_deletions_overdue gauge counts at scrape time).
 func (a *Retention) ReconcileRetention(ctx context.Context) (workflows.ReconcileResult, error) {
-	now := time.Now()
-	cutoffs := map[string]time.Time{}
-	for _, c := range []policy.Category{policy.Audio, policy.Address, policy.PaymentStatus, policy.Cheating, policy.PersonalData} {
-		r, _ := policy.Lookup(c)
-		if d, ok := a.Periods[c]; ok {
-			cutoffs[string(c)] = now.Add(-d)
-		} else {
-			cutoffs[string(c)] = now.AddDate(-r.Years, 0, 0)
-		}
-	}
+	cutoffs := RetentionCutoffs(a.Periods, time.Now())
 	overdue, err := a.Store.OverdueDeletions(ctx, cutoffs, a.Events[policy.Address] == policy.Registered, 10000)
 	if err != nil {
 		return workflows.ReconcileResult{}, err
 	}
 	res := workflows.ReconcileResult{Overdue: len(overdue), Deleted: map[string]int{}}
 	metrics := activity.GetMetricsHandler(ctx)
-	metrics.Gauge("examflow_deletions_overdue").Update(float64(len(overdue)))
+	metrics.Gauge(MetricReconciliationOverdue).Update(float64(len(overdue)))
 	for i, o := range overdue {
 		activity.RecordHeartbeat(ctx, i)
 		reason, err := a.Store.LegalHold(ctx, o.RegistrationID, o.Category)
@@ -209,7 +203,7 @@ func (a *Retention) ReconcileRetention(ctx context.Context) (workflows.Reconcile
 			return res, err
 		}
 		res.Deleted[o.Category]++
-		metrics.WithTags(map[string]string{"category": o.Category}).Counter("examflow_reconciliation_deleted").Inc(1)
+		metrics.WithTags(map[string]string{"category": o.Category}).Counter(MetricReconciliationDeleted).Inc(1)
 		a.Logger.WarnContext(ctx, "reconciliation deleted overdue data", "registration_id", o.RegistrationID.String(), "category", o.Category)
 	}
 	return res, nil

@@ -149,7 +149,7 @@ func (a *TestDay) MarkPart(ctx context.Context, in workflows.MarkPartInput) (wor
 	if err != nil {
 		return workflows.MarkOutcome{}, err
 	}
-	_, sess, err := a.Store.RegistrationSession(ctx, id)
+	reg, sess, err := a.Store.RegistrationSession(ctx, id)
 	if err != nil {
 		return workflows.MarkOutcome{}, err
 	}
@@ -207,6 +207,7 @@ func (a *TestDay) MarkPart(ctx context.Context, in workflows.MarkPartInput) (wor
 			reasons = append(reasons, ReasonPassRateDeviation)
 		}
 	}
+	count(ctx, MetricMarkingOutcomes, map[string]string{"test_type": reg.TestType, "outcome": markingOutcome(out.Result, len(reasons) > 0)})
 	return workflows.MarkOutcome{ResultID: res.ID.String(), Hold: len(reasons) > 0, Reasons: reasons}, nil
 }
 
@@ -294,8 +295,11 @@ func (a *TestDay) DecideReview(ctx context.Context, in workflows.DecideReviewInp
 		if err != nil {
 			return err
 		}
-		return a.Store.DecideReview(ctx, rid, d.Decision, d.Reason, d.DecidedBy, in.DecidedAt)
+		if err := a.Store.DecideReview(ctx, rid, d.Decision, d.Reason, d.DecidedBy, in.DecidedAt); err != nil {
+			return err
+		}
 	}
+	count(ctx, MetricReviewDecisions, map[string]string{"decision": oneOf(d.Decision, workflows.ReviewConfirm, workflows.ReviewCorrect, workflows.ReviewAnnul)})
 	return nil
 }
 

@@ -245,10 +245,11 @@ func (s *server) registerForCourse(c *gin.Context) {
 		Payload: map[string]string{"course_title": course.Title, "event_date": course.EventDate.Format(time.DateOnly), "withdraw_url": link}}); err != nil {
 		s.Logger.WarnContext(ctx, "course confirmation not queued", "course_registration_id", reg.ID.String(), "error", err)
 	}
-	status := http.StatusCreated
+	status, outcome := http.StatusCreated, "created"
 	if !created {
-		status = http.StatusOK
+		status, outcome = http.StatusOK, "replayed"
 	}
+	s.metrics.courseRegs.WithLabelValues(course.CourseType, outcome).Inc()
 	c.Set(auditSubjectKey, auditSubject{storage.SubjectCourseRegistration, reg.ID})
 	c.JSON(status, gin.H{"registration_id": reg.ID.String(), "workflow_id": reg.WorkflowID, "course_id": courseID.String(),
 		"consent": gin.H{"given_at": reg.ConsentAt, "policy_version": reg.PolicyVersion}, "delete_at": deleteAt})
@@ -349,53 +350,60 @@ func (s *server) correct(c *gin.Context, r storage.CourseRegistration) {
 	if !s.decodeBody(c, &req) {
 		return
 	}
-	v := &validator{}
+	var errs []FieldError
 	err := s.Store.CorrectCourseRegistration(c.Request.Context(), r.ID, func(p *storage.Participant) error {
-		if req.GivenName != nil {
-			p.GivenName = v.text("given_name", *req.GivenName, true, 100)
-		}
-		if req.FamilyName != nil {
-			p.FamilyName = v.text("family_name", *req.FamilyName, true, 100)
-		}
-		if req.Email != nil {
-			p.Email = v.email("email", *req.Email, true)
-		}
-		if in := req.Invoice; in != nil {
-			if p.Invoice == nil {
-				v.add("invoice", "the registration has no invoice details to correct")
-			} else {
-				if in.OrganisationNumber != nil {
-					p.Invoice.OrganisationNumber = strings.ReplaceAll(*in.OrganisationNumber, " ", "")
-					if identity.ValidateOrgNumber(p.Invoice.OrganisationNumber) != nil {
-						v.add("invoice.organisation_number", "must be a Norwegian organisation number: nine digits with a valid mod-11 check digit")
-					}
-				}
-				if in.Email != nil {
-					p.Invoice.Email = v.email("invoice.email", *in.Email, true)
-				}
-				if a := in.Address; a != nil {
-					p.Invoice.Address = storage.Address{Street: v.text("invoice.address.street", a.Street, true, 200),
-						PostalCode: v.text("invoice.address.postal_code", a.PostalCode, true, 20), City: v.text("invoice.address.city", a.City, true, 100), Country: a.Country}
-					if !countryRe.MatchString(a.Country) {
-						v.add("invoice.address.country", "must be an ISO 3166-1 alpha-2 code such as NO")
-					}
-				}
-			}
-		}
-		if len(v.errs) > 0 {
+		if errs = req.apply(p); len(errs) > 0 {
 			return errInvalidCorrection
 		}
 		return nil
 	})
 	switch {
 	case errors.Is(err, errInvalidCorrection):
-		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid correction", Status: http.StatusUnprocessableEntity, Detail: v.errs[0].Field + " " + v.errs[0].Detail, Errors: v.errs})
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid correction", Status: http.StatusUnprocessableEntity, Detail: errs[0].Field + " " + errs[0].Detail, Errors: errs})
 	case err != nil:
 		unavailable(c, "the database is unavailable")
 	default:
 		c.Set(auditSubjectKey, auditSubject{storage.SubjectCourseRegistration, r.ID})
 		c.JSON(http.StatusOK, gin.H{"registration_id": r.ID.String(), "status": "corrected"})
 	}
+}
+
+// apply checks a correction and applies it to the participant's data; it
+// returns the field errors (nothing should be stored when there are any).
+func (req CorrectionRequest) apply(p *storage.Participant) []FieldError {
+	v := &validator{}
+	if req.GivenName != nil {
+		p.GivenName = v.text("given_name", *req.GivenName, true, 100)
+	}
+	if req.FamilyName != nil {
+		p.FamilyName = v.text("family_name", *req.FamilyName, true, 100)
+	}
+	if req.Email != nil {
+		p.Email = v.email("email", *req.Email, true)
+	}
+	if in := req.Invoice; in != nil {
+		if p.Invoice == nil {
+			v.add("invoice", "the registration has no invoice details to correct")
+		} else {
+			if in.OrganisationNumber != nil {
+				p.Invoice.OrganisationNumber = strings.ReplaceAll(*in.OrganisationNumber, " ", "")
+				if identity.ValidateOrgNumber(p.Invoice.OrganisationNumber) != nil {
+					v.add("invoice.organisation_number", "must be a Norwegian organisation number: nine digits with a valid mod-11 check digit")
+				}
+			}
+			if in.Email != nil {
+				p.Invoice.Email = v.email("invoice.email", *in.Email, true)
+			}
+			if a := in.Address; a != nil {
+				p.Invoice.Address = storage.Address{Street: v.text("invoice.address.street", a.Street, true, 200),
+					PostalCode: v.text("invoice.address.postal_code", a.PostalCode, true, 20), City: v.text("invoice.address.city", a.City, true, 100), Country: a.Country}
+				if !countryRe.MatchString(a.Country) {
+					v.add("invoice.address.country", "must be an ISO 3166-1 alpha-2 code such as NO")
+				}
+			}
+		}
+	}
+	return v.errs
 }
 
 var errInvalidCorrection = errors.New("invalid correction")

@@ -122,11 +122,20 @@ func decodeStrictBytes(data []byte, v any) *Problem {
 	default:
 		return bad("", "the body is not valid JSON: "+err.Error())
 	}
-	if dec.More() {
+	// The decoder reads null into a struct as if it were {}, and stops after
+	// the value: anything but whitespace after it is a second value, even a
+	// stray ] or } that dec.More would not see.
+	if start := bytes.TrimLeft(data, jsonSpace); len(start) == 0 || start[0] != '{' {
+		return bad("", "the body must be a JSON object, not null")
+	}
+	if len(bytes.TrimLeft(data[dec.InputOffset():], jsonSpace)) > 0 {
 		return bad("", "the body must hold exactly one JSON object")
 	}
 	return nil
 }
+
+// jsonSpace is the whitespace JSON allows between tokens.
+const jsonSpace = " \t\r\n"
 
 func jsonTypeName(kind string) string {
 	switch kind {

@@ -217,6 +217,8 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	regs     *prometheus.CounterVec
+	// courseRegs counts course registrations by course type and outcome.
+	courseRegs *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -234,8 +236,12 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Name: "examflow_registrations_total",
 			Help: "Registration requests by test type and outcome (created, duplicate, invalid, replayed).",
 		}, []string{"test_type", "outcome"}),
+		courseRegs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "examflow_course_registrations_total",
+			Help: "Course registrations taken (workflow started) by course type and outcome (created, replayed).",
+		}, []string{"course_type", "outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.regs)
+	reg.MustRegister(m.requests, m.duration, m.regs, m.courseRegs)
 	return m
 }
 

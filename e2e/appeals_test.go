@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/worker"
@@ -389,5 +390,60 @@ func TestC1AppealCanOnlyRaiseTheResult(t *testing.T) {
 		if ap["part"] == "reading_oral" && (d["level"] != "not_passed" || d["result_id"] != nil) {
 			t.Fatalf("the lower re-assessment is not recorded as such: %v", ap)
 		}
+	}
+}
+
+// TestAppealHistoriesAreDeletedWithTheRegistrations (T13): the final
+// deletion's history clean-up reaches the appeals' own workflows (children
+// of the registration's), not only the lifecycle runs.
+func TestAppealHistoriesAreDeletedWithTheRegistrations(t *testing.T) {
+	ctx := context.Background()
+	today := time.Now().UTC().Format(time.DateOnly)
+	centre := uniqueCentre()
+	sessionFor(t, "citizenship", centre, today)
+	reg := postRegistration(t, newPerson(t).registration("citizenship", centre, today), "")
+	if reg.Status != 201 {
+		t.Fatalf("register: %d %s", reg.Status, reg.Raw)
+	}
+	url := registrationURL(reg)
+	form := fmt.Sprintf("citizenship-test-%s-%s", centre, today)
+	if s := postJSON(t, url+"/answer-sheets", map[string]any{"part": "test", "form_id": form, "key_version": 1,
+		"submitted_at": time.Now().UTC().Format(time.RFC3339), "answers": answersFor(36, 30)}, ""); s.Status != 202 {
+		t.Fatalf("submit: %d %s", s.Status, s.Raw)
+	}
+	waitStage(t, url, "Result")
+	lodged := postJSON(t, url+"/appeals", map[string]any{"kind": "formal_error"}, "")
+	if lodged.Status != 201 {
+		t.Fatalf("lodge: %d %s", lodged.Status, lodged.Raw)
+	}
+	if d := postJSON(t, url+"/appeals/"+lodged.Body["appeal_id"].(string)+"/decisions", map[string]any{"instance": "test_centre",
+		"decision": "rejected", "reasons": "no fault found", "decided_by": "tc-1"}, ""); d.Status != 200 {
+		t.Fatalf("decide: %d %s", d.Status, d.Raw)
+	}
+	appealWF := lodged.Body["workflow_id"].(string)
+	eventually(t, 20*time.Second, func() error {
+		if n := countWorkflows(t, fmt.Sprintf(`WorkflowId = %q AND ExecutionStatus = "Completed" AND ParentWorkflowId = %q`, appealWF, reg.Body["workflow_id"])); n != 1 {
+			return fmt.Errorf("the closed appeal is not visible as the registration's child (%d)", n)
+		}
+		return nil
+	})
+	desc, err := env.temporal.DescribeWorkflowExecution(ctx, appealWF, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appealRun := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	ret := &activities.Retention{Temporal: env.temporal, Namespace: env.cfg.TemporalNamespace}
+	if err := ret.DeleteClosedHistories(ctx, reg.Body["registration_id"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	// Temporal deletes asynchronously; under load it takes a while.
+	eventually(t, 90*time.Second, func() error {
+		if _, err := env.temporal.DescribeWorkflowExecution(ctx, appealWF, appealRun); err == nil {
+			return fmt.Errorf("the appeal's history is still there")
+		}
+		return nil
+	})
+	if _, err := env.temporal.DescribeWorkflowExecution(ctx, reg.Body["workflow_id"].(string), ""); err != nil {
+		t.Fatalf("the running lifecycle was touched: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -50,6 +51,9 @@ var env struct {
 	// token is an API key with every role, sent by do and doAt unless a
 	// test sets its own Authorization header.
 	token string
+	// metrics is the Prometheus registry of the worker (its Temporal SDK
+	// and domain metrics), which the API serves too.
+	metrics *prometheus.Registry
 }
 
 // syncBuffer collects log output from several goroutines.
@@ -156,6 +160,7 @@ func setup(ctx context.Context) error {
 	}
 
 	reg := worker.NewRegistry()
+	env.metrics = reg
 	metrics, _ := worker.MetricsHandler(reg, quiet)
 	if env.temporal, err = worker.Dial(cfg, metrics, quiet); err != nil {
 		return err

@@ -200,6 +200,39 @@ type Overdue struct {
 // maps category to cutoff; addressFromRegistered says the address period
 // runs from registration rather than the test date.
 func (s *Store) OverdueDeletions(ctx context.Context, cutoffs map[string]time.Time, addressFromRegistered bool, limit int) ([]Overdue, error) {
+	queries := overdueQueries(addressFromRegistered)
+	var out []Overdue
+	for _, category := range deletionCategories {
+		cutoff, ok := cutoffs[category]
+		if !ok {
+			continue
+		}
+		rows, err := s.pool.Query(ctx, queries[category]+`
+			ORDER BY 2 LIMIT $3`, cutoff, category, limit)
+		if err != nil {
+			return nil, classify(fmt.Errorf("find overdue %s: %w", category, err))
+		}
+		found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Overdue, error) {
+			o := Overdue{Category: category}
+			err := row.Scan(&o.RegistrationID, &o.EventAt)
+			return o, err
+		})
+		if err != nil {
+			return nil, classify(fmt.Errorf("find overdue %s: %w", category, err))
+		}
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// deletionCategories are the categories of a registration's data with a
+// deletion deadline, in the order they are deleted.
+var deletionCategories = []string{"audio", "address", "payment_status", "cheating", "personal_data"}
+
+// overdueQueries select, per category, the registrations (id, event) whose
+// event is before the cutoff ($1) and that have no deletion record of the
+// category ($2).
+func overdueQueries(addressFromRegistered bool) map[string]string {
 	addrEvent := "r.session_date::timestamptz"
 	if addressFromRegistered {
 		addrEvent = "r.registered_at"
@@ -216,27 +249,9 @@ func (s *Store) OverdueDeletions(ctx context.Context, cutoffs map[string]time.Ti
 			JOIN LATERAL (SELECT max(decided_at) AS decided_at FROM cheating_decisions WHERE registration_id = r.id) d ON d.decided_at IS NOT NULL
 			WHERE d.decided_at <= $1`,
 	}
-	var out []Overdue
-	for _, category := range []string{"audio", "address", "payment_status", "cheating", "personal_data"} {
-		cutoff, ok := cutoffs[category]
-		if !ok {
-			continue
-		}
-		rows, err := s.pool.Query(ctx, queries[category]+`
-			AND NOT EXISTS (SELECT 1 FROM deletion_records x WHERE x.registration_id = r.id AND x.category = $2)
-			ORDER BY 2 LIMIT $3`, cutoff, category, limit)
-		if err != nil {
-			return nil, classify(fmt.Errorf("find overdue %s: %w", category, err))
-		}
-		found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Overdue, error) {
-			o := Overdue{Category: category}
-			err := row.Scan(&o.RegistrationID, &o.EventAt)
-			return o, err
-		})
-		if err != nil {
-			return nil, classify(fmt.Errorf("find overdue %s: %w", category, err))
-		}
-		out = append(out, found...)
+	for c, q := range queries {
+		queries[c] = q + `
+			AND NOT EXISTS (SELECT 1 FROM deletion_records x WHERE x.registration_id = r.id AND x.category = $2)`
 	}
-	return out, nil
+	return queries
 }

@@ -33,7 +33,9 @@ func NewRegistry() *prometheus.Registry {
 }
 
 // MetricsHandler bridges the Temporal SDK's metrics into a Prometheus
-// registry through tally. The returned closer flushes and stops the scope.
+// registry through tally, with the domain metrics activities report
+// (activities.Metrics) registered up front with their help text. The
+// returned closer flushes and stops the scope.
 func MetricsHandler(reg *prometheus.Registry, logger *slog.Logger) (client.MetricsHandler, func()) {
 	reporter := tallyprom.NewReporter(tallyprom.Options{
 		Registerer:       reg,
@@ -43,6 +45,7 @@ func MetricsHandler(reg *prometheus.Registry, logger *slog.Logger) (client.Metri
 			logger.Warn("temporal metric registration failed", "error", err)
 		},
 	})
+	registerDomainMetrics(reporter, logger)
 	scope, closer := tally.NewRootScope(tally.ScopeOptions{
 		CachedReporter:  reporter,
 		Separator:       tallyprom.DefaultSeparator,

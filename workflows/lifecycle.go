@@ -124,6 +124,11 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 	if err := l.registerUpdates(ctx); err != nil {
 		return err
 	}
+	// An appeal that arrives while the registration is loading waits for it.
+	desk := &appealDesk{registrationID: in.RegistrationID, ready: func() bool { return l.ctx != nil }, closed: l.appealClosed}
+	if err := desk.register(ctx); err != nil {
+		return fmt.Errorf("set update handler %s: %w", UpdateLodgeAppeal, err)
+	}
 	ctx = activityOptions(ctx, 0)
 	if err := l.enter(ctx, StageRegistered); err != nil {
 		return err
@@ -135,11 +140,6 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 	l.ctx = &rc
 	for _, p := range rc.Parts {
 		l.parts = append(l.parts, &partRun{info: p, status: PartAwaiting, assessments: map[string]Assessment{}})
-	}
-
-	desk := &appealDesk{registrationID: in.RegistrationID, ready: func() bool { return l.ctx != nil }, closed: l.appealClosed}
-	if err := desk.register(ctx); err != nil {
-		return fmt.Errorf("set update handler %s: %w", UpdateLodgeAppeal, err)
 	}
 
 	// Events keep arriving after the result too (a final cheating decision,

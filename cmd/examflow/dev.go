@@ -55,7 +55,8 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 	stack, err := devstack.Start(ctx, devstack.Config{
 		Dir: *dir, ToolsDir: *tools,
 		PostgresPort: int(pgCfg.Port), MinIOPort: minioPort, MinIOConsolePort: minioPort + 1,
-		TemporalPort: temporalPort, TemporalUIPort: temporalPort + 1000,
+		// The dev server's /metrics: 9233 by default, as deploy/prometheus/prometheus.yml expects.
+		TemporalPort: temporalPort, TemporalUIPort: temporalPort + 1000, TemporalMetricsPort: portIfFree(temporalPort + 2000),
 		MinIOUser: cfg.MinIO.AccessKey, MinIOPassword: cfg.MinIO.SecretKey,
 		SearchAttributes: sas, Logger: logger,
 		UICodecEndpoint: "http://" + cfg.APIAddr + "/codec",
@@ -219,4 +220,15 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// portIfFree returns p if nothing listens on it on the loopback interface,
+// else 0.
+func portIfFree(p int) int {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		return 0
+	}
+	_ = l.Close()
+	return p
 }

@@ -173,6 +173,9 @@ func runWorker(ctx context.Context, args []string) error {
 	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger, Catalogue: p.catalogue, TestDay: cfg.TestDay, Appeals: cfg.Appeals, CourseSurveyURL: cfg.Courses.SurveyURL,
 		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events, Objects: p.objects,
 		Registry: reg2, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}}
+	// The state gauges (reviews, appeals, deletions, data requests) are the
+	// worker's; the API exports examflow_subject_requests_overdue.
+	reg.MustRegister(worker.NewStateCollector(store, worker.StateOptions{Periods: periods, Events: events, Logger: logger.With("component", "metrics")}))
 	w := worker.New(deps)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

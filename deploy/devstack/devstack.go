@@ -38,6 +38,10 @@ type Config struct {
 	PostgresBinDir string
 	// Ports; zero picks a free port.
 	PostgresPort, MinIOPort, MinIOConsolePort, TemporalPort, TemporalUIPort int
+	// TemporalMetricsPort is where the Temporal dev server serves its
+	// Prometheus /metrics; zero leaves the dev server's choice (a random
+	// free port).
+	TemporalMetricsPort int
 	// Headless starts no Temporal UI and no MinIO console (tests).
 	Headless bool
 	// Fast trades durability for speed (fsync off): for tests only.
@@ -471,6 +475,9 @@ func (s *Stack) startTemporal(context.Context) error {
 	sort.Strings(names)
 	for _, k := range names {
 		args = append(args, "--search-attribute", k+"="+s.cfg.SearchAttributes[k])
+	}
+	if s.cfg.TemporalMetricsPort != 0 {
+		args = append(args, "--metrics-port", strconv.Itoa(s.cfg.TemporalMetricsPort))
 	}
 	if s.cfg.Headless {
 		args = append(args, "--headless")

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// machine is what the run ran on, read from /proc.
+type machine struct {
+	CPU      string
+	Cores    int
+	MemoryKB int64
+}
+
+func readMachine() machine {
+	m := machine{CPU: "unknown", Cores: runtime.NumCPU()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		cores := 0
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, _ := strings.Cut(sc.Text(), ":")
+			switch strings.TrimSpace(k) {
+			case "model name":
+				if m.CPU == "unknown" {
+					m.CPU = strings.TrimSpace(v)
+				}
+			case "processor":
+				cores++
+			}
+		}
+		_ = f.Close()
+		if cores > 0 {
+			m.Cores = cores
+		}
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				m.MemoryKB, _ = strconv.ParseInt(f[1], 10, 64)
+			}
+		}
+	}
+	return m
+}
+
+// report is one run's figures.
+type report struct {
+	Options      options
+	Date         time.Time
+	Machine      machine
+	Versions     map[string]string
+	Took         time.Duration
+	TestDay      testDayResult
+	Registration registrationResult
+	Storage      storageResult
+	Deletions    deletionResult
+	// Retries counts API requests answered 503 and sent again.
+	Retries int64
+}
+
+// row is one line of the results table. Ratio is examflow's cost over the
+// baseline's: time, latency and bytes examflow/baseline, throughput and
+// rates baseline/examflow. Spread is the lowest and highest ratio of the
+// pairs of rounds, where a figure has them.
+type row struct {
+	Figure, What, Examflow, Baseline, Ratio, Spread string
+}
+
+func (r report) rows() []row {
+	td, reg, st, del := r.TestDay, r.Registration, r.Storage, r.Deletions
+	// Per pair of rounds: examflow's cost over the baseline's.
+	var days, rates, p50s []float64
+	for i := range td.ExamflowRounds {
+		days = append(days, td.ExamflowRounds[i].Seconds()/td.BaselineRounds[i].Seconds())
+	}
+	for i := range reg.ExamflowRounds {
+		e, b := reg.ExamflowRounds[i], reg.BaselineRounds[i]
+		rates = append(rates, b.throughput()/e.throughput())
+		p50s = append(p50s, e.P50.Seconds()/b.P50.Seconds())
+	}
+	delExam := float64(del.K) / del.Examflow.Seconds()
+	delBase := float64(del.K) / del.Baseline.Seconds()
+	deletions := fmt.Sprintf("%.1f registrations/s", delExam)
+	if del.Late > -time.Second {
+		deletions += " (milestones missed: does not stand)"
+	}
+	const none = "—"
+	return []row{
+		{"1", fmt.Sprintf("test day: time until %d candidates have a result", td.N),
+			seconds(sum(td.ExamflowRounds)), seconds(sum(td.BaselineRounds)), medianRatio(days), spread(days)},
+		{"2", fmt.Sprintf("registration throughput (%d requests, %d clients)", reg.M, reg.Concurrency),
+			fmt.Sprintf("%.1f/s", reg.Examflow.throughput()), fmt.Sprintf("%.1f/s", reg.Baseline.throughput()), medianRatio(rates), spread(rates)},
+		{"2", "registration latency p50", millis(reg.Examflow.P50), millis(reg.Baseline.P50), medianRatio(p50s), spread(p50s)},
+		{"2", "registration latency p99 (of all rounds' requests)", millis(reg.Examflow.P99), millis(reg.Baseline.P99),
+			ratio(reg.Examflow.P99.Seconds(), reg.Baseline.P99.Seconds()), none},
+		{"3", fmt.Sprintf("Temporal history bytes per candidate in retention (K=%d)", st.K),
+			bytesOf(st.ExamflowHistory), bytesOf(st.BaselineHistory), ratio(st.ExamflowHistory, st.BaselineHistory), none},
+		{"3", "Temporal SQLite growth per candidate", bytesOf(st.ExamflowSQLite), bytesOf(st.BaselineSQLite), ratio(st.ExamflowSQLite, st.BaselineSQLite), none},
+		{"3", "PostgreSQL growth per candidate", bytesOf(st.ExamflowPG), bytesOf(st.BaselinePG), ratio(st.ExamflowPG, st.BaselinePG), none},
+		{"3", "Temporal SQLite + PostgreSQL growth per candidate", bytesOf(st.ExamflowSQLite + st.ExamflowPG), bytesOf(st.BaselineSQLite + st.BaselinePG),
+			ratio(st.ExamflowSQLite+st.ExamflowPG, st.BaselineSQLite+st.BaselinePG), none},
+		{"4", fmt.Sprintf("deletions when %d milestones fall due together", del.K),
+			deletions, fmt.Sprintf("%.0f rows/s", delBase), ratio(delBase, delExam), none},
+	}
+}
+
+// table renders the results as a Markdown table.
+func (r report) table() string {
+	var sb strings.Builder
+	sb.WriteString("| # | figure | examflow | baseline | ratio | spread |\n|---|---|---:|---:|---:|---:|\n")
+	for _, x := range r.rows() {
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s |\n", x.Figure, x.What, x.Examflow, x.Baseline, x.Ratio, x.Spread)
+	}
+	return sb.String()
+}
+
+// markdown is docs/benchmarks.md: what each figure is and how to read it,
+// then this run's machine, sizes and table.
+func (r report) markdown() string {
+	td, reg, st, del := r.TestDay, r.Registration, r.Storage, r.Deletions
+	var sb strings.Builder
+	sb.WriteString(`# Benchmarks
+
+This file is written by ` + "`make bench`" + ` (` + "`go run ./bench`" + `); edit the text in ` + "`bench/report.go`" + `, not here.
+` + "`make bench`" + ` starts a stack of its own exactly as the e2e tests do (PostgreSQL, MinIO and the Temporal
+dev server on free ports in a temporary folder through ` + "`deploy/devstack`" + `, the worker in-process with
+its default options, the API over real HTTP with an all-roles API key), measures four figures, and
+rewrites this file. ` + "`make test`" + ` and CI never run it. Sizes are make variables:
+` + "`make bench BENCH_N=200 BENCH_M=200 BENCH_K=100 BENCH_CONCURRENCY=8`" + `.
+
+## How to read the ratios
+
+Timings on shared machines are noisy, so no absolute figure here means much alone, and none is
+compared with a fixed threshold. Each figure is set against a **baseline measured in the same run on
+the same machine**: the bare Temporal (or PostgreSQL) mechanism examflow is built on, doing the same
+amount of work without examflow's logic. The **ratio is examflow's cost divided by the baseline's**:
+examflow ÷ baseline for times, latencies and bytes, baseline ÷ examflow for throughputs and rates. So
+every ratio reads "examflow costs this many times what the bare mechanism costs": 1 would be free,
+higher is costlier. Compare ratios between runs and machines, not the absolute numbers: the stack is
+the development one, whose Temporal dev server keeps its state in one SQLite file with SQLite's
+default journal and sync settings (` + "`deploy/devstack`" + ` passes no ` + "`--sqlite-pragma`" + `), so waiting for the
+disk bounds the absolute times far more than examflow or the CPU does.
+
+Figures 1 and 2 are measured in pairs of rounds (five by default, ` + "`go run ./bench -pairs`" + `): N (or M)
+is split into as many parts, and each part is run once by examflow and once by the baseline side by
+side, the first of each pair alternating. A load that comes and goes on the machine then weighs on
+both sides of a pair alike. Their **ratio is the median of the pairs' ratios**, and **spread** gives
+the lowest and highest pair ratio: a wide spread says the machine was noisy during the run, and how
+far to trust the median. Their absolute figures are totals (times) or pooled (throughput and
+percentiles) over all rounds. Requests the API answers 503 ("try again") are sent again with the
+same ` + "`Idempotency-Key`" + `, as the API asks clients to, and counted below.
+
+## The figures
+
+1. **Test day.** N candidates are registered and their answer sheets submitted through the API by
+   the load driver's clients (a closed loop: each client registers, submits, takes the next); a
+   round's time runs from its first registration until all its candidates have the stage
+   ` + "`Result`" + ` in PostgreSQL (polled every 50 ms). Baseline: N bare workflows each running, one
+   after another, as many no-op activities as a citizenship lifecycle runs up to ` + "`Result`" + `
+   (counted in a calibration candidate's history), on the same worker and Temporal server, from as
+   many clients in a closed loop (each starts a workflow, waits until it has completed, starts the
+   next), until the last completes. examflow's clients move on once the answer sheet is accepted,
+   before marking and release, so examflow has somewhat more in flight: that favours examflow. The
+   ratio is what examflow's validation, storage, encryption, marking, search attributes and Updates
+   cost on top of Temporal's own scheduling.
+2. **Registration API.** M ` + "`POST /v1/registrations`" + ` from the load driver's clients (each a new
+   fictional candidate), each waiting for its 201; throughput is M over the wall time, latencies the
+   50th and 99th percentiles. Baseline: M workflow starts (` + "`ExecuteWorkflow`" + ` of a bare timer
+   workflow) with the Temporal client from as many clients. The registration does more than the start
+   (validation, a PostgreSQL transaction with sealed personal data, the audit log, the start itself)
+   and the lifecycles it starts begin their first activities while the load runs.
+3. **Bytes per candidate in the retention phase.** K candidates are taken through the test day to
+   the retention phase (appeal window shortened to 2 s, as e2e does) and left asleep until their
+   deletion milestones. Measured per candidate: the Temporal history bytes (` + "`HistorySizeBytes`" + `
+   of the closed lifecycle run and the running retention run, from ` + "`DescribeWorkflowExecution`" + `),
+   the growth of the Temporal dev server's SQLite files (` + "`temporal.db`" + ` and its WAL: histories,
+   mutable state, visibility, minus pages freed by deleted tasks, so coarse), and the growth of
+   examflow's PostgreSQL tables (` + "`pg_total_relation_size`" + `, with indexes and TOAST, in 8 KiB
+   pages). Baseline: the same measures for K bare workflows asleep in one timer, the minimal durable
+   workflow; they write nothing to PostgreSQL, so the PostgreSQL row has no ratio and the total row
+   compares everything examflow stores with everything a bare workflow stores.
+4. **Deletions when many deadlines fall on the same day.** The same K candidates' address and final
+   (personal data) milestones are set to fall due at one instant, after figure 3 is measured; the
+   time runs from that instant until the last retention run has completed: legal-hold checks, both
+   categories deleted with their deletion records, MinIO checked for recordings, the closed lifecycle
+   history deleted. Rate: K registrations over that time. Baseline: K single-row ` + "`DELETE`" + `
+   statements on a scratch table in the same database, rows of random bytes as large as a candidate's
+   PostgreSQL growth in figure 3, on as many connections as examflow's pool has (the pool bounds the
+   worker's deletions too); the median of five passes, as one pass takes milliseconds.
+
+## Latest run
+
+`)
+	mem := float64(r.Machine.MemoryKB) / (1 << 20)
+	fmt.Fprintf(&sb, "- Date: %s\n", r.Date.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&sb, "- Machine: %s, %d cores, %.1f GiB memory (from /proc)\n", r.Machine.CPU, r.Machine.Cores, mem)
+	versions := []string{"Go " + strings.TrimPrefix(runtime.Version(), "go")}
+	keys := make([]string, 0, len(r.Versions))
+	for k := range r.Versions {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		versions = append(versions, k+" "+r.Versions[k])
+	}
+	fmt.Fprintf(&sb, "- Software: %s\n", strings.Join(versions, ", "))
+	fmt.Fprintf(&sb, "- Sizes: N=%d, M=%d, K=%d, %d concurrent clients, %d pairs of rounds; the whole run took %s\n\n",
+		r.Options.N, r.Options.M, r.Options.K, r.Options.Concurrency, r.Options.Pairs, r.Took.Round(time.Second))
+	sb.WriteString(r.table())
+	sb.WriteString("\nDetails of this run:\n\n")
+	fmt.Fprintf(&sb, "- Figure 1: a citizenship lifecycle ran %d activities up to `Result`, so each baseline workflow ran %d no-op activities. The answer sheets of each round were all accepted %s after its first registration (summed over the rounds). Rounds: examflow %s; baseline %s.\n",
+		td.Activities, td.Activities, seconds(td.Submitted), join(td.ExamflowRounds, seconds), join(td.BaselineRounds, seconds))
+	perSecond := func(s loadStats) string { return fmt.Sprintf("%.1f/s", s.throughput()) }
+	fmt.Fprintf(&sb, "- Figure 2: wall time %s for the registrations, %s for the workflow starts. Rounds: examflow %s; baseline %s.\n",
+		seconds(reg.Examflow.Wall), seconds(reg.Baseline.Wall), join(reg.ExamflowRounds, perSecond), join(reg.BaselineRounds, perSecond))
+	fmt.Fprintf(&sb, "- Figure 3: %s of Temporal history per candidate, for %s per timer workflow; PostgreSQL grew by %s per candidate.\n",
+		bytesOf(st.ExamflowHistory), bytesOf(st.BaselineHistory), bytesOf(st.ExamflowPG))
+	fmt.Fprintf(&sb, "- Figure 4: milestones set %s after the retention candidates' registration began; all were in the retention phase and measured %s before them. %d deletion records written for %d registrations; all deleted %s after the milestone; the baseline's %d DELETEs of %d-byte rows on %d connections took %s (median of 5).\n",
+		del.Margin, (-del.Late).Round(time.Millisecond), del.Records, del.K, seconds(del.Examflow), del.K, del.RowBytes, del.Concurrency, seconds(del.Baseline))
+	fmt.Fprintf(&sb, "- Requests answered 503 and sent again: %d.\n", r.Retries)
+	return sb.String()
+}
+
+// join formats each of xs and joins them with commas.
+func join[T any](xs []T, format func(T) string) string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = format(x)
+	}
+	return strings.Join(out, ", ")
+}
+
+// ratio formats a/b, or says why there is none.
+func ratio(a, b float64) string {
+	if b <= 0 || a < 0 {
+		return "n/a"
+	}
+	return times(a / b)
+}
+
+func times(x float64) string {
+	if x >= 10 {
+		return fmt.Sprintf("%.0f×", x)
+	}
+	return fmt.Sprintf("%.2f×", x)
+}
+
+// medianRatio formats the median of pair ratios.
+func medianRatio(xs []float64) string {
+	if len(xs) == 0 {
+		return "n/a"
+	}
+	return times(median(xs))
+}
+
+// spread formats the lowest and highest of pair ratios.
+func spread(xs []float64) string {
+	if len(xs) == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f–%.2f", slices.Min(xs), slices.Max(xs))
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+func millis(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// bytesOf formats a byte count (negative when files shrank).
+func bytesOf(n float64) string {
+	switch a := max(n, -n); {
+	case a >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", n/(1<<20))
+	case a >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", n/(1<<10))
+	default:
+		return fmt.Sprintf("%.0f B", n)
+	}
+}

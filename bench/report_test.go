@@ -1,0 +1,91 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	ds := make([]time.Duration, 100)
+	for i := range ds {
+		ds[len(ds)-1-i] = time.Duration(i+1) * time.Millisecond
+	}
+	for p, want := range map[float64]time.Duration{0.5: 50 * time.Millisecond, 0.99: 99 * time.Millisecond, 1: 100 * time.Millisecond} {
+		if got := percentile(ds, p); got != want {
+			t.Errorf("percentile(%v) = %v, want %v", p, got, want)
+		}
+	}
+	if percentile(nil, 0.5) != 0 {
+		t.Error("percentile of nothing is not 0")
+	}
+}
+
+func TestRatioReadsAsCost(t *testing.T) {
+	for _, tt := range []struct {
+		a, b float64
+		want string
+	}{{3, 2, "1.50×"}, {250, 10, "25×"}, {1, 0, "n/a"}} {
+		if got := ratio(tt.a, tt.b); got != tt.want {
+			t.Errorf("ratio(%v, %v) = %q, want %q", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+func TestReportHasMachineAndEveryFigure(t *testing.T) {
+	ms := time.Millisecond
+	r := report{
+		Options: options{N: 2, M: 3, K: 4, Concurrency: 8, Pairs: 3}, Date: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC),
+		Machine: machine{CPU: "Test CPU", Cores: 2, MemoryKB: 2 << 20},
+		// Pair ratios 2, 3 and 10: the median is 3, not the mean 5.
+		TestDay: testDayResult{N: 2, Activities: 6, ExamflowRounds: []time.Duration{2 * time.Second, 3 * time.Second, 10 * time.Second},
+			BaselineRounds: []time.Duration{time.Second, time.Second, time.Second}},
+		Registration: registrationResult{M: 3, Concurrency: 8,
+			ExamflowRounds: []loadStats{{N: 1, Wall: time.Second, P50: 4 * ms}, {N: 1, Wall: time.Second, P50: 4 * ms}},
+			BaselineRounds: []loadStats{{N: 1, Wall: time.Second / 8, P50: ms}, {N: 1, Wall: time.Second / 4, P50: ms}},
+			Examflow:       loadStats{N: 2, Wall: 2 * time.Second, P50: 4 * ms, P99: 9 * ms},
+			Baseline:       loadStats{N: 2, Wall: time.Second / 2, P50: ms, P99: 3 * ms}},
+		Storage:   storageResult{K: 4, ExamflowHistory: 4096, BaselineHistory: 512},
+		Deletions: deletionResult{K: 4, Examflow: time.Second, Baseline: time.Second / 100, Late: -time.Minute},
+	}
+	md := r.markdown()
+	for _, want := range []string{"Test CPU, 2 cores, 2.0 GiB", "2026-01-02", "## How to read the ratios",
+		"| 1 | test day", "| 3.00× | 2.00–10.00 |", // figure 1: median and spread of the pairs
+		"| 2 | registration throughput", "| 6.00× | 4.00–8.00 |", // 1/s against 8/s and 4/s
+		"| 4.00× | 4.00–4.00 |", "| 3.00× | — |", // p50 per pair; p99 pooled
+		"| 3 | Temporal history", "| 8.00× |", "| 4 | deletions", "| 100× |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "does not stand") {
+		t.Error("a run whose milestones were not missed is marked as not standing")
+	}
+}
+
+func TestPairedRoundsAlternateAndCoverEverything(t *testing.T) {
+	rs := pairedRounds(11, 3)
+	if len(rs) != 6 {
+		t.Fatalf("%d rounds, want 6", len(rs))
+	}
+	var exam, base int
+	for i, r := range rs {
+		if r.pair != i/2 {
+			t.Errorf("round %d is in pair %d", i, r.pair)
+		}
+		if r.examflow {
+			exam += r.n
+		} else {
+			base += r.n
+		}
+	}
+	if exam != 11 || base != 11 {
+		t.Errorf("examflow %d, baseline %d, want 11 each", exam, base)
+	}
+	if rs[0].examflow || !rs[2].examflow || rs[4].examflow {
+		t.Errorf("the first of each pair does not alternate: %+v", rs)
+	}
+	if got := pairedRounds(1, 5); len(got) != 2 || got[0].n != 1 {
+		t.Errorf("pairedRounds(1, 5) = %+v", got)
+	}
+}
