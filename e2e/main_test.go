@@ -174,6 +174,9 @@ func setup(ctx context.Context) error {
 	env.registrySim, env.registry = newRegistry()
 	env.deps = worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: cfg.TaskQueue, Logger: quiet,
 		Catalogue: env.catalogue, TestDay: cfg.TestDay, Namespace: cfg.TemporalNamespace, Objects: env.objects, Registry: env.registry}
+	// A worker that stops for good (the failure drills restart Temporal)
+	// is replaced, as a supervisor would restart the process.
+	env.deps.OnFatalError = func(error) { go restartWorker() }
 	env.worker = worker.New(env.deps)
 	if err := env.worker.Start(); err != nil {
 		return err
@@ -206,7 +209,24 @@ func setup(ctx context.Context) error {
 	return nil
 }
 
+var workerMu sync.Mutex
+
+// restartWorker starts a new in-process worker after the old one stopped.
+func restartWorker() {
+	time.Sleep(time.Second)
+	workerMu.Lock()
+	defer workerMu.Unlock()
+	w := worker.New(env.deps)
+	if err := w.Start(); err != nil {
+		go restartWorker()
+		return
+	}
+	env.worker = w
+}
+
 func teardown() {
+	workerMu.Lock()
+	defer workerMu.Unlock()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
 	}

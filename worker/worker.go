@@ -38,6 +38,10 @@ type Deps struct {
 	TestDay   config.TestDay
 	// Appeals are the appeal deadlines; zero means the defaults.
 	Appeals config.Appeals
+	// OnFatalError is called when the worker stops polling for good (for
+	// instance the namespace was briefly missing while Temporal restarted);
+	// the process should then exit or start a new worker.
+	OnFatalError func(error)
 	// CourseSurveyURL is the user survey course participants are invited to.
 	CourseSurveyURL string
 	// Registry is the Diploma Registry client.
@@ -120,7 +124,7 @@ func Register(r sdkworker.Registry, d Deps) {
 // New returns a Temporal worker with everything registered; Start and Stop
 // are the caller's.
 func New(d Deps) sdkworker.Worker {
-	w := sdkworker.New(d.Client, d.TaskQueue, sdkworker.Options{})
+	w := sdkworker.New(d.Client, d.TaskQueue, sdkworker.Options{OnFatalError: d.OnFatalError})
 	Register(w, d)
 	return w
 }

@@ -176,6 +176,15 @@ func runWorker(ctx context.Context, args []string) error {
 	// The state gauges (reviews, appeals, deletions, data requests) are the
 	// worker's; the API exports examflow_subject_requests_overdue.
 	reg.MustRegister(worker.NewStateCollector(store, worker.StateOptions{Periods: periods, Events: events, Logger: logger.With("component", "metrics")}))
+	// A worker that stops polling for good ends the process, so its
+	// supervisor (make run, systemd, Kubernetes) starts a new one instead of
+	// leaving a process that looks healthy and does nothing.
+	ctx, stopProcess := context.WithCancelCause(ctx)
+	defer stopProcess(nil)
+	deps.OnFatalError = func(err error) {
+		logger.Error("the Temporal worker stopped", "error", err)
+		stopProcess(fmt.Errorf("temporal worker stopped: %w", err))
+	}
 	w := worker.New(deps)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -199,9 +208,13 @@ func runWorker(ctx context.Context, args []string) error {
 	drainer := &notify.Drainer{Store: store, Mailer: mailer, Logger: logger.With("component", "outbox"), Registerer: reg}
 	go drainer.Run(ctx, notify.DefaultInterval)
 	logger.Info("worker started", "task_queue", cfg.TaskQueue)
-	return serve(ctx, logger, cfg.WorkerAddr, worker.OpsHandler(reg, func(ctx context.Context) error {
+	err = serve(ctx, logger, cfg.WorkerAddr, worker.OpsHandler(reg, func(ctx context.Context) error {
 		return worker.Ready(ctx, store, tc)
 	}))
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 func runMigrate(ctx context.Context, args []string) error {
