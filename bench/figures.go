@@ -286,6 +286,10 @@ type storageResult struct {
 	// History is the Temporal history bytes (HistorySizeBytes of every run:
 	// a candidate's closed lifecycle run and its running retention run).
 	ExamflowHistory, BaselineHistory float64
+	// ExamflowRetentionRun is the running retention run's share of
+	// ExamflowHistory; the rest is the closed lifecycle run, kept until the
+	// final deletion deletes it (or the namespace's retention does).
+	ExamflowRetentionRun float64
 	// SQLite is the growth of the Temporal dev server's database files.
 	ExamflowSQLite, BaselineSQLite float64
 	// PG is the growth of examflow's PostgreSQL tables with their indexes
@@ -360,7 +364,7 @@ func (b *bench) retention(ctx context.Context, td testDayResult) (storageResult,
 	if err != nil {
 		return st, del, err
 	}
-	hist, err := b.historyBytes(ctx, ids)
+	hist, _, err := b.historyBytes(ctx, ids)
 	if err != nil {
 		return st, del, err
 	}
@@ -424,9 +428,11 @@ func (b *bench) retention(ctx context.Context, td testDayResult) (storageResult,
 	if after, err = b.sizes(ctx); err != nil {
 		return st, del, err
 	}
-	if hist, err = b.historyBytes(ctx, ids); err != nil {
+	var current int64
+	if hist, current, err = b.historyBytes(ctx, ids); err != nil {
 		return st, del, err
 	}
+	st.ExamflowRetentionRun = float64(current) / float64(k)
 	// Measured before any deletion began?
 	del.Late = time.Since(due)
 	st.ExamflowHistory = float64(hist) / float64(k)
@@ -531,25 +537,26 @@ func (b *bench) waitSettled(ctx context.Context, ids []string, typ string) error
 }
 
 // historyBytes sums the history size of every run of the workflows: the
-// current one and, where it continued as new, the first.
-func (b *bench) historyBytes(ctx context.Context, ids []string) (int64, error) {
-	var sum int64
+// current one and, where it continued as new, the first; current is the
+// current runs' share.
+func (b *bench) historyBytes(ctx context.Context, ids []string) (all, current int64, err error) {
 	for _, id := range ids {
 		d, err := b.temporal.DescribeWorkflowExecution(ctx, id, "")
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		info := d.GetWorkflowExecutionInfo()
-		sum += info.GetHistorySizeBytes()
+		all += info.GetHistorySizeBytes()
+		current += info.GetHistorySizeBytes()
 		if first := info.GetFirstRunId(); first != "" && first != info.GetExecution().GetRunId() {
 			f, err := b.temporal.DescribeWorkflowExecution(ctx, id, first)
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
-			sum += f.GetWorkflowExecutionInfo().GetHistorySizeBytes()
+			all += f.GetWorkflowExecutionInfo().GetHistorySizeBytes()
 		}
 	}
-	return sum, nil
+	return all, current, nil
 }
 
 // plainDeletes fills a scratch table with k rows of size random bytes and

@@ -59,14 +59,29 @@ func TestFailureDrills(t *testing.T) {
 		fmt.Sprintf("EXAMFLOW_RETENTION_PERIODS=address=%s,personal_data=72h,payment_status=72h,cheating=72h,audio=72h", addressAfter),
 		"EXAMFLOW_HOLD_RECHECK=2s")
 
+	// The chaos: a worker process killed at random moments and a new one
+	// started. A worker also ends by itself when Temporal restarts under it
+	// (a fatal poll error): it is replaced the same way.
 	var mu sync.Mutex
-	current := startWorkerProcess(t, "drill worker 1", bin, workerEnv)
-	kills := 0
+	var current *workerProcess
+	kills, started := 0, 0
+	respawn := func() {
+		for {
+			started++
+			w, err := spawnWorkerProcess(fmt.Sprintf("drill worker %d", started), bin, workerEnv)
+			if err == nil {
+				current = w
+				return
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	respawn()
 	stopChaos := make(chan struct{})
 	chaosDone := make(chan struct{})
 	go func() {
 		defer close(chaosDone)
-		for i := 2; ; i++ {
+		for {
 			select {
 			case <-stopChaos:
 				return
@@ -76,7 +91,7 @@ func TestFailureDrills(t *testing.T) {
 			_ = current.cmd.Process.Kill()
 			<-current.done
 			kills++
-			current = startWorkerProcess(t, fmt.Sprintf("drill worker %d", i), bin, workerEnv)
+			respawn()
 			mu.Unlock()
 		}
 	}()
@@ -85,6 +100,16 @@ func TestFailureDrills(t *testing.T) {
 		defer mu.Unlock()
 		current.stop()
 	})
+	// stableWorker makes sure a worker runs once the chaos is over.
+	stableWorker := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		select {
+		case <-current.done:
+			respawn()
+		default:
+		}
+	}
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	apiSrv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: queue, Logger: quiet,
@@ -156,6 +181,7 @@ func TestFailureDrills(t *testing.T) {
 	time.Sleep(5 * time.Second)
 	close(stopChaos)
 	<-chaosDone
+	stableWorker()
 
 	// Every lifecycle reaches retention and its address deletion.
 	regIDs := make([]uuid.UUID, n)

@@ -38,31 +38,45 @@ type workerProcess struct {
 // process's environment and waits until its Temporal worker polls.
 func startWorkerProcess(t *testing.T, name, bin string, env []string) *workerProcess {
 	t.Helper()
+	w, err := spawnWorkerProcess(name, bin, env)
+	if w != nil {
+		t.Cleanup(func() {
+			w.stop()
+			if t.Failed() {
+				t.Logf("%s output:\n%s", name, w.out.String())
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// spawnWorkerProcess is startWorkerProcess without the testing.T, for
+// goroutines: the caller stops the process. A process that exits or does
+// not start is an error (and w, when not nil, is already stopped).
+func spawnWorkerProcess(name, bin string, env []string) (*workerProcess, error) {
 	cmd := exec.Command(bin, "worker")
 	cmd.Env = append(os.Environ(), env...) // later entries win
 	w := &workerProcess{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = w.out, w.out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() { w.err = cmd.Wait(); close(w.done) }()
-	t.Cleanup(func() {
-		w.stop()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, w.out.String())
-		}
-	})
 	deadline := time.After(2 * time.Minute)
 	for !strings.Contains(w.out.String(), `"msg":"worker started"`) {
 		select {
 		case <-w.done:
-			t.Fatalf("%s exited before it started: %v\n%s", name, w.err, w.out.String())
+			return w, fmt.Errorf("%s exited before it started: %v\n%s", name, w.err, w.out.String())
 		case <-deadline:
-			t.Fatalf("%s did not start:\n%s", name, w.out.String())
+			w.stop()
+			return w, fmt.Errorf("%s did not start:\n%s", name, w.out.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return w
+	return w, nil
 }
 
 // kill sends SIGKILL, as the OOM killer or a lost node would, and waits for
