@@ -382,7 +382,7 @@ func (b *bench) retention(ctx context.Context, td testDayResult) (storageResult,
 		perCandidate := sum(td.ExamflowRounds) / time.Duration(max(td.N, 1))
 		// A candidate's way to the retention phase runs about twice the
 		// test day's activities (publication, planning, continue-as-new).
-		del.Margin = (20*time.Second + finalAfter + 3*time.Duration(k)*perCandidate).Round(time.Second)
+		del.Margin = (30*time.Second + finalAfter + 2*time.Duration(k)*perCandidate).Round(time.Second)
 	}
 	due := time.Now().Add(del.Margin)
 	periods := policy.Periods{policy.Address: due.Sub(b.today), policy.PersonalData: due.Sub(b.today)}
