@@ -110,7 +110,7 @@ func (s *server) lodgeAppeal(c *gin.Context) {
 		return
 	}
 	var ref workflows.AppealRef
-	if !s.sendUpdateTo(c, reg.WorkflowID, reg.ID, workflows.UpdateLodgeAppeal, req, &ref) {
+	if !s.sendUpdateTo(c, reg.WorkflowID, workflows.UpdateLodgeAppeal, req, &ref) {
 		return
 	}
 	c.Header("Location", "/v1/registrations/"+reg.ID.String()+"/appeals/"+ref.AppealID)
@@ -197,7 +197,7 @@ func workflowUpdateRoute[T, R any](s *server, name string, target func(*gin.Cont
 		if _, none := into.(*any); none {
 			into = nil // the Update returns nothing to decode
 		}
-		if s.sendUpdateTo(c, wid, uuid.Nil, name, arg, into) {
+		if s.sendUpdateTo(c, wid, name, arg, into) {
 			answer(c, id, out)
 		}
 	}

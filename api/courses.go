@@ -327,7 +327,7 @@ func (s *server) completeCourse(c *gin.Context) {
 	if !s.decodeBody(c, &body) {
 		return
 	}
-	if s.sendUpdateTo(c, r.WorkflowID, uuid.Nil, workflows.UpdateCompleteCourse, body, nil) {
+	if s.sendUpdateTo(c, r.WorkflowID, workflows.UpdateCompleteCourse, body, nil) {
 		c.JSON(http.StatusOK, gin.H{"registration_id": r.ID.String(), "status": "completed"})
 	}
 }
@@ -418,7 +418,7 @@ func (s *server) correctCourseRegistration(c *gin.Context) {
 // deletes everything before it answers.
 func (s *server) withdraw(c *gin.Context, r storage.CourseRegistration, via string) {
 	var conf workflows.WithdrawalConfirmation
-	if !s.sendUpdateTo(c, r.WorkflowID, uuid.Nil, workflows.UpdateWithdrawConsent, workflows.Withdrawal{Via: via}, &conf) {
+	if !s.sendUpdateTo(c, r.WorkflowID, workflows.UpdateWithdrawConsent, workflows.Withdrawal{Via: via}, &conf) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "consent withdrawn; all your personal data is deleted", "deleted_at": conf.DeletedAt,

@@ -45,12 +45,12 @@ func (s *server) registrationForUpdate(c *gin.Context) (storage.Registration, bo
 // same Idempotency-Key is the same Update, so a retry is answered without
 // doing anything twice.
 func (s *server) sendUpdate(c *gin.Context, reg storage.Registration, name string, arg any) bool {
-	return s.sendUpdateTo(c, reg.WorkflowID, reg.ID, name, arg, nil)
+	return s.sendUpdateTo(c, reg.WorkflowID, name, arg, nil)
 }
 
 // sendUpdateTo sends an Update to any workflow of the registration (an
 // appeal's, for one) and decodes its result into out when out is not nil.
-func (s *server) sendUpdateTo(c *gin.Context, workflowID string, regID uuid.UUID, name string, arg, out any) bool {
+func (s *server) sendUpdateTo(c *gin.Context, workflowID, name string, arg, out any) bool {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 30*time.Second)
 	defer cancel()
 	opts := client.UpdateWorkflowOptions{
@@ -73,7 +73,7 @@ func (s *server) sendUpdateTo(c *gin.Context, workflowID string, regID uuid.UUID
 		writeProblem(c, Problem{Type: ProblemConflict, Title: "Workflow not running", Status: http.StatusConflict,
 			Detail: "the workflow is not running"})
 	default:
-		s.Logger.WarnContext(ctx, "workflow update failed", "registration_id", regID.String(), "update", name, "error", err)
+		s.Logger.WarnContext(ctx, "workflow update failed", "workflow_id", workflowID, "update", name, "error", err)
 		unavailable(c, "Temporal did not answer")
 	}
 	return false
