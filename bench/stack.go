@@ -31,12 +31,13 @@ import (
 	"github.com/examflow/examflow/workflows"
 )
 
-// bench is the running stack and what the figures share. The setup is the
-// e2e package's TestMain and setup, copied: e2e is a test package.
+// bench is the running stack and what the figures share. examflow is wired
+// as its processes and the end-to-end tests wire it (worker.Open).
 type bench struct {
 	opts      options
 	dir       string
 	stack     *devstack.Stack
+	process   *worker.Process
 	pool      *pgxpool.Pool
 	store     *storage.Store
 	objects   *storage.Objects
@@ -112,42 +113,16 @@ func (b *bench) setup(ctx context.Context) error {
 		return err
 	}
 	b.cfg = cfg
-	if b.pool, err = storage.OpenPool(ctx, cfg.DatabaseURL); err != nil {
+	if err := worker.Prepare(ctx, cfg, b.quiet, worker.PrepareOptions{}); err != nil {
 		return err
 	}
-	b.closers = append(b.closers, b.pool.Close)
-	if err := storage.Migrate(ctx, b.pool, b.quiet); err != nil {
-		return err
-	}
-	key, _ := cfg.LookupKey()
-	masters, current, _ := cfg.MasterKeys()
-	ring, err := storage.NewLocalKeyRing(masters, current)
+	p, err := worker.Open(ctx, cfg, b.quiet)
 	if err != nil {
 		return err
 	}
-	b.store = storage.NewStore(b.pool, key).WithKeyRing(ring)
-	if b.catalogue, err = marking.LoadCatalogue(); err != nil {
-		return err
-	}
-	if err := b.store.SeedCatalogue(ctx, b.catalogue); err != nil {
-		return err
-	}
-	if b.objects, err = storage.NewObjects(cfg.MinIO); err != nil {
-		return err
-	}
-	if err := b.objects.EnsureBucket(ctx); err != nil {
-		return err
-	}
-	reg := worker.NewRegistry()
-	metrics, closeMetrics := worker.MetricsHandler(reg, b.quiet)
-	b.closers = append(b.closers, closeMetrics)
-	if b.temporal, err = worker.Dial(cfg, metrics, b.quiet); err != nil {
-		return err
-	}
-	b.closers = append(b.closers, b.temporal.Close)
-	if err := worker.EnsureSearchAttributes(ctx, b.temporal, cfg.TemporalNamespace); err != nil {
-		return err
-	}
+	b.closers = append(b.closers, p.Close)
+	b.process = p
+	b.pool, b.store, b.objects, b.catalogue, b.temporal = p.Pool, p.Store, p.Objects, p.Catalogue, p.Temporal
 	if b.token, _, err = b.store.CreateToken(ctx, "bench-all-roles", api.Roles(), nil); err != nil {
 		return err
 	}
@@ -189,10 +164,9 @@ func (b *bench) startWorker(d worker.Deps) error {
 func (b *bench) startAPI(queue string) string {
 	logger := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	key, _ := b.cfg.LookupKey()
-	codec, _ := worker.CodecFor(b.cfg)
 	srv := httptest.NewServer(api.New(api.Deps{
 		Store: b.store, Tokens: b.store, Temporal: b.temporal, TaskQueue: queue, Logger: logger,
-		Registry: worker.NewRegistry(), Catalogue: b.catalogue, Codec: codec, Objects: b.objects, AudioMaxBytes: b.cfg.MinIO.AudioMaxBytes,
+		Registry: worker.NewRegistry(), Catalogue: b.catalogue, Codec: b.process.Codec, Objects: b.objects, AudioMaxBytes: b.cfg.MinIO.AudioMaxBytes,
 		Validation:    api.ValidationOptions{Now: time.Now, Identity: identity.Options{}},
 		Ready:         func(ctx context.Context) error { return worker.Ready(ctx, b.store, b.temporal) },
 		ExportLinkKey: key,

@@ -34,7 +34,10 @@ import (
 
 // env is the running stack shared by the tests of this package.
 var env struct {
-	stack     *devstack.Stack
+	stack *devstack.Stack
+	// process is examflow wired as its processes are; the fields below
+	// are its parts.
+	process   *worker.Process
 	pool      *pgxpool.Pool
 	store     *storage.Store
 	objects   *storage.Objects
@@ -133,41 +136,16 @@ func setup(ctx context.Context) error {
 	}
 	env.cfg = cfg
 	quiet := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if env.pool, err = storage.OpenPool(ctx, cfg.DatabaseURL); err != nil {
+	if err := worker.Prepare(ctx, cfg, quiet, worker.PrepareOptions{}); err != nil {
 		return err
 	}
-	if err := storage.Migrate(ctx, env.pool, quiet); err != nil {
-		return err
-	}
-	key, _ := cfg.LookupKey()
-	masters, current, _ := cfg.MasterKeys()
-	ring, err := storage.NewLocalKeyRing(masters, current)
+	p, err := worker.Open(ctx, cfg, quiet)
 	if err != nil {
 		return err
 	}
-	env.store = storage.NewStore(env.pool, key).WithKeyRing(ring)
-	if env.catalogue, err = marking.LoadCatalogue(); err != nil {
-		return err
-	}
-	if err := env.store.SeedCatalogue(ctx, env.catalogue); err != nil {
-		return err
-	}
-	if env.objects, err = storage.NewObjects(cfg.MinIO); err != nil {
-		return err
-	}
-	if err := env.objects.EnsureBucket(ctx); err != nil {
-		return err
-	}
-
-	reg := worker.NewRegistry()
-	env.metrics = reg
-	metrics, _ := worker.MetricsHandler(reg, quiet)
-	if env.temporal, err = worker.Dial(cfg, metrics, quiet); err != nil {
-		return err
-	}
-	if err := worker.EnsureSearchAttributes(ctx, env.temporal, cfg.TemporalNamespace); err != nil {
-		return err
-	}
+	env.process = p
+	env.pool, env.store, env.objects, env.catalogue, env.metrics, env.temporal = p.Pool, p.Store, p.Objects, p.Catalogue, p.Metrics, p.Temporal
+	reg := p.Metrics
 	if env.token, _, err = env.store.CreateToken(ctx, "e2e-all-roles", api.Roles(), nil); err != nil {
 		return err
 	}
@@ -185,17 +163,14 @@ func setup(ctx context.Context) error {
 		return err
 	}
 
-	codec, err := worker.CodecFor(cfg)
-	if err != nil {
-		return err
-	}
+	key, _ := cfg.LookupKey()
 	env.apiLogs = &syncBuffer{}
 	apiLogger := slog.New(slog.NewJSONHandler(env.apiLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	handler := api.New(api.Deps{
 		Store: env.store, Temporal: env.temporal, TaskQueue: cfg.TaskQueue, Logger: apiLogger, Registry: reg, Catalogue: env.catalogue,
 		Validation:       api.ValidationOptions{Now: time.Now, Identity: identity.Options{}},
 		Ready:            func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) },
-		Codec:            codec,
+		Codec:            p.Codec,
 		CodecCORSOrigins: []string{"http://127.0.0.1:8233"},
 		Objects:          env.objects,
 		AudioMaxBytes:    cfg.MinIO.AudioMaxBytes,
@@ -236,11 +211,8 @@ func teardown() {
 	if env.worker != nil {
 		env.worker.Stop()
 	}
-	if env.temporal != nil {
-		env.temporal.Close()
-	}
-	if env.pool != nil {
-		env.pool.Close()
+	if env.process != nil {
+		env.process.Close()
 	}
 }
 

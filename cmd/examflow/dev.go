@@ -16,6 +16,7 @@ import (
 
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/deploy/devstack"
+	"github.com/examflow/examflow/worker"
 	"github.com/examflow/examflow/workflows"
 )
 
@@ -71,7 +72,7 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 		return err
 	}
 	defer func() { _ = sink.Close() }()
-	if err := migrateAll(ctx, cfg, logger, true, true); err != nil {
+	if err := worker.Prepare(ctx, cfg, logger, worker.PrepareOptions{}); err != nil {
 		return err
 	}
 	tokensFile, err := ensureDevTokens(ctx, cfg, stack.Config().Dir)

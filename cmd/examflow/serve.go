@@ -9,17 +9,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	"go.temporal.io/sdk/client"
-
 	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/identity"
-	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/notify"
 	"github.com/examflow/examflow/registry"
-	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
 )
 
@@ -36,17 +30,17 @@ func runAPI(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer p.close()
-	cfg, logger, store, tc, reg := p.cfg, p.logger, p.store, p.temporal, p.registry
+	defer p.Close()
+	cfg, logger, store, tc, reg := p.Config, p.Logger, p.Store, p.Temporal, p.Metrics
 	// Export links are signed with the lookup key (under their own label).
 	lookupKey, _ := cfg.LookupKey()
 	handler := api.New(api.Deps{
-		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg, Catalogue: p.catalogue,
+		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg, Catalogue: p.Catalogue,
 		Validation:        api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
 		Ready:             func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
-		Codec:             p.codec,
+		Codec:             p.Codec,
 		CodecCORSOrigins:  cfg.CodecCORSOrigins,
-		Objects:           p.objects,
+		Objects:           p.Objects,
 		AudioMaxBytes:     cfg.MinIO.AudioMaxBytes,
 		Tokens:            store,
 		OIDC:              oidcFor(ctx, cfg.Auth),
@@ -61,66 +55,16 @@ func runAPI(ctx context.Context, args []string) error {
 	return serve(ctx, logger, cfg.APIAddr, handler)
 }
 
-// process is what the api and worker processes share: configuration, a
-// JSON logger, the database pool and store, the Prometheus registry with the
-// Temporal SDK's metrics, a lazy Temporal client and the test catalogue.
-type process struct {
-	cfg       config.Config
-	logger    *slog.Logger
-	pool      *pgxpool.Pool
-	store     *storage.Store
-	registry  *prometheus.Registry
-	temporal  client.Client
-	catalogue marking.Catalogue
-	codec     *worker.Codec
-	objects   *storage.Objects
-	closers   []func()
-}
-
-func openProcess(ctx context.Context, name string) (*process, error) {
+// openProcess loads the configuration, sets the process's JSON logger as
+// the default and wires what the api and worker processes share.
+func openProcess(ctx context.Context, name string) (*worker.Process, error) {
 	cfg, err := config.Load()
 	if err != nil {
 		return nil, err
 	}
-	p := &process{cfg: cfg, logger: cfg.NewLogger().With("process", name)}
-	slog.SetDefault(p.logger)
-	if p.catalogue, err = marking.LoadCatalogue(); err != nil {
-		return nil, err
-	}
-	if p.codec, err = worker.CodecFor(cfg); err != nil {
-		return nil, err
-	}
-	if p.objects, err = storage.NewObjects(cfg.MinIO); err != nil {
-		return nil, err
-	}
-	key, _ := cfg.LookupKey()
-	if p.pool, err = storage.OpenPool(ctx, cfg.DatabaseURL); err != nil {
-		return nil, err
-	}
-	p.closers = append(p.closers, p.pool.Close)
-	masters, current, _ := cfg.MasterKeys()
-	ring, err := storage.NewLocalKeyRing(masters, current)
-	if err != nil {
-		p.close()
-		return nil, err
-	}
-	p.store = storage.NewStore(p.pool, key).WithKeyRing(ring)
-	p.registry = worker.NewRegistry()
-	metrics, closeMetrics := worker.MetricsHandler(p.registry, p.logger)
-	p.closers = append(p.closers, closeMetrics)
-	if p.temporal, err = worker.Dial(cfg, metrics, p.logger); err != nil {
-		p.close()
-		return nil, err
-	}
-	p.closers = append(p.closers, p.temporal.Close)
-	return p, nil
-}
-
-// close releases everything openProcess opened, newest first.
-func (p *process) close() {
-	for i := len(p.closers) - 1; i >= 0; i-- {
-		p.closers[i]()
-	}
+	logger := cfg.NewLogger().With("process", name)
+	slog.SetDefault(logger)
+	return worker.Open(ctx, cfg, logger)
 }
 
 // serve runs an HTTP server until ctx ends, then shuts it down gracefully.
@@ -158,8 +102,8 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer p.close()
-	cfg, logger, store, tc, reg := p.cfg, p.logger, p.store, p.temporal, p.registry
+	defer p.Close()
+	cfg, logger, store, tc, reg := p.Config, p.Logger, p.Store, p.Temporal, p.Metrics
 	mailer, err := notify.NewSMTPMailer(cfg.SMTP)
 	if err != nil {
 		return err
@@ -170,8 +114,8 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	periods, events, _ := cfg.Retention()
-	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger, Catalogue: p.catalogue, TestDay: cfg.TestDay, Appeals: cfg.Appeals, CourseSurveyURL: cfg.Courses.SurveyURL,
-		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events, Objects: p.objects,
+	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger, Catalogue: p.Catalogue, TestDay: cfg.TestDay, Appeals: cfg.Appeals, CourseSurveyURL: cfg.Courses.SurveyURL,
+		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events, Objects: p.Objects,
 		Registry: reg2, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}}
 	// The state gauges (reviews, appeals, deletions, data requests) are the
 	// worker's; the API exports examflow_subject_requests_overdue.
@@ -230,48 +174,7 @@ func runMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := cfg.NewLogger().With("process", "migrate")
-	return migrateAll(ctx, cfg, logger, !*skipObjects, !*skipTemporal)
-}
-
-func migrateAll(ctx context.Context, cfg config.Config, logger *slog.Logger, objects, temporal bool) error {
-	pool, err := storage.OpenPool(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := storage.Migrate(ctx, pool, logger); err != nil {
-		return err
-	}
-	cat, err := marking.LoadCatalogue()
-	if err != nil {
-		return err
-	}
-	if err := storage.NewStore(pool, nil).SeedCatalogue(ctx, cat); err != nil {
-		return err
-	}
-	logger.Info("test catalogue seeded", "versions", len(cat.Tests))
-	if objects {
-		obj, err := storage.NewObjects(cfg.MinIO)
-		if err != nil {
-			return err
-		}
-		if err := obj.EnsureBucket(ctx); err != nil {
-			return err
-		}
-		logger.Info("bucket ready", "bucket", cfg.MinIO.Bucket, "audio_expiry_days", cfg.MinIO.AudioExpiryDays)
-	}
-	if temporal {
-		tc, err := worker.Dial(cfg, nil, logger)
-		if err != nil {
-			return err
-		}
-		defer tc.Close()
-		if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
-			return err
-		}
-		logger.Info("search attributes ready", "namespace", cfg.TemporalNamespace)
-	}
-	return nil
+	return worker.Prepare(ctx, cfg, logger, worker.PrepareOptions{SkipObjects: *skipObjects, SkipTemporal: *skipTemporal})
 }
 
 // oidcFor returns the JWT verifier when OIDC is configured.
