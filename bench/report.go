@@ -143,8 +143,8 @@ amount of work without examflow's logic. The **ratio is examflow's cost divided 
 examflow ÷ baseline for times, latencies and bytes, baseline ÷ examflow for throughputs and rates. So
 every ratio reads "examflow costs this many times what the bare mechanism costs": 1 would be free,
 higher is costlier. Compare ratios between runs and machines, not the absolute numbers: the stack is
-the development one, whose Temporal dev server keeps its state in one SQLite file with SQLite's
-default journal and sync settings (` + "`deploy/devstack`" + ` passes no ` + "`--sqlite-pragma`" + `), so waiting for the
+the development one, whose Temporal dev server keeps its state in one SQLite file (write-ahead log,
+synchronous writes off, as ` + "`deploy/devstack`" + ` starts it for tests and benchmarks), so waiting for the
 disk bounds the absolute times far more than examflow or the CPU does.
 
 Figures 1 and 2 are measured in pairs of rounds (five by default, ` + "`go run ./bench -pairs`" + `): N (or M)
