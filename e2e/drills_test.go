@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	netmail "net/mail"
 	"os"
 	"strconv"
 	"sync"
@@ -33,9 +34,13 @@ func drillSize() int {
 	return 12
 }
 
-// TestFailureDrills runs lifecycles while the worker process is killed
-// with SIGKILL at random moments and restarted, and while the Temporal dev
-// server, MinIO and PostgreSQL are each restarted. While PostgreSQL is down
+// drillClients is how many clients register and submit at once.
+const drillClients = 4
+
+// TestFailureDrills runs lifecycles, from several clients at once, while
+// the worker process is killed with SIGKILL at random moments and
+// restarted, and while the Temporal dev server, MinIO and PostgreSQL are
+// each restarted. While PostgreSQL is down
 // the API answers 503 with Retry-After and recovers by itself. Afterwards
 // every lifecycle has reached its retention phase and its address deletion,
 // with exactly one publication, one result notice and one deletion record
@@ -129,8 +134,10 @@ func TestFailureDrills(t *testing.T) {
 		_ = env.objects.Client().RemoveObject(ctx, env.objects.Bucket(), probe, minio.RemoveObjectOptions{})
 	})
 
-	// Register and submit, retrying what a restart refuses (503): the
-	// client's part of "nothing lost".
+	// Register and submit from several clients at once, retrying what a
+	// restart refuses (503): the client's part of "nothing lost". The
+	// services are restarted as the registrations pass a quarter, a half
+	// and three quarters of n.
 	type cand struct{ reg, candidate, email string }
 	cands := make([]cand, n)
 	var unavailable atomic.Int64
@@ -147,35 +154,74 @@ func TestFailureDrills(t *testing.T) {
 		}
 		return a
 	}
-	restarts := map[int]string{n / 4: "temporal", n / 2: "minio"}
-	for i := range n {
-		if svc, ok := restarts[i]; ok {
-			if err := env.stack.RestartService(ctx, svc); err != nil {
-				t.Fatalf("restart %s: %v", svc, err)
-			}
-		}
-		if i == 3*n/4 {
-			pgDrill(t, apiSrv.URL)
-		}
+	// people are n distinct fictional persons (no national ID or e-mail
+	// address twice), so every count below is per person.
+	people := make([]person, 0, n)
+	seen := map[string]bool{}
+	for len(people) < n {
 		p := newPerson(t)
-		idem := "drill-" + uuid.NewString()
-		a := retry(func() answer {
-			return doAt(t, apiSrv.URL, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(p.registration("citizenship", centre, today))),
-				map[string]string{"Idempotency-Key": idem})
-		}, http.StatusCreated)
-		if a.Status != http.StatusCreated {
-			t.Fatalf("register %d: %d %s", i, a.Status, a.Raw)
+		if !seen[p.NationalID] && !seen[p.Email] {
+			seen[p.NationalID], seen[p.Email] = true, true
+			people = append(people, p)
 		}
-		cands[i] = cand{a.Body["registration_id"].(string), a.Body["candidate_id"].(string), p.Email}
-		sheet := []byte(mustJSON(map[string]any{"part": "test", "form_id": form, "key_version": 1,
-			"submitted_at": time.Now().UTC().Format(time.RFC3339), "answers": answersFor(36, 30)}))
-		s := retry(func() answer {
-			return doAt(t, apiSrv.URL, http.MethodPost, "/v1/registrations/"+cands[i].reg+"/answer-sheets", "application/json", sheet,
-				map[string]string{"Idempotency-Key": "sheet-" + idem})
-		}, http.StatusAccepted)
-		if s.Status != http.StatusAccepted {
-			t.Fatalf("submit %d: %d %s", i, s.Status, s.Raw)
+	}
+	var next, registered, clientsDone atomic.Int64
+	t.Run("lifecycles", func(t *testing.T) {
+		t.Run("restarts", func(t *testing.T) {
+			t.Parallel()
+			for _, r := range []struct {
+				after int
+				svc   string
+			}{{n / 4, "temporal"}, {n / 2, "minio"}, {3 * n / 4, "postgres"}} {
+				for int(registered.Load()) < r.after {
+					if clientsDone.Load() == drillClients {
+						return // a client failed; it says why
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				if r.svc == "postgres" {
+					pgDrill(t, apiSrv.URL)
+				} else if err := env.stack.RestartService(ctx, r.svc); err != nil {
+					t.Fatalf("restart %s: %v", r.svc, err)
+				}
+			}
+		})
+		for c := range drillClients {
+			t.Run(fmt.Sprintf("client-%d", c), func(t *testing.T) {
+				t.Parallel()
+				defer clientsDone.Add(1)
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= n {
+						return
+					}
+					p := people[i]
+					idem := "drill-" + uuid.NewString()
+					a := retry(func() answer {
+						return doAt(t, apiSrv.URL, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(p.registration("citizenship", centre, today))),
+							map[string]string{"Idempotency-Key": idem})
+					}, http.StatusCreated)
+					if a.Status != http.StatusCreated {
+						t.Fatalf("register %d: %d %s", i, a.Status, a.Raw)
+					}
+					reg := a.Body["registration_id"].(string)
+					cands[i] = cand{reg, a.Body["candidate_id"].(string), p.Email}
+					sheet := []byte(mustJSON(map[string]any{"part": "test", "form_id": form, "key_version": 1,
+						"submitted_at": time.Now().UTC().Format(time.RFC3339), "answers": answersFor(36, 30)}))
+					s := retry(func() answer {
+						return doAt(t, apiSrv.URL, http.MethodPost, "/v1/registrations/"+reg+"/answer-sheets", "application/json", sheet,
+							map[string]string{"Idempotency-Key": "sheet-" + idem})
+					}, http.StatusAccepted)
+					if s.Status != http.StatusAccepted {
+						t.Fatalf("submit %d: %d %s", i, s.Status, s.Raw)
+					}
+					registered.Add(1)
+				}
+			})
 		}
+	})
+	if t.Failed() {
+		return
 	}
 	// Let the chaos run a little longer, then leave one worker running.
 	time.Sleep(5 * time.Second)
@@ -215,7 +261,8 @@ func TestFailureDrills(t *testing.T) {
 	}
 	// The notices reach the mail server; SMTP delivery is at least once (a
 	// worker killed between the server's acceptance and the sent mark sends
-	// again), so resends are counted, not refused.
+	// again), so resends are counted, not refused, and a resend is the same
+	// message: it carries the first one's Message-ID.
 	var delivered, resent int
 	eventually(t, 2*time.Minute, func() error {
 		delivered, resent = 0, 0
@@ -230,6 +277,15 @@ func TestFailureDrills(t *testing.T) {
 		}
 		return nil
 	})
+	for _, c := range cands {
+		ids := map[string]bool{}
+		for _, m := range sink.to(c.email) {
+			ids[messageID(t, m)] = true
+		}
+		if len(ids) != 1 {
+			t.Errorf("the result notice of registration %s went out under %d Message-IDs, want 1", c.reg, len(ids))
+		}
+	}
 	if _, err := env.objects.Client().StatObject(ctx, env.objects.Bucket(), probe, minio.StatObjectOptions{}); err != nil {
 		t.Errorf("an object was lost in the MinIO restart: %v", err)
 	}
@@ -270,4 +326,14 @@ func pgDrill(t *testing.T, apiURL string) {
 		}
 		return nil
 	})
+}
+
+// messageID is the Message-ID header of a message the sink received.
+func messageID(t *testing.T, m sinkMessage) string {
+	t.Helper()
+	msg, err := netmail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		t.Fatalf("read a received message: %v", err)
+	}
+	return msg.Header.Get("Message-ID")
 }

@@ -152,7 +152,7 @@ func (d *Drainer) deliver(ctx, sendCtx context.Context, n storage.PendingNotific
 
 	subject, body, err := Render(n.Kind, TemplateData{GivenName: n.GivenName, FamilyName: n.FamilyName, Payload: n.Payload})
 	if err == nil {
-		err = d.Mailer.Send(sendCtx, Message{To: n.Email, Subject: subject, Body: body})
+		err = d.Mailer.Send(sendCtx, Message{ID: n.ID.String(), To: n.Email, Subject: subject, Body: body})
 	}
 	// Record the outcome even if ctx was cancelled during the send.
 	markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)

@@ -14,6 +14,12 @@ import (
 
 // Message is one e-mail to one recipient. To is personal data.
 type Message struct {
+	// ID identifies the notification the message carries (a random
+	// UUID, no personal data). It becomes the message's Message-ID, so a
+	// message sent again after a crash (delivery is at least once) is
+	// the same message to the receiving systems, which may drop the copy.
+	// Empty: a Message-ID of its own.
+	ID      string
 	To      string
 	Subject string
 	Body    string

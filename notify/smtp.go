@@ -26,6 +26,9 @@ const SendTimeout = 30 * time.Second
 type SMTPMailer struct {
 	client *mail.Client
 	from   string
+	// domain is the sender address's domain, the right-hand side of
+	// every Message-ID.
+	domain string
 }
 
 var _ Mailer = (*SMTPMailer)(nil)
@@ -42,9 +45,11 @@ func NewSMTPMailer(cfg config.SMTP) (*SMTPMailer, error) {
 	if cfg.Port < 1 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("EXAMFLOW_SMTP_PORT must be 1-65535, got %d", cfg.Port)
 	}
-	if _, err := netmail.ParseAddress(cfg.From); err != nil {
+	from, err := netmail.ParseAddress(cfg.From)
+	if err != nil {
 		return nil, fmt.Errorf("EXAMFLOW_SMTP_FROM is not an address: %w", err)
 	}
+	domain := from.Address[strings.LastIndex(from.Address, "@")+1:]
 	opts := []mail.Option{mail.WithTimeout(SendTimeout)}
 	switch cfg.TLS {
 	case "none":
@@ -65,7 +70,7 @@ func NewSMTPMailer(cfg config.SMTP) (*SMTPMailer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp client: %w", err)
 	}
-	return &SMTPMailer{client: c, from: cfg.From}, nil
+	return &SMTPMailer{client: c, from: cfg.From, domain: domain}, nil
 }
 
 // Send delivers one message. It returns nil once the server accepted it,
@@ -82,7 +87,11 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
 	mm.Subject(msg.Subject)
 	mm.SetBodyString(mail.TypeTextPlain, msg.Body)
 	mm.SetGenHeader("Auto-Submitted", "auto-generated")
-	mm.SetMessageID()
+	if msg.ID != "" {
+		mm.SetMessageIDWithValue(msg.ID + "@" + m.domain)
+	} else {
+		mm.SetMessageID()
+	}
 	mm.SetDate()
 
 	c, err := m.client.DialToSMTPClientWithContext(ctx)

@@ -115,6 +115,45 @@ func TestSMTPMailerSends(t *testing.T) {
 	}
 }
 
+// TestSMTPMailerMessageIDs: a notification sent twice (delivery is at
+// least once) carries the same Message-ID both times, made of its ID and
+// the sender's domain; a message without an ID gets a new one each time.
+func TestSMTPMailerMessageIDs(t *testing.T) {
+	ts := startTestServer(t, nil)
+	m, err := NewSMTPMailer(ts.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "0195f0c2-7a4e-7b8e-9c1d-2f3a4b5c6d7e"
+	for _, msg := range []Message{
+		{ID: id, To: "a@example.org", Subject: "s", Body: "b"},
+		{ID: id, To: "a@example.org", Subject: "s", Body: "b"},
+		{To: "a@example.org", Subject: "s", Body: "b"},
+		{To: "a@example.org", Subject: "s", Body: "b"},
+	} {
+		if err := m.Send(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ids := make([]string, len(ts.received))
+	for i, raw := range ts.received {
+		for _, line := range strings.Split(raw, "\n") {
+			if v, ok := strings.CutPrefix(line, "Message-ID: "); ok {
+				ids[i] = strings.TrimSpace(v)
+			}
+		}
+	}
+	want := "<" + id + "@example.test>"
+	if ids[0] != want || ids[1] != want {
+		t.Errorf("a notification sent twice has Message-IDs %q and %q, want %q both times", ids[0], ids[1], want)
+	}
+	if ids[2] == "" || ids[2] == ids[3] || ids[2] == want {
+		t.Errorf("messages without an ID have Message-IDs %q and %q, want two new ones", ids[2], ids[3])
+	}
+}
+
 func TestSMTPMailerClassifiesFailures(t *testing.T) {
 	const addr = "kari.nordmann@example.org"
 	tests := []struct {
