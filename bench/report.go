@@ -144,8 +144,9 @@ examflow ÷ baseline for times, latencies and bytes, baseline ÷ examflow for th
 every ratio reads "examflow costs this many times what the bare mechanism costs": 1 would be free,
 higher is costlier. Compare ratios between runs and machines, not the absolute numbers: the stack is
 the development one, whose Temporal dev server keeps its state in one SQLite file (write-ahead log,
-synchronous writes off, as ` + "`deploy/devstack`" + ` starts it for tests and benchmarks), so waiting for the
-disk bounds the absolute times far more than examflow or the CPU does.
+synchronous writes off, as ` + "`deploy/devstack`" + ` starts it for tests and benchmarks) with a single
+writer, and every process shares the machine's cores, so those bound the absolute times more than
+examflow's own work does.
 
 Figures 1 and 2 are measured in pairs of rounds (five by default, ` + "`go run ./bench -pairs`" + `): N (or M)
 is split into as many parts, and each part is run once by examflow and once by the baseline side by
