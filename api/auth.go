@@ -36,9 +36,16 @@ type Principal struct {
 	// Subject names the caller: the API key's name or the JWT's subject.
 	Subject string
 	Roles   []string
-	// Via is "api_key" or "oidc".
+	// Via is how the caller authenticated: viaAPIKey (a system) or
+	// viaOIDC (a signed-in person).
 	Via string
 }
+
+// How a principal authenticated.
+const (
+	viaAPIKey = "api_key"
+	viaOIDC   = "oidc"
+)
 
 // Has reports whether the principal has any of the roles.
 func (p Principal) Has(roles ...string) bool {
@@ -94,7 +101,7 @@ func (s *server) authenticate(c *gin.Context) (Principal, error) {
 		if err != nil {
 			return Principal{}, err
 		}
-		return Principal{Subject: t.Name, Roles: t.Roles, Via: "api_key"}, nil
+		return Principal{Subject: t.Name, Roles: t.Roles, Via: viaAPIKey}, nil
 	}
 	if s.OIDC == nil {
 		return Principal{}, errUnauthenticated
@@ -107,7 +114,7 @@ func (s *server) authenticate(c *gin.Context) (Principal, error) {
 	if err := idt.Claims(&claims); err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", errUnauthenticated, err)
 	}
-	p := Principal{Via: "oidc"}
+	p := Principal{Via: viaOIDC}
 	p.Subject, _ = claims[s.OIDC.SubjectClaim].(string)
 	var values []string
 	switch v := claims[s.OIDC.RolesClaim].(type) {

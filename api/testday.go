@@ -128,6 +128,7 @@ func (s *server) decodeBody(c *gin.Context, v any) bool {
 		writeProblem(c, *prob)
 		return false
 	}
+	fillActor(c, v)
 	return true
 }
 
