@@ -374,7 +374,8 @@ func (a *TestDay) DecideCheating(ctx context.Context, in workflows.DecideCheatin
 
 // ReapplyKey marks a decided part again with a corrected answer key and,
 // if the outcome changes, supersedes the result with one that records the
-// new key version and why.
+// new key version and why. When the result was already released, the
+// candidate is told that it (or only its score) changed.
 func (a *TestDay) ReapplyKey(ctx context.Context, in workflows.ReapplyKeyInput) error {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
@@ -387,8 +388,29 @@ func (a *TestDay) ReapplyKey(ctx context.Context, in workflows.ReapplyKeyInput) 
 	if !change.Changed {
 		return nil
 	}
+	newID := stableID(ctx, in.RegistrationID, in.Key.Part, "remark")
+	reg, err := a.Store.GetRegistration(ctx, id)
+	if err != nil {
+		return err
+	}
+	// The notice goes into the outbox before the result is superseded: a
+	// retry after the supersede would find nothing changed and never send
+	// it. Its key is the new result's, so a retry enqueues it once.
+	if reg.Stage == string(workflows.StageResult) {
+		outcome := "no"
+		if change.New.Result != change.Old.Result {
+			outcome = "yes"
+		}
+		if _, err := a.Store.EnqueueNotification(ctx, storage.Notification{
+			DedupeKey: "result_changed/" + newID.String(), CandidateID: reg.CandidateID, RegistrationID: id,
+			Kind: "result_changed", Payload: map[string]string{"test_type": reg.TestType, "outcome_changed": outcome},
+			Purpose: "arranging the test: telling the candidate a corrected answer key changed the released result",
+		}); err != nil {
+			return err
+		}
+	}
 	return a.Store.SupersedeResult(ctx, change.Old.ID, storage.Result{
-		ID: stableID(ctx, in.RegistrationID, in.Key.Part, "remark"), RegistrationID: id, Part: in.Key.Part, Result: change.New.Result,
+		ID: newID, RegistrationID: id, Part: in.Key.Part, Result: change.New.Result,
 		Score: &change.New.Score, MaxScore: &change.New.MaxScore, AnswerKeyID: &change.Key.ID, KeyVersion: &change.Key.Version,
 		Rule: change.Key.Rule, Items: change.New.Items, DecidedBy: "automated",
 		Reason:    fmt.Sprintf("answer key %s corrected to version %d", in.Key.FormID, change.Key.Version),

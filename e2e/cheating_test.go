@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,8 +150,28 @@ func TestCorrectedAnswerKeyDryRunThenApply(t *testing.T) {
 			t.Fatalf("%s after apply: %v", c.url, res)
 		}
 	}
-	// Applying again finds nothing more to change.
+	// Each candidate's result was released, so each is told once that it
+	// changed: candidates 1 and 2 that the result changed, candidate 3 that
+	// only the score did.
+	wantOutcome := map[string]string{cands[0].url: "yes", cands[1].url: "yes", cands[2].url: "no"}
+	for _, c := range cands {
+		regID := uuid.MustParse(strings.TrimPrefix(c.url, "/v1/registrations/"))
+		if n := rowCount(t, `SELECT count(*) FROM notification_outbox WHERE registration_id = $1 AND kind = 'result_changed'
+			AND payload->>'outcome_changed' = $2 AND payload->>'test_type' = 'citizenship'`, regID, wantOutcome[c.url]); n != 1 {
+			t.Errorf("%s: %d result_changed notices with outcome_changed=%s, want 1", c.url, n, wantOutcome[c.url])
+		}
+	}
+	// Applying again finds nothing more to change, and tells nobody again.
 	if again := postJSON(t, "/v1/answer-keys/"+form+"/reapply", map[string]any{"dry_run": true}, ""); len(again.Body["changes"].([]any)) != 0 {
 		t.Fatalf("second dry run: %s", again.Raw)
+	}
+	if again := postJSON(t, "/v1/answer-keys/"+form+"/reapply", map[string]any{"dry_run": false}, ""); again.Status != 200 {
+		t.Fatalf("second apply: %d %s", again.Status, again.Raw)
+	}
+	for _, c := range cands {
+		regID := uuid.MustParse(strings.TrimPrefix(c.url, "/v1/registrations/"))
+		if n := rowCount(t, `SELECT count(*) FROM notification_outbox WHERE registration_id = $1 AND kind = 'result_changed'`, regID); n != 1 {
+			t.Errorf("%s: %d result_changed notices after applying twice, want 1", c.url, n)
+		}
 	}
 }

@@ -22,6 +22,12 @@ const KindResultReady = "result_ready"
 // forwarded), new_test and final ("yes" or absent).
 const KindAppealDecided = "appeal_decided"
 
+// KindResultChanged tells a candidate that a corrected answer key changed a
+// released result or its score. Payload: test_type, outcome_changed ("yes"
+// when the result itself changed). Neither the result nor the score is put
+// in the e-mail.
+const KindResultChanged = "result_changed"
+
 //go:embed templates/*.tmpl
 var templateFiles embed.FS
 

@@ -141,3 +141,43 @@ func TestEveryReplyNamesTheRightToComplain(t *testing.T) {
 		}
 	}
 }
+
+// TestResultChangedNotice: a corrected answer key that changes a released
+// result says so; one that changes only the score says the result stands.
+// Neither says what the result or the score is.
+func TestResultChangedNotice(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload map[string]string
+		want    []string
+		notWant []string
+	}{
+		{"outcome changed", map[string]string{"test_type": "citizenship", "outcome_changed": "yes"},
+			[]string{"fasiten til statsborgerprøven", "Resultatet ditt er derfor endret.", "answer key of the citizenship test", "Your result has therefore changed."},
+			[]string{"resultatet er det samme", "your result is the same"}},
+		{"score only", map[string]string{"test_type": "social_studies"},
+			[]string{"samfunnskunnskapsprøven", "Poengsummen din er derfor endret; resultatet er det samme.", "Your score has therefore changed; your result is the same."},
+			[]string{"Resultatet ditt er derfor endret", "Your result has therefore changed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			subject, body, err := Render(KindResultChanged, TemplateData{GivenName: "Kari", FamilyName: "Nordmann", Payload: tt.payload})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if subject != "Resultatet ditt er endret / Your test result has changed" {
+				t.Errorf("subject = %q", subject)
+			}
+			for _, w := range append(tt.want, "Hei Kari Nordmann,", "Min side") {
+				if !strings.Contains(body, w) {
+					t.Errorf("body lacks %q:\n%s", w, body)
+				}
+			}
+			for _, nw := range append(tt.notWant, "passed", "bestått", "<no value>") {
+				if strings.Contains(body, nw) {
+					t.Errorf("body contains %q:\n%s", nw, body)
+				}
+			}
+		})
+	}
+}
