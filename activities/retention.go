@@ -2,11 +2,13 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -164,6 +166,10 @@ func (a *Retention) DeleteClosedHistories(ctx context.Context, registrationID st
 		_, err := a.Temporal.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
 			Namespace: a.Namespace, WorkflowExecution: e.GetExecution(),
 		})
+		var gone *serviceerror.NotFound
+		if errors.As(err, &gone) {
+			continue // the namespace's retention deleted it meanwhile
+		}
 		if err != nil {
 			return fmt.Errorf("delete run: %w", err)
 		}
