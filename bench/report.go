@@ -185,7 +185,11 @@ same ` + "`Idempotency-Key`" + `, as the API asks clients to, and counted below.
    examflow's PostgreSQL tables (` + "`pg_total_relation_size`" + `, with indexes and TOAST, in 8 KiB
    pages). Baseline: the same measures for K bare workflows asleep in one timer, the minimal durable
    workflow; they write nothing to PostgreSQL, so the PostgreSQL row has no ratio and the total row
-   compares everything examflow stores with everything a bare workflow stores.
+   compares everything examflow stores with everything a bare workflow stores. The closed lifecycle
+   run is measured as it stands right after the test day: Temporal deletes a closed run once the
+   namespace's retention period has passed (24 hours on the dev server; see
+   ` + "`docs/operations.md`" + `), so over the years of the retention phase only the running retention run
+   stays.
 4. **Deletions when many deadlines fall on the same day.** The same K candidates' address and final
    (personal data) milestones are set to fall due at one instant, after figure 3 is measured; the
    time runs from that instant until the last retention run has completed: legal-hold checks, both
