@@ -81,7 +81,7 @@ DRILL_LIFECYCLES ?= 200
 drills: tools postgres
 	set -o pipefail; EXAMFLOW_DRILL_LIFECYCLES=$(DRILL_LIFECYCLES) $(GO) test -count=1 -timeout 60m -run TestFailureDrills -v ./e2e/ | grep -E 'drill:|^(--- |ok|FAIL|PASS)'
 
-# Benchmarks: four figures, each a ratio against a baseline measured in the
+# Benchmarks: five figures, each a ratio against a baseline measured in the
 # same run, on a stack of their own; rewrites docs/benchmarks.md. Not part of
 # make test (it takes minutes).
 BENCH_N ?= 200

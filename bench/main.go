@@ -13,7 +13,10 @@
 //  3. bytes in Temporal and PostgreSQL per candidate in the retention phase;
 //     against bare workflows asleep in a timer;
 //  4. deletions per second when K retention milestones fall due together;
-//     against K plain DELETE statements in a scratch table.
+//     against K plain DELETE statements in a scratch table;
+//  5. CPU time and memory per Update payload through examflow's encrypting
+//     data converter, with testing.Benchmark; against the SDK's default
+//     data converter (JSON only).
 //
 // Every figure is a ratio against a baseline measured in the same run on the
 // same machine: timings on shared machines are noisy, ratios less so. It is
@@ -66,7 +69,7 @@ func main() {
 	flag.StringVar(&o.ToolsDir, "tools", os.Getenv("EXAMFLOW_TOOLS_DIR"), "folder of the temporal and minio binaries (default .tools/bin)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: go run ./bench [flags]\n\n"+
-			"Starts a stack of its own, measures four figures against baselines and writes them to -out.\n\n")
+			"Starts a stack of its own, measures five figures against baselines and writes them to -out.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -86,7 +89,7 @@ func main() {
 	}
 }
 
-// run starts the stack, measures the four figures in order and writes the
+// run starts the stack, measures the five figures in order and writes the
 // report. The order matters: figure 3 measures file growth before figure 4
 // deletes anything, and figure 4's milestones are set from figure 1's pace.
 func run(ctx context.Context, o options) error {
@@ -110,6 +113,10 @@ func run(ctx context.Context, o options) error {
 	b.say("figures 3 and 4: retention phase and deletions, K=%d", o.K)
 	if rep.Storage, rep.Deletions, err = b.retention(ctx, rep.TestDay); err != nil {
 		return fmt.Errorf("figures 3 and 4: %w", err)
+	}
+	b.say("figure 5: payload codec, %d pairs of rounds", o.Pairs)
+	if rep.Codec, err = b.payloadCodec(); err != nil {
+		return fmt.Errorf("figure 5: %w", err)
 	}
 	rep.Took = time.Since(started)
 	rep.Retries = b.retries.Load()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -60,6 +61,7 @@ type report struct {
 	Registration registrationResult
 	Storage      storageResult
 	Deletions    deletionResult
+	Codec        codecResult
 	// Retries counts API requests answered 503 and sent again.
 	Retries int64
 }
@@ -90,6 +92,13 @@ func (r report) rows() []row {
 	if del.Late > -time.Second {
 		deletions += " (milestones missed: does not stand)"
 	}
+	var cpus, mems []float64
+	for i := range r.Codec.ExamflowRounds {
+		e, b := r.Codec.ExamflowRounds[i], r.Codec.BaselineRounds[i]
+		cpus = append(cpus, float64(e.NsPerOp())/float64(b.NsPerOp()))
+		mems = append(mems, float64(e.AllocedBytesPerOp())/float64(b.AllocedBytesPerOp()))
+	}
+	codecE, codecB := pooledCodec(r.Codec.ExamflowRounds), pooledCodec(r.Codec.BaselineRounds)
 	const none = "—"
 	return []row{
 		{"1", fmt.Sprintf("test day: time until %d candidates have a result", td.N),
@@ -107,8 +116,39 @@ func (r report) rows() []row {
 			ratio(st.ExamflowSQLite+st.ExamflowPG, st.BaselineSQLite+st.BaselinePG), none},
 		{"4", fmt.Sprintf("deletions when %d milestones fall due together", del.K),
 			deletions, fmt.Sprintf("%.0f rows/s", delBase), ratio(delBase, delExam), none},
+		{"5", fmt.Sprintf("CPU per Update payload, encoded and decoded (%d B of JSON)", r.Codec.Bytes),
+			micros(codecE.ns), micros(codecB.ns), medianRatio(cpus), spread(cpus)},
+		{"5", "memory allocated per Update payload, encoded and decoded",
+			fmt.Sprintf("%s in %d allocations", bytesOf(codecE.bytes), codecE.allocs), fmt.Sprintf("%s in %d allocations", bytesOf(codecB.bytes), codecB.allocs),
+			medianRatio(mems), spread(mems)},
 	}
 }
+
+// codecTotals are testing.Benchmark results pooled over rounds: time and
+// bytes per operation, and allocations per operation.
+type codecTotals struct {
+	ns, bytes float64
+	allocs    int64
+}
+
+func pooledCodec(rs []testing.BenchmarkResult) codecTotals {
+	var n, ns, bytes, allocs int64
+	for _, r := range rs {
+		n += int64(r.N)
+		ns += r.T.Nanoseconds()
+		bytes += int64(r.MemBytes)
+		allocs += int64(r.MemAllocs)
+	}
+	if n == 0 {
+		return codecTotals{}
+	}
+	return codecTotals{ns: float64(ns) / float64(n), bytes: float64(bytes) / float64(n), allocs: allocs / n}
+}
+
+func micros(ns float64) string { return fmt.Sprintf("%.1f µs", ns/1000) }
+
+// perOp formats one round of figure 5: time per operation.
+func perOp(r testing.BenchmarkResult) string { return micros(float64(r.NsPerOp())) }
 
 // table renders the results as a Markdown table.
 func (r report) table() string {
@@ -130,7 +170,7 @@ func (r report) markdown() string {
 This file is written by ` + "`make bench`" + ` (` + "`go run ./bench`" + `); edit the text in ` + "`bench/report.go`" + `, not here.
 ` + "`make bench`" + ` starts a stack of its own exactly as the e2e tests do (PostgreSQL, MinIO and the Temporal
 dev server on free ports in a temporary folder through ` + "`deploy/devstack`" + `, the worker in-process with
-its default options, the API over real HTTP with an all-roles API key), measures four figures, and
+its default options, the API over real HTTP with an all-roles API key), measures five figures, and
 rewrites this file. ` + "`make test`" + ` and CI never run it. Sizes are make variables:
 ` + "`make bench BENCH_N=200 BENCH_M=200 BENCH_K=100 BENCH_CONCURRENCY=8`" + `.
 
@@ -198,6 +238,14 @@ same ` + "`Idempotency-Key`" + `, as the API asks clients to, and counted below.
    statements on a scratch table in the same database, rows of random bytes as large as a candidate's
    PostgreSQL growth in figure 3, on as many connections as examflow's pool has (the pool bounds the
    worker's deletions too); the median of five passes, as one pass takes milliseconds.
+5. **Payload encryption.** Every Temporal payload (workflow and activity inputs and results, Update
+   arguments) goes through examflow's data converter, which encodes JSON and then seals it with
+   AES-256-GCM under the current payload key (` + "`worker/codec.go`" + `): the worker pays it for every
+   payload it sends or reads, and so does the API. Measured in-process with ` + "`testing.Benchmark`" + `:
+   a citizenship answer sheet of 36 answers (the largest Update payload of a test day) encoded to a
+   payload and decoded back, CPU time and memory allocated per round trip. Baseline: the Temporal
+   SDK's default data converter (JSON only) on the same sheet. In pairs of rounds like figures 1 and
+   2; the absolute figures are pooled over the rounds.
 
 ## Latest run
 
@@ -228,6 +276,8 @@ same ` + "`Idempotency-Key`" + `, as the API asks clients to, and counted below.
 		bytesOf(st.ExamflowHistory), bytesOf(st.ExamflowRetentionRun), bytesOf(st.BaselineHistory), bytesOf(st.ExamflowPG))
 	fmt.Fprintf(&sb, "- Figure 4: milestones set %s after the retention candidates' registration began; all were in the retention phase and measured %s before them. %d deletion records written for %d registrations; all deleted %s after the milestone; the baseline's %d DELETEs of %d-byte rows on %d connections took %s (median of 5).\n",
 		del.Margin, (-del.Late).Round(time.Millisecond), del.Records, del.K, seconds(del.Examflow), del.K, del.RowBytes, del.Concurrency, seconds(del.Baseline))
+	fmt.Fprintf(&sb, "- Figure 5: the sheet is %d bytes of JSON and %d bytes sealed (the inner payload's encoding metadata, the nonce and the tag added; the key ID travels in the outer metadata). Rounds: examflow %s; baseline %s.\n",
+		r.Codec.Bytes, r.Codec.SealedBytes, join(r.Codec.ExamflowRounds, perOp), join(r.Codec.BaselineRounds, perOp))
 	fmt.Fprintf(&sb, "- Requests answered 503 and sent again: %d.\n", r.Retries)
 	return sb.String()
 }

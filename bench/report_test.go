@@ -47,13 +47,19 @@ func TestReportHasMachineAndEveryFigure(t *testing.T) {
 			Baseline:       loadStats{N: 2, Wall: time.Second / 2, P50: ms, P99: 3 * ms}},
 		Storage:   storageResult{K: 4, ExamflowHistory: 4096, BaselineHistory: 512},
 		Deletions: deletionResult{K: 4, Examflow: time.Second, Baseline: time.Second / 100, Late: -time.Minute},
+		// Pair ratios 3 and 4 in time, 2 and 2 in memory.
+		Codec: codecResult{Bytes: 900, SealedBytes: 937,
+			ExamflowRounds: []testing.BenchmarkResult{{N: 1000, T: 3 * ms, MemAllocs: 30000, MemBytes: 4000000}, {N: 1000, T: 4 * ms, MemAllocs: 30000, MemBytes: 4000000}},
+			BaselineRounds: []testing.BenchmarkResult{{N: 1000, T: ms, MemAllocs: 20000, MemBytes: 2000000}, {N: 1000, T: ms, MemAllocs: 20000, MemBytes: 2000000}}},
 	}
 	md := r.markdown()
 	for _, want := range []string{"Test CPU, 2 cores, 2.0 GiB", "2026-01-02", "## How to read the ratios",
 		"| 1 | test day", "| 3.00× | 2.00–10.00 |", // figure 1: median and spread of the pairs
 		"| 2 | registration throughput", "| 6.00× | 4.00–8.00 |", // 1/s against 8/s and 4/s
 		"| 4.00× | 4.00–4.00 |", "| 3.00× | — |", // p50 per pair; p99 pooled
-		"| 3 | Temporal history", "| 8.00× |", "| 4 | deletions", "| 100× |"} {
+		"| 3 | Temporal history", "| 8.00× |", "| 4 | deletions", "| 100× |",
+		"| 5 | CPU per Update payload, encoded and decoded (900 B of JSON) | 3.5 µs | 1.0 µs | 3.50× | 3.00–4.00 |",
+		"| 3.9 KiB in 30 allocations | 2.0 KiB in 20 allocations | 2.00× | 2.00–2.00 |", "937 bytes sealed (the inner"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report lacks %q:\n%s", want, md)
 		}
