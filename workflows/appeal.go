@@ -300,6 +300,10 @@ type appealDesk struct {
 	open  int
 	// closed receives each finished appeal's outcome.
 	closed func(ctx workflow.Context, out AppealOutcome)
+	// refusing, when set, gives the reason the workflow takes no appeal
+	// any more ("" while it does). It is checked by the Update's
+	// validator only, so it never changes a recorded history.
+	refusing func() string
 }
 
 func validateAppealRequest(r AppealRequest) error {
@@ -364,5 +368,12 @@ func (d *appealDesk) register(ctx workflow.Context) error {
 			}
 		})
 		return ref, nil
-	}, workflow.UpdateHandlerOptions{Validator: validateAppealRequest})
+	}, workflow.UpdateHandlerOptions{Validator: func(req AppealRequest) error {
+		if d.refusing != nil {
+			if why := d.refusing(); why != "" {
+				return errors.New(why)
+			}
+		}
+		return validateAppealRequest(req)
+	}})
 }

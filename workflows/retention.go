@@ -7,6 +7,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/examflow/examflow/policy"
 )
 
 // Retention stages and names.
@@ -130,6 +132,16 @@ func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 		// The activity retries until the registry answers; the publication key makes retries harmless.
 		_ = workflow.ExecuteActivity(activityOptions(ctx, 0), ActivityPublishResults, plan.RegistrationID).Get(ctx, nil)
 	}}
+	// Once the final deletion has begun, an appeal would be lodged against
+	// data that is going: it is refused (the legal hold has let the
+	// deletion go, so no appeal was open).
+	finalDeletion := false
+	desk.refusing = func() string {
+		if finalDeletion {
+			return "the registration's data is being deleted at the end of its retention period: no appeal can be lodged any more"
+		}
+		return ""
+	}
 	if err := desk.register(ctx); err != nil {
 		return fmt.Errorf("set update handler %s: %w", UpdateLodgeAppeal, err)
 	}
@@ -179,6 +191,9 @@ func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 			continue
 		}
 		st.Hold = ""
+		if m.Category == string(policy.PersonalData) {
+			finalDeletion = true
+		}
 		var res DeletionResult
 		if err := workflow.ExecuteActivity(ctx, ActivityDeleteCategory, DeleteCategoryInput{RegistrationID: plan.RegistrationID, Category: m.Category, Due: m.Due}).Get(ctx, &res); err != nil {
 			return fmt.Errorf("delete %s: %w", m.Category, err)

@@ -3,10 +3,12 @@ package workflows
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
 )
@@ -101,5 +103,58 @@ func TestRetentionWalksTwentyYears(t *testing.T) {
 	}
 	if historiesDeleted.Before(final) {
 		t.Fatalf("histories deleted at %s, before the final deletion", historiesDeleted)
+	}
+}
+
+// TestNoAppealOnceTheFinalDeletionHasBegun: while the final deletion runs
+// (held by nothing, so no appeal is open), an appeal lodged in the
+// retention phase is refused with the reason, and nothing is admitted;
+// the deletion and the history deletion go on.
+func TestNoAppealOnceTheFinalDeletionHasBegun(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	start := time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
+	env.SetStartTime(start)
+	final := start.Add(24 * time.Hour)
+	env.RegisterActivityWithOptions(func(context.Context, LegalHoldInput) (LegalHoldStatus, error) { return LegalHoldStatus{}, nil },
+		activity.RegisterOptions{Name: ActivityLegalHold})
+	env.RegisterActivityWithOptions(func(context.Context, DeleteCategoryInput) (DeletionResult, error) { return DeletionResult{}, nil },
+		activity.RegisterOptions{Name: ActivityDeleteCategory})
+	env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityDeleteHistories})
+	env.RegisterActivityWithOptions(func(context.Context, AdmitAppealInput) (AppealAdmission, error) {
+		t.Error("an appeal was admitted during the final deletion")
+		return AppealAdmission{}, nil
+	}, activity.RegisterOptions{Name: ActivityAdmitAppeal})
+	// The final deletion takes an hour of the workflow's clock.
+	env.OnActivity(ActivityDeleteCategory, mock.Anything, mock.Anything).After(time.Hour).Return(DeletionResult{RowsDeleted: 9, SubjectDeleted: true}, nil)
+
+	var refused, historiesDeleted bool
+	env.OnActivity(ActivityDeleteHistories, mock.Anything, mock.Anything).Return(func(context.Context, string) error {
+		historiesDeleted = true
+		return nil
+	})
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateLodgeAppeal, "late-appeal", &testsuite.TestUpdateCallback{
+			OnAccept: func() { t.Error("an appeal was accepted during the final deletion") },
+			OnReject: func(err error) {
+				refused = true
+				if !strings.Contains(err.Error(), "being deleted") {
+					t.Errorf("refused with %q, want the reason", err)
+				}
+			},
+			OnComplete: func(any, error) {},
+		}, AppealRequest{Kind: "decision_appeal", Against: "cheating", Grounds: "late grounds"})
+	}, final.Add(30*time.Minute).Sub(start))
+	plan := RetentionPlan{RegistrationID: "00000000-0000-0000-0000-000000000002", HoldRecheck: time.Hour,
+		Milestones: []Milestone{{"personal_data", final}}}
+	env.ExecuteWorkflow(CandidateRetention, plan)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if !refused {
+		t.Error("the appeal lodged during the final deletion was not refused")
+	}
+	if !historiesDeleted {
+		t.Error("the closed histories were not deleted")
 	}
 }
