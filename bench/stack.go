@@ -278,14 +278,7 @@ func (b *bench) session(ctx context.Context, apiURL, centre string) (string, err
 		if !def.Automated() {
 			continue
 		}
-		n, scored := def.Items, def.ScoredItems
-		if n == 0 {
-			n, scored = 30, 30
-		}
-		items := make([]marking.Item, n)
-		for i := range items {
-			items[i] = marking.Item{ID: fmt.Sprintf("q%02d", i+1), Correct: "a", Scored: i < scored, Choices: []string{"a", "b", "c"}}
-		}
+		items := marking.FictionalKey(def)
 		form := fmt.Sprintf("bench-%s-%s-%s", part, centre, b.today.Format(time.DateOnly))
 		if err := b.post(ctx, apiURL+"/v1/answer-keys", "", map[string]any{"form_id": form, "test_type": testType, "test_version": tv.Version,
 			"part": part, "items": items}, http.StatusCreated, nil); err != nil {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/examflow/examflow/marking"
 )
 
 // portWithPartner finds a free port p whose partner p+offset is free too
@@ -174,7 +176,7 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 	def, _ := tv.Part("test")
 	form := "dev-citizenship-" + session
 	if a := doAt(t, apiURL, http.MethodPost, "/v1/answer-keys", "application/json", []byte(mustJSON(map[string]any{
-		"form_id": form, "test_type": "citizenship", "test_version": tv.Version, "part": "test", "items": testKeyItems(def)})), auth("case_handler")); a.Status != 201 {
+		"form_id": form, "test_type": "citizenship", "test_version": tv.Version, "part": "test", "items": marking.FictionalKey(def)})), auth("case_handler")); a.Status != 201 {
 		t.Fatalf("answer key: %d %s", a.Status, a.Raw)
 	}
 	if a := doAt(t, apiURL, http.MethodPost, "/v1/sessions", "application/json", []byte(mustJSON(map[string]any{

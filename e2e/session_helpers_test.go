@@ -10,20 +10,6 @@ import (
 	"github.com/examflow/examflow/marking"
 )
 
-// Answer keys built for tests: q01..qNN, choices a/b/c, the correct answer
-// always "a"; the first ScoredItems items count, the rest are pilots.
-func testKeyItems(def marking.PartDef) []marking.Item {
-	n, scored := def.Items, def.ScoredItems
-	if n == 0 {
-		n, scored = 30, 30
-	}
-	items := make([]marking.Item, n)
-	for i := range items {
-		items[i] = marking.Item{ID: fmt.Sprintf("q%02d", i+1), Correct: "a", Scored: i < scored, Choices: []string{"a", "b", "c"}}
-	}
-	return items
-}
-
 var sessions sync.Map // "type/centre/date" -> session id
 
 // sessionFor creates (once) the session of a test at a centre on a date,
@@ -47,7 +33,7 @@ func sessionFor(t *testing.T, testType, centre, date string) string {
 		}
 		form := fmt.Sprintf("%s-%s-%s-%s", testType, part, centre, date)
 		a := postJSON(t, "/v1/answer-keys", map[string]any{"form_id": form, "test_type": testType, "test_version": tv.Version,
-			"part": part, "items": testKeyItems(def)}, "")
+			"part": part, "items": marking.FictionalKey(def)}, "")
 		if a.Status != http.StatusCreated {
 			t.Fatalf("answer key %s: %d %s", form, a.Status, a.Raw)
 		}

@@ -242,3 +242,39 @@ func TestCheckKey(t *testing.T) {
 		})
 	}
 }
+
+// TestFictionalKey: a fixed-length part gets its items, the first
+// ScoredItems scored; an adaptive part gets 30 scored items; the key is
+// valid for Mark, and an all-"a" sheet scores every scored item.
+func TestFictionalKey(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		def           PartDef
+		items, scored int
+	}{
+		{"fixed length with pilots", PartDef{Marking: MarkingAutomated, Items: 36, ScoredItems: 32}, 36, 32},
+		{"adaptive", PartDef{Marking: MarkingAutomated}, 30, 30},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			key := FictionalKey(tt.def)
+			answers := Answers{}
+			scored := 0
+			for _, it := range key {
+				answers[it.ID] = "a"
+				if it.Scored {
+					scored++
+				}
+			}
+			if len(key) != tt.items || scored != tt.scored || key[0].ID != "q01" {
+				t.Fatalf("%d items, %d scored, first %q; want %d, %d, q01", len(key), scored, key[0].ID, tt.items, tt.scored)
+			}
+			out, err := Mark(key, Rule{Kind: RulePassMark, PassMark: 1}, answers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Score != tt.scored {
+				t.Errorf("all-a sheet scores %d, want %d", out.Score, tt.scored)
+			}
+		})
+	}
+}

@@ -147,14 +147,7 @@ func (d *demo) ensureSession(testType, centre string) error {
 		if !def.Automated() {
 			continue
 		}
-		n, scored := def.Items, def.ScoredItems
-		if n == 0 {
-			n, scored = 30, 30
-		}
-		items := make([]marking.Item, n)
-		for i := range items {
-			items[i] = marking.Item{ID: fmt.Sprintf("q%02d", i+1), Correct: "a", Scored: i < scored, Choices: []string{"a", "b", "c"}}
-		}
+		items := marking.FictionalKey(def)
 		form := fmt.Sprintf("demo-%s-%s-%s-%s", testType, part, d.session, suffix)
 		if err := d.post("/v1/answer-keys", map[string]any{"form_id": form, "test_type": testType, "test_version": tv.Version, "part": part, "items": items}, 201); err != nil {
 			return err
