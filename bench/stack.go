@@ -103,6 +103,9 @@ func (b *bench) setup(ctx context.Context) error {
 		"EXAMFLOW_TEMPORAL_ADDRESS": s.TemporalAddress(),
 		"EXAMFLOW_MINIO_ENDPOINT":   s.MinIOEndpoint(),
 		"EXAMFLOW_TASK_QUEUE":       "examflow-bench",
+		// A stack of its own with fictional data: the public
+		// development secrets.
+		config.DevSecretsVar: config.DevSecretsAllow,
 	} {
 		if err := os.Setenv(k, v); err != nil {
 			return err
@@ -163,7 +166,7 @@ func (b *bench) startWorker(d worker.Deps) error {
 // URL. It logs at info level, as in production, to nowhere.
 func (b *bench) startAPI(queue string) string {
 	logger := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	key, _ := b.cfg.LookupKey()
+	key, _ := b.cfg.LinkKey()
 	srv := httptest.NewServer(api.New(api.Deps{
 		Store: b.store, Tokens: b.store, Temporal: b.temporal, TaskQueue: queue, Logger: logger,
 		Registry: worker.NewRegistry(), Catalogue: b.catalogue, Codec: b.process.Codec, Objects: b.objects, AudioMaxBytes: b.cfg.MinIO.AudioMaxBytes,

@@ -1,6 +1,8 @@
 // Package config reads examflow's configuration from environment variables.
 // Every variable, its default and its meaning are listed in README.md; the
-// defaults match the local stack that `make run` starts.
+// defaults match the local stack that `make run` starts. Secrets have no
+// default: outside development (EXAMFLOW_DEV_SECRETS, see secrets.go) a
+// process refuses to start without them.
 package config
 
 import (
@@ -51,13 +53,19 @@ type Config struct {
 	Region Region
 	// Statistics holds the anonymous statistics' suppression threshold.
 	Statistics Statistics
+	// DevSecrets is the development switch (DevSecretsVar): "allow" lets
+	// the public development secrets through and fills in missing ones.
+	DevSecrets string `env:"EXAMFLOW_DEV_SECRETS"`
 	// LookupKeyHex is the hex-encoded secret key of the HMAC blind index used
 	// to find a candidate by identifier without storing the identifier in an
 	// index. It must be the same for every process and must never change.
-	LookupKeyHex string `env:"EXAMFLOW_LOOKUP_KEY" envDefault:"6465762d6f6e6c792d6c6f6f6b75702d6b65792d6368616e67652d6d65212121"`
+	LookupKeyHex string `env:"EXAMFLOW_LOOKUP_KEY"`
+	// LinkKeyHex is the hex-encoded HMAC key that signs the links examflow
+	// hands out: access-export downloads and course self-service links.
+	LinkKeyHex string `env:"EXAMFLOW_LINK_KEY"`
 	// PayloadKeyHex is the hex-encoded 32-byte AES key that encrypts every
 	// Temporal payload; PayloadKeyID names it in each payload.
-	PayloadKeyHex string `env:"EXAMFLOW_PAYLOAD_KEY" envDefault:"6465762d6f6e6c792d7061796c6f61642d6b65792d6368616e67652d6d652121"`
+	PayloadKeyHex string `env:"EXAMFLOW_PAYLOAD_KEY"`
 	PayloadKeyID  string `env:"EXAMFLOW_PAYLOAD_KEY_ID" envDefault:"dev-1"`
 	// PayloadOldKeys are earlier payload keys (id=hex,...) still needed to
 	// read histories written before a key rotation.
@@ -65,7 +73,7 @@ type Config struct {
 	// MasterKeyHex is the hex-encoded 32-byte master key that wraps every
 	// subject's data key (crypto-shredding); MasterKeyID names it. In
 	// production a KMS takes its place.
-	MasterKeyHex string `env:"EXAMFLOW_MASTER_KEY" envDefault:"6465762d6f6e6c792d6d61737465722d6b65792d6368616e67652d6d65212121"`
+	MasterKeyHex string `env:"EXAMFLOW_MASTER_KEY"`
 	MasterKeyID  string `env:"EXAMFLOW_MASTER_KEY_ID" envDefault:"dev-master-1"`
 	// MasterOldKeys are earlier master keys (id=hex,...) for rotation.
 	MasterOldKeys map[string]string `env:"EXAMFLOW_MASTER_OLD_KEYS" envSeparator:"," envKeyValSeparator:"="`
@@ -83,6 +91,10 @@ type Config struct {
 	// AcceptPost2032Check accepts national identity numbers under the check
 	// rule announced for numbers issued from 2032 (see docs/identifiers.md).
 	AcceptPost2032Check bool `env:"EXAMFLOW_ACCEPT_2032_CHECK" envDefault:"false"`
+
+	// What the start-up warning reports: secrets given development values,
+	// public values let through, and public old keys.
+	devDefaulted, devPublic, publicOldKeys []string
 }
 
 // MinIO is the object-store configuration.
@@ -95,7 +107,7 @@ type MinIO struct {
 	// AccessKey is the S3 access key.
 	AccessKey string `env:"EXAMFLOW_MINIO_ACCESS_KEY" envDefault:"examflow"`
 	// SecretKey is the S3 secret key.
-	SecretKey string `env:"EXAMFLOW_MINIO_SECRET_KEY" envDefault:"examflow-dev-secret"`
+	SecretKey string `env:"EXAMFLOW_MINIO_SECRET_KEY"`
 	// Bucket holds audio recordings (prefix audio/) and exports (prefix exports/).
 	Bucket string `env:"EXAMFLOW_MINIO_BUCKET" envDefault:"examflow"`
 	// UseTLS connects with HTTPS.
@@ -117,13 +129,25 @@ func Load() (Config, error) {
 		return Config{}, err
 	}
 	c.MinIO.Region = d.Region
+	if err := c.checkSecrets(); err != nil {
+		return Config{}, err
+	}
 	if _, err := c.LookupKey(); err != nil {
+		return Config{}, err
+	}
+	if _, err := c.LinkKey(); err != nil {
 		return Config{}, err
 	}
 	if _, _, err := c.PayloadKeys(); err != nil {
 		return Config{}, err
 	}
 	if _, _, err := c.MasterKeys(); err != nil {
+		return Config{}, err
+	}
+	if err := c.checkDistinctKeys(); err != nil {
+		return Config{}, err
+	}
+	if err := c.Auth.check(c.DevSecrets == DevSecretsAllow); err != nil {
 		return Config{}, err
 	}
 	if _, _, err := c.Retention(); err != nil {
@@ -146,6 +170,18 @@ func (c Config) LookupKey() ([]byte, error) {
 	}
 	if len(k) < 32 {
 		return nil, fmt.Errorf("EXAMFLOW_LOOKUP_KEY must be at least 32 bytes, got %d", len(k))
+	}
+	return k, nil
+}
+
+// LinkKey decodes the key that signs export and course self-service links.
+func (c Config) LinkKey() ([]byte, error) {
+	k, err := hex.DecodeString(c.LinkKeyHex)
+	if err != nil {
+		return nil, fmt.Errorf("EXAMFLOW_LINK_KEY must be hex: %w", err)
+	}
+	if len(k) < 32 {
+		return nil, fmt.Errorf("EXAMFLOW_LINK_KEY must be at least 32 bytes, got %d", len(k))
 	}
 	return k, nil
 }
@@ -190,6 +226,9 @@ func keySet(prefix, currentHex, currentID string, old map[string]string) (map[st
 	if currentID == "" {
 		return nil, "", fmt.Errorf("%s_KEY_ID must not be empty", prefix)
 	}
+	if _, ok := keys[currentID]; ok {
+		return nil, "", fmt.Errorf("%s_OLD_KEYS holds a key under %q, the ID of %s_KEY: give the current key a new ID", prefix, currentID, prefix)
+	}
 	keys[currentID] = k
 	return keys, currentID, nil
 }
@@ -206,7 +245,7 @@ func parseLevel(s string) (slog.Level, error) {
 // identifiers and status values only, never personal data. When the storage
 // region is outside the EU/EEA by override, its first record is a warning
 // with the reason, written whatever EXAMFLOW_LOG_LEVEL says, so every
-// process that starts says so.
+// process that starts says so; so is a start on development secrets.
 func (c Config) NewLogger() *slog.Logger { return c.newLogger(os.Stderr) }
 
 func (c Config) newLogger(w io.Writer) *slog.Logger {
@@ -215,5 +254,6 @@ func (c Config) newLogger(w io.Writer) *slog.Logger {
 	if d, err := c.Region.CheckRegion(); err == nil {
 		warnOverride(h, d)
 	}
+	c.warnDevSecrets(h)
 	return slog.New(h)
 }

@@ -110,6 +110,7 @@ func TestLoadRefusesRegionOutsideEEA(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			setSecrets(t)
 			t.Setenv("EXAMFLOW_STORAGE_REGION", tt.region)
 			t.Setenv("EXAMFLOW_ALLOW_REGION_OUTSIDE_EEA", tt.override)
 			if tt.unset {

@@ -9,7 +9,7 @@ type Registry struct {
 	TokenURL string `env:"EXAMFLOW_REGISTRY_TOKEN_URL" envDefault:"http://127.0.0.1:8090/oauth/token"`
 	// ClientID and ClientSecret are examflow's client credentials.
 	ClientID     string `env:"EXAMFLOW_REGISTRY_CLIENT_ID" envDefault:"examflow"`
-	ClientSecret string `env:"EXAMFLOW_REGISTRY_CLIENT_SECRET" envDefault:"examflow-dev-secret"`
+	ClientSecret string `env:"EXAMFLOW_REGISTRY_CLIENT_SECRET"`
 	// Timeout bounds one request; Attempts is how many are made.
 	Timeout  time.Duration `env:"EXAMFLOW_REGISTRY_TIMEOUT" envDefault:"10s"`
 	Attempts int           `env:"EXAMFLOW_REGISTRY_ATTEMPTS" envDefault:"3"`

@@ -232,7 +232,7 @@ func TestCourseDataDeletedAfterRetention(t *testing.T) {
 	admin := roleKey(t, "ca-3", "course_admin")
 	portal := roleKey(t, "course-portal-3", "integration")
 	course := createCourse(t, admin, false, false, yesterday())
-	key, _ := env.cfg.LookupKey()
+	key, _ := env.cfg.LinkKey()
 	srv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: env.cfg.TaskQueue,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: worker.NewRegistry(),
 		Courses: api.CourseOptions{PolicyVersion: "2024-01", Retention: 4 * time.Second, SurveyAfter: time.Hour, PublicURL: "http://x", LinkKey: key}}))

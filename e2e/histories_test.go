@@ -172,7 +172,7 @@ func (r *historyRecorder) startStack(t *testing.T, queue string, td config.TestD
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	key, _ := env.cfg.LookupKey()
+	key, _ := env.cfg.LinkKey()
 	srv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: r.client, TaskQueue: queue, Logger: quiet,
 		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Objects: env.objects, AudioMaxBytes: 1 << 20, ExportLinkKey: key,
 		Ready:           func(ctx context.Context) error { return worker.Ready(ctx, env.store, r.client) },

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/examflow/examflow/config"
@@ -40,6 +41,9 @@ func runAudit(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Its log records (the development-secrets warning first) go to
+	// standard error; the output stays on standard output.
+	slog.SetDefault(cfg.NewLogger().With("process", "audit"))
 	pool, err := storage.OpenPool(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err

@@ -25,10 +25,16 @@ func runDev(ctx context.Context, args []string) error {
 MinIO, the Temporal dev server with its UI, then examflow migrate, examflow worker and examflow api.
 Data stays in the --dir folder, so a second run keeps it. Ports come from the EXAMFLOW_* addresses
 (PostgreSQL from EXAMFLOW_DATABASE_URL, MinIO console = S3 port + 1, Temporal UI = frontend port + 1000).`,
-		"  EXAMFLOW_* as for api and worker; EXAMFLOW_DEV_DIR overrides --dir")
+		"  EXAMFLOW_* as for api and worker; EXAMFLOW_DEV_DIR overrides --dir. It sets EXAMFLOW_DEV_SECRETS=allow:\n  secrets not set take their public development values.")
 	dir := fs.String("dir", envOr("EXAMFLOW_DEV_DIR", ".dev"), "folder for the stack's data and logs")
 	tools := fs.String("tools", envOr("EXAMFLOW_TOOLS_DIR", ".tools/bin"), "folder with the temporal and minio binaries")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// The local stack runs on the public development secrets (unless
+	// EXAMFLOW_* sets others); its worker, API and registry simulator
+	// inherit the switch, and every one of them logs that it is on.
+	if err := os.Setenv(config.DevSecretsVar, config.DevSecretsAllow); err != nil {
 		return err
 	}
 	cfg, err := config.Load()

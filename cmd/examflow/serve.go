@@ -18,7 +18,10 @@ import (
 )
 
 const envCommon = `  EXAMFLOW_DATABASE_URL, EXAMFLOW_TEMPORAL_ADDRESS, EXAMFLOW_TEMPORAL_NAMESPACE,
-  EXAMFLOW_TASK_QUEUE, EXAMFLOW_LOOKUP_KEY, EXAMFLOW_LOG_LEVEL (see README.md)`
+  EXAMFLOW_TASK_QUEUE, EXAMFLOW_LOG_LEVEL (see README.md)
+  Secrets, required (no process starts without them or on a public value):
+  EXAMFLOW_LOOKUP_KEY, EXAMFLOW_LINK_KEY, EXAMFLOW_PAYLOAD_KEY, EXAMFLOW_MASTER_KEY
+  (each from openssl rand -hex 32), EXAMFLOW_MINIO_SECRET_KEY, EXAMFLOW_REGISTRY_CLIENT_SECRET`
 
 func runAPI(ctx context.Context, args []string) error {
 	fs := newFlags("api", "Serve the HTTP API (integrations, case handlers) with /healthz, /readyz, /metrics and /openapi.yaml.",
@@ -32,8 +35,9 @@ func runAPI(ctx context.Context, args []string) error {
 	}
 	defer p.Close()
 	cfg, logger, store, tc, reg := p.Config, p.Logger, p.Store, p.Temporal, p.Metrics
-	// Export links are signed with the lookup key (under their own label).
-	lookupKey, _ := cfg.LookupKey()
+	// Export and course self-service links are signed with the link key,
+	// each under its own label; the blind-index key signs nothing.
+	linkKey, _ := cfg.LinkKey()
 	handler := api.New(api.Deps{
 		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg, Catalogue: p.Catalogue,
 		Validation:        api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
@@ -48,9 +52,9 @@ func runAPI(ctx context.Context, args []string) error {
 		StatisticsMinCell: int(cfg.Statistics.MinCell),
 		SubjectRequests: api.SubjectRequestOptions{Reminders: cfg.SubjectRequests.Reminders, LiftNotice: cfg.SubjectRequests.LiftNotice,
 			ExportLinkTTL: cfg.SubjectRequests.ExportLinkTTL},
-		ExportLinkKey: lookupKey,
+		ExportLinkKey: linkKey,
 		Courses: api.CourseOptions{PolicyVersion: cfg.Courses.PolicyVersion, SurveyAfter: cfg.Courses.SurveyAfter, NewsEvery: cfg.Courses.NewsEvery,
-			Retention: cfg.Courses.Retention, PublicURL: cfg.Courses.PublicURL, LinkKey: lookupKey},
+			Retention: cfg.Courses.Retention, PublicURL: cfg.Courses.PublicURL, LinkKey: linkKey},
 	})
 	return serve(ctx, logger, cfg.APIAddr, handler)
 }

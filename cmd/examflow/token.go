@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -40,6 +41,9 @@ Roles: `+strings.Join(api.Roles(), ", ")+`
 	if err != nil {
 		return err
 	}
+	// Its log records (the development-secrets warning first) go to
+	// standard error; the output stays on standard output.
+	slog.SetDefault(cfg.NewLogger().With("process", "token"))
 	pool, err := storage.OpenPool(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
