@@ -69,10 +69,11 @@ type OIDC struct {
 }
 
 // NewOIDC returns a verifier for JWTs signed by the keys at jwksURL, issued
-// by issuer for audience.
+// by issuer for audience. The audience is required: with none, every token
+// is refused (config.Load does not start without one).
 func NewOIDC(ctx context.Context, issuer, jwksURL, audience, rolesClaim, subjectClaim string, roleMap map[string]string) *OIDC {
 	keys := oidc.NewRemoteKeySet(ctx, jwksURL)
-	v := oidc.NewVerifier(issuer, keys, &oidc.Config{ClientID: audience, SkipClientIDCheck: audience == ""})
+	v := oidc.NewVerifier(issuer, keys, &oidc.Config{ClientID: audience})
 	if rolesClaim == "" {
 		rolesClaim = "roles"
 	}

@@ -87,4 +87,24 @@ func TestOIDCTokens(t *testing.T) {
 			}
 		})
 	}
+	// Without an audience (config.Load refuses to start so) the verifier
+	// accepts no token at all, rather than any token the issuer signed for
+	// any application.
+	noAudience := New(Deps{Logger: quiet, Registry: prometheus.NewRegistry(), Codec: nopCodec{},
+		OIDC: NewOIDC(context.Background(), issuer, jwks.URL, "", "roles", "sub", map[string]string{"hkdir-saksbehandler": RoleCaseHandler})})
+	for name, token := range map[string]string{
+		"no audience configured, token for examflow":            sign(key, claims(nil)),
+		"no audience configured, token for another application": sign(key, claims(func(c map[string]any) { c["aud"] = "someone-else" })),
+	} {
+		t.Run(name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/codec/decode", strings.NewReader(`{"payloads":[]}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			w := httptest.NewRecorder()
+			noAudience.ServeHTTP(w, req)
+			if w.Code != http.StatusUnauthorized {
+				t.Fatalf("%d %s, want 401", w.Code, w.Body)
+			}
+		})
+	}
 }
