@@ -131,9 +131,24 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 		"EXAMFLOW_REGISTRY_SIM_ADDR=" + simAddr,
 		"EXAMFLOW_DEV_DIR=" + dir,
 		"EXAMFLOW_TOOLS_DIR=" + tools,
+		// Zero set-up, as for make run: no secret and no development
+		// switch (the test process has them; later entries win).
+		"EXAMFLOW_DEV_SECRETS=", "EXAMFLOW_LOOKUP_KEY=", "EXAMFLOW_LINK_KEY=", "EXAMFLOW_PAYLOAD_KEY=", "EXAMFLOW_MASTER_KEY=",
+		"EXAMFLOW_MINIO_SECRET_KEY=", "EXAMFLOW_REGISTRY_CLIENT_SECRET=",
 	}
 
 	d := startDev(t, bin, devEnv)
+	// It runs on the public development secrets, and every process says so.
+	const devWarning = `EXAMFLOW_DEV_SECRETS=allow: running on public development secrets`
+	if !strings.Contains(d.out.String(), devWarning) {
+		t.Errorf("examflow dev does not warn of its development secrets:\n%s", d.out.String())
+	}
+	for _, name := range []string{"api", "worker", "registry-sim"} {
+		b, err := os.ReadFile(filepath.Join(dir, "logs", name+".log"))
+		if err != nil || !strings.Contains(string(b), devWarning) {
+			t.Errorf("the %s log does not warn of development secrets (%v)", name, err)
+		}
+	}
 	for _, want := range []string{apiURL + "/openapi.yaml", fmt.Sprintf("http://127.0.0.1:%d", temporal+1000), "curl"} {
 		if !strings.Contains(d.out.String(), want) {
 			t.Errorf("the banner does not show %s", want)
