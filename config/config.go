@@ -118,8 +118,18 @@ type MinIO struct {
 	AudioExpiryDays int `env:"EXAMFLOW_AUDIO_EXPIRY_DAYS" envDefault:"365"`
 }
 
-// Load reads the configuration from the environment and checks it.
-func Load() (Config, error) {
+// Load reads the configuration from the environment and checks it: every
+// process that holds a secret calls it, and none starts on a missing or
+// publicly known one (secrets.go).
+func Load() (Config, error) { return load(true) }
+
+// LoadWithoutSecrets is Load for the commands that use no secret (examflow
+// token, examflow audit): the secrets are not checked, and the Config it
+// returns holds none of them, so no key is handed to a process that does
+// not need it.
+func LoadWithoutSecrets() (Config, error) { return load(false) }
+
+func load(withSecrets bool) (Config, error) {
 	var c Config
 	if err := env.Parse(&c); err != nil {
 		return Config{}, fmt.Errorf("read configuration: %w", err)
@@ -129,26 +139,12 @@ func Load() (Config, error) {
 		return Config{}, err
 	}
 	c.MinIO.Region = d.Region
-	if err := c.checkSecrets(); err != nil {
-		return Config{}, err
-	}
-	if _, err := c.LookupKey(); err != nil {
-		return Config{}, err
-	}
-	if _, err := c.LinkKey(); err != nil {
-		return Config{}, err
-	}
-	if _, _, err := c.PayloadKeys(); err != nil {
-		return Config{}, err
-	}
-	if _, _, err := c.MasterKeys(); err != nil {
-		return Config{}, err
-	}
-	if err := c.checkDistinctKeys(); err != nil {
-		return Config{}, err
-	}
-	if err := c.Auth.check(c.DevSecrets == DevSecretsAllow); err != nil {
-		return Config{}, err
+	if withSecrets {
+		if err := c.checkKeys(); err != nil {
+			return Config{}, err
+		}
+	} else {
+		c.clearSecrets()
 	}
 	if _, _, err := c.Retention(); err != nil {
 		return Config{}, err
@@ -172,6 +168,29 @@ func (c Config) LookupKey() ([]byte, error) {
 		return nil, fmt.Errorf("EXAMFLOW_LOOKUP_KEY must be at least 32 bytes, got %d", len(k))
 	}
 	return k, nil
+}
+
+// checkKeys checks the secrets, the keys and the OIDC settings.
+func (c *Config) checkKeys() error {
+	if err := c.checkSecrets(); err != nil {
+		return err
+	}
+	if _, err := c.LookupKey(); err != nil {
+		return err
+	}
+	if _, err := c.LinkKey(); err != nil {
+		return err
+	}
+	if _, _, err := c.PayloadKeys(); err != nil {
+		return err
+	}
+	if _, _, err := c.MasterKeys(); err != nil {
+		return err
+	}
+	if err := c.checkDistinctKeys(); err != nil {
+		return err
+	}
+	return c.Auth.check(c.DevSecrets == DevSecretsAllow)
 }
 
 // LinkKey decodes the key that signs export and course self-service links.

@@ -161,6 +161,14 @@ func (c *Config) checkSecrets() error {
 	return nil
 }
 
+// clearSecrets empties every secret, for a process that uses none.
+func (c *Config) clearSecrets() {
+	for _, s := range c.secretSpecs() {
+		*s.value = ""
+	}
+	c.PayloadOldKeys, c.MasterOldKeys, c.DevSecrets = nil, nil, ""
+}
+
 // oneByteRepeated reports whether hex string h is one byte over and over.
 func oneByteRepeated(h string) bool {
 	b, err := hex.DecodeString(h)

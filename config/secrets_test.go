@@ -356,3 +356,31 @@ func TestDocumentedSecretsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// The commands that use no secret (examflow token, examflow audit) start
+// without any, and do not even read those set, so a key is handed to no
+// process that does not need it.
+func TestLoadWithoutSecrets(t *testing.T) {
+	setSecrets(t)
+	unset(t, "EXAMFLOW_LOOKUP_KEY", "EXAMFLOW_LINK_KEY", "EXAMFLOW_PAYLOAD_KEY", "EXAMFLOW_MINIO_SECRET_KEY", "EXAMFLOW_REGISTRY_CLIENT_SECRET")
+	t.Setenv("EXAMFLOW_MASTER_KEY", oldMasterDefault)
+	t.Setenv("EXAMFLOW_DEV_SECRETS", "allow")
+	if _, err := Load(); err != nil {
+		t.Fatalf("Load() with the switch = %v", err)
+	}
+	unset(t, "EXAMFLOW_DEV_SECRETS")
+	if _, err := Load(); err == nil {
+		t.Fatal("Load() started without secrets")
+	}
+	c, err := LoadWithoutSecrets()
+	if err != nil {
+		t.Fatalf("LoadWithoutSecrets() = %v", err)
+	}
+	if c.MasterKeyHex != "" || c.DatabaseURL == "" {
+		t.Errorf("master key %q, database %q", c.MasterKeyHex, c.DatabaseURL)
+	}
+	t.Setenv("EXAMFLOW_LOG_LEVEL", "loud")
+	if _, err := LoadWithoutSecrets(); err == nil {
+		t.Error("LoadWithoutSecrets() skipped the other checks")
+	}
+}

@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/examflow/examflow/storage"
 )
 
 // productionEnv is the environment of a process started by hand outside
@@ -99,5 +102,99 @@ func TestDevelopmentSwitchIsLogged(t *testing.T) {
 	}
 	if msg, _ := rec["msg"].(string); rec["level"] != "WARN" || !strings.Contains(msg, "EXAMFLOW_DEV_SECRETS=allow") {
 		t.Errorf("first record = %s", first)
+	}
+}
+
+// TestRekeyLookupIndex: `examflow rekey-lookup` moves the identifier blind
+// index to a new EXAMFLOW_LOOKUP_KEY. Before, a store with the new key does
+// not find a registered candidate by identity number; after, it finds the
+// same candidate and the old key finds nobody, the run is in the audit log,
+// and a dry run changes nothing. The index goes back to the stack's key
+// afterwards (the same function, run again).
+func TestRekeyLookupIndex(t *testing.T) {
+	ctx := context.Background()
+	bin := examflowBinary(t)
+	centre := uniqueCentre()
+	sessionFor(t, "citizenship", centre, session)
+	p := newPerson(t)
+	if a := postRegistration(t, p.registration("citizenship", centre, session), ""); a.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", a.Status, a.Raw)
+	}
+	candidate, err := env.store.FindCandidate(ctx, "national_id", p.NationalID)
+	if err != nil {
+		t.Fatalf("find with the stack's key: %v", err)
+	}
+	masters, current, _ := env.cfg.MasterKeys()
+	ring, err := storage.NewLocalKeyRing(masters, current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey := make([]byte, 32)
+	if _, err := rand.Read(newKey); err != nil {
+		t.Fatal(err)
+	}
+	rekeyed := storage.NewStore(env.pool, newKey).WithKeyRing(ring)
+	if _, err := rekeyed.FindCandidate(ctx, "national_id", p.NationalID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the new key finds the candidate before the rewrite (%v): the test proves nothing", err)
+	}
+	t.Cleanup(func() {
+		if _, err := env.store.RekeyLookups(context.Background(), false); err != nil {
+			t.Errorf("back to the stack's key: %v", err)
+		}
+		if got, err := env.store.FindCandidate(context.Background(), "national_id", p.NationalID); err != nil || got != candidate {
+			t.Errorf("after going back, the stack's key finds %v, %v", got, err)
+		}
+	})
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"rekey-lookup"}, args...)...)
+		cmd.Env = append(os.Environ(), "EXAMFLOW_DATABASE_URL="+env.cfg.DatabaseURL, "EXAMFLOW_LOOKUP_KEY="+hex.EncodeToString(newKey))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("examflow rekey-lookup %v: %v\n%s", args, err, out)
+		}
+		if strings.Contains(string(out), p.NationalID) {
+			t.Errorf("the output holds an identity number: %s", out)
+		}
+		return string(out)
+	}
+	if out := run("--operator", "ops-test", "--dry-run"); !strings.Contains(out, "dry run") {
+		t.Errorf("dry run printed %q", out)
+	}
+	if _, err := rekeyed.FindCandidate(ctx, "national_id", p.NationalID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the dry run changed the index: %v", err)
+	}
+	out := run("--operator", "ops-test")
+	if !strings.Contains(out, "rewrote the identifier index") {
+		t.Errorf("printed %q", out)
+	}
+	if got, err := rekeyed.FindCandidate(ctx, "national_id", p.NationalID); err != nil || got != candidate {
+		t.Fatalf("the new key finds %v, %v; want %v", got, err, candidate)
+	}
+	if _, err := env.store.FindCandidate(ctx, "national_id", p.NationalID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the old key still finds the candidate: %v", err)
+	}
+	entries, err := env.store.AuditLog(ctx, storage.AuditFilter{Who: "ops-test"})
+	if err != nil || len(entries) != 1 || entries[0].Operation != "examflow rekey-lookup" {
+		t.Fatalf("audit log: %v %+v", err, entries)
+	}
+}
+
+// TestCommandsWithoutSecrets: `examflow audit verify` and `examflow token
+// list` need only the database, not a single key.
+func TestCommandsWithoutSecrets(t *testing.T) {
+	bin := examflowBinary(t)
+	var base []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "EXAMFLOW_") {
+			base = append(base, kv)
+		}
+	}
+	for _, args := range [][]string{{"audit", "verify"}, {"token", "list"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(base, "EXAMFLOW_DATABASE_URL="+env.cfg.DatabaseURL)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("examflow %s without secrets: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }

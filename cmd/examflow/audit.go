@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/examflow/examflow/config"
@@ -37,13 +36,10 @@ func runAudit(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("audit verify takes no arguments, got %q", fs.Args())
 	}
-	cfg, err := config.Load()
+	cfg, err := config.LoadWithoutSecrets()
 	if err != nil {
 		return err
 	}
-	// Its log records (the development-secrets warning first) go to
-	// standard error; the output stays on standard output.
-	slog.SetDefault(cfg.NewLogger().With("process", "audit"))
 	pool, err := storage.OpenPool(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err

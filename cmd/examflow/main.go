@@ -28,6 +28,7 @@ var commands = []command{
 	{"record-of-processing", "print the record of processing (--write FILE to write it), generated from the policy tables", runRecord},
 	{"token", "create, list or revoke API keys (bearer tokens with roles)", runToken},
 	{"audit", "verify the audit log's hash chain (audit verify)", runAudit},
+	{"rekey-lookup", "rewrite the identifier blind index under a new EXAMFLOW_LOOKUP_KEY", runRekeyLookup},
 }
 
 func usage() {

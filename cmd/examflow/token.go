@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -37,20 +36,18 @@ Roles: `+strings.Join(api.Roles(), ", ")+`
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, err := config.Load()
+	cfg, err := config.LoadWithoutSecrets()
 	if err != nil {
 		return err
 	}
-	// Its log records (the development-secrets warning first) go to
-	// standard error; the output stays on standard output.
-	slog.SetDefault(cfg.NewLogger().With("process", "token"))
 	pool, err := storage.OpenPool(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	key, _ := cfg.LookupKey()
-	store := storage.NewStore(pool, key)
+	// API keys are random and stored as SHA-256 hashes: no server key is
+	// involved, so this command holds none.
+	store := storage.NewStore(pool, nil)
 	switch args[0] {
 	case "create":
 		rs, err := parseRoles(*roles)
