@@ -81,27 +81,26 @@ func TestRouteRoleMatrix(t *testing.T) {
 	}
 }
 
-// TestCodecNeedsAStaffToken: the codec server answers case handlers and the
-// data-protection officer; on the local stack a loopback caller without a
-// token is let through, a remote one is not.
+// TestCodecNeedsAStaffToken: the codec server on the API's listener
+// answers case handlers and the data-protection officer, from any host;
+// without a token it refuses even a caller on this host (the local stack's
+// token-less codec is NewLocalCodec, on a listener of its own).
 func TestCodecNeedsAStaffToken(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, tc := range []struct {
-		name      string
-		openLocal bool
-		remote    string
-		token     string
-		want      int
+		name   string
+		remote string
+		token  string
+		want   int
 	}{
-		{"no token", false, "127.0.0.1:5000", "", http.StatusUnauthorized},
-		{"examiner", false, "127.0.0.1:5000", "examiner", http.StatusForbidden},
-		{"case handler", false, "10.0.0.8:5000", "case_handler", http.StatusOK},
-		{"dpo", false, "10.0.0.8:5000", "dpo", http.StatusOK},
-		{"local stack, loopback", true, "127.0.0.1:5000", "", http.StatusOK},
-		{"local stack, remote", true, "10.0.0.8:5000", "", http.StatusUnauthorized},
+		{"no token", "10.0.0.8:5000", "", http.StatusUnauthorized},
+		{"no token, loopback", "127.0.0.1:5000", "", http.StatusUnauthorized},
+		{"examiner", "127.0.0.1:5000", "examiner", http.StatusForbidden},
+		{"case handler", "10.0.0.8:5000", "case_handler", http.StatusOK},
+		{"dpo", "10.0.0.8:5000", "dpo", http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := New(Deps{Logger: quiet, Registry: prometheus.NewRegistry(), Tokens: fakeTokens{}, Codec: nopCodec{}, CodecOpenLocal: tc.openLocal})
+			h := New(Deps{Logger: quiet, Registry: prometheus.NewRegistry(), Tokens: fakeTokens{}, Codec: nopCodec{}})
 			req := httptest.NewRequest(http.MethodPost, "/codec/decode", strings.NewReader(`{"payloads":[]}`))
 			req.RemoteAddr = tc.remote
 			req.Header.Set("Content-Type", "application/json")

@@ -73,7 +73,6 @@ var bodyChecks = map[string]func(t *testing.T, body []byte){
 	"POST /v1/course-registrations/:id/withdrawal":                nil, // no body
 	"POST /courses/self-service/:token/corrections":               checkBody(checkCorrection),
 	"POST /courses/self-service/:token/withdrawal":                nil, // no body
-	"POST /codec/encode":                                          nil, // Temporal's codec server
 	"POST /codec/decode":                                          nil, // Temporal's codec server
 }
 

@@ -43,7 +43,8 @@ type Deps struct {
 	// one recording.
 	Objects       *storage.Objects
 	AudioMaxBytes int64
-	// Codec, when set, is served as the Temporal UI's codec server.
+	// Codec, when set, is served as the Temporal UI's codec server
+	// (decode only; worker.Codec.DisplayCodec).
 	Codec converter.PayloadCodec
 	// CodecCORSOrigins are the UI origins allowed to call the codec server.
 	CodecCORSOrigins []string
@@ -53,9 +54,6 @@ type Deps struct {
 	// provider. Without either every protected route answers 401.
 	Tokens TokenAuthenticator
 	OIDC   *OIDC
-	// CodecOpenLocal lets callers on the loopback interface use the codec
-	// server without a token: for the local stack's Temporal UI only.
-	CodecOpenLocal bool
 	// StatisticsMinCell is the statistics suppression threshold (at least 5).
 	StatisticsMinCell int
 	// SubjectRequests are the data subject requests' periods.

@@ -169,7 +169,7 @@ func (b *bench) startAPI(queue string) string {
 	key, _ := b.cfg.LinkKey()
 	srv := httptest.NewServer(api.New(api.Deps{
 		Store: b.store, Tokens: b.store, Temporal: b.temporal, TaskQueue: queue, Logger: logger,
-		Registry: worker.NewRegistry(), Catalogue: b.catalogue, Codec: b.process.Codec, Objects: b.objects, AudioMaxBytes: b.cfg.MinIO.AudioMaxBytes,
+		Registry: worker.NewRegistry(), Catalogue: b.catalogue, Codec: b.process.Codec.DisplayCodec(), Objects: b.objects, AudioMaxBytes: b.cfg.MinIO.AudioMaxBytes,
 		Validation:    api.ValidationOptions{Now: time.Now, Identity: identity.Options{}},
 		Ready:         func(ctx context.Context) error { return worker.Ready(ctx, b.store, b.temporal) },
 		ExportLinkKey: key,

@@ -26,9 +26,12 @@ type Auth struct {
 	// OIDCRoleMap maps the provider's role values to examflow roles, e.g.
 	// hkdir-saksbehandler=case_handler,personvernombud=dpo.
 	OIDCRoleMap map[string]string `env:"EXAMFLOW_OIDC_ROLE_MAP" envSeparator:"," envKeyValSeparator:"="`
-	// CodecOpenLocal lets loopback callers use the codec server without a
-	// token. Only for the local stack, whose Temporal UI has no login.
-	CodecOpenLocal bool `env:"EXAMFLOW_CODEC_OPEN_LOCAL" envDefault:"false"`
+	// CodecOpenLocal serves a codec server that needs no token on a
+	// listener of its own at CodecLocalAddr, a loopback address (Load
+	// refuses another). Only for the local stack, whose Temporal UI has no
+	// login; the codec server on the API's listener always needs a token.
+	CodecOpenLocal bool   `env:"EXAMFLOW_CODEC_OPEN_LOCAL" envDefault:"false"`
+	CodecLocalAddr string `env:"EXAMFLOW_CODEC_LOCAL_ADDR" envDefault:"127.0.0.1:8082"`
 }
 
 // OIDCEnabled reports whether JWTs are accepted.

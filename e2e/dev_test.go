@@ -120,7 +120,9 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	simAddr := fmt.Sprintf("127.0.0.1:%d", portWithPartner(t, 0))
 	temporalAddr := fmt.Sprintf("127.0.0.1:%d", temporal)
+	codecAddr := fmt.Sprintf("127.0.0.1:%d", portWithPartner(t, 0))
 	devEnv := []string{
+		"EXAMFLOW_CODEC_LOCAL_ADDR=" + codecAddr,
 		fmt.Sprintf("EXAMFLOW_DATABASE_URL=postgres://examflow@127.0.0.1:%d/examflow?sslmode=disable", pg),
 		fmt.Sprintf("EXAMFLOW_MINIO_ENDPOINT=127.0.0.1:%d", minio),
 		"EXAMFLOW_TEMPORAL_ADDRESS=" + temporalAddr,
@@ -164,6 +166,22 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: %s", url, resp.Status)
 		}
+	}
+
+	// The UI's codec server is the API's token-less one on its own
+	// loopback listener; on the API's listener decoding needs a token.
+	if !strings.Contains(d.out.String(), "http://"+codecAddr+"/codec") {
+		t.Errorf("the banner does not show the codec server %s", codecAddr)
+	}
+	settings := doAt(t, fmt.Sprintf("http://127.0.0.1:%d", temporal+1000), http.MethodGet, "/api/v1/settings", "", nil, nil)
+	if !strings.Contains(string(settings.Raw), "http://"+codecAddr+"/codec") {
+		t.Errorf("the Temporal UI's codec endpoint is not the local codec server: %s", settings.Raw)
+	}
+	if a := doAt(t, "http://"+codecAddr, http.MethodPost, "/codec/decode", "application/json", []byte(`{"payloads":[]}`), map[string]string{"Authorization": ""}); a.Status != 200 {
+		t.Errorf("the local codec server: %d %s", a.Status, a.Raw)
+	}
+	if a := doAt(t, apiURL, http.MethodPost, "/codec/decode", "application/json", []byte(`{"payloads":[]}`), map[string]string{"Authorization": ""}); a.Status != 401 {
+		t.Errorf("the API's codec server without a token: %d %s", a.Status, a.Raw)
 	}
 
 	// make run wrote one API key per role; without one the API refuses.

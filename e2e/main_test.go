@@ -173,7 +173,7 @@ func setup(ctx context.Context) error {
 		Store: env.store, Temporal: env.temporal, TaskQueue: cfg.TaskQueue, Logger: apiLogger, Registry: reg, Catalogue: env.catalogue,
 		Validation:       api.ValidationOptions{Now: time.Now, Identity: identity.Options{}},
 		Ready:            func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) },
-		Codec:            p.Codec,
+		Codec:            p.Codec.DisplayCodec(),
 		CodecCORSOrigins: []string{"http://127.0.0.1:8233"},
 		Objects:          env.objects,
 		AudioMaxBytes:    cfg.MinIO.AudioMaxBytes,

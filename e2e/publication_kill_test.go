@@ -160,7 +160,7 @@ func TestWorkerKilledMidPublicationPublishesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	apiSrv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: queue, Logger: quiet,
-		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Codec: codec, Objects: env.objects, AudioMaxBytes: 1 << 20,
+		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Codec: codec.DisplayCodec(), Objects: env.objects, AudioMaxBytes: 1 << 20,
 		Ready: func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }}))
 	t.Cleanup(apiSrv.Close)
 

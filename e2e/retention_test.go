@@ -62,7 +62,7 @@ func startRetentionStack(t *testing.T, periods policy.Periods, options ...func(*
 	t.Cleanup(w.Stop)
 	codec, _ := worker.CodecFor(env.cfg)
 	srv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: queue, Logger: quiet,
-		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Codec: codec, Objects: env.objects, AudioMaxBytes: 1 << 20,
+		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Codec: codec.DisplayCodec(), Objects: env.objects, AudioMaxBytes: 1 << 20,
 		Ready: func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }}))
 	t.Cleanup(srv.Close)
 	return retentionStack{url: srv.URL, sim: sim}

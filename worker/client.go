@@ -57,24 +57,44 @@ func MetricsHandler(reg *prometheus.Registry, logger *slog.Logger) (client.Metri
 
 // Dial returns a lazy Temporal client: it connects on first use, so a process
 // starts (and answers 503 from /readyz) while Temporal is still coming up.
-// Every payload it sends or receives goes through the encrypting codec.
+// Every payload it sends or receives goes through the encrypting codec; it
+// connects with TLS, a client certificate and an API key when configured.
 func Dial(cfg config.Config, metrics client.MetricsHandler, logger *slog.Logger) (client.Client, error) {
-	codec, err := CodecFor(cfg)
+	opts, err := ClientOptions(cfg, metrics, logger)
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.NewLazyClient(client.Options{
-		HostPort:         cfg.TemporalAddress,
-		Namespace:        cfg.TemporalNamespace,
-		Logger:           tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
-		MetricsHandler:   metrics,
-		DataConverter:    codec.DataConverter(),
-		FailureConverter: codec.FailureConverter(),
-	})
+	c, err := client.NewLazyClient(opts)
 	if err != nil {
 		return nil, fmt.Errorf("temporal client: %w", err)
 	}
 	return c, nil
+}
+
+// ClientOptions are the Temporal client options of the configuration: the
+// frontend's address and namespace, the payload codec, TLS and credentials.
+func ClientOptions(cfg config.Config, metrics client.MetricsHandler, logger *slog.Logger) (client.Options, error) {
+	codec, err := CodecFor(cfg)
+	if err != nil {
+		return client.Options{}, err
+	}
+	tlsConfig, err := cfg.TemporalConnection.ClientTLS()
+	if err != nil {
+		return client.Options{}, err
+	}
+	opts := client.Options{
+		HostPort:          cfg.TemporalAddress,
+		Namespace:         cfg.TemporalNamespace,
+		Logger:            tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+		MetricsHandler:    metrics,
+		DataConverter:     codec.DataConverter(),
+		FailureConverter:  codec.FailureConverter(),
+		ConnectionOptions: client.ConnectionOptions{TLS: tlsConfig},
+	}
+	if key := cfg.TemporalConnection.APIKey; key != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
+	}
+	return opts, nil
 }
 
 // CodecFor returns the payload codec of the configured keys.

@@ -44,7 +44,10 @@ func TestCodec(t *testing.T) {
 	}{
 		{"round trip", c1, enc[0], secret, ""},
 		{"old key after rotation", c2, enc[0], secret, ""},
-		{"plain payload passes through", c1, plain, secret, ""},
+		{"plain payload refused", c1, plain, "", "not sealed"},
+		{"payload without metadata refused", c1, &commonpb.Payload{Data: []byte(secret)}, "", "not sealed"},
+		{"encrypted label without a key id", c1, &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("binary/encrypted")}, Data: enc[0].GetData()}, "", "unknown key"},
+		{"too short", c1, &commonpb.Payload{Metadata: enc[0].GetMetadata(), Data: []byte("short")}, "", "too short"},
 		{"tampered ciphertext", c1, tampered, "", "open payload"},
 		{"key id swapped", c2, relabelled, "", "open payload"},
 		{"key removed", mustCodec(t, map[string][]byte{"k2": key(2)}, "k2"), enc[0], "", "unknown key"},
@@ -102,6 +105,83 @@ func TestCodecDataConverter(t *testing.T) {
 		t.Fatalf("round trip: %v %v", back, err)
 	}
 	var _ converter.DataConverter = dc
+}
+
+// TestDataConverterRefusesUnsealedArguments: what the worker decodes
+// (workflow inputs, Update arguments, activity results) must be sealed by
+// examflow. A plaintext payload, as the Temporal CLI or UI sends, or an
+// argument left out, is an error, so the SDK rejects such an Update
+// before its validator runs.
+func TestDataConverterRefusesUnsealedArguments(t *testing.T) {
+	c := mustCodec(t, map[string][]byte{"k1": key(1)}, "k1")
+	dc := c.DataConverter()
+	sealed, err := dc.ToPayloads(workflows.Withdrawal{Via: "participant_link"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainJSON, err := converter.GetDefaultDataConverter().ToPayloads(workflows.Withdrawal{Via: "participant_link"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := mustCodec(t, map[string][]byte{"k9": key(9)}, "k9").DataConverter().ToPayloads(workflows.Withdrawal{Via: "participant_link"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		in      *commonpb.Payloads
+		wantErr string
+	}{
+		{"sealed by examflow", sealed, ""},
+		{"plaintext JSON", plainJSON, "not sealed"},
+		{"no payload at all", nil, "no payload"},
+		{"empty payload list", &commonpb.Payloads{}, "no payload"},
+		{"sealed with a key examflow does not have", otherKey, "unknown key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var w workflows.Withdrawal
+			err := dc.FromPayloads(tt.in, &w)
+			if tt.wantErr == "" {
+				if err != nil || w.Via != "participant_link" {
+					t.Fatalf("decoded %+v, %v", w, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want %q (decoded %+v)", err, tt.wantErr, w)
+			}
+		})
+	}
+	// A nil value pointer asks for nothing: the SDK passes one when the
+	// caller does not want a result.
+	if err := dc.FromPayloads(nil, nil); err != nil {
+		t.Fatalf("nil pointer: %v", err)
+	}
+}
+
+// TestDisplayCodec: the codec server shows payloads as they are stored,
+// sealed ones opened and unsealed ones unchanged, and never seals one.
+func TestDisplayCodec(t *testing.T) {
+	c := mustCodec(t, map[string][]byte{"k1": key(1)}, "k1")
+	plain := &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("json/plain")}, Data: []byte(`{"stage":"Result"}`)}
+	enc, err := c.Encode([]*commonpb.Payload{plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.DisplayCodec()
+	out, err := d.Decode([]*commonpb.Payload{enc[0], plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range out {
+		if string(p.GetData()) != `{"stage":"Result"}` {
+			t.Fatalf("payload %d shown as %q", i, p.GetData())
+		}
+	}
+	if _, err := d.Encode([]*commonpb.Payload{plain}); err == nil {
+		t.Fatal("the display codec sealed a payload")
+	}
 }
 
 // BenchmarkDataConverter measures one Update payload (a 36-answer sheet)

@@ -66,7 +66,9 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 		TemporalPort: temporalPort, TemporalUIPort: temporalPort + 1000, TemporalMetricsPort: portIfFree(temporalPort + 2000),
 		MinIOUser: cfg.MinIO.AccessKey, MinIOPassword: cfg.MinIO.SecretKey,
 		SearchAttributes: sas, Logger: logger,
-		UICodecEndpoint: "http://" + cfg.APIAddr + "/codec",
+		// The API serves a token-less codec server for this UI on a
+		// loopback listener of its own (EXAMFLOW_CODEC_OPEN_LOCAL below).
+		UICodecEndpoint: "http://" + cfg.Auth.CodecLocalAddr + "/codec",
 	})
 	if err != nil {
 		return err
@@ -100,8 +102,9 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 	for _, name := range []string{"registry-sim", "worker", "api"} {
 		var env []string
 		if name == "api" {
-			// The local Temporal UI has no login: it may use the codec
-			// server from this host without a token.
+			// The local Temporal UI has no login: the API serves it a
+			// codec server without a token on EXAMFLOW_CODEC_LOCAL_ADDR,
+			// a loopback address.
 			env = []string{"EXAMFLOW_CODEC_OPEN_LOCAL=true"}
 		}
 		c, err := startChild(self, name, filepath.Join(logs, name+".log"), env...)
@@ -124,6 +127,7 @@ examflow is running. Ctrl-C stops everything; data stays in %[1]s.
   API metrics     %[2]s/metrics
   Worker metrics  http://%[3]s/metrics
   Temporal UI     http://127.0.0.1:%[4]d   (filter: Stage="Registered")
+  Codec server    http://%[15]s/codec  (decode only, for the Temporal UI; loopback, no token)
   Temporal        %[5]s (temporal workflow list --address %[5]s --query 'Stage="Registered"')
   MinIO console   http://127.0.0.1:%[6]d   (user %[7]s, password %[8]s)
   PostgreSQL      %[9]s
@@ -143,7 +147,7 @@ Register a candidate:
 
 Or run 'make demo' for a handful of fictional candidates.
 `, *dir, api, cfg.WorkerAddr, temporalPort+1000, cfg.TemporalAddress, minioPort+1, cfg.MinIO.AccessKey, cfg.MinIO.SecretKey,
-		stack.DatabaseURL(), logs, fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), mailDir, cfg.Registry.SimulatorAddr, tokensFile)
+		stack.DatabaseURL(), logs, fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), mailDir, cfg.Registry.SimulatorAddr, tokensFile, cfg.Auth.CodecLocalAddr)
 
 	done := make(chan string, len(children))
 	for _, c := range children {

@@ -42,13 +42,12 @@ func runAPI(ctx context.Context, args []string) error {
 		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg, Catalogue: p.Catalogue,
 		Validation:        api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
 		Ready:             func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
-		Codec:             p.Codec,
+		Codec:             p.Codec.DisplayCodec(),
 		CodecCORSOrigins:  cfg.CodecCORSOrigins,
 		Objects:           p.Objects,
 		AudioMaxBytes:     cfg.MinIO.AudioMaxBytes,
 		Tokens:            store,
 		OIDC:              oidcFor(ctx, cfg.Auth),
-		CodecOpenLocal:    cfg.Auth.CodecOpenLocal,
 		StatisticsMinCell: int(cfg.Statistics.MinCell),
 		SubjectRequests: api.SubjectRequestOptions{Reminders: cfg.SubjectRequests.Reminders, LiftNotice: cfg.SubjectRequests.LiftNotice,
 			ExportLinkTTL: cfg.SubjectRequests.ExportLinkTTL},
@@ -56,7 +55,24 @@ func runAPI(ctx context.Context, args []string) error {
 		Courses: api.CourseOptions{PolicyVersion: cfg.Courses.PolicyVersion, SurveyAfter: cfg.Courses.SurveyAfter, NewsEvery: cfg.Courses.NewsEvery,
 			Retention: cfg.Courses.Retention, PublicURL: cfg.Courses.PublicURL, LinkKey: linkKey},
 	})
-	return serve(ctx, logger, cfg.APIAddr, handler)
+	if !cfg.Auth.CodecOpenLocal {
+		return serve(ctx, logger, cfg.APIAddr, handler)
+	}
+	// The local stack's Temporal UI has no login: its codec server needs no
+	// token, so it gets a listener of its own on the loopback interface
+	// (config.Load refuses another address), apart from the API's.
+	local := api.NewLocalCodec(api.Deps{Store: store, Logger: logger, Codec: p.Codec.DisplayCodec(), CodecCORSOrigins: cfg.CodecCORSOrigins})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		err := serve(ctx, logger.With("listener", "local-codec"), cfg.Auth.CodecLocalAddr, local)
+		cancel()
+		errc <- err
+	}()
+	err = serve(ctx, logger, cfg.APIAddr, handler)
+	cancel()
+	return errors.Join(err, <-errc)
 }
 
 // openProcess loads the configuration, sets the process's JSON logger as
