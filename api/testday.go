@@ -128,7 +128,10 @@ func (s *server) decodeBody(c *gin.Context, v any) bool {
 		writeProblem(c, *prob)
 		return false
 	}
-	fillActor(c, v)
+	if prob := resolveActor(c, v); prob != nil {
+		writeProblem(c, *prob)
+		return false
+	}
 	return true
 }
 
