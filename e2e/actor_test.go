@@ -192,10 +192,16 @@ func TestIndependenceRulesRunOnSignedInIdentities(t *testing.T) {
 		t.Fatalf("two examiners did not decide the part (status %s)", st)
 	}
 
-	l := postAt(t, base, url+"/appeals", map[string]any{"kind": "norwegian_c1", "part": part}, "")
-	if l.Status != 201 || l.Body["stage"] != "AppealReassessment" {
-		t.Fatalf("lodge: %d %s", l.Status, l.Raw)
-	}
+	// The result is released just after the stage is entered: the appeal
+	// is lodged once it is.
+	var l answer
+	eventually(t, 10*time.Second, func() error {
+		l = postAt(t, base, url+"/appeals", map[string]any{"kind": "norwegian_c1", "part": part}, "")
+		if l.Status != 201 || l.Body["stage"] != "AppealReassessment" {
+			return fmt.Errorf("lodge: %d %s", l.Status, l.Raw)
+		}
+		return nil
+	})
 	reassess := url + "/appeals/" + l.Body["appeal_id"].(string) + "/reassessments"
 	for _, tc := range []struct {
 		name   string
