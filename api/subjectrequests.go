@@ -139,8 +139,14 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 		received = *b.ReceivedAt
 	}
 	id := uuid.Must(uuid.NewV7())
-	if k := c.GetHeader("Idempotency-Key"); k != "" {
-		id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("subject-request/"+p.Subject+"/"+k))
+	if k, prob := s.idempotencyKey(c); prob != nil {
+		writeProblem(c, *prob)
+		return
+	} else if k != nil {
+		id = idempotentID(k)
+	}
+	if _, ok := s.claimIdempotencyKey(c, id); !ok {
+		return
 	}
 	due := received.AddDate(0, 1, 0)
 	req := storage.SubjectRequest{ID: id, CandidateID: candidateID, Kind: b.Kind, ReceivedAt: received, DueAt: due,
