@@ -27,7 +27,10 @@ var idempotencyNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:examflow:
 // there is no header; a malformed key is a problem naming the header.
 func (s *server) idempotencyKey(c *gin.Context) (*storage.IdempotencyKey, *Problem) {
 	key := c.GetHeader("Idempotency-Key")
-	if key == "" || s.Store == nil {
+	p := principal(c)
+	// A caller without a principal (a participant's self-service link) has
+	// no scope of its own; its requests are idempotent by themselves.
+	if key == "" || s.Store == nil || p.Subject == "" {
 		return nil, nil
 	}
 	if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
@@ -35,11 +38,7 @@ func (s *server) idempotencyKey(c *gin.Context) (*storage.IdempotencyKey, *Probl
 			Detail: "the Idempotency-Key must be 1 to 200 visible ASCII characters; nothing was changed",
 			Errors: []FieldError{{Field: "Idempotency-Key", Detail: "must be 1 to 200 visible ASCII characters"}}}
 	}
-	p := principal(c)
-	caller := "anonymous"
-	if p.Subject != "" {
-		caller = p.Via + ":" + p.Subject
-	}
+	caller := p.Via + ":" + p.Subject
 	body, _ := c.Get(rawBodyKey)
 	raw, _ := body.([]byte)
 	return &storage.IdempotencyKey{

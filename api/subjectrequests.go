@@ -159,6 +159,11 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 		unavailable(c, "the database is unavailable")
 		return
 	}
+	// Answered with the request as stored, so that a retry with the same
+	// Idempotency-Key gets the first answer.
+	if stored, err := s.Store.GetSubjectRequest(ctx, id); err == nil {
+		due = stored.OriginalDueAt
+	}
 	in := workflows.SubjectRequestInput{RequestID: id.String(), Kind: b.Kind, DueAt: due, MaxDueAt: due.AddDate(0, 2, 0),
 		IdentityVerified: b.IdentityAsserted != nil, Reminders: s.SubjectRequests.Reminders, LiftNotice: s.SubjectRequests.LiftNotice}
 	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

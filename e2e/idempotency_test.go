@@ -159,7 +159,7 @@ func TestSubjectRequestAndDisclosureKeysAreBoundToTheirRequest(t *testing.T) {
 		t.Fatalf("subject request: %d %s", first.Status, first.Raw)
 	}
 	if again := keyed(t, ch, "/v1/subject-requests", key, map[string]any{"kind": "access", "identifier": id}); again.Status != http.StatusCreated ||
-		again.Body["request_id"] != first.Body["request_id"] {
+		again.Body["request_id"] != first.Body["request_id"] || again.Body["due_at"] != first.Body["due_at"] {
 		t.Fatalf("the same request again: %d %s", again.Status, again.Raw)
 	}
 	if r := keyed(t, ch, "/v1/subject-requests", key, map[string]any{"kind": "objection", "identifier": id, "grounds": "research"}); !refusedAsReused(r) {
