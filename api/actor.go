@@ -1,56 +1,134 @@
 package api
 
 import (
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
 	"github.com/gin-gonic/gin"
 
+	"github.com/examflow/examflow/appeals"
 	"github.com/examflow/examflow/workflows"
 )
 
 // actorOf returns the field of a decoded request body that names the staff
 // member who acts (decided_by, assessor, accepted_by, verified_by,
-// completed_by), or nil when the body has none.
-func actorOf(body any) *string {
+// completed_by) and its JSON path, or nil when the body has none.
+func actorOf(body any) (string, *string) {
 	switch b := body.(type) {
 	case *workflows.ReviewDecision:
-		return &b.DecidedBy
+		return "decided_by", &b.DecidedBy
 	case *workflows.Assessment:
-		return &b.Assessor
+		return "assessor", &b.Assessor
 	case *workflows.Settlement:
-		return &b.DecidedBy
+		return "decided_by", &b.DecidedBy
 	case *workflows.CheatingDecision:
-		return &b.DecidedBy
+		return "decided_by", &b.DecidedBy
 	case *workflows.AppealRequest:
 		if b.LateAcceptance != nil {
-			return &b.LateAcceptance.AcceptedBy
+			return "late_acceptance.accepted_by", &b.LateAcceptance.AcceptedBy
 		}
 	case *workflows.AppealDecision:
-		return &b.DecidedBy
+		return "decided_by", &b.DecidedBy
 	case *workflows.Reassessment:
-		return &b.Assessor
+		return "assessor", &b.Assessor
 	case *workflows.IdentityCheck:
-		return &b.VerifiedBy
+		return "verified_by", &b.VerifiedBy
 	case *workflows.RequestDecision:
-		return &b.DecidedBy
+		return "decided_by", &b.DecidedBy
 	case *workflows.Completion:
-		return &b.CompletedBy
+		return "completed_by", &b.CompletedBy
 	case *MergeRequest:
-		return &b.DecidedBy
+		return "decided_by", &b.DecidedBy
 	}
-	return nil
+	return "", nil
 }
 
-// fillActor names the caller as the one who acts when the body leaves its
-// actor field out and the caller is a signed-in person (an OIDC token): a
-// case handler deciding in a user interface need not type their own name.
-// A system calling with an API key acts for somebody and must name them;
-// a field given is kept as given (a case handler records the County
-// Governor's decision, say). Either way the audit log records the caller.
-func fillActor(c *gin.Context, body any) {
-	field := actorOf(body)
-	if field == nil || *field != "" {
-		return
+// recordsAnothersDecision reports whether the principal may record, in
+// body, a decision somebody else made: the decisions of bodies outside the
+// directorate that have no examflow role of their own, which a case
+// handler or the appeals process records. That is the County Governor's
+// decision on an appeal and a test centre's decision on a formal-error
+// complaint. Every other decision is made by the person who sends it.
+func recordsAnothersDecision(p Principal, body any) bool {
+	switch b := body.(type) {
+	case *workflows.AppealDecision:
+		return (b.Instance == appeals.InstanceCountyGovernor || b.Instance == appeals.InstanceTestCentre) &&
+			p.Has(RoleCaseHandler, RoleAppeals)
 	}
-	if p := principal(c); p.Via == viaOIDC && p.Subject != "" {
-		*field = p.Subject
+	return false
+}
+
+// maxActorName bounds the name of a person that a system or a recorder
+// gives.
+const maxActorName = 200
+
+// checkActorName says what is wrong with a person's identifier given in a
+// request body, or "" when nothing is: it is required, at most 200 bytes of
+// UTF-8, without control or invisible formatting characters and without
+// surrounding spaces, so that two spellings of one name cannot pass an
+// independence rule as two people.
+func checkActorName(name string) string {
+	switch {
+	case name == "":
+		return "is required: the identifier of the person who acts"
+	case len(name) > maxActorName || !utf8.ValidString(name):
+		return "must be at most 200 bytes of UTF-8"
+	case strings.TrimSpace(name) != name:
+		return "must not start or end with a space"
+	case strings.ContainsFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }):
+		return "must not contain control or invisible formatting characters"
 	}
+	return ""
+}
+
+// checksActorItself is a body whose handler checks the actor's name among
+// its other fields (with checkActorName), so that one refusal lists every
+// invalid field.
+type checksActorItself interface{ checksActorItself() }
+
+// resolveActor makes the actor field of a decoded body the authenticated
+// person who acts, or refuses the request (the problem is returned, nothing
+// is written):
+//
+//   - a signed-in person (OIDC token) is the actor, always: an empty field
+//     or their own subject becomes their subject; a field naming somebody
+//     else is refused with 403, unless the principal may record that
+//     decision for somebody else (recordsAnothersDecision), when the
+//     field must be a valid name;
+//   - a system (API key) acts for a person and must name them: an empty or
+//     malformed name is refused with 422.
+//
+// The independence rules (examiner and external examiner are different
+// people, a re-assessment is by somebody new) then compare these
+// identities. The audit log records the caller in every case, so the
+// recorder of somebody else's decision is known too.
+func resolveActor(c *gin.Context, body any) *Problem {
+	field, value := actorOf(body)
+	if value == nil {
+		return nil
+	}
+	p := principal(c)
+	if p.Via == viaOIDC && p.Subject != "" {
+		switch {
+		case *value == "" || *value == p.Subject:
+			*value = p.Subject
+			return nil
+		case recordsAnothersDecision(p, body):
+			// Checked as a name below.
+		default:
+			return &Problem{Type: ProblemForbidden, Title: "Acting for somebody else", Status: http.StatusForbidden,
+				Detail: field + " names somebody else: a signed-in person acts as themselves; leave " + field + " out or give your own identity",
+				Errors: []FieldError{{Field: field, Detail: "must be empty or the signed-in person's own identity"}}}
+		}
+	}
+	if _, itself := body.(checksActorItself); itself {
+		return nil
+	}
+	if msg := checkActorName(*value); msg != "" {
+		return &Problem{Type: ProblemValidation, Title: "Invalid request", Status: http.StatusUnprocessableEntity,
+			Detail: field + " " + msg, Errors: []FieldError{{Field: field, Detail: msg}}}
+	}
+	return nil
 }

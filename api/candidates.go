@@ -20,6 +20,10 @@ type MergeRequest struct {
 	DecidedBy   string `json:"decided_by"`
 }
 
+// checksActorItself: mergeCandidates checks decided_by with the other
+// fields, so that one refusal lists them all.
+func (MergeRequest) checksActorItself() {}
+
 // MergeView is the 200 answer to a merge.
 type MergeView struct {
 	CandidateID        string    `json:"candidate_id"`
@@ -122,7 +126,10 @@ func (s *server) mergeCandidates(c *gin.Context) {
 		}
 	}
 	reason := v.text("reason", req.Reason, true, 2000)
-	decidedBy := v.text("decided_by", req.DecidedBy, true, 200)
+	decidedBy := req.DecidedBy
+	if msg := checkActorName(decidedBy); msg != "" {
+		v.add("decided_by", "%s", msg)
+	}
 	if len(v.errs) > 0 {
 		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid merge", Status: http.StatusUnprocessableEntity,
 			Detail: pluralFields(len(v.errs)), Errors: v.errs})

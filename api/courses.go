@@ -210,10 +210,19 @@ func (s *server) registerForCourse(c *gin.Context) {
 		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid registration", Status: http.StatusUnprocessableEntity, Detail: errs[0].Field + " " + errs[0].Detail, Errors: errs})
 		return
 	}
+	idem, prob := s.idempotencyKey(c)
+	if prob != nil {
+		writeProblem(c, *prob)
+		return
+	}
 	now := s.Validation.Now()
 	id := uuid.Must(uuid.NewV7())
 	reg, created, err := s.Store.CreateCourseRegistration(ctx, storage.CourseRegistration{ID: id, CourseID: courseID, Participant: p,
-		ConsentAt: now, PolicyVersion: s.Courses.PolicyVersion, WorkflowID: "course-registration-" + id.String()}, c.GetHeader("Idempotency-Key"))
+		ConsentAt: now, PolicyVersion: s.Courses.PolicyVersion, WorkflowID: "course-registration-" + id.String()}, idem)
+	if errors.Is(err, storage.ErrIdempotencyMismatch) {
+		idempotencyMismatch(c)
+		return
+	}
 	if err != nil {
 		unavailable(c, "the database is unavailable")
 		return

@@ -116,8 +116,14 @@ func (s *server) releaseData(c *gin.Context) {
 	}
 	d := storage.Disclosure{ID: uuid.Must(uuid.NewV7()), CandidateID: cand, RegistrationID: regID, Recipient: recipient.ID,
 		LegalBasis: recipient.LegalBasis, Categories: req.Categories, Action: "release", Reference: req.Reference}
-	if k := c.GetHeader("Idempotency-Key"); k != "" {
-		d.ID = uuid.NewSHA1(uuid.NameSpaceOID, []byte("release/"+cand.String()+"/"+k))
+	if k, prob := s.idempotencyKey(c); prob != nil {
+		writeProblem(c, *prob)
+		return
+	} else if k != nil {
+		d.ID = idempotentID(k)
+	}
+	if _, ok := s.claimIdempotencyKey(c, d.ID); !ok {
+		return
 	}
 	if err := s.Store.RecordDisclosure(c.Request.Context(), d); err != nil {
 		unavailable(c, "the database is unavailable")

@@ -62,7 +62,7 @@ func (r *LegacyRegistrationRequest) Validate(opts ValidationOptions) (storage.Ne
 }
 
 func (s *server) importLegacyRegistration(c *gin.Context) {
-	s.register(c, "POST /v1/legacy/registrations", func(body []byte) (registrationInput, *Problem) {
+	s.register(c, func(body []byte) (registrationInput, *Problem) {
 		var req LegacyRegistrationRequest
 		if p := decodeStrictBytes(body, &req); p != nil {
 			return registrationInput{}, p

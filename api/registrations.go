@@ -2,12 +2,10 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -72,7 +70,7 @@ func created(r storage.Registration, warnings []FieldError, legacy bool) Registr
 }
 
 func (s *server) createRegistration(c *gin.Context) {
-	s.register(c, "POST /v1/registrations", func(body []byte) (registrationInput, *Problem) {
+	s.register(c, func(body []byte) (registrationInput, *Problem) {
 		var req RegistrationRequest
 		if p := decodeStrictBytes(body, &req); p != nil {
 			return registrationInput{}, p
@@ -94,7 +92,7 @@ type registrationInput struct {
 // register is the shared flow of the registration routes: decode and
 // validate, store in one transaction (idempotently), start the workflow, and
 // answer. Nothing is stored for a refused request.
-func (s *server) register(c *gin.Context, scope string, parse func(body []byte) (registrationInput, *Problem)) {
+func (s *server) register(c *gin.Context, parse func(body []byte) (registrationInput, *Problem)) {
 	ctx := c.Request.Context()
 	body, prob := readBody(c)
 	if prob != nil {
@@ -112,13 +110,9 @@ func (s *server) register(c *gin.Context, scope string, parse func(body []byte) 
 	if _, ok := testParts[testType]; !ok {
 		testType = "unknown"
 	}
-	var idem *storage.IdempotencyKey
-	if key := c.GetHeader("Idempotency-Key"); key != "" {
-		if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
-			errs = append(errs, FieldError{Field: "Idempotency-Key", Detail: "must be 1 to 200 visible ASCII characters"})
-		}
-		sum := sha256.Sum256(body)
-		idem = &storage.IdempotencyKey{Scope: scope, Key: key, RequestHash: sum[:]}
+	idem, idemProb := s.idempotencyKey(c)
+	if idemProb != nil {
+		errs = append(errs, idemProb.Errors...)
 	}
 	if len(errs) > 0 {
 		s.metrics.regs.WithLabelValues(testType, "invalid").Inc()
@@ -165,9 +159,7 @@ func (s *server) register(c *gin.Context, scope string, parse func(body []byte) 
 			Errors: []FieldError{{Field: "test.type", Detail: "the candidate is under quarantine for this test"}}})
 		return
 	case errors.Is(err, storage.ErrIdempotencyMismatch):
-		writeProblem(c, Problem{Type: ProblemIdempotency, Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity,
-			Detail: "this Idempotency-Key was used for a different request",
-			Errors: []FieldError{{Field: "Idempotency-Key", Detail: "was used before with a different body"}}})
+		idempotencyMismatch(c)
 		return
 	case errors.Is(err, storage.ErrIdentifierConflict):
 		s.metrics.regs.WithLabelValues(testType, "invalid").Inc()
@@ -224,6 +216,7 @@ func readBody(c *gin.Context) ([]byte, *Problem) {
 		return nil, &Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
 			Detail: "the request body could not be read"}
 	}
+	c.Set(rawBodyKey, data)
 	return data, nil
 }
 

@@ -139,8 +139,14 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 		received = *b.ReceivedAt
 	}
 	id := uuid.Must(uuid.NewV7())
-	if k := c.GetHeader("Idempotency-Key"); k != "" {
-		id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("subject-request/"+p.Subject+"/"+k))
+	if k, prob := s.idempotencyKey(c); prob != nil {
+		writeProblem(c, *prob)
+		return
+	} else if k != nil {
+		id = idempotentID(k)
+	}
+	if _, ok := s.claimIdempotencyKey(c, id); !ok {
+		return
 	}
 	due := received.AddDate(0, 1, 0)
 	req := storage.SubjectRequest{ID: id, CandidateID: candidateID, Kind: b.Kind, ReceivedAt: received, DueAt: due,
@@ -152,6 +158,11 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 	if err := s.Store.CreateSubjectRequest(ctx, req); err != nil {
 		unavailable(c, "the database is unavailable")
 		return
+	}
+	// Answered with the request as stored, so that a retry with the same
+	// Idempotency-Key gets the first answer.
+	if stored, err := s.Store.GetSubjectRequest(ctx, id); err == nil {
+		due = stored.OriginalDueAt
 	}
 	in := workflows.SubjectRequestInput{RequestID: id.String(), Kind: b.Kind, DueAt: due, MaxDueAt: due.AddDate(0, 2, 0),
 		IdentityVerified: b.IdentityAsserted != nil, Reminders: s.SubjectRequests.Reminders, LiftNotice: s.SubjectRequests.LiftNotice}

@@ -42,20 +42,33 @@ func (s *server) registrationForUpdate(c *gin.Context) (storage.Registration, bo
 
 // sendUpdate sends a workflow Update to the registration's workflow and
 // waits for its outcome. A validator's refusal is 422 with its reason; the
-// same Idempotency-Key is the same Update, so a retry is answered without
-// doing anything twice.
+// same Idempotency-Key with the same request is the same Update, so a
+// retry is answered without doing anything twice, and the key used before
+// for another request is refused (422) without sending anything.
 func (s *server) sendUpdate(c *gin.Context, reg storage.Registration, name string, arg any) bool {
 	return s.sendUpdateTo(c, reg.WorkflowID, name, arg, nil)
 }
 
 // sendUpdateTo sends an Update to any workflow of the registration (an
 // appeal's, for one) and decodes its result into out when out is not nil.
+// The Idempotency-Key is claimed for the resource in the path's :id (the
+// registration, subject request or course registration), so that it is
+// deleted with it.
 func (s *server) sendUpdateTo(c *gin.Context, workflowID, name string, arg, out any) bool {
+	resource, _ := uuid.Parse(c.Param("id"))
+	idem, ok := s.claimIdempotencyKey(c, resource)
+	if !ok {
+		return false
+	}
+	updateID := ""
+	if idem != nil {
+		updateID = updateIDFor(idem)
+	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 30*time.Second)
 	defer cancel()
 	opts := client.UpdateWorkflowOptions{
 		WorkflowID: workflowID, UpdateName: name, Args: []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted, UpdateID: c.GetHeader("Idempotency-Key"),
+		WaitForStage: client.WorkflowUpdateStageCompleted, UpdateID: updateID,
 	}
 	handle, err := s.Temporal.UpdateWorkflow(ctx, opts)
 	if err == nil {
@@ -128,7 +141,10 @@ func (s *server) decodeBody(c *gin.Context, v any) bool {
 		writeProblem(c, *prob)
 		return false
 	}
-	fillActor(c, v)
+	if prob := resolveActor(c, v); prob != nil {
+		writeProblem(c, *prob)
+		return false
+	}
 	return true
 }
 
@@ -389,9 +405,13 @@ func (s *server) reportSessionDiscrepancy(c *gin.Context) {
 		unavailable(c, "the database is unavailable")
 		return
 	}
-	dID := uuid.NewSHA1(uuid.NameSpaceOID, []byte("session-discrepancy/"+sess.ID.String()+"/"+c.GetHeader("Idempotency-Key")+"/"+d.Kind+"/"+d.Part))
-	if c.GetHeader("Idempotency-Key") == "" {
-		dID, _ = uuid.NewV7()
+	idem, ok := s.claimIdempotencyKey(c, sess.ID)
+	if !ok {
+		return
+	}
+	dID, _ := uuid.NewV7()
+	if idem != nil {
+		dID = idempotentID(idem)
 	}
 	if err := s.Store.RecordDiscrepancy(ctx, storage.Discrepancy{ID: dID, SessionID: &sess.ID, Part: d.Part, Kind: d.Kind, Note: d.Note}); err != nil {
 		unavailable(c, "the database is unavailable")

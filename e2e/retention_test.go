@@ -35,6 +35,8 @@ import (
 type retentionStack struct {
 	url string
 	sim *registry.Simulator
+	// queue is the task queue its worker polls.
+	queue string
 }
 
 // Options change the stack's worker settings, e.g. the appeal deadlines.
@@ -65,7 +67,7 @@ func startRetentionStack(t *testing.T, periods policy.Periods, options ...func(*
 		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Codec: codec.DisplayCodec(), Objects: env.objects, AudioMaxBytes: 1 << 20,
 		Ready: func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }}))
 	t.Cleanup(srv.Close)
-	return retentionStack{url: srv.URL, sim: sim}
+	return retentionStack{url: srv.URL, sim: sim, queue: queue}
 }
 
 func rowCount(t *testing.T, query string, args ...any) int {

@@ -106,30 +106,27 @@ func (s *Store) courseKey(ctx context.Context, tx pgx.Tx, regID uuid.UUID, creat
 }
 
 // CreateCourseRegistration stores a registration with its consent, the
-// participant sealed under a new data key. With an idempotency key, the
-// registration that key made before is returned (created false).
-func (s *Store) CreateCourseRegistration(ctx context.Context, r CourseRegistration, idemKey string) (CourseRegistration, bool, error) {
+// participant sealed under a new data key. With an idempotency key (scoped
+// by route and caller), the registration that key made before is returned
+// (created false); the key used for another request is
+// ErrIdempotencyMismatch.
+func (s *Store) CreateCourseRegistration(ctx context.Context, r CourseRegistration, idem *IdempotencyKey) (CourseRegistration, bool, error) {
 	created := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if idemKey != "" {
-			var id uuid.UUID
-			err := tx.QueryRow(ctx, `SELECT id FROM course_registrations WHERE idempotency_key = $1`, idemKey).Scan(&id)
-			if err == nil {
+		if idem != nil {
+			id, found, err := idempotentResource(ctx, tx, *idem)
+			if err != nil {
+				return err
+			}
+			if found {
 				r.ID = id
 				return nil
 			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("read idempotency key: %w", err)
-			}
-		}
-		var key *string
-		if idemKey != "" {
-			key = &idemKey
 		}
 		// The key row needs the registration row first; the sealed column is
 		// filled in right after, in the same transaction.
-		if _, err := tx.Exec(ctx, `INSERT INTO course_registrations (id, course_id, sealed, consent_at, policy_version, workflow_id, idempotency_key)
-			VALUES ($1, $2, '\x', $3, $4, $5, $6)`, r.ID, r.CourseID, r.ConsentAt, r.PolicyVersion, r.WorkflowID, key); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO course_registrations (id, course_id, sealed, consent_at, policy_version, workflow_id)
+			VALUES ($1, $2, '\x', $3, $4, $5)`, r.ID, r.CourseID, r.ConsentAt, r.PolicyVersion, r.WorkflowID); err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "23503" {
 				return ErrNotFound
@@ -147,10 +144,15 @@ func (s *Store) CreateCourseRegistration(ctx context.Context, r CourseRegistrati
 		if _, err := tx.Exec(ctx, `UPDATE course_registrations SET sealed = $2 WHERE id = $1`, r.ID, sealed); err != nil {
 			return fmt.Errorf("seal participant: %w", err)
 		}
+		if idem != nil {
+			if err := storeIdempotencyKey(ctx, tx, *idem, r.ID); err != nil {
+				return err
+			}
+		}
 		created = true
 		return nil
 	})
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrIdempotencyMismatch) {
 		return r, false, err
 	}
 	if err != nil {
@@ -296,6 +298,7 @@ func (s *Store) DeleteCourseRegistration(ctx context.Context, objects *Objects, 
 		for _, q := range []string{
 			`DELETE FROM notification_outbox WHERE course_registration_id = $1`,
 			`DELETE FROM course_keys WHERE registration_id = $1`,
+			`DELETE FROM idempotency_keys WHERE resource_id = $1`,
 			`DELETE FROM course_registrations WHERE id = $1`,
 		} {
 			tag, err := tx.Exec(ctx, q, id)

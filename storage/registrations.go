@@ -87,8 +87,8 @@ type Registration struct {
 	PaymentStatus   string
 }
 
-// IdempotencyKey scopes a client's Idempotency-Key header to one route, with
-// a hash of the request it was first used for.
+// IdempotencyKey is a client's Idempotency-Key header in its scope (the
+// caller), with a hash of the request it was first used for.
 type IdempotencyKey struct {
 	Scope       string
 	Key         string
@@ -166,21 +166,13 @@ func (s *Store) CreateRegistration(ctx context.Context, in NewRegistration, idem
 func (s *Store) createRegistration(ctx context.Context, in NewRegistration, legacy *LegacyData, idem *IdempotencyKey) (reg Registration, created bool, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if idem != nil {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))`, idem.Scope, idem.Key); err != nil {
-				return fmt.Errorf("lock idempotency key: %w", err)
+			rid, found, err := idempotentResource(ctx, tx, *idem)
+			if err != nil {
+				return err
 			}
-			var hash []byte
-			var rid uuid.UUID
-			err := tx.QueryRow(ctx, `SELECT request_hash, resource_id FROM idempotency_keys WHERE scope = $1 AND key = $2`, idem.Scope, idem.Key).Scan(&hash, &rid)
-			switch {
-			case err == nil:
-				if !hmac.Equal(hash, idem.RequestHash) {
-					return ErrIdempotencyMismatch
-				}
+			if found {
 				reg, err = getRegistration(ctx, tx, rid)
 				return err
-			case !errors.Is(err, pgx.ErrNoRows):
-				return fmt.Errorf("read idempotency key: %w", err)
 			}
 		}
 
@@ -237,9 +229,8 @@ func (s *Store) createRegistration(ctx context.Context, in NewRegistration, lega
 			}
 		}
 		if idem != nil {
-			if _, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, resource_id) VALUES ($1, $2, $3, $4)`,
-				idem.Scope, idem.Key, idem.RequestHash, id); err != nil {
-				return fmt.Errorf("store idempotency key: %w", err)
+			if err := storeIdempotencyKey(ctx, tx, *idem, id); err != nil {
+				return err
 			}
 		}
 		created = true
