@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"regexp"
 	"slices"
 	"strings"
@@ -175,6 +174,17 @@ func (v *validator) text(field, value string, required bool, max int) string {
 	return value
 }
 
+func (v *validator) phone(field, value string, required bool) string {
+	value = strings.TrimSpace(value)
+	switch {
+	case value == "" && required:
+		v.add(field, "is required")
+	case value != "" && !phoneRe.MatchString(value):
+		v.add(field, "must be 8 to 20 digits, optionally starting with +")
+	}
+	return value
+}
+
 func (v *validator) date(field, value string, required bool) time.Time {
 	if value == "" {
 		if required {
@@ -260,19 +270,8 @@ func (r *RegistrationRequest) Validate(opts ValidationOptions) (storage.NewRegis
 		}
 		out.Person.NationalID, out.Person.DUFNumber, out.Person.PassportNumber = nid, duf, passport
 
-		if email := strings.TrimSpace(p.Email); email != "" {
-			a, err := mail.ParseAddress(email)
-			if err != nil || a.Address != email || len(email) > 254 {
-				v.add("person.email", "must be a plain e-mail address such as name@example.org")
-			}
-			out.Person.Email = email
-		}
-		if phone := strings.TrimSpace(p.Phone); phone != "" {
-			if !phoneRe.MatchString(phone) {
-				v.add("person.phone", "must be 8 to 20 digits, optionally starting with +")
-			}
-			out.Person.Phone = phone
-		}
+		out.Person.Email = v.email("person.email", p.Email, false)
+		out.Person.Phone = v.phone("person.phone", p.Phone, false)
 		out.Person.Gender = v.oneOf("person.gender", p.Gender, genders, false)
 		out.WrittenForm = v.oneOf("person.written_form", p.WrittenForm, writtenForms, false)
 		if a := p.Address; a != nil {
