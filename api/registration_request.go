@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/examflow/examflow/identity"
@@ -185,6 +186,23 @@ func (v *validator) phone(field, value string, required bool) string {
 	return value
 }
 
+// normalizeIdentifier is an identifier as examflow stores and looks it up:
+// without the spaces and hyphens people write in it, a passport number in
+// upper case. Registration and every lookup use it, so the blind index
+// matches however the number was written.
+func normalizeIdentifier(kind, value string) string {
+	value = strings.Map(func(r rune) rune {
+		if r == '-' || unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, value)
+	if kind == "passport_number" {
+		value = strings.ToUpper(value)
+	}
+	return value
+}
+
 func (v *validator) date(field, value string, required bool) time.Time {
 	if value == "" {
 		if required {
@@ -239,9 +257,9 @@ func (r *RegistrationRequest) Validate(opts ValidationOptions) (storage.NewRegis
 		}
 		out.Person.DateOfBirth = dob
 
-		nid := strings.TrimSpace(p.NationalID)
-		duf := strings.TrimSpace(p.DUFNumber)
-		passport := strings.ToUpper(strings.TrimSpace(p.PassportNumber))
+		nid := normalizeIdentifier("national_id", p.NationalID)
+		duf := normalizeIdentifier("duf_number", p.DUFNumber)
+		passport := normalizeIdentifier("passport_number", p.PassportNumber)
 		if nid == "" && duf == "" && passport == "" {
 			v.add("person", "at least one identifier is required: national_id, duf_number or passport_number")
 		}

@@ -70,8 +70,9 @@ type SubjectRequestView struct {
 
 var requestKinds = []string{workflows.RequestAccess, workflows.RequestRectification, workflows.RequestRestriction, workflows.RequestObjection}
 
-// check validates a request and normalises the rectified values in place,
-// as registration stores them.
+// check validates a request and normalises it in place: the identifier as
+// registration normalises it, the rectified values as registration stores
+// them.
 func (b *SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 	var errs []FieldError
 	if !slices.Contains(requestKinds, b.Kind) {
@@ -80,7 +81,8 @@ func (b *SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 	if !slices.Contains([]string{"national_id", "duf_number", "passport_number"}, b.Identifier.Kind) {
 		errs = append(errs, FieldError{Field: "identifier.kind", Detail: "must be national_id, duf_number or passport_number"})
 	}
-	if strings.TrimSpace(b.Identifier.Value) == "" {
+	b.Identifier.Value = normalizeIdentifier(b.Identifier.Kind, b.Identifier.Value)
+	if b.Identifier.Value == "" {
 		errs = append(errs, FieldError{Field: "identifier.value", Detail: "is required"})
 	}
 	if b.ReceivedAt != nil && b.ReceivedAt.After(now.Add(time.Minute)) {

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -65,5 +67,46 @@ func TestRectifiedValuesAreValidatedLikeRegistration(t *testing.T) {
 	rect, _ := got.Body["rectification"].(map[string]any)
 	if rect["family_name"] != p.Family+"-Hansen" || rect["email"] != "new@example.org" {
 		t.Fatalf("stored rectification %v", rect)
+	}
+}
+
+// TestSubjectRequestFindsTheCandidateWhateverTheFormatting: a person's
+// request names the identifier as the person writes it; the lookup
+// normalises it as registration does (spaces, hyphens, letter case), so a
+// number written "DDMMYY IIIKK" or a passport number in lower case finds
+// the candidate registered with the plain form.
+func TestSubjectRequestFindsTheCandidateWhateverTheFormatting(t *testing.T) {
+	ch := roleKey(t, "ch-lookup-format", "case_handler")
+	p := newPerson(t)
+	passport := fmt.Sprintf("PA%07d", rand.IntN(10_000_000))
+	body := p.reg(t, "citizenship", uniqueCentre(), session)
+	body["person"].(map[string]any)["passport_number"] = passport
+	reg := postRegistration(t, body, "")
+	if reg.Status != 201 {
+		t.Fatalf("register: %d %s", reg.Status, reg.Raw)
+	}
+	cand := reg.Body["candidate_id"].(string)
+	nid := p.NationalID
+	for _, tc := range []struct{ kind, value string }{
+		{"national_id", nid},
+		{"national_id", " " + nid[:6] + " " + nid[6:] + " "},
+		{"national_id", nid[:6] + "-" + nid[6:]},
+		{"national_id", nid[:6] + " " + nid[6:9] + " " + nid[9:]},
+		{"passport_number", strings.ToLower(passport)},
+		{"passport_number", passport[:2] + " " + passport[2:]},
+	} {
+		t.Run(tc.kind+" "+tc.value, func(t *testing.T) {
+			a := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "access",
+				"identifier": map[string]any{"kind": tc.kind, "value": tc.value}})), ch)
+			if a.Status != 201 || a.Body["candidate_id"] != cand {
+				t.Fatalf("want 201 for candidate %s, got %d %s", cand, a.Status, a.Raw)
+			}
+		})
+	}
+	// A number that is not the person's still finds nobody.
+	a := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "access",
+		"identifier": map[string]any{"kind": "passport_number", "value": passport + "9"}})), ch)
+	if a.Status != 404 {
+		t.Fatalf("unknown passport: %d %s", a.Status, a.Raw)
 	}
 }
