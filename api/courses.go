@@ -479,12 +479,30 @@ func (s *server) showSelfService(c *gin.Context) {
 func (s *server) selfServiceWithdraw(c *gin.Context) {
 	if r, ok := s.selfService(c); ok {
 		s.withdraw(c, r, "participant_link")
+		s.auditSelfService(c, r, "all")
 	}
 }
 
 func (s *server) selfServiceCorrect(c *gin.Context) {
 	if r, ok := s.selfService(c); ok {
 		s.correct(c, r)
+		s.auditSelfService(c, r, "participant")
+	}
+}
+
+// auditSelfService records a change a participant made through their
+// self-service link, once it succeeded, as staff changes are recorded:
+// who is the registration acting on itself ("self-service:<id>"), never a
+// name or an address.
+func (s *server) auditSelfService(c *gin.Context, r storage.CourseRegistration, fields ...string) {
+	if st := c.Writer.Status(); st < 200 || st > 299 || s.Store == nil {
+		return
+	}
+	ctx := c.Request.Context()
+	entry := storage.AuditEntry{Who: "self-service:" + r.ID.String(), Role: "data_subject", Purpose: purposeCourses, Action: storage.AuditChange,
+		SubjectKind: storage.SubjectCourseRegistration, SubjectID: r.ID, Fields: fields, Operation: c.Request.Method + " " + c.FullPath()}
+	if err := s.Store.Audit(ctx, entry); err != nil {
+		s.Logger.ErrorContext(ctx, "audit log append failed after a change", "operation", entry.Operation, "error", err)
 	}
 }
 
