@@ -43,6 +43,13 @@ type Deps struct {
 	// one recording.
 	Objects       *storage.Objects
 	AudioMaxBytes int64
+	// AudioUploadMinRate is the slowest upload (bytes per second) the
+	// recording route waits for; DefaultAudioUploadMinRate if zero.
+	AudioUploadMinRate int64
+	// HTTPTimeouts are the timeouts of the server that serves the handler
+	// (NewHTTPServer); the recording route extends its own. Zero fields
+	// are DefaultHTTPTimeouts'.
+	HTTPTimeouts HTTPTimeouts
 	// Codec, when set, is served as the Temporal UI's codec server.
 	Codec converter.PayloadCodec
 	// CodecCORSOrigins are the UI origins allowed to call the codec server.
