@@ -113,6 +113,7 @@ func New(d Deps) *gin.Engine {
 	r.GET("/courses/self-service/:token", s.showSelfService)
 	r.POST("/courses/self-service/:token/withdrawal", s.selfServiceWithdraw)
 	r.POST("/courses/self-service/:token/corrections", s.selfServiceCorrect)
+	r.POST("/courses/self-service/:token/renewal", s.selfServiceRenew)
 	if d.Registry != nil && d.Store != nil {
 		d.Registry.MustRegister(overdueCollector{s: s, desc: prometheus.NewDesc("examflow_subject_requests_overdue",
 			"Data subject requests not answered by their due date.", nil, nil)})
@@ -204,6 +205,8 @@ func (s *server) routes() []RouteSpec {
 		route(http.MethodGet, "/v1/course-registrations/:id", s.getCourseRegistration, reads(courseReg, purposeCourses, "participant"), RoleCourseAdmin),
 		route(http.MethodPost, "/v1/course-registrations/:id/completion", s.completeCourse, changes(courseReg, purposeCourses, "completion"), RoleCourseAdmin),
 		route(http.MethodPost, "/v1/course-registrations/:id/corrections", s.correctCourseRegistration, changes(courseReg, purposeCourses, "participant"), RoleCourseAdmin),
+		route(http.MethodPost, "/v1/course-registrations/:id/self-service-link", s.sendCourseLink,
+			&auditSpec{action: "notify", subject: courseReg, purpose: purposeCourses, fields: []string{"contact"}}, RoleCourseAdmin),
 		route(http.MethodPost, "/v1/course-registrations/:id/withdrawal", s.withdrawCourseConsent, changes(courseReg, purposeCourses, "all"), RoleCourseAdmin, RoleIntegration),
 		// Anonymous cells: no personal data, so not audited.
 		route(http.MethodGet, "/v1/statistics", StatisticsHandler(s.Store, s.StatisticsMinCell, s.Logger), nil, RoleStatistics),

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 
@@ -135,6 +136,9 @@ func Load() (Config, error) {
 	}
 	if c.MinIO.AudioExpiryDays < 1 {
 		return Config{}, fmt.Errorf("EXAMFLOW_AUDIO_EXPIRY_DAYS must be at least 1, got %d", c.MinIO.AudioExpiryDays)
+	}
+	if c.Courses.LinkTTL < time.Hour {
+		return Config{}, fmt.Errorf("EXAMFLOW_COURSE_LINK_TTL must be at least 1h, got %s", c.Courses.LinkTTL)
 	}
 	if c.MinIO.AudioUploadMinRate < 1024 {
 		return Config{}, fmt.Errorf("EXAMFLOW_AUDIO_UPLOAD_MIN_RATE must be at least 1024 (bytes per second), got %d", c.MinIO.AudioUploadMinRate)

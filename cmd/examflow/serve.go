@@ -51,7 +51,7 @@ func runAPI(ctx context.Context, args []string) error {
 			ExportLinkTTL: cfg.SubjectRequests.ExportLinkTTL},
 		ExportLinkKey: lookupKey,
 		Courses: api.CourseOptions{PolicyVersion: cfg.Courses.PolicyVersion, SurveyAfter: cfg.Courses.SurveyAfter, NewsEvery: cfg.Courses.NewsEvery,
-			Retention: cfg.Courses.Retention, PublicURL: cfg.Courses.PublicURL, LinkKey: lookupKey},
+			Retention: cfg.Courses.Retention, PublicURL: cfg.Courses.PublicURL, LinkKey: lookupKey, LinkTTL: cfg.Courses.LinkTTL},
 	})
 	return serve(ctx, logger, cfg.APIAddr, handler)
 }
