@@ -1,9 +1,11 @@
 package api
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"html/template"
 	"net/http"
@@ -35,6 +37,20 @@ type CourseOptions struct {
 	PublicURL string
 	// LinkKey signs the participants' self-service links.
 	LinkKey []byte
+	// LinkTTL is how long a self-service link works; DefaultCourseLinkTTL
+	// if zero.
+	LinkTTL time.Duration
+}
+
+// DefaultCourseLinkTTL is how long a participant's self-service link works
+// unless configured: 30 days. An expired link asks for a fresh one.
+const DefaultCourseLinkTTL = 30 * 24 * time.Hour
+
+func (o CourseOptions) linkTTL() time.Duration {
+	if o.LinkTTL > 0 {
+		return o.LinkTTL
+	}
+	return DefaultCourseLinkTTL
 }
 
 // CourseRequest creates a course or event.
@@ -248,10 +264,13 @@ func (s *server) registerForCourse(c *gin.Context) {
 		unavailable(c, "Temporal did not answer; send the registration again with the same Idempotency-Key")
 		return
 	}
-	link := s.Courses.PublicURL + "/courses/self-service/" + s.signCourseLink(reg.ID)
+	// The link is a credential: it goes to the outbox sealed, and is
+	// cleared there once the confirmation is sent.
+	exp := now.Add(s.Courses.linkTTL())
 	if _, err := s.Store.EnqueueNotification(ctx, storage.Notification{DedupeKey: "course_registered/" + reg.ID.String(), CourseRegistrationID: reg.ID,
-		Kind: "course_registered", Purpose: "administering and following up the chosen training",
-		Payload: map[string]string{"course_title": course.Title, "event_date": course.EventDate.Format(time.DateOnly), "withdraw_url": link}}); err != nil {
+		Kind: "course_registered", Purpose: purposeCourses,
+		Payload: map[string]string{"course_title": course.Title, "event_date": course.EventDate.Format(time.DateOnly), "link_expires": exp.UTC().Format(time.DateOnly)},
+		Secrets: map[string]string{"withdraw_url": s.courseLinkURL(reg.ID, exp)}}); err != nil {
 		s.Logger.WarnContext(ctx, "course confirmation not queued", "course_registration_id", reg.ID.String(), "error", err)
 	}
 	status, outcome := http.StatusCreated, "created"
@@ -441,10 +460,24 @@ func (s *server) withdrawCourseConsent(c *gin.Context) {
 	}
 }
 
-// signCourseLink is a participant's self-service token: the registration
-// ID, signed. It works as long as the registration exists.
-func (s *server) signCourseLink(id uuid.UUID) string {
-	return base64.RawURLEncoding.EncodeToString(append(id[:], s.courseMAC(id[:])...))
+// courseLinkVersion is the first byte of a self-service token that
+// expires. Tokens from before had none and never expired; they are now
+// treated as expired, so their holder can ask for a fresh link.
+const courseLinkVersion = 2
+
+// signCourseLink is a participant's self-service token: the version, the
+// registration ID and the expiry (Unix seconds), signed.
+func (s *server) signCourseLink(id uuid.UUID, exp time.Time) string {
+	msg := make([]byte, 25)
+	msg[0] = courseLinkVersion
+	copy(msg[1:17], id[:])
+	binary.BigEndian.PutUint64(msg[17:], uint64(exp.Unix()))
+	return base64.RawURLEncoding.EncodeToString(append(msg, s.courseMAC(msg)...))
+}
+
+// courseLinkURL is the self-service link as the participant gets it.
+func (s *server) courseLinkURL(id uuid.UUID, exp time.Time) string {
+	return s.Courses.PublicURL + "/courses/self-service/" + s.signCourseLink(id, exp)
 }
 
 func (s *server) courseMAC(msg []byte) []byte {
@@ -454,16 +487,113 @@ func (s *server) courseMAC(msg []byte) []byte {
 	return m.Sum(nil)
 }
 
-// selfService reads the registration of a self-service link.
+// courseLink is a verified self-service token.
+type courseLink struct {
+	id      uuid.UUID
+	expires time.Time
+}
+
+// parseCourseLink verifies a self-service token. A token from before links
+// expired is authentic but long expired.
+func (s *server) parseCourseLink(token string) (courseLink, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(s.Courses.LinkKey) == 0 {
+		return courseLink{}, false
+	}
+	switch {
+	case len(raw) == 25+sha256.Size && raw[0] == courseLinkVersion && hmac.Equal(raw[25:], s.courseMAC(raw[:25])):
+		id, _ := uuid.FromBytes(raw[1:17])
+		return courseLink{id: id, expires: time.Unix(int64(binary.BigEndian.Uint64(raw[17:25])), 0)}, true
+	case len(raw) == 16+sha256.Size && hmac.Equal(raw[16:], s.courseMAC(raw[:16])):
+		id, _ := uuid.FromBytes(raw[:16])
+		return courseLink{id: id, expires: time.Unix(0, 0)}, true
+	}
+	return courseLink{}, false
+}
+
+// linkExpired says how to get a fresh link.
+const linkExpired = "this self-service link has expired; ask for a new one with POST /courses/self-service/{token}/renewal " +
+	"(the button on the link's page): a fresh link is e-mailed to the address you registered with"
+
+// selfService reads the registration of a valid, unexpired self-service
+// link.
 func (s *server) selfService(c *gin.Context) (storage.CourseRegistration, bool) {
-	raw, err := base64.RawURLEncoding.DecodeString(c.Param("token"))
-	if err != nil || len(raw) != 16+sha256.Size || len(s.Courses.LinkKey) == 0 || !hmac.Equal(raw[16:], s.courseMAC(raw[:16])) {
+	l, ok := s.parseCourseLink(c.Param("token"))
+	if !ok {
 		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no such link"})
 		return storage.CourseRegistration{}, false
 	}
-	id, _ := uuid.FromBytes(raw[:16])
-	return s.courseRegistration(c, id)
+	if !s.Validation.Now().Before(l.expires) {
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Link expired", Status: http.StatusGone, Detail: linkExpired})
+		return storage.CourseRegistration{}, false
+	}
+	return s.courseRegistration(c, l.id)
 }
+
+// renewalAnswer is the one answer to every request for a fresh link, so it
+// tells nothing about the registration.
+const renewalAnswer = "if the registration still exists, a new link is on its way to the e-mail address it was made with (at most one a day)"
+
+// sendFreshLink queues a new self-service link to the address on file, at
+// most one a day per registration. A registration that is gone gets none,
+// silently; only an unavailable database is an error.
+func (s *server) sendFreshLink(ctx context.Context, id uuid.UUID) error {
+	if _, err := s.Store.GetCourseRegistration(ctx, id); errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrKeyDestroyed) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	now := s.Validation.Now()
+	exp := now.Add(s.Courses.linkTTL())
+	_, err := s.Store.EnqueueNotification(ctx, storage.Notification{DedupeKey: "course_link/" + id.String() + "/" + now.UTC().Format(time.DateOnly),
+		CourseRegistrationID: id, Kind: "course_link", Purpose: purposeCourses,
+		Payload: map[string]string{"link_expires": exp.UTC().Format(time.DateOnly)},
+		Secrets: map[string]string{"self_service_url": s.courseLinkURL(id, exp)}})
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// selfServiceRenew mails a fresh link for an authentic link, expired or
+// not. The answer is the same whether or not a link is sent.
+func (s *server) selfServiceRenew(c *gin.Context) {
+	l, ok := s.parseCourseLink(c.Param("token"))
+	if !ok {
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no such link"})
+		return
+	}
+	if err := s.sendFreshLink(c.Request.Context(), l.id); err != nil {
+		s.Logger.WarnContext(c.Request.Context(), "fresh self-service link not queued", "course_registration_id", l.id.String(), "error", err)
+		unavailable(c, "the database is unavailable; ask again later")
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusAccepted, gin.H{"status": renewalAnswer})
+}
+
+// sendCourseLink lets course_admin send a participant who lost the link a
+// fresh one, to the address on file only.
+func (s *server) sendCourseLink(c *gin.Context) {
+	r, ok := s.courseRegistrationOf(c)
+	if !ok {
+		return
+	}
+	if err := s.sendFreshLink(c.Request.Context(), r.ID); err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	c.Set(auditSubjectKey, auditSubject{storage.SubjectCourseRegistration, r.ID})
+	c.JSON(http.StatusAccepted, gin.H{"registration_id": r.ID.String(), "status": renewalAnswer})
+}
+
+var expiredPage = template.Must(template.New("expired").Parse(`<!doctype html>
+<html lang="nb"><meta charset="utf-8"><title>Lenken er utløpt / The link has expired</title>
+<h1>Lenken er utløpt / The link has expired</h1>
+<p>Be om en ny lenke, så sender vi den til e-postadressen du meldte deg på med. / Ask for a new link and we send it to the e-mail address you registered with.</p>
+<form method="post" action="{{.}}/renewal"><button type="submit">Send meg en ny lenke / Send me a new link</button></form>
+<p>Du kan klage til Datatilsynet på hvordan vi behandler personopplysningene dine. / You can complain to the Norwegian Data Protection Authority (Datatilsynet): www.datatilsynet.no.</p>
+</html>`))
 
 var selfServicePage = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="nb"><meta charset="utf-8"><title>Påmeldingen din / Your registration</title>
@@ -476,6 +606,13 @@ var selfServicePage = template.Must(template.New("page").Parse(`<!doctype html>
 // selfServicePage shows the participant what the link can do; a GET
 // changes nothing (mail scanners follow links).
 func (s *server) showSelfService(c *gin.Context) {
+	if l, ok := s.parseCourseLink(c.Param("token")); ok && !s.Validation.Now().Before(l.expires) {
+		c.Header("Cache-Control", "no-store")
+		c.Status(http.StatusGone)
+		c.Header("Content-Type", "text/html; charset=utf-8")
+		_ = expiredPage.Execute(c.Writer, "/courses/self-service/"+c.Param("token"))
+		return
+	}
 	if _, ok := s.selfService(c); !ok {
 		return
 	}
@@ -488,12 +625,30 @@ func (s *server) showSelfService(c *gin.Context) {
 func (s *server) selfServiceWithdraw(c *gin.Context) {
 	if r, ok := s.selfService(c); ok {
 		s.withdraw(c, r, "participant_link")
+		s.auditSelfService(c, r, "all")
 	}
 }
 
 func (s *server) selfServiceCorrect(c *gin.Context) {
 	if r, ok := s.selfService(c); ok {
 		s.correct(c, r)
+		s.auditSelfService(c, r, "participant")
+	}
+}
+
+// auditSelfService records a change a participant made through their
+// self-service link, once it succeeded, as staff changes are recorded:
+// who is the registration acting on itself ("self-service:<id>"), never a
+// name or an address.
+func (s *server) auditSelfService(c *gin.Context, r storage.CourseRegistration, fields ...string) {
+	if st := c.Writer.Status(); st < 200 || st > 299 || s.Store == nil {
+		return
+	}
+	ctx := c.Request.Context()
+	entry := storage.AuditEntry{Who: "self-service:" + r.ID.String(), Role: "data_subject", Purpose: purposeCourses, Action: storage.AuditChange,
+		SubjectKind: storage.SubjectCourseRegistration, SubjectID: r.ID, Fields: fields, Operation: c.Request.Method + " " + c.FullPath()}
+	if err := s.Store.Audit(ctx, entry); err != nil {
+		s.Logger.ErrorContext(ctx, "audit log append failed after a change", "operation", entry.Operation, "error", err)
 	}
 }
 

@@ -73,6 +73,8 @@ var bodyChecks = map[string]func(t *testing.T, body []byte){
 	"POST /v1/course-registrations/:id/withdrawal":                nil, // no body
 	"POST /courses/self-service/:token/corrections":               checkBody(checkCorrection),
 	"POST /courses/self-service/:token/withdrawal":                nil, // no body
+	"POST /courses/self-service/:token/renewal":                   nil, // no body
+	"POST /v1/course-registrations/:id/self-service-link":         nil, // no body
 	"POST /codec/decode":                                          nil, // Temporal's codec server
 }
 
@@ -330,7 +332,7 @@ func FuzzPostRoutes(f *testing.F) {
 	deps := Deps{Logger: slog.New(probe), Registry: prometheus.NewRegistry(), Tokens: allRoles{}, Validation: fuzzValidation,
 		Catalogue: catalogue, Courses: CourseOptions{LinkKey: []byte("fuzz link key")}}
 	h := New(deps)
-	token := (&server{Deps: deps}).signCourseLink(uuid.MustParse("0190a5b2-0000-7000-8000-00000000000c"))
+	token := (&server{Deps: deps}).signCourseLink(uuid.MustParse("0190a5b2-0000-7000-8000-00000000000c"), fuzzValidation.Now().Add(time.Hour))
 
 	// send posts body to path and checks the answer; it reports whether the
 	// handler read the body.

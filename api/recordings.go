@@ -86,6 +86,9 @@ func (s *server) uploadRecording(c *gin.Context) {
 			Errors: []FieldError{{Field: "X-Checksum-SHA256", Detail: "must be 64 hex digits"}}})
 		return
 	}
+	if err := s.extendUploadDeadlines(c, c.Request.ContentLength); err != nil {
+		s.Logger.WarnContext(ctx, "upload deadline not extended", "error", err)
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		internalError(c)

@@ -43,6 +43,13 @@ type Deps struct {
 	// one recording.
 	Objects       *storage.Objects
 	AudioMaxBytes int64
+	// AudioUploadMinRate is the slowest upload (bytes per second) the
+	// recording route waits for; DefaultAudioUploadMinRate if zero.
+	AudioUploadMinRate int64
+	// HTTPTimeouts are the timeouts of the server that serves the handler
+	// (NewHTTPServer); the recording route extends its own. Zero fields
+	// are DefaultHTTPTimeouts'.
+	HTTPTimeouts HTTPTimeouts
 	// Codec, when set, is served as the Temporal UI's codec server
 	// (decode only; worker.Codec.DisplayCodec).
 	Codec converter.PayloadCodec
@@ -104,6 +111,7 @@ func New(d Deps) *gin.Engine {
 	r.GET("/courses/self-service/:token", s.showSelfService)
 	r.POST("/courses/self-service/:token/withdrawal", s.selfServiceWithdraw)
 	r.POST("/courses/self-service/:token/corrections", s.selfServiceCorrect)
+	r.POST("/courses/self-service/:token/renewal", s.selfServiceRenew)
 	if d.Registry != nil && d.Store != nil {
 		d.Registry.MustRegister(overdueCollector{s: s, desc: prometheus.NewDesc("examflow_subject_requests_overdue",
 			"Data subject requests not answered by their due date.", nil, nil)})
@@ -195,6 +203,8 @@ func (s *server) routes() []RouteSpec {
 		route(http.MethodGet, "/v1/course-registrations/:id", s.getCourseRegistration, reads(courseReg, purposeCourses, "participant"), RoleCourseAdmin),
 		route(http.MethodPost, "/v1/course-registrations/:id/completion", s.completeCourse, changes(courseReg, purposeCourses, "completion"), RoleCourseAdmin),
 		route(http.MethodPost, "/v1/course-registrations/:id/corrections", s.correctCourseRegistration, changes(courseReg, purposeCourses, "participant"), RoleCourseAdmin),
+		route(http.MethodPost, "/v1/course-registrations/:id/self-service-link", s.sendCourseLink,
+			&auditSpec{action: "notify", subject: courseReg, purpose: purposeCourses, fields: []string{"contact"}}, RoleCourseAdmin),
 		route(http.MethodPost, "/v1/course-registrations/:id/withdrawal", s.withdrawCourseConsent, changes(courseReg, purposeCourses, "all"), RoleCourseAdmin, RoleIntegration),
 		// Anonymous cells: no personal data, so not audited.
 		route(http.MethodGet, "/v1/statistics", StatisticsHandler(s.Store, s.StatisticsMinCell, s.Logger), nil, RoleStatistics),

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -69,7 +70,10 @@ type SubjectRequestView struct {
 
 var requestKinds = []string{workflows.RequestAccess, workflows.RequestRectification, workflows.RequestRestriction, workflows.RequestObjection}
 
-func (b SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
+// check validates a request and normalises it in place: the identifier as
+// registration normalises it, the rectified values as registration stores
+// them.
+func (b *SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 	var errs []FieldError
 	if !slices.Contains(requestKinds, b.Kind) {
 		errs = append(errs, FieldError{Field: "kind", Detail: "must be one of " + strings.Join(requestKinds, ", ")})
@@ -77,7 +81,8 @@ func (b SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 	if !slices.Contains([]string{"national_id", "duf_number", "passport_number"}, b.Identifier.Kind) {
 		errs = append(errs, FieldError{Field: "identifier.kind", Detail: "must be national_id, duf_number or passport_number"})
 	}
-	if strings.TrimSpace(b.Identifier.Value) == "" {
+	b.Identifier.Value = normalizeIdentifier(b.Identifier.Kind, b.Identifier.Value)
+	if b.Identifier.Value == "" {
 		errs = append(errs, FieldError{Field: "identifier.value", Detail: "is required"})
 	}
 	if b.ReceivedAt != nil && b.ReceivedAt.After(now.Add(time.Minute)) {
@@ -91,13 +96,25 @@ func (b SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 		if len(b.Rectification) == 0 {
 			errs = append(errs, FieldError{Field: "rectification", Detail: "names the fields to correct"})
 		}
-		for f, v := range b.Rectification {
-			if !slices.Contains([]string{"given_name", "family_name", "email", "phone"}, f) {
-				errs = append(errs, FieldError{Field: "rectification." + f, Detail: "only given_name, family_name, email and phone are corrected this way"})
-			} else if strings.TrimSpace(v) == "" || len(v) > 200 {
-				errs = append(errs, FieldError{Field: "rectification." + f, Detail: "must be 1 to 200 characters"})
+		// The corrected values pass registration's own checks (they reach
+		// the Diploma Registry and e-mails) and are stored as registration
+		// stores them.
+		v := &validator{}
+		fields := slices.Sorted(maps.Keys(b.Rectification))
+		for _, f := range fields {
+			value, field := b.Rectification[f], "rectification."+f
+			switch f {
+			case "given_name", "family_name":
+				b.Rectification[f] = v.text(field, value, true, 200)
+			case "email":
+				b.Rectification[f] = v.email(field, value, true)
+			case "phone":
+				b.Rectification[f] = v.phone(field, value, true)
+			default:
+				v.add(field, "only given_name, family_name, email and phone are corrected this way")
 			}
 		}
+		errs = append(errs, v.errs...)
 	default:
 		if len(b.Rectification) > 0 {
 			errs = append(errs, FieldError{Field: "rectification", Detail: "goes with kind rectification"})

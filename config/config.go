@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 
@@ -118,6 +119,10 @@ type MinIO struct {
 	AudioMaxBytes int64 `env:"EXAMFLOW_AUDIO_MAX_BYTES" envDefault:"268435456"`
 	// AudioExpiryDays is the lifecycle expiry of objects under audio/.
 	AudioExpiryDays int `env:"EXAMFLOW_AUDIO_EXPIRY_DAYS" envDefault:"365"`
+	// AudioUploadMinRate is the slowest upload, in bytes per second, that
+	// the API waits for: an upload's read deadline is the server's read
+	// timeout plus the recording's size at this rate.
+	AudioUploadMinRate int64 `env:"EXAMFLOW_AUDIO_UPLOAD_MIN_RATE" envDefault:"131072"`
 }
 
 // Load reads the configuration from the environment and checks it: every
@@ -156,6 +161,12 @@ func load(withSecrets bool) (Config, error) {
 	}
 	if c.MinIO.AudioExpiryDays < 1 {
 		return Config{}, fmt.Errorf("EXAMFLOW_AUDIO_EXPIRY_DAYS must be at least 1, got %d", c.MinIO.AudioExpiryDays)
+	}
+	if c.Courses.LinkTTL < time.Hour {
+		return Config{}, fmt.Errorf("EXAMFLOW_COURSE_LINK_TTL must be at least 1h, got %s", c.Courses.LinkTTL)
+	}
+	if c.MinIO.AudioUploadMinRate < 1024 {
+		return Config{}, fmt.Errorf("EXAMFLOW_AUDIO_UPLOAD_MIN_RATE must be at least 1024 (bytes per second), got %d", c.MinIO.AudioUploadMinRate)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return Config{}, err

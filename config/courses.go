@@ -17,4 +17,7 @@ type Courses struct {
 	// PublicURL is the API's address as participants reach it, for their
 	// self-service links.
 	PublicURL string `env:"EXAMFLOW_PUBLIC_URL" envDefault:"http://127.0.0.1:8080"`
+	// LinkTTL is how long a participant's self-service link works; an
+	// expired link asks for a fresh one, mailed to the address on file.
+	LinkTTL time.Duration `env:"EXAMFLOW_COURSE_LINK_TTL" envDefault:"720h"`
 }

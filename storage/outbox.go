@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 	"time"
@@ -50,6 +51,12 @@ type Notification struct {
 	Kind string
 	// Payload holds non-personal template values, e.g. {"test_type": "citizenship"}.
 	Payload map[string]string
+	// Secrets are template values that are credentials, such as a
+	// participant's self-service link (course registrations only). They
+	// are sealed with the registration's data key, given to the template
+	// with Payload when the notification is sent, and cleared once it is
+	// sent or has failed for good.
+	Secrets map[string]string
 	// Purpose is the processing purpose the notification serves (for the
 	// record of processing), e.g. "arranging_tests".
 	Purpose string
@@ -64,8 +71,9 @@ type PendingNotification struct {
 	CourseRegistrationID uuid.UUID
 	RegistrationID       uuid.UUID
 	Kind                 string
-	Payload              map[string]string
-	Purpose              string
+	// Payload holds the template values, the opened Secrets included.
+	Payload map[string]string
+	Purpose string
 	// Attempts is the number of earlier attempts; this one is Attempts+1.
 	Attempts   int
 	CreatedAt  time.Time
@@ -109,6 +117,9 @@ func (s *Store) EnqueueNotification(ctx context.Context, n Notification) (create
 		return false, errors.New("enqueue notification: kind is empty")
 	case n.Purpose == "":
 		return false, errors.New("enqueue notification: purpose is empty")
+	case len(n.Secrets) > 0 && n.CourseRegistrationID == uuid.Nil:
+		// A candidate's rows move to another key on a merge.
+		return false, errors.New("enqueue notification: only course notifications carry secrets")
 	}
 	payload := n.Payload
 	if payload == nil {
@@ -129,15 +140,25 @@ func (s *Store) EnqueueNotification(ctx context.Context, n Notification) (create
 		courseID = &n.CourseRegistrationID
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var sealed []byte
+		if len(n.Secrets) > 0 {
+			dek, err := s.courseKey(ctx, tx, n.CourseRegistrationID, false)
+			if err != nil {
+				return err
+			}
+			if sealed, err = sealJSON(dek, n.CourseRegistrationID, secretsLabel(id), n.Secrets); err != nil {
+				return err
+			}
+		}
 		// The SELECT inserts nothing when the registration belongs to
 		// another candidate, so a notification is never tied to the wrong
 		// person.
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO notification_outbox (id, dedupe_key, candidate_id, registration_id, kind, payload, purpose, course_registration_id)
-			SELECT $1::uuid, $2::text, $3::uuid, $4::uuid, $5::text, $6::jsonb, $7::text, $8::uuid
+			INSERT INTO notification_outbox (id, dedupe_key, candidate_id, registration_id, kind, payload, purpose, course_registration_id, sealed_secrets)
+			SELECT $1::uuid, $2::text, $3::uuid, $4::uuid, $5::text, $6::jsonb, $7::text, $8::uuid, $9::bytea
 			WHERE $4::uuid IS NULL OR EXISTS (SELECT 1 FROM registrations WHERE id = $4 AND candidate_id = $3)
 			ON CONFLICT (dedupe_key) DO NOTHING`,
-			id, n.DedupeKey, candID, regID, n.Kind, payload, n.Purpose, courseID)
+			id, n.DedupeKey, candID, regID, n.Kind, payload, n.Purpose, courseID, sealed)
 		if err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "23503" {
@@ -158,11 +179,47 @@ func (s *Store) EnqueueNotification(ctx context.Context, n Notification) (create
 		}
 		return nil
 	})
+	if errors.Is(err, ErrKeyDestroyed) {
+		return false, fmt.Errorf("%w: the recipient's data key is destroyed", ErrNotFound)
+	}
 	if err != nil {
 		return false, classify(err)
 	}
 	return created, nil
 }
+
+// secretsLabel binds a notification's sealed secrets to its row.
+func secretsLabel(id uuid.UUID) string { return "notification secrets " + id.String() }
+
+// openSecrets opens a claimed course notification's sealed secrets into
+// its payload. A destroyed key (the registration is deleted) is
+// ErrKeyDestroyed.
+func (s *Store) openSecrets(ctx context.Context, n *PendingNotification, sealed []byte) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		dek, err := s.courseKey(ctx, tx, n.CourseRegistrationID, false)
+		if err != nil {
+			return err
+		}
+		var secrets map[string]string
+		if err := openJSON(dek, n.CourseRegistrationID, secretsLabel(n.ID), sealed, &secrets); err != nil {
+			return fmt.Errorf("%w: %w", errSecretsUnreadable, err)
+		}
+		if n.Payload == nil {
+			n.Payload = map[string]string{}
+		}
+		maps.Copy(n.Payload, secrets)
+		return nil
+	})
+}
+
+// errSecretsUnreadable: a notification's sealed secrets do not open with
+// its recipient's key (written by hand, or moved to another row).
+var errSecretsUnreadable = errors.New("sealed secrets cannot be opened")
+
+// clearSecrets is the SQL that forgets a notification's secrets once it is
+// sent or has failed for good; confirmations queued before secrets were
+// sealed carried the link in payload.
+const clearSecrets = `sealed_secrets = NULL, payload = payload - 'withdraw_url'`
 
 // ClaimNotifications claims up to limit due, unsent notifications and
 // returns them with the recipient's address and name. In one statement it
@@ -194,9 +251,9 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 		), leased AS (
 			UPDATE notification_outbox o SET next_attempt_at = now() + make_interval(secs => $2)
 			FROM due WHERE o.id = due.id
-			RETURNING o.id, o.candidate_id, o.registration_id, o.kind, o.payload, o.purpose, o.attempts, o.created_at, due.due_at, o.course_registration_id
+			RETURNING o.id, o.candidate_id, o.registration_id, o.kind, o.payload, o.purpose, o.attempts, o.created_at, due.due_at, o.course_registration_id, o.sealed_secrets
 		)
-		SELECT id, candidate_id, registration_id, kind, payload, purpose, attempts, created_at, course_registration_id
+		SELECT id, candidate_id, registration_id, kind, payload, purpose, attempts, created_at, course_registration_id, sealed_secrets
 		FROM leased ORDER BY due_at, id`,
 		limit, lease.Seconds())
 	if err != nil {
@@ -204,11 +261,12 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 	}
 	defer rows.Close()
 	var claimed []PendingNotification
+	sealed := map[uuid.UUID][]byte{}
 	for rows.Next() {
 		var n PendingNotification
 		var regID, candID, courseID *uuid.UUID
-		var payload []byte
-		if err := rows.Scan(&n.ID, &candID, &regID, &n.Kind, &payload, &n.Purpose, &n.Attempts, &n.CreatedAt, &courseID); err != nil {
+		var payload, secrets []byte
+		if err := rows.Scan(&n.ID, &candID, &regID, &n.Kind, &payload, &n.Purpose, &n.Attempts, &n.CreatedAt, &courseID, &secrets); err != nil {
 			return nil, classify(fmt.Errorf("read claimed notification: %w", err))
 		}
 		for _, x := range []struct {
@@ -223,6 +281,9 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 		// left nil: its template then fails for this row alone, instead of
 		// every claim failing on it.
 		n.Payload = decodePayload(payload)
+		if secrets != nil {
+			sealed[n.ID] = secrets
+		}
 		claimed = append(claimed, n)
 	}
 	if err := rows.Err(); err != nil {
@@ -245,8 +306,23 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 		if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrKeyDestroyed) {
 			return nil, err
 		}
+		if sec, ok := sealed[n.ID]; ok && pd.Person.Email != "" {
+			err := s.openSecrets(ctx, &n, sec)
+			switch {
+			case errors.Is(err, ErrKeyDestroyed):
+				pd.Person.Email = ""
+			case errors.Is(err, errSecretsUnreadable):
+				// This row alone fails for good; the others are sent.
+				if err := s.MarkNotificationAbandoned(ctx, n.ID, errSecretsUnreadable.Error()); err != nil && !errors.Is(err, ErrNotFound) {
+					return nil, err
+				}
+				continue
+			case err != nil:
+				return nil, classify(err)
+			}
+		}
 		if pd.Person.Email == "" {
-			if _, err := s.pool.Exec(ctx, `UPDATE notification_outbox SET failed_at = now(), last_error = $2 WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL`,
+			if _, err := s.pool.Exec(ctx, `UPDATE notification_outbox SET failed_at = now(), last_error = $2, `+clearSecrets+` WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL`,
 				n.ID, NoEmailAddress); err != nil {
 				return nil, classify(fmt.Errorf("mark notification without address: %w", err))
 			}
@@ -263,7 +339,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 // gone (its candidate was deleted).
 func (s *Store) MarkNotificationSent(ctx context.Context, id uuid.UUID) error {
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE notification_outbox SET sent_at = now(), failed_at = NULL, attempts = attempts + 1, last_error = NULL
+		UPDATE notification_outbox SET sent_at = now(), failed_at = NULL, attempts = attempts + 1, last_error = NULL, `+clearSecrets+`
 		WHERE id = $1 AND sent_at IS NULL`, id)
 	if err != nil {
 		return classify(fmt.Errorf("mark notification sent: %w", err))
@@ -299,7 +375,7 @@ func (s *Store) MarkNotificationFailed(ctx context.Context, id uuid.UUID, errTex
 // errText follows the rules of MarkNotificationFailed.
 func (s *Store) MarkNotificationAbandoned(ctx context.Context, id uuid.UUID, errText string) error {
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE notification_outbox SET attempts = attempts + 1, last_error = $2, failed_at = now()
+		UPDATE notification_outbox SET attempts = attempts + 1, last_error = $2, failed_at = now(), `+clearSecrets+`
 		WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL`, id, sanitizeErrorText(errText))
 	if err != nil {
 		return classify(fmt.Errorf("mark notification abandoned: %w", err))

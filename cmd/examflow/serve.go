@@ -40,20 +40,21 @@ func runAPI(ctx context.Context, args []string) error {
 	linkKey, _ := cfg.LinkKey()
 	handler := api.New(api.Deps{
 		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg, Catalogue: p.Catalogue,
-		Validation:        api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
-		Ready:             func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
-		Codec:             p.Codec.DisplayCodec(),
-		CodecCORSOrigins:  cfg.CodecCORSOrigins,
-		Objects:           p.Objects,
-		AudioMaxBytes:     cfg.MinIO.AudioMaxBytes,
-		Tokens:            store,
-		OIDC:              oidcFor(ctx, cfg.Auth),
-		StatisticsMinCell: int(cfg.Statistics.MinCell),
+		Validation:         api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
+		Ready:              func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
+		Codec:              p.Codec.DisplayCodec(),
+		CodecCORSOrigins:   cfg.CodecCORSOrigins,
+		Objects:            p.Objects,
+		AudioMaxBytes:      cfg.MinIO.AudioMaxBytes,
+		AudioUploadMinRate: cfg.MinIO.AudioUploadMinRate,
+		Tokens:             store,
+		OIDC:               oidcFor(ctx, cfg.Auth),
+		StatisticsMinCell:  int(cfg.Statistics.MinCell),
 		SubjectRequests: api.SubjectRequestOptions{Reminders: cfg.SubjectRequests.Reminders, LiftNotice: cfg.SubjectRequests.LiftNotice,
 			ExportLinkTTL: cfg.SubjectRequests.ExportLinkTTL},
 		ExportLinkKey: linkKey,
 		Courses: api.CourseOptions{PolicyVersion: cfg.Courses.PolicyVersion, SurveyAfter: cfg.Courses.SurveyAfter, NewsEvery: cfg.Courses.NewsEvery,
-			Retention: cfg.Courses.Retention, PublicURL: cfg.Courses.PublicURL, LinkKey: linkKey},
+			Retention: cfg.Courses.Retention, PublicURL: cfg.Courses.PublicURL, LinkKey: linkKey, LinkTTL: cfg.Courses.LinkTTL},
 	})
 	if !cfg.Auth.CodecOpenLocal {
 		return serve(ctx, logger, cfg.APIAddr, handler)
@@ -93,8 +94,9 @@ func serve(ctx context.Context, logger *slog.Logger, addr string, h http.Handler
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	// The same timeouts the API's handler is told of (api.Deps.HTTPTimeouts:
+	// the defaults), which the audio upload route extends for itself.
+	srv := api.NewHTTPServer(h, api.HTTPTimeouts{})
 	logger.Info("listening", "addr", l.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
