@@ -145,9 +145,6 @@ func load(withSecrets bool) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	if err := c.checkBoundary(); err != nil {
-		return Config{}, err
-	}
 	c.MinIO.Region = d.Region
 	if withSecrets {
 		if err := c.checkKeys(); err != nil {
@@ -155,6 +152,9 @@ func load(withSecrets bool) (Config, error) {
 		}
 	} else {
 		c.clearSecrets()
+	}
+	if err := c.checkBoundary(); err != nil {
+		return Config{}, err
 	}
 	if _, _, err := c.Retention(); err != nil {
 		return Config{}, err

@@ -38,7 +38,7 @@ func setSecrets(t *testing.T) map[string]string {
 		t.Setenv(k, v)
 	}
 	unset(t, "EXAMFLOW_DEV_SECRETS", "EXAMFLOW_PAYLOAD_OLD_KEYS", "EXAMFLOW_MASTER_OLD_KEYS", "EXAMFLOW_SMTP_PASSWORD",
-		"EXAMFLOW_OIDC_ISSUER", "EXAMFLOW_OIDC_JWKS_URL", "EXAMFLOW_OIDC_AUDIENCE")
+		"EXAMFLOW_TEMPORAL_API_KEY", "EXAMFLOW_OIDC_ISSUER", "EXAMFLOW_OIDC_JWKS_URL", "EXAMFLOW_OIDC_AUDIENCE")
 	return s
 }
 
@@ -91,6 +91,7 @@ func TestLoadRefusesMissingAndPublicSecrets(t *testing.T) {
 		{"MinIO secret, MinIO's factory one", "EXAMFLOW_MINIO_SECRET_KEY", "minioadmin", "public"},
 		{"registry secret, the development one", "EXAMFLOW_REGISTRY_CLIENT_SECRET", "examflow-dev-secret", "public"},
 		{"SMTP password, the development one", "EXAMFLOW_SMTP_PASSWORD", "examflow-dev-secret", "public"},
+		{"Temporal API key, a placeholder", "EXAMFLOW_TEMPORAL_API_KEY", "changeme", "placeholder"},
 		{"link key too short", "EXAMFLOW_LINK_KEY", randomHex(t, 16), "32 bytes"},
 		{"link key not hex", "EXAMFLOW_LINK_KEY", "not-hex", "hex"},
 	}
@@ -331,7 +332,7 @@ func TestDocumentedSecretsAreRefused(t *testing.T) {
 		for _, m := range assignment.FindAllStringSubmatch(string(b), -1) {
 			name, v := m[1], m[2]
 			if strings.HasPrefix(v, "${") || strings.HasPrefix(v, "$") || strings.HasPrefix(v, "<") || strings.HasSuffix(name, "ACCESS_KEY") ||
-				strings.HasSuffix(name, "_KEY_ID") || strings.HasSuffix(name, "_KEYS") || v == "|" || strings.HasPrefix(v, "`") {
+				strings.HasSuffix(name, "_KEY_ID") || strings.HasSuffix(name, "_TLS_KEY") || strings.HasSuffix(name, "_KEYS") || v == "|" || strings.HasPrefix(v, "`") {
 				continue
 			}
 			seen++
