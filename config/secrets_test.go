@@ -385,3 +385,17 @@ func TestLoadWithoutSecrets(t *testing.T) {
 		t.Error("LoadWithoutSecrets() skipped the other checks")
 	}
 }
+
+// Every development value, the one of each secret, is refused outside
+// development: nothing the local stack uses works anywhere else.
+func TestDevelopmentValuesAreRefusedElsewhere(t *testing.T) {
+	for name, value := range devSecrets {
+		t.Run(name, func(t *testing.T) {
+			setSecrets(t)
+			t.Setenv(name, value)
+			if _, err := Load(); err == nil || !strings.Contains(err.Error(), name+" is a publicly known value") {
+				t.Fatalf("Load() = %v", err)
+			}
+		})
+	}
+}
