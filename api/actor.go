@@ -94,9 +94,9 @@ type checksActorItself interface{ checksActorItself() }
 //
 //   - a signed-in person (OIDC token) is the actor, always: an empty field
 //     or their own subject becomes their subject; a field naming somebody
-//     else is refused with 403, unless the principal may record that
-//     decision for somebody else (recordsAnothersDecision), when the
-//     field must be a valid name;
+//     else is refused with 403. When the principal records a decision
+//     somebody else made (recordsAnothersDecision), the field must name
+//     that person instead (422 when it is empty or malformed);
 //   - a system (API key) acts for a person and must name them: an empty or
 //     malformed name is refused with 422.
 //
@@ -112,11 +112,12 @@ func resolveActor(c *gin.Context, body any) *Problem {
 	p := principal(c)
 	if p.Via == viaOIDC && p.Subject != "" {
 		switch {
+		case recordsAnothersDecision(p, body):
+			// The decider's name is required and checked below: the
+			// recorder did not decide.
 		case *value == "" || *value == p.Subject:
 			*value = p.Subject
 			return nil
-		case recordsAnothersDecision(p, body):
-			// Checked as a name below.
 		default:
 			return &Problem{Type: ProblemForbidden, Title: "Acting for somebody else", Status: http.StatusForbidden,
 				Detail: field + " names somebody else: a signed-in person acts as themselves; leave " + field + " out or give your own identity",

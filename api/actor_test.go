@@ -106,8 +106,9 @@ func TestResolveActor(t *testing.T) {
 
 // TestRecordingAnothersDecision: a case handler or the appeals process,
 // signed in, records the decision of the County Governor or of a test
-// centre under that body's name; nobody records a first-instance decision
-// for somebody else, and an examiner records no appeal decision at all for
+// centre under the name of its officer, which is then required (the
+// recorder did not decide); nobody records a first-instance decision for
+// somebody else, and an examiner records no appeal decision at all for
 // another.
 func TestRecordingAnothersDecision(t *testing.T) {
 	cases := []struct {
@@ -120,7 +121,7 @@ func TestRecordingAnothersDecision(t *testing.T) {
 		{[]string{RoleCaseHandler}, "county_governor", "sf-oslo-viken", 0, "sf-oslo-viken"},
 		{[]string{RoleAppeals}, "county_governor", "sf-oslo-viken", 0, "sf-oslo-viken"},
 		{[]string{RoleCaseHandler}, "test_centre", "tc-oslo-1", 0, "tc-oslo-1"},
-		{[]string{RoleCaseHandler}, "county_governor", "", 0, "ch-kari"},
+		{[]string{RoleCaseHandler}, "county_governor", "", http.StatusUnprocessableEntity, ""},
 		{[]string{RoleCaseHandler}, "county_governor", "sf\x00", http.StatusUnprocessableEntity, ""},
 		{[]string{RoleCaseHandler}, "first_instance", "ch-per", http.StatusForbidden, ""},
 		{[]string{RoleExaminer}, "county_governor", "sf-oslo-viken", http.StatusForbidden, ""},

@@ -114,17 +114,12 @@ func (s *server) releaseData(c *gin.Context) {
 			Detail: "the person has asked for processing to be restricted; nothing is released until the restriction is lifted"})
 		return
 	}
-	d := storage.Disclosure{ID: uuid.Must(uuid.NewV7()), CandidateID: cand, RegistrationID: regID, Recipient: recipient.ID,
+	id, ok := s.claimNewID(c, uuid.Must(uuid.NewV7()))
+	if !ok {
+		return
+	}
+	d := storage.Disclosure{ID: id, CandidateID: cand, RegistrationID: regID, Recipient: recipient.ID,
 		LegalBasis: recipient.LegalBasis, Categories: req.Categories, Action: "release", Reference: req.Reference}
-	if k, prob := s.idempotencyKey(c); prob != nil {
-		writeProblem(c, *prob)
-		return
-	} else if k != nil {
-		d.ID = idempotentID(k)
-	}
-	if _, ok := s.claimIdempotencyKey(c, d.ID); !ok {
-		return
-	}
 	if err := s.Store.RecordDisclosure(c.Request.Context(), d); err != nil {
 		unavailable(c, "the database is unavailable")
 		return

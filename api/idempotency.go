@@ -69,16 +69,40 @@ func (s *server) claimIdempotencyKey(c *gin.Context, resource uuid.UUID) (*stora
 	if k == nil {
 		return nil, true
 	}
+	return k, s.bindIdempotencyKey(c, k, resource)
+}
+
+// claimNewID is the ID of what a request creates (a subject request, a
+// release): derived from its Idempotency-Key, which is claimed for it,
+// when the request has one, so that a retry finds what the first request
+// created; fresh otherwise. False when it has answered itself, as
+// claimIdempotencyKey.
+func (s *server) claimNewID(c *gin.Context, fresh uuid.UUID) (uuid.UUID, bool) {
+	k, prob := s.idempotencyKey(c)
+	switch {
+	case prob != nil:
+		writeProblem(c, *prob)
+		return uuid.Nil, false
+	case k == nil:
+		return fresh, true
+	}
+	id := idempotentID(k)
+	return id, s.bindIdempotencyKey(c, k, id)
+}
+
+// bindIdempotencyKey stores k for resource, or answers 422 when k was
+// used for another request and 503 when PostgreSQL does not answer.
+func (s *server) bindIdempotencyKey(c *gin.Context, k *storage.IdempotencyKey, resource uuid.UUID) bool {
 	_, err := s.Store.ClaimIdempotencyKey(c.Request.Context(), *k, resource)
 	switch {
 	case errors.Is(err, storage.ErrIdempotencyMismatch):
 		idempotencyMismatch(c)
-		return nil, false
+		return false
 	case err != nil:
 		unavailable(c, "the database is unavailable; nothing was changed")
-		return nil, false
+		return false
 	}
-	return k, true
+	return true
 }
 
 // updateIDFor is the Temporal Update ID of a keyed request: derived from

@@ -155,14 +155,8 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 	if b.ReceivedAt != nil {
 		received = *b.ReceivedAt
 	}
-	id := uuid.Must(uuid.NewV7())
-	if k, prob := s.idempotencyKey(c); prob != nil {
-		writeProblem(c, *prob)
-		return
-	} else if k != nil {
-		id = idempotentID(k)
-	}
-	if _, ok := s.claimIdempotencyKey(c, id); !ok {
+	id, ok := s.claimNewID(c, uuid.Must(uuid.NewV7()))
+	if !ok {
 		return
 	}
 	due := received.AddDate(0, 1, 0)

@@ -126,8 +126,9 @@ func partStatus(t *testing.T, base, url, part string) string {
 // independence rules compare the signed-in identities, not names in the
 // body. One examiner's token cannot give both the examiner's and the
 // external examiner's assessment, whether the body names somebody else
-// (403 naming assessor) or nobody (the rule refuses, 422), and the part is
-// not decided; two examiners' tokens decide it. On appeal, an examiner who
+// (403 naming assessor) or nobody (the rule refuses, 422), nor can a
+// system name her for the second, and the part is not decided; two
+// examiners' tokens decide it. On appeal, an examiner who
 // assessed the part cannot re-assess it under another name or their own;
 // a new examiner can.
 func TestIndependenceRulesRunOnSignedInIdentities(t *testing.T) {
@@ -160,15 +161,19 @@ func TestIndependenceRulesRunOnSignedInIdentities(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
+		token  string
 		extra  map[string]any
 		status int
 		field  string
 	}{
-		{"naming somebody else", map[string]any{"assessor": "ex-bob"}, http.StatusForbidden, "assessor"},
-		{"naming nobody", nil, http.StatusUnprocessableEntity, ""},
-		{"naming herself", map[string]any{"assessor": "ex-anna"}, http.StatusUnprocessableEntity, ""},
+		{"naming somebody else", anna, map[string]any{"assessor": "ex-bob"}, http.StatusForbidden, "assessor"},
+		{"naming nobody", anna, nil, http.StatusUnprocessableEntity, ""},
+		{"naming herself", anna, map[string]any{"assessor": "ex-anna"}, http.StatusUnprocessableEntity, ""},
+		// Identities are not namespaced by how the caller came in: a system
+		// naming her is her.
+		{"through a system's API key", env.token, map[string]any{"assessor": "ex-anna"}, http.StatusUnprocessableEntity, ""},
 	} {
-		s := assess(anna, part, "external_examiner", tc.extra)
+		s := assess(tc.token, part, "external_examiner", tc.extra)
 		if s.Status != tc.status || (tc.field != "" && problemField(s) != tc.field) {
 			t.Fatalf("anna as external examiner too, %s: %d %s, want %d naming %q", tc.name, s.Status, s.Raw, tc.status, tc.field)
 		}
