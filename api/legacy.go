@@ -29,7 +29,7 @@ const sensitiveRefusal = "may only be recorded for registrations before 15 Febru
 // Validate checks the request as a normal registration and then the legacy
 // fields. It returns the storage inputs, the field errors and the warnings.
 func (r *LegacyRegistrationRequest) Validate(opts ValidationOptions) (storage.NewRegistration, storage.LegacyData, []FieldError, []FieldError) {
-	in, errs, warnings := r.RegistrationRequest.Validate(opts)
+	in, errs, warnings := r.RegistrationRequest.validate(opts, true)
 	v := &validator{errs: errs, warnings: warnings}
 	var legacy storage.LegacyData
 

@@ -32,17 +32,21 @@ type RegistrationRequest struct {
 
 // PersonRequest is the candidate's personal data.
 type PersonRequest struct {
-	GivenName      string          `json:"given_name"`
-	FamilyName     string          `json:"family_name"`
-	DateOfBirth    string          `json:"date_of_birth"`
-	NationalID     string          `json:"national_id"`
-	DUFNumber      string          `json:"duf_number"`
-	PassportNumber string          `json:"passport_number"`
-	Email          string          `json:"email"`
-	Phone          string          `json:"phone"`
-	Address        *AddressRequest `json:"address"`
-	Gender         string          `json:"gender"`
-	WrittenForm    string          `json:"written_form"`
+	GivenName      string `json:"given_name"`
+	FamilyName     string `json:"family_name"`
+	DateOfBirth    string `json:"date_of_birth"`
+	NationalID     string `json:"national_id"`
+	DUFNumber      string `json:"duf_number"`
+	PassportNumber string `json:"passport_number"`
+	// PassportCountry is the passport's issuing country (ISO 3166-1
+	// alpha-2), required with a passport number: the number is unique only
+	// within its country. Used only to match the passport.
+	PassportCountry string          `json:"passport_country"`
+	Email           string          `json:"email"`
+	Phone           string          `json:"phone"`
+	Address         *AddressRequest `json:"address"`
+	Gender          string          `json:"gender"`
+	WrittenForm     string          `json:"written_form"`
 }
 
 // AddressRequest is a postal address.
@@ -186,6 +190,22 @@ func (v *validator) phone(field, value string, required bool) string {
 	return value
 }
 
+// passportCountry checks a passport's issuing country: an ISO 3166-1
+// alpha-2 code, with a passport number only, and required with one when
+// required is set.
+func (v *validator) passportCountry(field, value, passport string, required bool) string {
+	value = strings.ToUpper(strings.TrimSpace(value))
+	switch {
+	case value == "" && passport != "" && required:
+		v.add(field, "is required with a passport number: the issuing country's ISO 3166-1 alpha-2 code such as SE (a passport number is unique only within its country)")
+	case value != "" && passport == "":
+		v.add(field, "goes with a passport number")
+	case value != "" && !countryRe.MatchString(value):
+		v.add(field, "must be an ISO 3166-1 alpha-2 code such as SE")
+	}
+	return value
+}
+
 // normalizeIdentifier is an identifier as examflow stores and looks it up:
 // without the spaces and hyphens people write in it, a passport number in
 // upper case. Registration and every lookup use it, so the blind index
@@ -241,6 +261,12 @@ type ValidationOptions struct {
 // input, the field errors (refusals) and the warnings (accepted, but worth a
 // look: a DUF number whose unofficial checksum fails).
 func (r *RegistrationRequest) Validate(opts ValidationOptions) (storage.NewRegistration, []FieldError, []FieldError) {
+	return r.validate(opts, false)
+}
+
+// validate is Validate; legacy data may lack a passport's issuing country
+// (the passport is then only a weak identifier, docs/identifiers.md).
+func (r *RegistrationRequest) validate(opts ValidationOptions, legacy bool) (storage.NewRegistration, []FieldError, []FieldError) {
 	v := &validator{}
 	now := opts.Now()
 	var out storage.NewRegistration
@@ -286,6 +312,7 @@ func (r *RegistrationRequest) Validate(opts ValidationOptions) (storage.NewRegis
 		if passport != "" && !passportRe.MatchString(passport) {
 			v.add("person.passport_number", "must be 5 to 20 letters or digits")
 		}
+		out.Person.PassportCountry = v.passportCountry("person.passport_country", p.PassportCountry, passport, !legacy)
 		out.Person.NationalID, out.Person.DUFNumber, out.Person.PassportNumber = nid, duf, passport
 
 		out.Person.Email = v.email("person.email", p.Email, false)

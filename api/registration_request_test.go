@@ -127,7 +127,8 @@ func TestValidateDUFNumbers(t *testing.T) {
 func TestValidateNormalises(t *testing.T) {
 	body := validBody()
 	body = set(body, "test.parts", []any{"writing", "reading"})
-	body = set(body, "person.passport_number", " ab12345 ")
+	body = set(body, "person.passport_number", " ab 123-45 ")
+	body = set(body, "person.passport_country", " se ")
 	data, _ := json.Marshal(body)
 	var req RegistrationRequest
 	if p := decodeStrictBytes(data, &req); p != nil {
@@ -140,8 +141,8 @@ func TestValidateNormalises(t *testing.T) {
 	if !slices.Equal(out.TestParts, []string{"reading", "writing"}) {
 		t.Fatalf("parts = %v, want catalogue order [reading writing]", out.TestParts)
 	}
-	if out.Person.PassportNumber != "AB12345" {
-		t.Fatalf("passport = %q, want AB12345", out.Person.PassportNumber)
+	if out.Person.PassportNumber != "AB12345" || out.Person.PassportCountry != "SE" {
+		t.Fatalf("passport = %q %q, want AB12345 SE", out.Person.PassportNumber, out.Person.PassportCountry)
 	}
 	single := set(validBody(), "test", map[string]any{"type": "citizenship"})
 	data, _ = json.Marshal(single)

@@ -32,6 +32,9 @@ type SubjectRequestBody struct {
 	Identifier struct {
 		Kind  string `json:"kind"`
 		Value string `json:"value"`
+		// Country is a passport's issuing country, required with
+		// passport_number.
+		Country string `json:"country,omitempty"`
 	} `json:"identifier"`
 	// ReceivedAt is when the request was received; the month runs from it.
 	ReceivedAt *time.Time `json:"received_at,omitempty"`
@@ -85,6 +88,13 @@ func (b *SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 	if b.Identifier.Value == "" {
 		errs = append(errs, FieldError{Field: "identifier.value", Detail: "is required"})
 	}
+	passport := ""
+	if b.Identifier.Kind == "passport_number" {
+		passport = b.Identifier.Value
+	}
+	cv := &validator{}
+	b.Identifier.Country = cv.passportCountry("identifier.country", b.Identifier.Country, passport, true)
+	errs = append(errs, cv.errs...)
 	if b.ReceivedAt != nil && b.ReceivedAt.After(now.Add(time.Minute)) {
 		errs = append(errs, FieldError{Field: "received_at", Detail: "must not be in the future"})
 	}
@@ -141,7 +151,13 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	candidateID, err := s.Store.FindCandidate(ctx, b.Identifier.Kind, b.Identifier.Value)
+	var candidateID uuid.UUID
+	var err error
+	if b.Identifier.Kind == "passport_number" {
+		candidateID, err = s.Store.FindCandidateByPassport(ctx, b.Identifier.Value, b.Identifier.Country)
+	} else {
+		candidateID, err = s.Store.FindCandidate(ctx, b.Identifier.Kind, b.Identifier.Value)
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		writeProblem(c, Problem{Type: ProblemNotFound, Title: "No such person", Status: http.StatusNotFound,
 			Detail: "examflow holds no data about a person with this identifier", Errors: []FieldError{{Field: "identifier.value", Detail: "no candidate has it"}}})

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -202,6 +205,19 @@ func TestCourseLinkExpiresAndCanBeRenewed(t *testing.T) {
 	}
 	if a := doAt(t, base, http.MethodGet, "/v1/course-registrations/"+id, "", nil, admin); a.Status != 200 {
 		t.Fatalf("the registration after an expired withdrawal: %d", a.Status)
+	}
+	// A link issued before links expired (the signed registration ID alone)
+	// is authentic but expired: it changes nothing and offers a fresh one.
+	key, _ := env.cfg.LookupKey()
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("examflow course self-service\x00"))
+	mac.Write(rid[:])
+	old := "/courses/self-service/" + base64.RawURLEncoding.EncodeToString(append(rid[:], mac.Sum(nil)...))
+	if a := doAt(t, base, http.MethodPost, old+"/corrections", "application/json", []byte(`{"given_name": "Gammel"}`), noAuth); a.Status != http.StatusGone {
+		t.Fatalf("correction through a link from before links expired: %d %s", a.Status, a.Raw)
+	}
+	if page := doAt(t, base, http.MethodGet, old, "", nil, noAuth); page.Status != http.StatusGone || !strings.Contains(string(page.Raw), old+"/renewal") {
+		t.Fatalf("page of a link from before links expired: %d %s", page.Status, page.Raw)
 	}
 
 	// Asking twice sends one link; a forged token is not an oracle.

@@ -81,6 +81,7 @@ func TestSubjectRequestFindsTheCandidateWhateverTheFormatting(t *testing.T) {
 	passport := fmt.Sprintf("PA%07d", rand.IntN(10_000_000))
 	body := p.reg(t, "citizenship", uniqueCentre(), session)
 	body["person"].(map[string]any)["passport_number"] = passport
+	body["person"].(map[string]any)["passport_country"] = "NO"
 	reg := postRegistration(t, body, "")
 	if reg.Status != 201 {
 		t.Fatalf("register: %d %s", reg.Status, reg.Raw)
@@ -96,8 +97,12 @@ func TestSubjectRequestFindsTheCandidateWhateverTheFormatting(t *testing.T) {
 		{"passport_number", passport[:2] + " " + passport[2:]},
 	} {
 		t.Run(tc.kind+" "+tc.value, func(t *testing.T) {
+			identifier := map[string]any{"kind": tc.kind, "value": tc.value}
+			if tc.kind == "passport_number" {
+				identifier["country"] = "no"
+			}
 			a := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "access",
-				"identifier": map[string]any{"kind": tc.kind, "value": tc.value}})), ch)
+				"identifier": identifier})), ch)
 			if a.Status != 201 || a.Body["candidate_id"] != cand {
 				t.Fatalf("want 201 for candidate %s, got %d %s", cand, a.Status, a.Raw)
 			}
@@ -105,7 +110,7 @@ func TestSubjectRequestFindsTheCandidateWhateverTheFormatting(t *testing.T) {
 	}
 	// A number that is not the person's still finds nobody.
 	a := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "access",
-		"identifier": map[string]any{"kind": "passport_number", "value": passport + "9"}})), ch)
+		"identifier": map[string]any{"kind": "passport_number", "value": passport + "9", "country": "NO"}})), ch)
 	if a.Status != 404 {
 		t.Fatalf("unknown passport: %d %s", a.Status, a.Raw)
 	}

@@ -142,6 +142,8 @@ var mergeHandled = map[string]bool{
 	// The duplicate's key goes with it: its data is sealed again with the
 	// survivor's key.
 	"subject_keys": true,
+	// Flags between the two are settled by the merge; others move.
+	"candidate_possible_duplicates": true,
 }
 
 // MergeCandidates merges the duplicate candidate into the survivor in one
@@ -263,6 +265,9 @@ func (s *Store) MergeCandidates(ctx context.Context, m CandidateMerge) (MergeRes
 		}
 		res.RegistrationsMoved = int(tag.RowsAffected())
 		if err := moveOtherReferences(ctx, tx, m.SurvivorID, m.DuplicateID); err != nil {
+			return err
+		}
+		if err := moveDuplicateFlags(ctx, tx, m.SurvivorID, m.DuplicateID); err != nil {
 			return err
 		}
 

@@ -36,10 +36,14 @@ type Person struct {
 	NationalID     string
 	DUFNumber      string
 	PassportNumber string
-	Email          string
-	Phone          string
-	Gender         string
-	Address        *Address
+	// PassportCountry is the ISO 3166-1 alpha-2 code of the passport's
+	// issuing country. It is used only to match the passport (in the
+	// blind index, with the number) and is not stored otherwise.
+	PassportCountry string
+	Email           string
+	Phone           string
+	Gender          string
+	Address         *Address
 }
 
 // Address is a postal address.
@@ -135,19 +139,30 @@ func (s *Store) lookup(kind, value string) []byte {
 	return m.Sum(nil)
 }
 
-func identifiersOf(p Person) map[string]string {
-	ids := map[string]string{}
+// passportKey is what the strong passport identifier's blind index is
+// over: the issuing country and the number.
+func passportKey(country, number string) string { return country + ":" + number }
+
+// identifiersOf returns the identifiers that match a candidate (strong)
+// and the passport number alone, which only flags a possible duplicate
+// (weak; empty when there is none).
+func identifiersOf(p Person) (strong map[string]string, weakPassport string) {
+	strong = map[string]string{}
 	if p.NationalID != "" {
-		ids["national_id"] = p.NationalID
+		strong["national_id"] = p.NationalID
 	}
 	if p.DUFNumber != "" {
-		ids["duf_number"] = p.DUFNumber
+		strong["duf_number"] = p.DUFNumber
 	}
-	if p.PassportNumber != "" {
-		ids["passport_number"] = p.PassportNumber
+	if p.PassportNumber != "" && p.PassportCountry != "" {
+		strong["passport"] = passportKey(p.PassportCountry, p.PassportNumber)
 	}
-	return ids
+	return strong, p.PassportNumber
 }
+
+// weakPassportMatch is the reason of a possible duplicate found by
+// passport number alone.
+const weakPassportMatch = "same passport number, issuing country different or not recorded"
 
 // CreateRegistration stores a registration in one transaction: it finds or
 // creates the candidate by identifier, records the identifiers, the address
@@ -254,7 +269,7 @@ func (s *Store) createRegistration(ctx context.Context, in NewRegistration, lega
 // from p, or with fillOnly (older data, a legacy import) only where it is
 // empty.
 func (s *Store) upsertCandidate(ctx context.Context, tx pgx.Tx, p Person, fillOnly bool) (uuid.UUID, error) {
-	ids := identifiersOf(p)
+	ids, passport := identifiersOf(p)
 	found := map[uuid.UUID]bool{}
 	for kind, value := range ids {
 		var cid uuid.UUID
@@ -314,12 +329,48 @@ func (s *Store) upsertCandidate(ctx context.Context, tx pgx.Tx, p Person, fillOn
 			return uuid.Nil, fmt.Errorf("insert identifier: %w", err)
 		}
 	}
+	if passport != "" {
+		if err := s.recordWeakPassport(ctx, tx, candidateID, passport); err != nil {
+			return uuid.Nil, err
+		}
+	}
 	if a := p.Address; a != nil {
 		if err := writeAddress(ctx, tx, candidateID, dek, *a, fillOnly, time.Time{}); err != nil {
 			return uuid.Nil, err
 		}
 	}
 	return candidateID, nil
+}
+
+// recordWeakPassport records the passport number alone for the candidate,
+// unless another candidate holds it: then the two are flagged as a
+// possible duplicate for a case handler, never merged (a passport number
+// is unique only within its issuing country).
+func (s *Store) recordWeakPassport(ctx context.Context, tx pgx.Tx, candidateID uuid.UUID, number string) error {
+	lookup := s.lookup("passport_number", number)
+	var holder uuid.UUID
+	err := tx.QueryRow(ctx, `
+		INSERT INTO candidate_identifiers (kind, lookup, candidate_id) VALUES ('passport_number', $1, $2)
+		ON CONFLICT (kind, lookup) DO UPDATE SET candidate_id = candidate_identifiers.candidate_id
+		RETURNING candidate_id`, lookup, candidateID).Scan(&holder)
+	if err != nil {
+		return fmt.Errorf("record passport number: %w", err)
+	}
+	if holder == candidateID {
+		return nil
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("new flag id: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO candidate_possible_duplicates (id, candidate_id, other_id, reason)
+		SELECT $1, $2, $3, $4
+		WHERE NOT EXISTS (SELECT 1 FROM candidate_possible_duplicates WHERE candidate_id = $3 AND other_id = $2)
+		ON CONFLICT (candidate_id, other_id) DO NOTHING`, id, candidateID, holder, weakPassportMatch); err != nil {
+		return fmt.Errorf("flag possible duplicate: %w", err)
+	}
+	return nil
 }
 
 const registrationColumns = `r.id, r.candidate_id, c.candidate_number, r.test_type, r.test_parts, COALESCE(r.level_band, ''),
