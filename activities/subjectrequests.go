@@ -74,7 +74,7 @@ func buildExport(req storage.SubjectRequest, d storage.SubjectData, now time.Tim
 	}
 	arranging := []string{"arranging and quality-assuring the test", "managing the test at the test centre"}
 	person := map[string]any{"given_name": d.Person.GivenName, "family_name": d.Person.FamilyName, "national_id": d.Person.NationalID,
-		"duf_number": d.Person.DUFNumber, "passport_number": d.Person.PassportNumber, "email": d.Person.Email, "phone": d.Person.Phone,
+		"duf_number": d.Person.DUFNumber, "passport_number": d.Person.PassportNumber, "passport_country": d.Person.PassportCountry, "email": d.Person.Email, "phone": d.Person.Phone,
 		"gender": d.Person.Gender}
 	if !d.Person.DateOfBirth.IsZero() {
 		person["date_of_birth"] = d.Person.DateOfBirth.Format(time.DateOnly)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -124,6 +125,10 @@ func TestRekeyLookupIndex(t *testing.T) {
 	if err != nil {
 		t.Fatalf("find with the stack's key: %v", err)
 	}
+	// A candidate known by passport alone: its strong identifier is the
+	// number with the issuing country, which must survive the rewrite.
+	number := fmt.Sprintf("R%08d", mrand.IntN(100_000_000))
+	_, traveller := mustRegister(t, passportOnly(t, newPerson(t), centre, session, number, "NL"))
 	masters, current, _ := env.cfg.MasterKeys()
 	ring, err := storage.NewLocalKeyRing(masters, current)
 	if err != nil {
@@ -170,6 +175,12 @@ func TestRekeyLookupIndex(t *testing.T) {
 	}
 	if got, err := rekeyed.FindCandidate(ctx, "national_id", p.NationalID); err != nil || got != candidate {
 		t.Fatalf("the new key finds %v, %v; want %v", got, err, candidate)
+	}
+	if got, err := rekeyed.FindCandidate(ctx, "passport", "NL:"+number); err != nil || got.String() != traveller {
+		t.Fatalf("the new key finds the passport's candidate as %v, %v; want %v", got, err, traveller)
+	}
+	if got, err := rekeyed.FindCandidate(ctx, "passport_number", number); err != nil || got.String() != traveller {
+		t.Fatalf("the new key finds the passport number's candidate as %v, %v; want %v", got, err, traveller)
 	}
 	if _, err := env.store.FindCandidate(ctx, "national_id", p.NationalID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("the old key still finds the candidate: %v", err)

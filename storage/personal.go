@@ -18,6 +18,9 @@ type sealedPerson struct {
 	NationalID     string `json:"national_id,omitempty"`
 	DUFNumber      string `json:"duf_number,omitempty"`
 	PassportNumber string `json:"passport_number,omitempty"`
+	// PassportCountry is the passport's issuing country, kept with its
+	// number (a passport number identifies nobody without it).
+	PassportCountry string `json:"passport_country,omitempty"`
 	Email          string `json:"email,omitempty"`
 	Phone          string `json:"phone,omitempty"`
 	Gender         string `json:"gender,omitempty"`
@@ -29,17 +32,21 @@ func toSealed(p Person) sealedPerson {
 		dob = p.DateOfBirth.Format(time.DateOnly)
 	}
 	return sealedPerson{GivenName: p.GivenName, FamilyName: p.FamilyName, DateOfBirth: dob, NationalID: p.NationalID,
-		DUFNumber: p.DUFNumber, PassportNumber: p.PassportNumber, Email: p.Email, Phone: p.Phone, Gender: p.Gender}
+		DUFNumber: p.DUFNumber, PassportNumber: p.PassportNumber, PassportCountry: p.PassportCountry, Email: p.Email, Phone: p.Phone, Gender: p.Gender}
 }
 
 func (sp sealedPerson) person() Person {
 	dob, _ := time.Parse(time.DateOnly, sp.DateOfBirth)
 	return Person{GivenName: sp.GivenName, FamilyName: sp.FamilyName, DateOfBirth: dob, NationalID: sp.NationalID,
-		DUFNumber: sp.DUFNumber, PassportNumber: sp.PassportNumber, Email: sp.Email, Phone: sp.Phone, Gender: sp.Gender}
+		DUFNumber: sp.DUFNumber, PassportNumber: sp.PassportNumber, PassportCountry: sp.PassportCountry, Email: sp.Email, Phone: sp.Phone, Gender: sp.Gender}
 }
 
-// fill sets every empty field of sp from other.
+// fill sets every empty field of sp from other. A passport's number and
+// issuing country go together: the country is taken only with the number.
 func (sp *sealedPerson) fill(other sealedPerson) {
+	if sp.PassportCountry == "" && (sp.PassportNumber == "" || sp.PassportNumber == other.PassportNumber) {
+		sp.PassportCountry = other.PassportCountry
+	}
 	for _, f := range []struct{ dst, src *string }{
 		{&sp.GivenName, &other.GivenName}, {&sp.FamilyName, &other.FamilyName}, {&sp.DateOfBirth, &other.DateOfBirth},
 		{&sp.NationalID, &other.NationalID}, {&sp.DUFNumber, &other.DUFNumber}, {&sp.PassportNumber, &other.PassportNumber},
@@ -227,7 +234,7 @@ func (s *Store) RectifyPerson(ctx context.Context, candidateID uuid.UUID, change
 		p := sp.person()
 		change(&p)
 		next := toSealed(p)
-		next.NationalID, next.DUFNumber, next.PassportNumber = sp.NationalID, sp.DUFNumber, sp.PassportNumber
+		next.NationalID, next.DUFNumber, next.PassportNumber, next.PassportCountry = sp.NationalID, sp.DUFNumber, sp.PassportNumber, sp.PassportCountry
 		return s.writePerson(ctx, tx, candidateID, dek, next)
 	}))
 }

@@ -37,8 +37,8 @@ type Person struct {
 	DUFNumber      string
 	PassportNumber string
 	// PassportCountry is the ISO 3166-1 alpha-2 code of the passport's
-	// issuing country. It is used only to match the passport (in the
-	// blind index, with the number) and is not stored otherwise.
+	// issuing country: part of the passport identifier, sealed with the
+	// number and used only to match the passport.
 	PassportCountry string
 	Email           string
 	Phone           string

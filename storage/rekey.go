@@ -72,8 +72,13 @@ func (s *Store) RekeyLookups(ctx context.Context, dryRun bool) (RekeyReport, err
 		if err != nil {
 			return r, fmt.Errorf("rekey: candidate %s: %w", id, err)
 		}
-		for kind, value := range identifiersOf(Person{NationalID: p.NationalID, DUFNumber: p.DUFNumber, PassportNumber: p.PassportNumber}) {
+		strong, weakPassport := identifiersOf(Person{NationalID: p.NationalID, DUFNumber: p.DUFNumber,
+			PassportNumber: p.PassportNumber, PassportCountry: p.PassportCountry})
+		for kind, value := range strong {
 			next = append(next, entry{kind, s.lookup(kind, value), id})
+		}
+		if weakPassport != "" {
+			next = append(next, entry{"passport_number", s.lookup("passport_number", weakPassport), id})
 		}
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM candidate_identifiers`); err != nil {
