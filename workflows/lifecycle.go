@@ -71,13 +71,16 @@ type partRun struct {
 }
 
 type lifecycle struct {
-	in      LifecycleInput
-	status  LifecycleStatus
-	stage   Stage
-	ctx     *RegistrationContext
-	parts   []*partRun
-	dirty   bool
-	cheated bool // provisional cheating reported: nothing is released
+	in     LifecycleInput
+	status LifecycleStatus
+	stage  Stage
+	// entering is the stage being recorded before it is shown
+	// (ChangeStageRecordedBeforeShown), so a second entry waits for none.
+	entering Stage
+	ctx      *RegistrationContext
+	parts    []*partRun
+	dirty    bool
+	cheated  bool // provisional cheating reported: nothing is released
 	// cheatingDecided: a case handler decided the cheating case.
 	cheatingDecided bool
 	// now is workflow time, for validators.
@@ -361,10 +364,28 @@ func (l *lifecycle) snapshot() LifecycleStatus {
 // enter moves the lifecycle into a stage: the Stage search attribute, the
 // status query and the stage history in PostgreSQL.
 func (l *lifecycle) enter(ctx workflow.Context, stage Stage) error {
-	if l.stage == stage {
+	if l.stage == stage || l.entering == stage {
 		return nil
 	}
 	now := workflow.Now(ctx)
+	record := func() error {
+		err := workflow.ExecuteActivity(ctx, ActivityRecordStage, RecordStageInput{
+			RegistrationID: l.in.RegistrationID, Stage: stage, At: now,
+		}).Get(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("record stage %s: %w", stage, err)
+		}
+		return nil
+	}
+	recordFirst := workflow.GetVersion(ctx, ChangeStageRecordedBeforeShown, workflow.DefaultVersion, 1) == 1
+	if recordFirst {
+		l.entering = stage
+		err := record()
+		l.entering = ""
+		if err != nil {
+			return err
+		}
+	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, StageKey.ValueSet(string(stage))); err != nil {
 		return fmt.Errorf("upsert stage: %w", err)
 	}
@@ -372,11 +393,8 @@ func (l *lifecycle) enter(ctx workflow.Context, stage Stage) error {
 	l.status.Stage = stage
 	l.status.Since = now
 	l.status.Stages = append(l.status.Stages, stage)
-	err := workflow.ExecuteActivity(ctx, ActivityRecordStage, RecordStageInput{
-		RegistrationID: l.in.RegistrationID, Stage: stage, At: now,
-	}).Get(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record stage %s: %w", stage, err)
+	if !recordFirst {
+		return record()
 	}
 	return nil
 }
