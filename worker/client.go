@@ -97,13 +97,25 @@ func ClientOptions(cfg config.Config, metrics client.MetricsHandler, logger *slo
 	return opts, nil
 }
 
+// Workflow IDs of the Schedules' actions: their runs get these IDs with the
+// time appended, so payloads sealed for them are left unbound.
+const (
+	statisticsActionID     = "monthly-statistics"
+	reconciliationActionID = "retention-reconciliation"
+)
+
 // CodecFor returns the payload codec of the configured keys.
 func CodecFor(cfg config.Config) (*Codec, error) {
 	keys, current, err := cfg.PayloadKeys()
 	if err != nil {
 		return nil, err
 	}
-	return NewCodec(keys, current)
+	c, err := NewCodec(keys, current)
+	if err != nil {
+		return nil, err
+	}
+	c.LeaveUnbound(statisticsActionID, reconciliationActionID)
+	return c, nil
 }
 
 // EnsureSearchAttributes registers examflow's custom search attributes on the
