@@ -78,7 +78,7 @@ func ClientOptions(cfg config.Config, metrics client.MetricsHandler, logger *slo
 	if err != nil {
 		return client.Options{}, err
 	}
-	tlsConfig, err := cfg.TemporalConnection.ClientTLS()
+	tlsConfig, err := cfg.TemporalBoundary.ClientTLS()
 	if err != nil {
 		return client.Options{}, err
 	}
@@ -91,7 +91,7 @@ func ClientOptions(cfg config.Config, metrics client.MetricsHandler, logger *slo
 		FailureConverter:  codec.FailureConverter(),
 		ConnectionOptions: client.ConnectionOptions{TLS: tlsConfig},
 	}
-	if key := cfg.TemporalConnection.APIKey; key != "" {
+	if key := cfg.TemporalBoundary.APIKey; key != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
 	}
 	return opts, nil
@@ -115,6 +115,7 @@ func CodecFor(cfg config.Config) (*Codec, error) {
 		return nil, err
 	}
 	c.LeaveUnbound(statisticsActionID, reconciliationActionID)
+	c.BindToWorkflows(cfg.TemporalBoundary.BindPayloads)
 	return c, nil
 }
 

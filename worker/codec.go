@@ -41,6 +41,10 @@ type Codec struct {
 	// unbound are workflow IDs whose payloads are not bound: Schedule
 	// actions, whose runs get the action's ID with the time appended.
 	unbound map[string]bool
+	// noBinding seals every payload unbound (EXAMFLOW_PAYLOAD_BIND_WORKFLOW
+	// false), for processes of an earlier version that cannot read bound
+	// ones. Bound payloads are still checked.
+	noBinding bool
 }
 
 // NewCodec returns a codec with the keys (ID to 32-byte key) that encrypts
@@ -72,6 +76,10 @@ func (c *Codec) LeaveUnbound(workflowIDs ...string) {
 		c.unbound[id] = true
 	}
 }
+
+// BindToWorkflows turns the binding of payloads to their workflow on (the
+// default) or off. Call it before use.
+func (c *Codec) BindToWorkflows(on bool) { c.noBinding = !on }
 
 // Encode seals each payload with the current key, bound to no workflow. The
 // key ID is bound to the ciphertext as additional data.
@@ -157,7 +165,7 @@ type workflowCodec struct {
 // Encode seals the payloads bound to the workflow (unless its payloads are
 // left unbound).
 func (w workflowCodec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
-	if w.c.unbound[w.workflowID] {
+	if w.c.noBinding || w.c.unbound[w.workflowID] {
 		return w.c.seal(payloads, "")
 	}
 	return w.c.seal(payloads, w.workflowID)

@@ -295,3 +295,33 @@ func TestCodecBindsPayloadsToTheirWorkflow(t *testing.T) {
 		t.Fatalf("display: %v %v", shown, err)
 	}
 }
+
+// TestCodecWithoutBinding: with binding off (while processes of an earlier
+// version still run) the codec seals unbound payloads, which any version
+// reads, and still refuses a payload bound to another workflow.
+func TestCodecWithoutBinding(t *testing.T) {
+	bound := mustCodec(t, map[string][]byte{"k1": key(1)}, "k1")
+	off := mustCodec(t, map[string][]byte{"k1": key(1)}, "k1")
+	off.BindToWorkflows(false)
+	ctx := func(id string) converter.SerializationContext {
+		return converter.WorkflowSerializationContext{WorkflowID: id}
+	}
+	p, err := converter.WithDataConverterSerializationContext(off.DataConverter(), ctx("A")).ToPayloads(workflows.Withdrawal{Via: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.GetPayloads()[0].GetMetadata()["encryption-workflow-id"]; ok {
+		t.Fatal("bound with binding off")
+	}
+	forA, err := converter.WithDataConverterSerializationContext(bound.DataConverter(), ctx("A")).ToPayloads(workflows.Withdrawal{Via: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w workflows.Withdrawal
+	if err := converter.WithDataConverterSerializationContext(off.DataConverter(), ctx("B")).FromPayloads(forA, &w); err == nil {
+		t.Fatal("a payload bound to another workflow was accepted with binding off")
+	}
+	if err := converter.WithDataConverterSerializationContext(off.DataConverter(), ctx("A")).FromPayloads(forA, &w); err != nil || w.Via != "x" {
+		t.Fatalf("its own workflow: %v %v", w, err)
+	}
+}
