@@ -25,8 +25,9 @@ type Config struct {
 	DatabaseURL string `env:"EXAMFLOW_DATABASE_URL" envDefault:"postgres://examflow@127.0.0.1:54329/examflow?sslmode=disable"`
 	// TemporalAddress is the Temporal frontend host:port.
 	TemporalAddress string `env:"EXAMFLOW_TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233"`
-	// TemporalConnection holds TLS, mTLS and API-key settings (temporal.go).
-	TemporalConnection TemporalConnection
+	// TemporalBoundary holds TLS, mTLS, API-key and payload-binding
+	// settings (temporal.go).
+	TemporalBoundary TemporalBoundary
 	// TemporalNamespace is the Temporal namespace the workflows run in.
 	TemporalNamespace string `env:"EXAMFLOW_TEMPORAL_NAMESPACE" envDefault:"default"`
 	// TaskQueue is the Temporal task queue the worker polls.

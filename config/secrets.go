@@ -105,7 +105,7 @@ func (c *Config) secretSpecs() []secretSpec {
 			hint: "set the client secret the Diploma Registry issued to examflow"},
 		{name: "EXAMFLOW_SMTP_PASSWORD", value: &c.SMTP.Password, optional: true,
 			hint: "set the SMTP relay's password, or leave it empty for a relay without AUTH"},
-		{name: "EXAMFLOW_TEMPORAL_API_KEY", value: &c.TemporalConnection.APIKey, optional: true,
+		{name: "EXAMFLOW_TEMPORAL_API_KEY", value: &c.TemporalBoundary.APIKey, optional: true,
 			hint: "set the API key the Temporal cluster issued to examflow, or leave it empty where the cluster takes mTLS"},
 	}
 }

@@ -9,11 +9,12 @@ import (
 	"os"
 )
 
-// TemporalConnection is how the api and worker connect to the Temporal
-// frontend: TLS with a CA, a client certificate for mTLS, the server name,
-// and an API key (Temporal Cloud accepts mTLS or an API key). All off by
-// default, for the local stack's dev server; a production cluster needs TLS.
-type TemporalConnection struct {
+// TemporalBoundary is how the api and worker meet Temporal. The connection
+// to the frontend: TLS with a CA, a client certificate for mTLS, the server
+// name, and an API key (Temporal Cloud accepts mTLS or an API key), all off
+// by default for the local stack's dev server; a production cluster needs
+// TLS. And whether sealed payloads are bound to their workflow.
+type TemporalBoundary struct {
 	// TLS connects with TLS.
 	TLS bool `env:"EXAMFLOW_TEMPORAL_TLS" envDefault:"false"`
 	// TLSCA is a PEM file of the CA certificates that may sign the
@@ -30,11 +31,16 @@ type TemporalConnection struct {
 	// APIKey is sent as a bearer token with every call (Temporal Cloud API
 	// keys). It needs TLS.
 	APIKey string `env:"EXAMFLOW_TEMPORAL_API_KEY"`
+	// BindPayloads binds each payload sealed for a workflow to the
+	// workflow's ID (worker.Codec). Processes of this version read bound
+	// payloads either way; set it to false while processes of an earlier
+	// version, which cannot read them, still run.
+	BindPayloads bool `env:"EXAMFLOW_PAYLOAD_BIND_WORKFLOW" envDefault:"true"`
 }
 
 // ClientTLS returns the TLS configuration of the Temporal client, or nil
 // when TLS is off.
-func (t TemporalConnection) ClientTLS() (*tls.Config, error) {
+func (t TemporalBoundary) ClientTLS() (*tls.Config, error) {
 	if !t.TLS {
 		return nil, nil
 	}
@@ -58,7 +64,7 @@ func (t TemporalConnection) ClientTLS() (*tls.Config, error) {
 	return c, nil
 }
 
-func (t TemporalConnection) clientCertificate() (*tls.Certificate, error) {
+func (t TemporalBoundary) clientCertificate() (*tls.Certificate, error) {
 	pair, err := tls.LoadX509KeyPair(t.TLSCert, t.TLSKey)
 	if err != nil {
 		return nil, fmt.Errorf("EXAMFLOW_TEMPORAL_TLS_CERT and EXAMFLOW_TEMPORAL_TLS_KEY: %w", err)
@@ -69,7 +75,7 @@ func (t TemporalConnection) clientCertificate() (*tls.Certificate, error) {
 // check refuses settings that do not make a connection: TLS settings or an
 // API key without TLS (an API key must not cross the network in
 // plaintext), a certificate without its key, unreadable or unparsable files.
-func (t TemporalConnection) check() error {
+func (t TemporalBoundary) check() error {
 	if !t.TLS {
 		for _, s := range []struct{ name, value string }{
 			{"EXAMFLOW_TEMPORAL_API_KEY", t.APIKey}, {"EXAMFLOW_TEMPORAL_TLS_CA", t.TLSCA}, {"EXAMFLOW_TEMPORAL_TLS_CERT", t.TLSCert},
@@ -92,7 +98,7 @@ func (t TemporalConnection) check() error {
 // the connection to the frontend, and the local stack's token-less codec
 // server, which must listen on a loopback address.
 func (c Config) checkBoundary() error {
-	if err := c.TemporalConnection.check(); err != nil {
+	if err := c.TemporalBoundary.check(); err != nil {
 		return err
 	}
 	if c.Auth.CodecOpenLocal {

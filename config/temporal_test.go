@@ -9,7 +9,7 @@ import (
 	"github.com/examflow/examflow/internal/testca"
 )
 
-// TestTemporalConnection: the TLS, mTLS and API-key settings are checked
+// TestTemporalBoundary: the TLS, mTLS and API-key settings are checked
 // at start, each refusal naming the variable to fix.
 func TestTemporalConnection(t *testing.T) {
 	dir := t.TempDir()
@@ -42,11 +42,11 @@ func TestTemporalConnection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := env.ParseAsWithOptions[TemporalConnection](env.Options{Environment: tt.vars})
+			c, err := env.ParseAsWithOptions[TemporalBoundary](env.Options{Environment: tt.vars})
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = Config{TemporalConnection: c}.checkBoundary()
+			err = Config{TemporalBoundary: c}.checkBoundary()
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want %q", err, tt.wantErr)

@@ -13,7 +13,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	updatepb "go.temporal.io/api/update/v1"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/examflow/examflow/workflows"
 )
@@ -76,19 +80,7 @@ func changesAudited(t *testing.T, regID string) int {
 // task), and nothing changes: the result is still held, the audit log has no
 // new change, and the case handler's decision through the API still works.
 func TestTemporalCLIUpdateIsRefused(t *testing.T) {
-	centre := uniqueCentre()
-	form := fmt.Sprintf("citizenship-test-%s-%s", centre, session)
-	reg := postRegistration(t, newPerson(t).reg(t, "citizenship", centre, session), "")
-	url := registrationURL(reg)
-	regID := reg.Body["registration_id"].(string)
-	wfID := reg.Body["workflow_id"].(string)
-	if a := postJSON(t, url+"/discrepancies", map[string]any{"kind": "technical_problem", "note": "screen froze"}, ""); a.Status != http.StatusAccepted {
-		t.Fatalf("discrepancy: %d %s", a.Status, a.Raw)
-	}
-	if a := submitSheet(t, url, form, answersFor(36, 20)); a.Status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s", a.Status, a.Raw)
-	}
-	waitStage(t, url, "UnderReview")
+	url, regID, wfID := heldForReview(t)
 	events, changes := historyCounts(t, wfID), changesAudited(t, regID)
 	if n := events[enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED.String()]; n != 2 {
 		t.Fatalf("accepted updates before: %d, want 2 (discrepancy and answer sheet)", n)
@@ -176,5 +168,103 @@ func TestTemporalCLIWorkflowStartIsRefused(t *testing.T) {
 	}
 	if n := changesAudited(t, regID); n != changes {
 		t.Fatalf("audited changes: %d before, %d after", changes, n)
+	}
+}
+
+// heldForReview registers a candidate whose result is held for a case
+// handler and returns the registration's URL, ID and workflow ID.
+func heldForReview(t *testing.T) (url, regID, wfID string) {
+	t.Helper()
+	centre := uniqueCentre()
+	reg := postRegistration(t, newPerson(t).reg(t, "citizenship", centre, session), "")
+	url = registrationURL(reg)
+	if a := postJSON(t, url+"/discrepancies", map[string]any{"kind": "technical_problem", "note": "screen froze"}, ""); a.Status != http.StatusAccepted {
+		t.Fatalf("discrepancy: %d %s", a.Status, a.Raw)
+	}
+	if a := submitSheet(t, url, fmt.Sprintf("citizenship-test-%s-%s", centre, session), answersFor(36, 20)); a.Status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", a.Status, a.Raw)
+	}
+	waitStage(t, url, "UnderReview")
+	return url, reg.Body["registration_id"].(string), reg.Body["workflow_id"].(string)
+}
+
+// TestSealedPayloadFromAnotherWorkflowIsRefused: a payload examflow sealed
+// is bound to its workflow. Someone who can read one registration's
+// history and call the Temporal frontend copies the sealed review decision
+// a case handler made there and sends it as an Update to another held
+// registration, and copies its sealed input to start a second lifecycle:
+// both are refused, and nothing changes.
+func TestSealedPayloadFromAnotherWorkflowIsRefused(t *testing.T) {
+	ctx := context.Background()
+	urlA, _, wfA := heldForReview(t)
+	if a := postJSON(t, urlA+"/review-decisions", map[string]any{"part": "test", "decision": "correct", "corrected_score": 30,
+		"reason": "the technical problem cost ten items", "decided_by": "ch-1"}, ""); a.Status != 200 {
+		t.Fatalf("decision: %d %s", a.Status, a.Raw)
+	}
+	waitStage(t, urlA, "Result")
+	var decision, input *commonpb.Payloads
+	iter := env.temporal.GetWorkflowHistory(ctx, wfA, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+			input = a.GetInput()
+		}
+		if r := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest(); r.GetInput().GetName() == workflows.UpdateReviewDecision {
+			decision = r.GetInput().GetArgs()
+		}
+	}
+	if decision == nil || input == nil {
+		t.Fatal("no review decision or input in the history")
+	}
+
+	urlB, regB, wfB := heldForReview(t)
+	events, changes := historyCounts(t, wfB), changesAudited(t, regB)
+	resp, err := env.temporal.WorkflowService().UpdateWorkflowExecution(ctx, &workflowservice.UpdateWorkflowExecutionRequest{
+		Namespace: env.cfg.TemporalNamespace, WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: wfB},
+		WaitPolicy: &updatepb.WaitPolicy{LifecycleStage: enumspb.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED},
+		Request: &updatepb.Request{Meta: &updatepb.Meta{UpdateId: uuid.NewString(), Identity: "copied"},
+			Input: &updatepb.Input{Name: workflows.UpdateReviewDecision, Args: decision}},
+	})
+	if err == nil && resp.GetOutcome().GetFailure() == nil {
+		t.Fatalf("the copied decision was accepted: %v", resp.GetOutcome())
+	}
+	after := historyCounts(t, wfB)
+	for _, typ := range []string{enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED.String(), enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED.String(),
+		"activity " + workflows.ActivityDecideReview} {
+		if after[typ] != events[typ] {
+			t.Errorf("%s events: %d before, %d after", typ, events[typ], after[typ])
+		}
+	}
+	if g := do(t, http.MethodGet, urlB, "", nil, nil); g.Body["stage"] != "UnderReview" {
+		t.Fatalf("stage %v after the copied decision", g.Body["stage"])
+	}
+	if n := changesAudited(t, regB); n != changes {
+		t.Fatalf("audited changes: %d before, %d after", changes, n)
+	}
+
+	// The copied input starts a lifecycle that fails before its code runs.
+	second := "registration-" + uuid.NewString()
+	if _, err := env.temporal.WorkflowService().StartWorkflowExecution(ctx, &workflowservice.StartWorkflowExecutionRequest{
+		Namespace: env.cfg.TemporalNamespace, WorkflowId: second, RequestId: uuid.NewString(), Identity: "copied",
+		WorkflowType: &commonpb.WorkflowType{Name: workflows.LifecycleWorkflow}, TaskQueue: &taskqueuepb.TaskQueue{Name: env.cfg.TaskQueue},
+		Input: input,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		d, err := env.temporal.DescribeWorkflowExecution(ctx, second, "")
+		if err != nil {
+			return err
+		}
+		if s := d.GetWorkflowExecutionInfo().GetStatus(); s != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED {
+			return fmt.Errorf("status %s", s)
+		}
+		return nil
+	})
+	if h := historyCounts(t, second); h[enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED.String()] != 0 {
+		t.Fatalf("the copied lifecycle ran: %v", h)
 	}
 }

@@ -80,8 +80,8 @@ func TestTemporalOverTLS(t *testing.T) {
 	plainTLS := tlsFrontend(t, server.TLS, nil, "")
 	mTLS := tlsFrontend(t, server.TLS, ca.Pool(), "")
 	withKey := tlsFrontend(t, server.TLS, nil, "test-api-key")
-	verified := config.TemporalConnection{TLS: true, TLSCA: caFile, TLSServerName: "temporal.test"}
-	with := func(change func(*config.TemporalConnection)) config.TemporalConnection {
+	verified := config.TemporalBoundary{TLS: true, TLSCA: caFile, TLSServerName: "temporal.test"}
+	with := func(change func(*config.TemporalBoundary)) config.TemporalBoundary {
 		c := verified
 		change(&c)
 		return c
@@ -89,27 +89,27 @@ func TestTemporalOverTLS(t *testing.T) {
 	tests := []struct {
 		name     string
 		frontend string
-		conn     config.TemporalConnection
+		conn     config.TemporalBoundary
 		works    bool
 	}{
 		{"TLS with the CA", plainTLS, verified, true},
-		{"TLS with the CA, the address's IP as the name", plainTLS, with(func(c *config.TemporalConnection) { c.TLSServerName = "" }), true},
-		{"plaintext to a TLS frontend", plainTLS, config.TemporalConnection{}, false},
-		{"without the CA (system roots)", plainTLS, with(func(c *config.TemporalConnection) { c.TLSCA = "" }), false},
-		{"another CA", plainTLS, with(func(c *config.TemporalConnection) { c.TLSCA = otherCAFile }), false},
-		{"another server name", plainTLS, with(func(c *config.TemporalConnection) { c.TLSServerName = "temporal.example" }), false},
-		{"mTLS with the client certificate", mTLS, with(func(c *config.TemporalConnection) { c.TLSCert, c.TLSKey = certFile, keyFile }), true},
+		{"TLS with the CA, the address's IP as the name", plainTLS, with(func(c *config.TemporalBoundary) { c.TLSServerName = "" }), true},
+		{"plaintext to a TLS frontend", plainTLS, config.TemporalBoundary{}, false},
+		{"without the CA (system roots)", plainTLS, with(func(c *config.TemporalBoundary) { c.TLSCA = "" }), false},
+		{"another CA", plainTLS, with(func(c *config.TemporalBoundary) { c.TLSCA = otherCAFile }), false},
+		{"another server name", plainTLS, with(func(c *config.TemporalBoundary) { c.TLSServerName = "temporal.example" }), false},
+		{"mTLS with the client certificate", mTLS, with(func(c *config.TemporalBoundary) { c.TLSCert, c.TLSKey = certFile, keyFile }), true},
 		{"mTLS without a client certificate", mTLS, verified, false},
-		{"mTLS with a certificate of another CA", mTLS, with(func(c *config.TemporalConnection) { c.TLSCert, c.TLSKey = strangerCert, strangerKey }), false},
-		{"API key", withKey, with(func(c *config.TemporalConnection) { c.APIKey = "test-api-key" }), true},
+		{"mTLS with a certificate of another CA", mTLS, with(func(c *config.TemporalBoundary) { c.TLSCert, c.TLSKey = strangerCert, strangerKey }), false},
+		{"API key", withKey, with(func(c *config.TemporalBoundary) { c.APIKey = "test-api-key" }), true},
 		{"no API key", withKey, verified, false},
-		{"a wrong API key", withKey, with(func(c *config.TemporalConnection) { c.APIKey = "guessed" }), false},
+		{"a wrong API key", withKey, with(func(c *config.TemporalBoundary) { c.APIKey = "guessed" }), false},
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := env.cfg
-			cfg.TemporalAddress, cfg.TemporalConnection = tt.frontend, tt.conn
+			cfg.TemporalAddress, cfg.TemporalBoundary = tt.frontend, tt.conn
 			opts, err := worker.ClientOptions(cfg, nil, quiet)
 			if err != nil {
 				t.Fatal(err)

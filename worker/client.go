@@ -78,7 +78,7 @@ func ClientOptions(cfg config.Config, metrics client.MetricsHandler, logger *slo
 	if err != nil {
 		return client.Options{}, err
 	}
-	tlsConfig, err := cfg.TemporalConnection.ClientTLS()
+	tlsConfig, err := cfg.TemporalBoundary.ClientTLS()
 	if err != nil {
 		return client.Options{}, err
 	}
@@ -91,11 +91,18 @@ func ClientOptions(cfg config.Config, metrics client.MetricsHandler, logger *slo
 		FailureConverter:  codec.FailureConverter(),
 		ConnectionOptions: client.ConnectionOptions{TLS: tlsConfig},
 	}
-	if key := cfg.TemporalConnection.APIKey; key != "" {
+	if key := cfg.TemporalBoundary.APIKey; key != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
 	}
 	return opts, nil
 }
+
+// Workflow IDs of the Schedules' actions: their runs get these IDs with the
+// time appended, so payloads sealed for them are left unbound.
+const (
+	statisticsActionID     = "monthly-statistics"
+	reconciliationActionID = "retention-reconciliation"
+)
 
 // CodecFor returns the payload codec of the configured keys.
 func CodecFor(cfg config.Config) (*Codec, error) {
@@ -103,7 +110,13 @@ func CodecFor(cfg config.Config) (*Codec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewCodec(keys, current)
+	c, err := NewCodec(keys, current)
+	if err != nil {
+		return nil, err
+	}
+	c.LeaveUnbound(statisticsActionID, reconciliationActionID)
+	c.BindToWorkflows(cfg.TemporalBoundary.BindPayloads)
+	return c, nil
 }
 
 // EnsureSearchAttributes registers examflow's custom search attributes on the

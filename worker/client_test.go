@@ -23,7 +23,7 @@ func TestClientOptions(t *testing.T) {
 	}
 
 	secure := base
-	secure.TemporalConnection = config.TemporalConnection{TLS: true, TLSServerName: "frontend.temporal.internal", APIKey: "key"}
+	secure.TemporalBoundary = config.TemporalBoundary{TLS: true, TLSServerName: "frontend.temporal.internal", APIKey: "key"}
 	opts, err := ClientOptions(secure, nil, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func TestClientOptions(t *testing.T) {
 	}
 
 	broken := base
-	broken.TemporalConnection = config.TemporalConnection{TLS: true, TLSCA: t.TempDir() + "/missing.pem"}
+	broken.TemporalBoundary = config.TemporalBoundary{TLS: true, TLSCA: t.TempDir() + "/missing.pem"}
 	if _, err := ClientOptions(broken, nil, quiet); err == nil {
 		t.Fatal("a missing CA file was accepted")
 	}

@@ -215,3 +215,113 @@ func BenchmarkDataConverter(b *testing.B) {
 		})
 	}
 }
+
+// TestCodecBindsPayloadsToTheirWorkflow: a payload sealed for one workflow
+// (its ID is bound to the ciphertext) is refused by another, so a payload
+// copied from one history cannot be re-sent to another workflow. Payloads
+// sealed before the binding still open, the codec server shows bound ones,
+// schedules' inputs stay unbound (their runs get the action ID plus a
+// time), and a replay of a history opens them whatever its workflow ID.
+func TestCodecBindsPayloadsToTheirWorkflow(t *testing.T) {
+	c := mustCodec(t, map[string][]byte{"k1": key(1)}, "k1")
+	c.LeaveUnbound("monthly-statistics")
+	dc := c.DataConverter()
+	in := func(id string) converter.DataConverter {
+		return converter.WithDataConverterSerializationContext(dc, converter.WorkflowSerializationContext{Namespace: "default", WorkflowID: id})
+	}
+	activityIn := func(id string) converter.DataConverter {
+		return converter.WithDataConverterSerializationContext(dc, converter.ActivitySerializationContext{Namespace: "default", WorkflowID: id, ActivityType: "DeleteParticipant"})
+	}
+	withdrawal := workflows.Withdrawal{Via: "participant_link"}
+	forA, err := in("course-registration-A").ToPayloads(withdrawal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(forA.GetPayloads()[0].GetMetadata()["encryption-workflow-id"]) != "course-registration-A" {
+		t.Fatalf("metadata %v", forA.GetPayloads()[0].GetMetadata())
+	}
+	legacy, err := dc.ToPayloads(withdrawal) // sealed without a workflow, as before the binding
+	if err != nil {
+		t.Fatal(err)
+	}
+	relabelled := &commonpb.Payload{Metadata: map[string][]byte{}, Data: forA.GetPayloads()[0].GetData()}
+	for k, v := range forA.GetPayloads()[0].GetMetadata() {
+		relabelled.Metadata[k] = v
+	}
+	relabelled.Metadata["encryption-workflow-id"] = []byte("course-registration-B")
+	scheduled, err := in("monthly-statistics").ToPayloads(workflows.StatisticsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		dc      converter.DataConverter
+		in      *commonpb.Payloads
+		wantErr string
+	}{
+		{"its own workflow", in("course-registration-A"), forA, ""},
+		{"an activity of its workflow", activityIn("course-registration-A"), forA, ""},
+		{"another workflow", in("course-registration-B"), forA, "sealed for another workflow"},
+		{"an activity of another workflow", activityIn("course-registration-B"), forA, "sealed for another workflow"},
+		{"relabelled for another workflow", in("course-registration-B"), &commonpb.Payloads{Payloads: []*commonpb.Payload{relabelled}}, "open payload"},
+		{"no workflow context", dc, forA, ""},
+		{"sealed before the binding", in("course-registration-B"), legacy, ""},
+		{"a replay, whose workflow ID is the replayer's", converter.WithDataConverterSerializationContext(c.ReplayDataConverter(),
+			converter.WorkflowSerializationContext{WorkflowID: "ReplayId"}), forA, ""},
+		{"a scheduled run", in("monthly-statistics-2027-01-01T00:00:00Z"), scheduled, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var w workflows.Withdrawal
+			var s workflows.StatisticsRequest
+			var ptr any = &w
+			if tt.in == scheduled {
+				ptr = &s
+			}
+			err := tt.dc.FromPayloads(tt.in, ptr)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	shown, err := c.DisplayCodec().Decode(forA.GetPayloads())
+	if err != nil || !strings.Contains(string(shown[0].GetData()), "participant_link") {
+		t.Fatalf("display: %v %v", shown, err)
+	}
+}
+
+// TestCodecWithoutBinding: with binding off (while processes of an earlier
+// version still run) the codec seals unbound payloads, which any version
+// reads, and still refuses a payload bound to another workflow.
+func TestCodecWithoutBinding(t *testing.T) {
+	bound := mustCodec(t, map[string][]byte{"k1": key(1)}, "k1")
+	off := mustCodec(t, map[string][]byte{"k1": key(1)}, "k1")
+	off.BindToWorkflows(false)
+	ctx := func(id string) converter.SerializationContext {
+		return converter.WorkflowSerializationContext{WorkflowID: id}
+	}
+	p, err := converter.WithDataConverterSerializationContext(off.DataConverter(), ctx("A")).ToPayloads(workflows.Withdrawal{Via: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.GetPayloads()[0].GetMetadata()["encryption-workflow-id"]; ok {
+		t.Fatal("bound with binding off")
+	}
+	forA, err := converter.WithDataConverterSerializationContext(bound.DataConverter(), ctx("A")).ToPayloads(workflows.Withdrawal{Via: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w workflows.Withdrawal
+	if err := converter.WithDataConverterSerializationContext(off.DataConverter(), ctx("B")).FromPayloads(forA, &w); err == nil {
+		t.Fatal("a payload bound to another workflow was accepted with binding off")
+	}
+	if err := converter.WithDataConverterSerializationContext(off.DataConverter(), ctx("A")).FromPayloads(forA, &w); err != nil || w.Via != "x" {
+		t.Fatalf("its own workflow: %v %v", w, err)
+	}
+}

@@ -30,7 +30,7 @@ func EnsureStatisticsSchedule(ctx context.Context, c client.Client, taskQueue st
 		ID:   workflows.StatisticsScheduleID,
 		Spec: StatisticsScheduleSpec,
 		Action: &client.ScheduleWorkflowAction{
-			ID: "monthly-statistics", Workflow: workflows.StatisticsWorkflow, TaskQueue: taskQueue,
+			ID: statisticsActionID, Workflow: workflows.StatisticsWorkflow, TaskQueue: taskQueue,
 			Args: []any{workflows.StatisticsRequest{}},
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,

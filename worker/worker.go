@@ -231,7 +231,7 @@ func EnsureSchedules(ctx context.Context, c client.Client, taskQueue string, eve
 		ID:   workflows.ReconciliationScheduleID,
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
 		Action: &client.ScheduleWorkflowAction{
-			ID: "retention-reconciliation", Workflow: workflows.ReconciliationWorkflow, TaskQueue: taskQueue,
+			ID: reconciliationActionID, Workflow: workflows.ReconciliationWorkflow, TaskQueue: taskQueue,
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 	})

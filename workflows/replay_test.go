@@ -75,7 +75,8 @@ func productionWorkflows(t *testing.T) []registered {
 
 // newReplayer returns a replayer with the test key's codec and every
 // production workflow, except that changed replaces the workflow of the
-// same name.
+// same name. The codec's replay converter opens payloads bound to the
+// recorded workflow, which the replayer runs under an ID of its own.
 func newReplayer(t *testing.T, changed map[string]any) sdkworker.WorkflowReplayer {
 	t.Helper()
 	key, err := hex.DecodeString(replayKeyHex)
@@ -87,7 +88,7 @@ func newReplayer(t *testing.T, changed map[string]any) sdkworker.WorkflowReplaye
 		t.Fatal(err)
 	}
 	r, err := sdkworker.NewWorkflowReplayerWithOptions(sdkworker.WorkflowReplayerOptions{
-		DataConverter: codec.DataConverter(), FailureConverter: codec.FailureConverter(),
+		DataConverter: codec.ReplayDataConverter(), FailureConverter: codec.FailureConverter(),
 	})
 	if err != nil {
 		t.Fatal(err)
