@@ -21,9 +21,9 @@ type sealedPerson struct {
 	// PassportCountry is the passport's issuing country, kept with its
 	// number (a passport number identifies nobody without it).
 	PassportCountry string `json:"passport_country,omitempty"`
-	Email          string `json:"email,omitempty"`
-	Phone          string `json:"phone,omitempty"`
-	Gender         string `json:"gender,omitempty"`
+	Email           string `json:"email,omitempty"`
+	Phone           string `json:"phone,omitempty"`
+	Gender          string `json:"gender,omitempty"`
 }
 
 func toSealed(p Person) sealedPerson {
