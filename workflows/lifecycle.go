@@ -377,7 +377,9 @@ func (l *lifecycle) enter(ctx workflow.Context, stage Stage) error {
 		}
 		return nil
 	}
-	recordFirst := workflow.GetVersion(ctx, ChangeStageRecordedBeforeShown, workflow.DefaultVersion, 1) == 1
+	// The first stage (Registered) is shown at once: the registration is in
+	// PostgreSQL already, and nothing acts on it before it is recorded.
+	recordFirst := l.stage != "" && workflow.GetVersion(ctx, ChangeStageRecordedBeforeShown, workflow.DefaultVersion, 1) == 1
 	if recordFirst {
 		l.entering = stage
 		err := record()

@@ -11,5 +11,6 @@ const (
 	// status Query), so whoever acts on a stage they see finds it recorded:
 	// an appeal lodged as soon as the result shows finds the result's
 	// release time. Before, the stage was shown first and recorded after.
+	// The first stage, Registered, is still shown first.
 	ChangeStageRecordedBeforeShown = "stage-recorded-before-shown"
 )
