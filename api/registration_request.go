@@ -278,8 +278,10 @@ func (r *RegistrationRequest) validate(opts ValidationOptions, legacy bool) (sto
 		out.Person.GivenName = v.text("person.given_name", p.GivenName, true, 200)
 		out.Person.FamilyName = v.text("person.family_name", p.FamilyName, true, 200)
 		dob := v.date("person.date_of_birth", p.DateOfBirth, true)
-		if !dob.IsZero() && (dob.After(now) || dob.Year() < 1900) {
+		dobValid := !dob.IsZero()
+		if dobValid && (dob.After(now) || dob.Year() < 1900) {
 			v.add("person.date_of_birth", "must be a date from 1900 until today")
+			dobValid = false
 		}
 		out.Person.DateOfBirth = dob
 
@@ -295,6 +297,12 @@ func (r *RegistrationRequest) validate(opts ValidationOptions, legacy bool) (sto
 				v.add("person.national_id", "is not a valid fødselsnummer or D number: %s", detailOf(err))
 			} else if kind != identity.KindFodselsnummer && r.Test != nil && r.Test.Type == "citizenship" {
 				v.add("person.national_id", "the citizenship test requires a fødselsnummer; a D number is not enough")
+			}
+			// Accuracy: the date of birth and the birth date the number
+			// encodes must agree. Neither value is repeated in the answer.
+			if born, ok := identity.BirthDate(nid); ok && dobValid && !born.Equal(dob) {
+				v.add("person.national_id", "encodes a birth date (its first six digits; a D number adds 40 to the day) that contradicts person.date_of_birth")
+				v.add("person.date_of_birth", "contradicts the birth date that person.national_id encodes; correct whichever is wrong")
 			}
 		} else if r.Test != nil && r.Test.Type == "citizenship" {
 			v.add("person.national_id", "is required for the citizenship test (a fødselsnummer)")

@@ -50,7 +50,7 @@ func fieldsOf(errs []FieldError) []string {
 }
 
 func TestValidateRegistration(t *testing.T) {
-	dNumber, ok := identity.WithCheckDigits("410170423") // born 1 January 1970, day + 40
+	dNumber, ok := identity.WithCheckDigits("520485100") // born 12 April 1985 as the body says, day + 40
 	if !ok {
 		t.Fatal("no D number")
 	}
@@ -212,4 +212,113 @@ func checkValidation(t *testing.T, body map[string]any, wantFields, wantWarnings
 	if got := fieldsOf(warns); !slices.Equal(got, wantWarnings) {
 		t.Fatalf("warnings = %v, want %v", got, wantWarnings)
 	}
+}
+
+// TestDateOfBirthMustMatchTheNationalID (accuracy): a date of birth that
+// contradicts the birth date a fødselsnummer or D number encodes (a D
+// number adds 40 to the day) is refused, naming both fields; a number whose
+// scheme encodes no reliable birth date (a DUF number, a passport number, a
+// number valid only under the post-2032 check rule) is not compared.
+func TestDateOfBirthMustMatchTheNationalID(t *testing.T) {
+	nid := func(nine string) string {
+		n, ok := identity.WithCheckDigits(nine)
+		if !ok {
+			t.Fatalf("no number starts %s", nine)
+		}
+		return n
+	}
+	born1985 := nid("120385123") // 12 March 1985
+	dNumber := nid("520385121")  // D number: 12 March 1985, day + 40
+	born2005 := nid("120305512") // 12 March 2005 (individual number 500-999)
+	post2032 := post2032Number(t, "120385124")
+	both := []string{"person.national_id", "person.date_of_birth"}
+	tests := []struct {
+		name, nationalID, duf, dob string
+		opts                       identity.Options
+		wantFields                 []string
+	}{
+		{name: "fødselsnummer, same date", nationalID: born1985, dob: "1985-03-12"},
+		{name: "fødselsnummer, a day later", nationalID: born1985, dob: "1985-03-13", wantFields: both},
+		{name: "fødselsnummer, a month later", nationalID: born1985, dob: "1985-04-12", wantFields: both},
+		{name: "fødselsnummer, a century earlier", nationalID: born1985, dob: "1905-03-12", wantFields: both},
+		{name: "D number, the day less 40", nationalID: dNumber, dob: "1985-03-12"},
+		{name: "D number, a day later", nationalID: dNumber, dob: "1985-03-13", wantFields: both},
+		{name: "born 2005", nationalID: born2005, dob: "2005-03-12"},
+		{name: "born 2005, given as 1905", nationalID: born2005, dob: "1905-03-12", wantFields: both},
+		{name: "DUF number: no birth date", duf: "200205705502", dob: "1985-03-13"},
+		{name: "post-2032 check rule: not compared", nationalID: post2032, dob: "1990-01-01", opts: identity.Options{AcceptPost2032Check: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := set(validBody(), "person.date_of_birth", tt.dob)
+			body = set(body, "person.national_id", nil)
+			if tt.nationalID != "" {
+				body = set(body, "person.national_id", tt.nationalID)
+			}
+			if tt.duf != "" {
+				body = set(body, "person.duf_number", tt.duf)
+			}
+			data, _ := json.Marshal(body)
+			var req RegistrationRequest
+			if p := decodeStrictBytes(data, &req); p != nil {
+				t.Fatal(p)
+			}
+			_, errs, _ := req.Validate(ValidationOptions{Now: testNow, Identity: tt.opts})
+			got := fieldsOf(errs)
+			slices.Sort(got)
+			want := slices.Clone(tt.wantFields)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("refused %v (%v), want %v", got, errs, want)
+			}
+			for _, e := range errs {
+				other := "person.date_of_birth"
+				if e.Field == other {
+					other = "person.national_id"
+				}
+				if !strings.Contains(e.Detail, other) || strings.Contains(e.Detail, tt.nationalID) || strings.Contains(e.Detail, tt.dob) {
+					t.Errorf("%s: %q should name %s and repeat neither value", e.Field, e.Detail, other)
+				}
+			}
+		})
+	}
+}
+
+// post2032Number completes nine digits with a first check digit valid only
+// under the check rule announced for numbers issued from 2032 (remainder 1).
+func post2032Number(t *testing.T, nine string) string {
+	t.Helper()
+	w1 := []int{3, 7, 6, 1, 8, 9, 4, 5, 2}
+	w2 := []int{5, 4, 3, 2, 7, 6, 5, 4, 3, 2}
+	d := make([]int, 0, 11)
+	s1 := 0
+	for i := range 9 {
+		d = append(d, int(nine[i]-'0'))
+		s1 += d[i] * w1[i]
+	}
+	k1 := ((1-s1)%11 + 11) % 11
+	if k1 == 10 {
+		t.Fatalf("no post-2032 first check digit for %s", nine)
+	}
+	d = append(d, k1)
+	s2 := 0
+	for i, w := range w2 {
+		s2 += d[i] * w
+	}
+	k2 := (11 - s2%11) % 11
+	if k2 == 10 {
+		t.Fatalf("no second check digit for %s", nine)
+	}
+	d = append(d, k2)
+	out := ""
+	for _, x := range d {
+		out += string(rune('0' + x))
+	}
+	if _, err := identity.ValidateNationalID(out, identity.Options{}); err == nil {
+		t.Fatalf("%s is valid under the current rule too", out)
+	}
+	if _, err := identity.ValidateNationalID(out, identity.Options{AcceptPost2032Check: true}); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	return out
 }

@@ -36,7 +36,7 @@ type SubjectRequestBody struct {
 		// passport_number.
 		Country string `json:"country,omitempty"`
 	} `json:"identifier"`
-	// ReceivedAt is when the request was received; the month runs from it.
+	// ReceivedAt is when the request was received; the 30 days run from it.
 	ReceivedAt *time.Time `json:"received_at,omitempty"`
 	// IdentityAsserted: the person logged in upstream (ID-porten on Min
 	// side); only an integration may assert it.
@@ -49,7 +49,9 @@ type SubjectRequestBody struct {
 	Grounds string `json:"grounds,omitempty"`
 }
 
-// SubjectRequestView is a request as case handlers see it.
+// SubjectRequestView is a request as case handlers see it. Extended says
+// an extension moved DueAt beyond OriginalDueAt (30 days after receipt),
+// for ExtensionReason, which the person was told.
 type SubjectRequestView struct {
 	RequestID          string            `json:"request_id"`
 	WorkflowID         string            `json:"workflow_id"`
@@ -59,6 +61,7 @@ type SubjectRequestView struct {
 	ReceivedAt         time.Time         `json:"received_at"`
 	DueAt              time.Time         `json:"due_at"`
 	OriginalDueAt      time.Time         `json:"original_due_at"`
+	Extended           bool              `json:"extended"`
 	ExtensionReason    string            `json:"extension_reason,omitempty"`
 	IdentityMethod     string            `json:"identity_method,omitempty"`
 	IdentityVerifiedBy string            `json:"identity_verified_by,omitempty"`
@@ -136,8 +139,17 @@ func (b *SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 	return errs
 }
 
+// answerWithin is how long after receipt a subject request is due (T19:
+// "no later than within 30 days"); an extension may add two further months
+// (extensionMonths), made and told to the person within these days.
+const answerWithin = 30 * 24 * time.Hour
+
+// extensionMonths is how many months beyond the first due date an
+// extension may move a request's due date.
+const extensionMonths = 2
+
 // createSubjectRequest registers a request and starts its workflow. The
-// month runs from receipt; the identity is confirmed first (a case
+// 30 days run from receipt; the identity is confirmed first (a case
 // handler, or an upstream login asserted by an integration).
 func (s *server) createSubjectRequest(c *gin.Context) {
 	var b SubjectRequestBody
@@ -175,7 +187,7 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 	if !ok {
 		return
 	}
-	due := received.AddDate(0, 1, 0)
+	due := received.Add(answerWithin)
 	req := storage.SubjectRequest{ID: id, CandidateID: candidateID, Kind: b.Kind, ReceivedAt: received, DueAt: due,
 		Status: "awaiting_identity", WorkflowID: "subject-request-" + id.String(),
 		Details: storage.RequestDetails{Rectification: b.Rectification, Grounds: b.Grounds}}
@@ -191,7 +203,7 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 	if stored, err := s.Store.GetSubjectRequest(ctx, id); err == nil {
 		due = stored.OriginalDueAt
 	}
-	in := workflows.SubjectRequestInput{RequestID: id.String(), Kind: b.Kind, DueAt: due, MaxDueAt: due.AddDate(0, 2, 0),
+	in := workflows.SubjectRequestInput{RequestID: id.String(), Kind: b.Kind, DueAt: due, MaxDueAt: due.AddDate(0, extensionMonths, 0),
 		IdentityVerified: b.IdentityAsserted != nil, Reminders: s.SubjectRequests.Reminders, LiftNotice: s.SubjectRequests.LiftNotice}
 	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: req.WorkflowID, TaskQueue: s.TaskQueue,
@@ -238,7 +250,7 @@ func (s *server) getSubjectRequest(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, SubjectRequestView{RequestID: r.ID.String(), WorkflowID: r.WorkflowID, CandidateID: r.CandidateID.String(),
 		Kind: r.Kind, Status: r.Status, ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, OriginalDueAt: r.OriginalDueAt,
-		ExtensionReason: r.ExtensionReason, IdentityMethod: r.IdentityMethod, IdentityVerifiedBy: r.IdentityVerifiedBy,
+		Extended: r.DueAt.After(r.OriginalDueAt), ExtensionReason: r.ExtensionReason, IdentityMethod: r.IdentityMethod, IdentityVerifiedBy: r.IdentityVerifiedBy,
 		Outcome: r.Outcome, OutcomeReason: r.OutcomeReason, AnsweredAt: r.AnsweredAt, ExportReady: r.ExportObject != "",
 		Reminders: r.Reminders, Rectification: r.Details.Rectification, Grounds: r.Details.Grounds})
 }

@@ -160,8 +160,8 @@ func load(withSecrets bool) (Config, error) {
 	if _, _, err := c.Retention(); err != nil {
 		return Config{}, err
 	}
-	if c.MinIO.AudioExpiryDays < 1 {
-		return Config{}, fmt.Errorf("EXAMFLOW_AUDIO_EXPIRY_DAYS must be at least 1, got %d", c.MinIO.AudioExpiryDays)
+	if err := c.checkRetentionCeilings(); err != nil {
+		return Config{}, err
 	}
 	if c.Courses.LinkTTL < time.Hour {
 		return Config{}, fmt.Errorf("EXAMFLOW_COURSE_LINK_TTL must be at least 1h, got %s", c.Courses.LinkTTL)
@@ -233,6 +233,21 @@ func (c Config) Retention() (policy.Periods, map[policy.Category]policy.Event, e
 		return nil, nil, fmt.Errorf("EXAMFLOW_RETENTION_EVENTS: %w", err)
 	}
 	return p, e, nil
+}
+
+// checkRetentionCeilings refuses a course retention or an audio expiry
+// longer than the policy's period (C06, T15): the settings may shorten a
+// period, never lengthen it. EXAMFLOW_RETENTION_PERIODS is checked by
+// policy.ParsePeriods.
+func (c Config) checkRetentionCeilings() error {
+	if r, ok := policy.LookupCourse(policy.CourseRegistration); ok && (c.Courses.Retention < 0 || c.Courses.Retention > r.Ceiling()) {
+		return fmt.Errorf("EXAMFLOW_COURSE_RETENTION must not be negative nor longer than the policy's %s (%s), got %s", r.Kept(), r.Ceiling(), c.Courses.Retention)
+	}
+	audio, _ := policy.Lookup(policy.Audio)
+	if maxDays := int(audio.Ceiling() / (24 * time.Hour)); c.MinIO.AudioExpiryDays < 1 || c.MinIO.AudioExpiryDays > maxDays {
+		return fmt.Errorf("EXAMFLOW_AUDIO_EXPIRY_DAYS must be from 1 to the policy's %s (%d days), got %d", audio.Kept(), maxDays, c.MinIO.AudioExpiryDays)
+	}
+	return nil
 }
 
 // PayloadKeys decodes the payload keys: ID to key, and the current ID.

@@ -294,6 +294,7 @@ func TestMetricsExportDomainStateWithoutPersonalData(t *testing.T) {
 	if v := gauge("examflow_subject_requests_due_soon", map[string]string{"kind": "access"}); v < 1 {
 		t.Errorf("examflow_subject_requests_due_soon{kind=access} = %v, want at least 1", v)
 	}
+	gauge("examflow_subject_requests_extended", map[string]string{"kind": "access"})
 	if v := gauge("examflow_subject_requests_next_due_timestamp_seconds", nil); time.Until(time.Unix(int64(v), 0)) > 3*24*time.Hour {
 		t.Errorf("examflow_subject_requests_next_due_timestamp_seconds = %v, want within 3 days", time.Unix(int64(v), 0))
 	}

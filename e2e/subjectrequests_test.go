@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
@@ -14,8 +15,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/examflow/examflow/policy"
+	"github.com/examflow/examflow/worker"
 )
 
 func roleKey(t *testing.T, name, role string) map[string]string {
@@ -71,8 +75,8 @@ func TestAccessRequestAnsweredWithACompleteExport(t *testing.T) {
 	}
 	id := created.Body["request_id"].(string)
 	due, _ := time.Parse(time.RFC3339, created.Body["due_at"].(string))
-	if d := time.Until(due); d < 27*24*time.Hour || d > 32*24*time.Hour {
-		t.Fatalf("due in %s, want one month", d)
+	if d := time.Until(due); d < 30*24*time.Hour-time.Minute || d > 30*24*time.Hour {
+		t.Fatalf("due in %s, want 30 days", d)
 	}
 	eventually(t, 10*time.Second, func() error {
 		if n := countWorkflows(t, fmt.Sprintf(`WorkflowId = "subject-request-%s" AND Stage = "AwaitingIdentity" AND RequestKind = "access" AND ReviewPending = true`, id)); n != 1 {
@@ -180,10 +184,63 @@ func overdue(t *testing.T) int {
 	return n
 }
 
-// TestOverdueRequestRaisesTheMetric (T19): a request received more than a
-// month ago and not answered counts as overdue in /metrics; an extension
-// beyond two months is refused, and one within them (with its reason sent
-// to the person) moves the due date so it no longer counts.
+// TestSubjectRequestIsDueThirtyDaysAfterReceipt (T19): whatever the month,
+// a request is due 30 days after it was received, not a calendar month
+// (28 to 31 days) later; the record keeps that first due date.
+func TestSubjectRequestIsDueThirtyDaysAfterReceipt(t *testing.T) {
+	ch := roleKey(t, "ch-dsr-due", "case_handler")
+	p := newPerson(t)
+	if reg := postRegistration(t, p.reg(t, "citizenship", uniqueCentre(), session), ""); reg.Status != 201 {
+		t.Fatalf("register: %d %s", reg.Status, reg.Raw)
+	}
+	for _, received := range []string{
+		"2026-01-10T09:00:00Z", // a 31-day month: a calendar month would give 31 days
+		"2026-02-01T09:00:00Z", // February: a calendar month would give 28 days
+		"2026-04-10T09:00:00Z", // a 30-day month
+		"2026-10-20T23:30:00Z", // across the end of summer time in Norway
+	} {
+		t.Run(received, func(t *testing.T) {
+			at, _ := time.Parse(time.RFC3339, received)
+			want := at.Add(30 * 24 * time.Hour)
+			created := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "access",
+				"identifier": map[string]any{"kind": "national_id", "value": p.NationalID}, "received_at": received})), ch)
+			if created.Status != 201 {
+				t.Fatalf("create: %d %s", created.Status, created.Raw)
+			}
+			if due, _ := time.Parse(time.RFC3339, created.Body["due_at"].(string)); !due.Equal(want) {
+				t.Fatalf("received %s, due %s; want %s (30 days)", received, due.UTC().Format(time.RFC3339), want.Format(time.RFC3339))
+			}
+			got := do(t, http.MethodGet, "/v1/subject-requests/"+created.Body["request_id"].(string), "", nil, ch)
+			for _, f := range []string{"due_at", "original_due_at"} {
+				if d, _ := time.Parse(time.RFC3339, fmt.Sprint(got.Body[f])); !d.Equal(want) {
+					t.Errorf("%s %v, want %s", f, got.Body[f], want.Format(time.RFC3339))
+				}
+			}
+		})
+	}
+}
+
+// stateGauge reads a gauge of the worker's state collector, as the
+// worker's /metrics would show it.
+func stateGauge(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(worker.NewStateCollector(env.store, worker.StateOptions{Logger: env.deps.Logger}))
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	v, ok := scrapeMetrics(t, srv.URL).sum(name, labels)
+	if !ok {
+		t.Fatalf("no %s%v", name, labels)
+	}
+	return v
+}
+
+// TestOverdueRequestRaisesTheMetric (T19): a request received more than 30
+// days ago and not answered counts as overdue in /metrics, and can no longer
+// be extended (the person must be told within the 30 days). A request still
+// within them can be extended by at most two further months, with a reason
+// the person is told: the due date moves, the record shows the extension
+// and the worker's examflow_subject_requests_extended gauge counts it.
 func TestOverdueRequestRaisesTheMetric(t *testing.T) {
 	ch := roleKey(t, "ch-dsr-2", "case_handler")
 	p := newPerson(t)
@@ -191,37 +248,74 @@ func TestOverdueRequestRaisesTheMetric(t *testing.T) {
 		t.Fatalf("register: %d %s", reg.Status, reg.Raw)
 	}
 	before := overdue(t)
-	received := time.Now().AddDate(0, -1, -5)
-	created := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "objection",
+	late := time.Now().Add(-30*24*time.Hour - time.Hour)
+	created := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "access",
+		"identifier": map[string]any{"kind": "national_id", "value": p.NationalID}, "received_at": late.Format(time.RFC3339)})), ch)
+	if created.Status != 201 {
+		t.Fatalf("create: %d %s", created.Status, created.Raw)
+	}
+	lateID := created.Body["request_id"].(string)
+	if after := overdue(t); after != before+1 {
+		t.Fatalf("overdue %d -> %d, want one more", before, after)
+	}
+	if a := do(t, http.MethodPost, "/v1/subject-requests/"+lateID+"/extension", "application/json", []byte(mustJSON(map[string]any{
+		"until": time.Now().Add(14 * 24 * time.Hour).Format(time.RFC3339), "reason": "complex"})), ch); a.Status != 422 || !slices.Contains(fieldNames(a), "until") {
+		t.Fatalf("an extension after the 30 days: %d %s", a.Status, a.Raw)
+	}
+	if got := do(t, http.MethodGet, "/v1/subject-requests/"+lateID, "", nil, ch).Body; got["extended"] != false || got["extension_reason"] != nil {
+		t.Fatalf("a refused extension is recorded: %v", got)
+	}
+	if after := overdue(t); after != before+1 {
+		t.Fatalf("overdue %d after a refused extension, want %d", after, before+1)
+	}
+
+	extendedBefore := stateGauge(t, "examflow_subject_requests_extended", map[string]string{"kind": "objection"})
+	received := time.Now().Add(-20 * 24 * time.Hour).Truncate(time.Second)
+	created = do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "objection",
 		"identifier": map[string]any{"kind": "national_id", "value": p.NationalID}, "received_at": received.Format(time.RFC3339),
 		"grounds": "I object to the use of my data for research"})), ch)
 	if created.Status != 201 {
 		t.Fatalf("create: %d %s", created.Status, created.Raw)
 	}
 	id := created.Body["request_id"].(string)
-	if after := overdue(t); after != before+1 {
-		t.Fatalf("overdue %d -> %d, want one more", before, after)
-	}
+	firstDue := received.Add(30 * 24 * time.Hour)
 	ext := "/v1/subject-requests/" + id + "/extension"
-	tooLate := received.AddDate(0, 3, 2).Format(time.RFC3339)
+	tooLate := firstDue.AddDate(0, 2, 1).Format(time.RFC3339)
 	if a := do(t, http.MethodPost, ext, "application/json", []byte(mustJSON(map[string]any{"until": tooLate, "reason": "complex"})), ch); a.Status != 422 ||
 		!slices.Contains(fieldNames(a), "until") {
 		t.Fatalf("extension beyond two months: %d %s", a.Status, a.Raw)
 	}
-	until := time.Now().Add(14 * 24 * time.Hour).Truncate(time.Second)
+	if a := do(t, http.MethodPost, ext, "application/json", []byte(mustJSON(map[string]any{"until": firstDue.AddDate(0, 1, 0).Format(time.RFC3339)})), ch); a.Status != 422 ||
+		!slices.Contains(fieldNames(a), "reason") {
+		t.Fatalf("extension without a reason: %d %s", a.Status, a.Raw)
+	}
+	until := firstDue.AddDate(0, 2, 0)
 	if a := do(t, http.MethodPost, ext, "application/json", []byte(mustJSON(map[string]any{"until": until.Format(time.RFC3339),
 		"reason": "the objection needs a legal assessment"})), ch); a.Status != 200 {
 		t.Fatalf("extension: %d %s", a.Status, a.Raw)
 	}
 	got := waitRequest(t, env.api.URL, id, func(b map[string]any) bool { return b["extension_reason"] != nil }, ch)
-	if got["grounds"] != "I object to the use of my data for research" {
-		t.Fatalf("grounds: %v", got["grounds"])
+	if got["grounds"] != "I object to the use of my data for research" || got["extended"] != true {
+		t.Fatalf("the record: %v", got)
 	}
-	if after := overdue(t); after != before {
-		t.Fatalf("overdue %d after the extension, want %d", after, before)
+	for f, want := range map[string]time.Time{"due_at": until, "original_due_at": firstDue} {
+		if d, _ := time.Parse(time.RFC3339, fmt.Sprint(got[f])); !d.Equal(want) {
+			t.Errorf("%s %v, want %s", f, got[f], want.Format(time.RFC3339))
+		}
 	}
-	if n := rowCount(t, `SELECT count(*) FROM notification_outbox WHERE kind = 'request_extended' AND payload->>'reason' = 'the objection needs a legal assessment'`); n != 1 {
-		t.Fatalf("%d extension notices with the reason", n)
+	if after := overdue(t); after != before+1 {
+		t.Fatalf("overdue %d after the extension, want %d", after, before+1)
+	}
+	if v := stateGauge(t, "examflow_subject_requests_extended", map[string]string{"kind": "objection"}); v != extendedBefore+1 {
+		t.Errorf("examflow_subject_requests_extended{kind=objection} %v -> %v, want one more", extendedBefore, v)
+	}
+	var told time.Time
+	if err := env.pool.QueryRow(context.Background(), `SELECT created_at FROM notification_outbox WHERE kind = 'request_extended'
+		AND payload->>'reason' = 'the objection needs a legal assessment' AND payload->>'until' = $1`, until.UTC().Format(time.DateOnly)).Scan(&told); err != nil {
+		t.Fatalf("no extension notice with the reason and the new date: %v", err)
+	}
+	if !told.Before(firstDue) {
+		t.Errorf("the person was told at %s, after the 30 days (%s)", told, firstDue)
 	}
 	// The objection goes to a case handler's decision.
 	if a := do(t, http.MethodPost, "/v1/subject-requests/"+id+"/decision", "application/json",

@@ -64,22 +64,9 @@ func ValidateNationalID(s string, opts Options) (Kind, error) {
 	if err != nil {
 		return "", err
 	}
-	kind := KindFodselsnummer
-	day := d[0]*10 + d[1]
-	if d[0] >= 4 {
-		kind = KindDNumber
-		day -= 40
-	}
-	month := d[2]*10 + d[3]
-	yy := d[4]*10 + d[5]
-	individual := d[6]*100 + d[7]*10 + d[8]
-	year, ok := century(yy, individual)
-	if !ok {
-		return "", fmt.Errorf("%w: individual number %03d is not used with year %02d", ErrDate, individual, yy)
-	}
-	t := time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC)
-	if month < 1 || month > 12 || day < 1 || t.Day() != day || t.Month() != time.Month(month) {
-		return "", fmt.Errorf("%w: the first six digits must be a birth date DDMMYY", ErrDate)
+	kind, _, err := birthDate(d)
+	if err != nil {
+		return "", err
 	}
 
 	sum1 := 0
@@ -98,6 +85,44 @@ func ValidateNationalID(s string, opts Options) (Kind, error) {
 		return "", fmt.Errorf("%w: the second check digit (11th digit) is wrong", ErrCheckDigit)
 	}
 	return kind, nil
+}
+
+// birthDate reads the kind and the birth date from the first nine digits of
+// a fødselsnummer or D number (a D number adds 40 to the day).
+func birthDate(d []int) (Kind, time.Time, error) {
+	kind := KindFodselsnummer
+	day := d[0]*10 + d[1]
+	if d[0] >= 4 {
+		kind = KindDNumber
+		day -= 40
+	}
+	month := d[2]*10 + d[3]
+	yy := d[4]*10 + d[5]
+	individual := d[6]*100 + d[7]*10 + d[8]
+	year, ok := century(yy, individual)
+	if !ok {
+		return "", time.Time{}, fmt.Errorf("%w: individual number %03d is not used with year %02d", ErrDate, individual, yy)
+	}
+	t := time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC)
+	if month < 1 || month > 12 || day < 1 || t.Day() != day || t.Month() != time.Month(month) {
+		return "", time.Time{}, fmt.Errorf("%w: the first six digits must be a birth date DDMMYY", ErrDate)
+	}
+	return kind, t, nil
+}
+
+// BirthDate returns the birth date (UTC midnight) that a fødselsnummer or D
+// number encodes, the day of a D number less 40. It reports false for a
+// number that is not valid under the current check rule: a number valid
+// only under the rule announced for numbers issued from 2032 is not relied
+// on for the birth date (Skatteetaten advises against it), and other
+// schemes (DUF, passport) encode none. See docs/identifiers.md.
+func BirthDate(s string) (time.Time, bool) {
+	if _, err := ValidateNationalID(s, Options{}); err != nil {
+		return time.Time{}, false
+	}
+	d, _ := digits(s, 11)
+	_, t, err := birthDate(d)
+	return t, err == nil
 }
 
 // century maps the two-digit year and the individual number to the full year,

@@ -119,3 +119,41 @@ func TestValidateDUF(t *testing.T) {
 		})
 	}
 }
+
+// TestBirthDate: the birth date a number encodes, a D number's day less 40,
+// the century from the individual number; none for an invalid number or
+// one valid only under the post-2032 check rule.
+func TestBirthDate(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string // "" when none
+	}{
+		{"fødselsnummer", "31129956715", "1899-12-31"},
+		{"born 2005", withChecks(t, "150305512"), "2005-03-15"},
+		{"born 1985", withChecks(t, "120385120"), "1985-03-12"},
+		{"D number", withChecks(t, "410170423"), "1970-01-01"},
+		{"wrong check digit", "31129956716", ""},
+		{"DUF number", "200205705502", ""},
+		{"post-2032 check rule", "12038512445", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "post-2032 check rule" {
+				if _, err := ValidateNationalID(tt.in, Options{AcceptPost2032Check: true}); err != nil {
+					t.Fatalf("%s is not valid under the post-2032 rule: %v", tt.in, err)
+				}
+			}
+			got, ok := BirthDate(tt.in)
+			if tt.want == "" {
+				if ok {
+					t.Fatalf("BirthDate(%s) = %s, want none", tt.in, got.Format(time.DateOnly))
+				}
+				return
+			}
+			if !ok || got.Format(time.DateOnly) != tt.want {
+				t.Fatalf("BirthDate(%s) = %s, %v; want %s", tt.in, got.Format(time.DateOnly), ok, tt.want)
+			}
+		})
+	}
+}

@@ -141,7 +141,8 @@ func ParseEvents(s string) (map[Category]Event, error) {
 // deterministic.
 type Periods map[Category]time.Duration
 
-// ParsePeriods reads "address=10s,audio=5s,..." (empty: no overrides).
+// ParsePeriods reads "address=10s,audio=5s,..." (empty: no overrides). A
+// period longer than the rule's Ceiling is refused.
 func ParsePeriods(s string) (Periods, error) {
 	p := Periods{}
 	if strings.TrimSpace(s) == "" {
@@ -152,12 +153,16 @@ func ParsePeriods(s string) (Periods, error) {
 		if !ok {
 			return nil, fmt.Errorf("retention period %q: want category=duration", part)
 		}
-		if _, known := Lookup(Category(name)); !known {
+		r, known := Lookup(Category(name))
+		if !known {
 			return nil, fmt.Errorf("retention period %q: unknown category %q", part, name)
 		}
 		d, err := time.ParseDuration(dur)
 		if err != nil || d <= 0 {
 			return nil, fmt.Errorf("retention period %q: want a positive duration such as 30s", part)
+		}
+		if d > r.Ceiling() {
+			return nil, fmt.Errorf("retention period %q: longer than the policy's %s (at most %s); an override may only shorten it", part, r.Kept(), r.Ceiling())
 		}
 		p[Category(name)] = d
 	}
@@ -186,6 +191,13 @@ func Markdown() string {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", r.Category, r.Kept(), r.From.Text(), r.Promise, r.Holds, r.FromChosen)
 	}
 	return b.String()
+}
+
+// Ceiling is the longest a configured override of the rule's period may
+// be: its years counted as 365 days each, the shortest a calendar year is,
+// so an override can shorten the policy's period and never lengthen it.
+func (r Rule) Ceiling() time.Duration {
+	return time.Duration(r.Years) * 365 * 24 * time.Hour
 }
 
 // Kept is the rule's period in words: "1 year", "20 years".

@@ -63,7 +63,7 @@ func TestDue(t *testing.T) {
 }
 
 func TestParseRefusals(t *testing.T) {
-	for _, s := range []string{"address", "nope=1s", "address=-1s", "address=soon"} {
+	for _, s := range []string{"address", "nope=1s", "address=-1s", "address=soon", "audio=8761h", "personal_data=175201h"} {
 		if _, err := ParsePeriods(s); err == nil {
 			t.Errorf("ParsePeriods(%q) accepted", s)
 		}

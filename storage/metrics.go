@@ -66,13 +66,18 @@ type RequestBacklog struct {
 	DueSoon int
 	// NextDue is the earliest due date of the open requests.
 	NextDue *time.Time
+	// Extended are open requests whose due date an extension moved beyond
+	// the first 30 days.
+	Extended int
 }
 
 // SubjectRequestBacklog counts the open data subject requests by kind:
 // how many, how many are due between now and horizon, and the earliest due
-// date. Overdue requests are OverdueSubjectRequests.
+// date, and how many were extended. Overdue requests are
+// OverdueSubjectRequests.
 func (s *Store) SubjectRequestBacklog(ctx context.Context, now, horizon time.Time) (map[string]RequestBacklog, error) {
-	rows, err := s.pool.Query(ctx, `SELECT kind, count(*), count(*) FILTER (WHERE due_at >= $1 AND due_at < $2), min(due_at)
+	rows, err := s.pool.Query(ctx, `SELECT kind, count(*), count(*) FILTER (WHERE due_at >= $1 AND due_at < $2), min(due_at),
+		count(*) FILTER (WHERE due_at > original_due_at)
 		FROM subject_requests WHERE answered_at IS NULL GROUP BY kind`, now, horizon)
 	if err != nil {
 		return nil, classify(fmt.Errorf("count open subject requests: %w", err))
@@ -82,7 +87,7 @@ func (s *Store) SubjectRequestBacklog(ctx context.Context, now, horizon time.Tim
 	for rows.Next() {
 		var kind string
 		var b RequestBacklog
-		if err := rows.Scan(&kind, &b.Open, &b.DueSoon, &b.NextDue); err != nil {
+		if err := rows.Scan(&kind, &b.Open, &b.DueSoon, &b.NextDue, &b.Extended); err != nil {
 			return nil, classify(fmt.Errorf("count open subject requests: %w", err))
 		}
 		out[kind] = b

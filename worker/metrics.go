@@ -81,7 +81,7 @@ type StateCollector struct {
 	opts  StateOptions
 
 	up, reviewsPending, reviewsOverdue, reviewsOldest, appealsOpen, deletionsOverdue, deletionsHeld,
-	requestsOpen, requestsDueSoon, requestsNextDue *prometheus.Desc
+	requestsOpen, requestsDueSoon, requestsExtended, requestsNextDue *prometheus.Desc
 }
 
 // NewStateCollector returns the collector of the state gauges.
@@ -120,6 +120,8 @@ func NewStateCollector(store *storage.Store, o StateOptions) *StateCollector {
 			"Data subject requests not answered, by kind.", "kind"),
 		requestsDueSoon: d("examflow_subject_requests_due_soon",
 			"Data subject requests not answered and not overdue that are due within the due-soon horizon (3 days by default), by kind.", "kind"),
+		requestsExtended: d("examflow_subject_requests_extended",
+			"Data subject requests not answered whose due date an extension moved beyond the first 30 days (with a reason the person was told), by kind.", "kind"),
 		requestsNextDue: d("examflow_subject_requests_next_due_timestamp_seconds",
 			"Earliest due date of the unanswered data subject requests, as a Unix time; absent when none is open."),
 	}
@@ -128,7 +130,7 @@ func NewStateCollector(store *storage.Store, o StateOptions) *StateCollector {
 // Describe implements prometheus.Collector.
 func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.reviewsPending, c.reviewsOverdue, c.reviewsOldest, c.appealsOpen,
-		c.deletionsOverdue, c.deletionsHeld, c.requestsOpen, c.requestsDueSoon, c.requestsNextDue} {
+		c.deletionsOverdue, c.deletionsHeld, c.requestsOpen, c.requestsDueSoon, c.requestsExtended, c.requestsNextDue} {
 		ch <- d
 	}
 }
@@ -193,6 +195,7 @@ func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
 			b := backlog[k]
 			gauge(c.requestsOpen, float64(b.Open), k)
 			gauge(c.requestsDueSoon, float64(b.DueSoon), k)
+			gauge(c.requestsExtended, float64(b.Extended), k)
 			if b.NextDue != nil && (next == nil || b.NextDue.Before(*next)) {
 				next = b.NextDue
 			}

@@ -118,10 +118,15 @@ func (r *subjectRequest) validateIdentity(c IdentityCheck) error {
 	return nil
 }
 
-func (r *subjectRequest) validateExtension(e Extension) error {
+// validateExtension: an extension has a reason and is made while the first
+// 30 days run, since the person must be told of it, and why, within them
+// (T19). Validators do not run on replay, so this needs no version.
+func (r *subjectRequest) validateExtension(ctx workflow.Context, e Extension) error {
 	switch {
 	case r.answered:
 		return fmt.Errorf("until: the request has been answered")
+	case workflow.Now(ctx).After(r.in.DueAt):
+		return fmt.Errorf("until: an extension must be made, and the person told why, within the first period (by %s)", r.in.DueAt.UTC().Format(time.RFC3339))
 	case e.Reason == "":
 		return fmt.Errorf("reason: the person is told why; it is required")
 	case !e.Until.After(r.due):
@@ -162,10 +167,10 @@ func (r *subjectRequest) validateLift(d RequestDecision) error {
 }
 
 // SubjectRequest runs one data subject request: the identity is confirmed
-// first; the request is due one month after receipt (extendable by up to
-// two months with a reason the person is told), case handlers are
-// reminded before the due date, and the ReviewDue search attribute shows
-// the due date. Access builds an encrypted export; rectification and
+// first; the request is due 30 days after receipt (extendable by up to two
+// further months, within those 30 days, with a reason the person is told),
+// case handlers are reminded before the due date, and the ReviewDue search
+// attribute shows the due date. Access builds an encrypted export; rectification and
 // objection wait for a case handler's decision; a rectification is
 // republished to the Diploma Registry; a restriction stops publication until
 // it is lifted, and the person is told before it is.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 // was told, a notice period before.
 func TestSubjectRequestTimeline(t *testing.T) {
 	start := time.Date(2027, 1, 4, 9, 0, 0, 0, time.UTC)
-	due := start.AddDate(0, 1, 0)
+	due := start.Add(30 * 24 * time.Hour)
 	tests := []struct {
 		name    string
 		kind    string
@@ -96,6 +97,64 @@ func TestSubjectRequestTimeline(t *testing.T) {
 			}
 			if tc.lift && (len(liftingAt) != 1 || len(liftedAt) != 1 || liftedAt[0].Sub(liftingAt[0]) != 72*time.Hour) {
 				t.Errorf("told at %v, lifted at %v; want 72h between", liftingAt, liftedAt)
+			}
+		})
+	}
+}
+
+// TestSubjectRequestExtendedOnlyWithinTheFirstThirtyDays (T19): the person
+// must be told of an extension, and why, within the 30 days after receipt,
+// so an extension asked for once the first due date has passed is refused
+// naming until; one asked for in time is accepted.
+func TestSubjectRequestExtendedOnlyWithinTheFirstThirtyDays(t *testing.T) {
+	start := time.Date(2027, 1, 4, 9, 0, 0, 0, time.UTC)
+	due := start.Add(30 * 24 * time.Hour)
+	tests := []struct {
+		name   string
+		at     time.Duration // after receipt
+		accept bool
+	}{
+		{name: "on day 29", at: 29 * 24 * time.Hour, accept: true},
+		{name: "an hour before the due date", at: 30*24*time.Hour - time.Hour, accept: true},
+		{name: "an hour after the due date", at: 30*24*time.Hour + time.Hour},
+		{name: "on day 45", at: 45 * 24 * time.Hour},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.SetStartTime(start)
+			var steps []string
+			env.RegisterActivityWithOptions(func(_ context.Context, in RequestStepInput) error {
+				steps = append(steps, in.Step)
+				return nil
+			}, activity.RegisterOptions{Name: ActivityRequestStep})
+			env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityBuildAccessExport})
+			var refusal error
+			accepted := false
+			env.RegisterDelayedCallback(func() {
+				env.UpdateWorkflow(UpdateExtendRequest, "x1", &testsuite.TestUpdateCallback{OnAccept: func() { accepted = true },
+					OnReject: func(err error) { refusal = err }, OnComplete: func(any, error) {}},
+					Extension{Until: due.Add(20 * 24 * time.Hour), Reason: "numerous requests"})
+			}, tc.at)
+			env.RegisterDelayedCallback(func() {
+				env.UpdateWorkflow(UpdateVerifyIdentity, "v1", &testsuite.TestUpdateCallback{OnAccept: func() {},
+					OnReject: func(err error) { t.Errorf("verify refused: %v", err) }, OnComplete: func(any, error) {}},
+					IdentityCheck{VerifiedBy: "ch", Evidence: "passport"})
+			}, 50*24*time.Hour)
+			env.ExecuteWorkflow(SubjectRequest, SubjectRequestInput{RequestID: "00000000-0000-0000-0000-000000000009", Kind: RequestAccess,
+				DueAt: due, MaxDueAt: due.AddDate(0, 2, 0)})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			if accepted != tc.accept {
+				t.Fatalf("extension accepted %v, want %v (refusal: %v)", accepted, tc.accept, refusal)
+			}
+			if !tc.accept && (refusal == nil || !strings.HasPrefix(refusal.Error(), "until: ")) {
+				t.Errorf("refusal %v does not name until", refusal)
+			}
+			if extended := slices.Contains(steps, "extended"); extended != tc.accept {
+				t.Errorf("steps %v: extended recorded %v, want %v", steps, extended, tc.accept)
 			}
 		})
 	}
