@@ -73,10 +73,12 @@ func (a *Retention) PlanRetention(ctx context.Context, registrationID string) (w
 	if err := add(policy.Address, eventTime(policy.Address)); err != nil {
 		return plan, err
 	}
-	if last, ok, err := a.Store.LatestRecording(ctx, id); err != nil {
+	// Audio: a year from the first recording, so no recording is kept
+	// longer; a later one goes with it (T15).
+	if first, ok, err := a.Store.FirstRecording(ctx, id); err != nil {
 		return plan, err
 	} else if ok {
-		if err := add(policy.Audio, last); err != nil {
+		if err := add(policy.Audio, first); err != nil {
 			return plan, err
 		}
 	}

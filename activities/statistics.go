@@ -19,6 +19,9 @@ type Statistics struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MinCell is the configured minimum cell (EXAMFLOW_STATISTICS_MIN_CELL;
+	// never under config.StatisticsMinCellFloor).
+	MinCell int
 }
 
 // MaterialiseStatistics recomputes the statistics cells of a finished month
@@ -43,7 +46,7 @@ func (a *Statistics) MaterialiseStatistics(ctx context.Context, month string) (w
 	if err != nil {
 		return workflows.StatisticsResult{}, err
 	}
-	courses, err := a.Store.MaterialiseCourseStatistics(ctx, m, 0)
+	courses, err := a.Store.MaterialiseCourseStatistics(ctx, m, a.MinCell)
 	if err != nil {
 		return workflows.StatisticsResult{}, err
 	}

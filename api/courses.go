@@ -652,8 +652,10 @@ func (s *server) auditSelfService(c *gin.Context, r storage.CourseRegistration, 
 	}
 }
 
-// courseStatistics serves the anonymous course cells (C05): a cell with
-// fewer than five registrations shows no numbers; no totals.
+// courseStatistics serves the anonymous course cells (C05, C08): a cell
+// with fewer registrations than the configured minimum cell shows no
+// numbers; a completion count that would tell who completed is shown as a
+// band (storage.SuppressCourse); no totals.
 func (s *server) courseStatistics(c *gin.Context) {
 	cells, err := s.Store.CourseStatistics(c.Request.Context())
 	if err != nil {
@@ -661,12 +663,17 @@ func (s *server) courseStatistics(c *gin.Context) {
 		return
 	}
 	out := make([]gin.H, 0, len(cells))
-	for _, x := range cells {
-		cell := gin.H{"month": x.Month.Format("2006-01"), "course_type": x.CourseType, "suppressed": x.Suppressed, "computed_at": x.ComputedAt}
-		if !x.Suppressed {
+	for _, x := range storage.SuppressCourse(cells, s.StatisticsMinCell) {
+		cell := gin.H{"month": x.Month.Format("2006-01"), "course_type": x.CourseType, "suppressed": x.Suppressed,
+			"coarsened": x.Coarsened, "computed_at": x.ComputedAt}
+		switch {
+		case x.Suppressed:
+		case x.Coarsened:
+			cell["registered"], cell["completed_range"] = x.Registered, [2]int{x.CompletedMin, x.CompletedMax}
+		default:
 			cell["registered"], cell["completed"] = x.Registered, x.Completed
 		}
 		out = append(out, cell)
 	}
-	c.JSON(http.StatusOK, gin.H{"cells": out})
+	c.JSON(http.StatusOK, gin.H{"min_cell": storage.EffectiveMinCell(s.StatisticsMinCell), "cells": out})
 }

@@ -136,6 +136,13 @@ func (s *server) uploadRecording(c *gin.Context) {
 	}
 	rec, err := s.Store.InsertRecording(ctx, storage.Recording{ID: id, RegistrationID: reg.ID, Part: part, ObjectKey: key,
 		ContentType: mediaType, SizeBytes: sum.n, SHA256: got})
+	if errors.Is(err, storage.ErrAudioDeleted) {
+		_ = s.Objects.RemoveObject(ctx, key)
+		writeProblem(c, Problem{Type: ProblemConflict, Title: "Audio already deleted", Status: http.StatusConflict,
+			Detail: "the registration's audio was deleted at the end of its retention period (T15); a recording cannot be added afterwards, and nothing was stored",
+			Errors: []FieldError{{Field: "part", Detail: "no recording is accepted after the audio deletion"}}})
+		return
+	}
 	if err != nil {
 		_ = s.Objects.RemoveObject(ctx, key)
 		unavailable(c, "the database is unavailable; nothing was stored")

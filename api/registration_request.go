@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -88,7 +89,8 @@ var (
 const maxBody = 64 << 10
 
 // decodeStrictBytes decodes exactly one JSON object, refusing unknown
-// fields. A failure is a 400 problem naming the field where that is known.
+// fields and keys given twice. A failure is a 400 problem naming the field,
+// by its JSON path, where that is known.
 func decodeStrictBytes(data []byte, v any) *Problem {
 	bad := func(field, detail string) *Problem {
 		p := &Problem{Type: ProblemMalformed, Title: "Malformed request", Status: 400, Detail: detail}
@@ -102,6 +104,15 @@ func decodeStrictBytes(data []byte, v any) *Problem {
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return bad("", "the request body is empty; a JSON object is required")
+	}
+	// Keys first: a key given twice (encoding/json would keep the last) or
+	// unknown to its object is named by its JSON path, before anything is
+	// decoded.
+	if f, err := checkKeys(json.NewDecoder(bytes.NewReader(data)), reflect.TypeOf(v), ""); err == nil && f != nil {
+		if f.Duplicate {
+			return bad(f.Path, fmt.Sprintf("%q is given twice: send each field once", f.Path))
+		}
+		return bad(f.Path, fmt.Sprintf("unknown field %q: only the documented fields are accepted", f.Path))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -170,7 +170,13 @@ func TestDecodeStrict(t *testing.T) {
 		{"a stray brace after the object", "{} }\n", ""},
 		{"a NUL after the object", "{}\x00", ""},
 		{"unknown top-level field", `{"country_of_origin": "X"}`, "country_of_origin"},
-		{"unknown nested field", `{"person": {"mother_tongue": "X"}}`, "mother_tongue"},
+		{"unknown nested field", `{"person": {"mother_tongue": "X"}}`, "person.mother_tongue"},
+		{"unknown field named by its path", `{"person": {"given_name": "Kari", "favourite_colour": "blue"}}`, "person.favourite_colour"},
+		{"unknown field two levels down", `{"person": {"address": {"city": "Oslo", "floor": 3}}}`, "person.address.floor"},
+		{"the same key twice", `{"test_centre": "OSLO-VO", "test_centre": "BERGEN"}`, "test_centre"},
+		{"the same nested key twice", `{"person": {"given_name": "Kari", "family_name": "N", "given_name": "Ola"}}`, "person.given_name"},
+		{"the same key twice in another case", `{"person": {"given_name": "Kari", "GIVEN_NAME": "Ola"}}`, "person.GIVEN_NAME"},
+		{"the same object twice", `{"person": {"given_name": "Kari"}, "person": {"given_name": "Ola"}}`, "person"},
 		{"wrong type", `{"session_date": 20270210}`, "session_date"},
 		{"wrong nested type", `{"person": {"date_of_birth": true}}`, "person.date_of_birth"},
 		{"parts not an array", `{"test": {"parts": "reading"}}`, "test.parts"},
@@ -193,6 +199,52 @@ func TestDecodeStrict(t *testing.T) {
 				t.Fatalf("field = %q, want %q (%+v)", got, tt.wantField, p)
 			}
 		})
+	}
+}
+
+// TestDecodeStrictNamesThePath: a duplicated key or an unknown field is
+// named by its JSON path, through maps and arrays, and nothing is decoded
+// from a body with a key given twice (the last would otherwise win).
+func TestDecodeStrictNamesThePath(t *testing.T) {
+	type item struct {
+		A string `json:"a"`
+	}
+	type body struct {
+		Items []item            `json:"items"`
+		Tags  map[string]string `json:"tags"`
+		Raw   json.RawMessage   `json:"raw"`
+	}
+	tests := []struct {
+		name, body, wantField, wantDetail string
+	}{
+		{"unknown field in an array element", `{"items": [{"a": "x"}, {"a": "y", "b": 1}]}`, "items[1].b", "unknown field"},
+		{"a key twice in an array element", `{"items": [{"a": "x", "a": "y"}]}`, "items[0].a", "twice"},
+		{"a map key twice", `{"tags": {"x": "1", "y": "2", "x": "3"}}`, "tags.x", "twice"},
+		{"a key twice inside free JSON", `{"raw": {"k": [{"q": 1, "q": 2}]}}`, "raw.k[0].q", "twice"},
+		{"the same key twice at the top", `{"items": [], "items": []}`, "items", "twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var v body
+			p := decodeStrictBytes([]byte(tt.body), &v)
+			if p == nil {
+				t.Fatal("accepted, want a 400 problem")
+			}
+			if p.Status != 400 || len(p.Errors) != 1 || p.Errors[0].Field != tt.wantField || !strings.Contains(p.Errors[0].Detail, tt.wantDetail) {
+				t.Fatalf("problem = %+v, want 400 naming %s (%s)", p, tt.wantField, tt.wantDetail)
+			}
+			if v.Items != nil || v.Tags != nil || v.Raw != nil {
+				t.Fatalf("decoded %+v from a refused body", v)
+			}
+		})
+	}
+	// Distinct keys, free JSON and maps still decode.
+	var v body
+	if p := decodeStrictBytes([]byte(`{"items": [{"a": "x"}, {"a": "y"}], "tags": {"x": "1", "X": "2"}, "raw": {"k": {"a": 1, "b": [1, {"a": 2}]}}}`), &v); p != nil {
+		t.Fatalf("refused %+v", p)
+	}
+	if len(v.Items) != 2 || len(v.Tags) != 2 || len(v.Raw) == 0 {
+		t.Fatalf("decoded %+v", v)
 	}
 }
 

@@ -23,18 +23,22 @@ type StatisticsReader interface {
 }
 
 // StatCellView is one statistics cell as the API shows it. A suppressed
-// cell has no numbers: n, passed and pass_rate are left out.
+// cell has no numbers: n, passed and pass_rate are left out. A coarsened
+// cell (storage.Band) shows n and only passed_range and pass_rate_range.
 type StatCellView struct {
-	Month      string    `json:"month"`
-	TestType   string    `json:"test_type"`
-	TestCentre string    `json:"test_centre"`
-	Language   string    `json:"language"`
-	Part       string    `json:"part"`
-	Suppressed bool      `json:"suppressed"`
-	N          *int      `json:"n,omitempty"`
-	Passed     *int      `json:"passed,omitempty"`
-	PassRate   *float64  `json:"pass_rate,omitempty"`
-	ComputedAt time.Time `json:"computed_at"`
+	Month         string      `json:"month"`
+	TestType      string      `json:"test_type"`
+	TestCentre    string      `json:"test_centre"`
+	Language      string      `json:"language"`
+	Part          string      `json:"part"`
+	Suppressed    bool        `json:"suppressed"`
+	Coarsened     bool        `json:"coarsened"`
+	N             *int        `json:"n,omitempty"`
+	Passed        *int        `json:"passed,omitempty"`
+	PassRate      *float64    `json:"pass_rate,omitempty"`
+	PassedRange   *[2]int     `json:"passed_range,omitempty"`
+	PassRateRange *[2]float64 `json:"pass_rate_range,omitempty"`
+	ComputedAt    time.Time   `json:"computed_at"`
 }
 
 // StatisticsView is the answer of GET /v1/statistics.
@@ -84,9 +88,16 @@ func StatisticsHandler(r StatisticsReader, minCell int, logger *slog.Logger) gin
 		for _, cell := range cells {
 			v := StatCellView{Month: cell.Month.Format("2006-01"), TestType: cell.TestType, TestCentre: cell.TestCentre,
 				Language: cell.Language, Part: cell.Part, Suppressed: cell.Suppressed, ComputedAt: cell.ComputedAt.UTC()}
-			if !cell.Suppressed {
+			switch {
+			case cell.Suppressed:
+			case cell.Coarsened:
+				n := cell.N
+				v.N, v.Coarsened = &n, true
+				v.PassedRange = &[2]int{cell.PassedMin, cell.PassedMax}
+				v.PassRateRange = &[2]float64{rate4(float64(cell.PassedMin) / float64(n)), rate4(float64(cell.PassedMax) / float64(n))}
+			default:
 				n, passed := cell.N, cell.Passed
-				rate := math.Round(cell.PassRate*10000) / 10000
+				rate := rate4(cell.PassRate)
 				v.N, v.Passed, v.PassRate = &n, &passed, &rate
 			}
 			out.Cells = append(out.Cells, v)
@@ -94,6 +105,9 @@ func StatisticsHandler(r StatisticsReader, minCell int, logger *slog.Logger) gin
 		c.JSON(http.StatusOK, out)
 	}
 }
+
+// rate4 rounds a rate to four decimals.
+func rate4(r float64) float64 { return math.Round(r*10000) / 10000 }
 
 // parseStatisticsQuery checks the query parameters of GET /v1/statistics
 // and names each one that is wrong.

@@ -33,16 +33,19 @@ func (f *fakeStatistics) Statistics(_ context.Context, filter storage.StatFilter
 	return storage.Suppress(f.cells, filter.MinCell), nil
 }
 
-// TestStatisticsHandler: the handler passes the filter on, shows a cell of
-// five or more with its numbers and a cell under five as suppressed with no
+// TestStatisticsHandler: the handler passes the filter on, shows a cell
+// with its numbers, a cell where everyone passed with its count and only a
+// band of the passed count, and a cell under five as suppressed with no
 // numbers, and answers a bad query parameter with a 400 problem naming it.
 func TestStatisticsHandler(t *testing.T) {
 	march := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	cells := []storage.StatCell{
-		{Month: march, TestType: "citizenship", TestCentre: "OSLO-1", Language: "bokmal", Part: "test", N: 7, Passed: 6},
+		{Month: march, TestType: "citizenship", TestCentre: "OSLO-1", Language: "bokmal", Part: "test", N: 14, Passed: 8},
 		{Month: march, TestType: "citizenship", TestCentre: "OSLO-1", Language: "nynorsk", Part: "test", N: 3, Passed: 3},
-		// A total would reveal the nynorsk cell (10 - 7); it is never shown.
-		{Month: march, TestType: "citizenship", TestCentre: "OSLO-1", Language: "", Part: "test", N: 10, Passed: 9},
+		// Everyone passed: the exact count would tell each person's result.
+		{Month: march, TestType: "citizenship", TestCentre: "OSLO-1", Language: "en", Part: "test", N: 12, Passed: 12},
+		// A total would reveal the nynorsk cell (29 - 14 - 12); it is never shown.
+		{Month: march, TestType: "citizenship", TestCentre: "OSLO-1", Language: "", Part: "test", N: 29, Passed: 23},
 	}
 	tests := []struct {
 		name       string
@@ -110,8 +113,9 @@ func TestStatisticsHandler(t *testing.T) {
 	}
 }
 
-// checkStatisticsBody: the cell of seven shows its numbers, the cell of
-// three is suppressed without any, and the total is not there.
+// checkStatisticsBody: the cell of fourteen shows its numbers, the cell of
+// three is suppressed without any, the cell of twelve who all passed shows
+// twelve and the band 8 to 12 only, and the total is not there.
 func checkStatisticsBody(t *testing.T, body []byte) {
 	t.Helper()
 	var raw struct {
@@ -121,13 +125,22 @@ func checkStatisticsBody(t *testing.T, body []byte) {
 	if err := json.Unmarshal(body, &raw); err != nil {
 		t.Fatal(err)
 	}
-	if raw.MinCell != 5 || len(raw.Cells) != 2 {
+	if raw.MinCell != 5 || len(raw.Cells) != 3 {
 		t.Fatalf("body = %s", body)
 	}
-	shown, hidden := raw.Cells[0], raw.Cells[1]
-	if shown["language"] != "bokmal" || shown["suppressed"] != false || shown["n"] != float64(7) || shown["passed"] != float64(6) ||
-		shown["pass_rate"] != 0.8571 || shown["month"] != "2026-03" {
+	shown, hidden, banded := raw.Cells[0], raw.Cells[1], raw.Cells[2]
+	if shown["language"] != "bokmal" || shown["suppressed"] != false || shown["coarsened"] != false || shown["n"] != float64(14) ||
+		shown["passed"] != float64(8) || shown["pass_rate"] != 0.5714 || shown["month"] != "2026-03" {
 		t.Fatalf("shown cell = %v", shown)
+	}
+	if banded["language"] != "en" || banded["suppressed"] != false || banded["coarsened"] != true || banded["n"] != float64(12) ||
+		fmt.Sprint(banded["passed_range"]) != "[8 12]" || fmt.Sprint(banded["pass_rate_range"]) != "[0.6667 1]" {
+		t.Fatalf("coarsened cell = %v", banded)
+	}
+	for _, k := range []string{"passed", "pass_rate"} {
+		if _, ok := banded[k]; ok {
+			t.Fatalf("the coarsened cell shows %s: %v", k, banded)
+		}
 	}
 	if hidden["language"] != "nynorsk" || hidden["suppressed"] != true {
 		t.Fatalf("suppressed cell = %v", hidden)

@@ -16,6 +16,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/worker"
 )
@@ -78,7 +79,7 @@ func TestCourseRegistrationTakesOnlyWhatThePolicyLists(t *testing.T) {
 		"invoice for a free course":   {courseBody(free, map[string]any{"invoice": invoice("974760673")}), 422, "invoice"},
 		"profile where none is asked": {courseBody(paid, map[string]any{"invoice": invoice("974760673"), "profile": map[string]any{"company": "X"}}), 422, "profile"},
 		"an unexpected field":         {courseBody(free, map[string]any{"national_id": "12048510092"}), 400, "national_id"},
-		"an unexpected invoice field": {courseBody(paid, map[string]any{"invoice": map[string]any{"organisation_number": "974760673", "employer": "Y"}}), 400, "employer"},
+		"an unexpected invoice field": {courseBody(paid, map[string]any{"invoice": map[string]any{"organisation_number": "974760673", "employer": "Y"}}), 400, "invoice.employer"},
 	} {
 		a := do(t, http.MethodPost, "/v1/course-registrations", "application/json", []byte(mustJSON(tc.body)), portal)
 		if a.Status != tc.status || !slices.Contains(fieldNames(a), tc.field) {
@@ -260,9 +261,13 @@ func TestCourseDataDeletedAfterRetention(t *testing.T) {
 	}
 }
 
-// TestCourseStatisticsAreAnonymous (C05): a month's course cells count
+// TestCourseStatisticsAreAnonymous (C05, C08): a month's course cells count
 // registrations and completions per course type; a cell of three shows no
-// numbers.
+// numbers; a cell of five, where nobody completed, shows its registrations
+// but its completions only as the band 0 to 5 (an exact 0 or 5 would tell
+// whether each participant completed); the configured minimum cell
+// (EXAMFLOW_STATISTICS_MIN_CELL, here 6) is honoured when the cells are
+// materialised and when they are served.
 func TestCourseStatisticsAreAnonymous(t *testing.T) {
 	admin := roleKey(t, "ca-4", "course_admin")
 	portal := roleKey(t, "course-portal-4", "integration")
@@ -295,8 +300,25 @@ func TestCourseStatisticsAreAnonymous(t *testing.T) {
 	if c := cells[small]; c == nil || c["suppressed"] != true || c["registered"] != nil {
 		t.Fatalf("cell of three: %v", c)
 	}
-	if c := cells[large]; c == nil || c["suppressed"] != false || c["registered"] != float64(5) || c["completed"] != float64(0) {
+	if c := cells[large]; c == nil || c["suppressed"] != false || c["coarsened"] != true || c["registered"] != float64(5) ||
+		c["completed"] != nil || fmt.Sprint(c["completed_range"]) != "[0 5]" {
 		t.Fatalf("cell of five: %v", c)
+	}
+	// A raised minimum cell: the API serves the cell of five without numbers.
+	raised := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: env.cfg.TaskQueue,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: worker.NewRegistry(), StatisticsMinCell: 6}))
+	defer raised.Close()
+	for _, x := range doAt(t, raised.URL, http.MethodGet, "/v1/statistics/courses", "", nil, stats).Body["cells"].([]any) {
+		if c := x.(map[string]any); c["course_type"] == large && (c["suppressed"] != true || c["registered"] != nil) {
+			t.Fatalf("cell of five served under a minimum of six: %v", c)
+		}
+	}
+	// And the monthly activity materialises with the configured minimum.
+	if _, err := (&activities.Statistics{Store: env.store, MinCell: 6}).MaterialiseStatistics(context.Background(), month.Format("2006-01")); err != nil {
+		t.Fatal(err)
+	}
+	if n := rowCount(t, `SELECT count(*) FROM course_statistics_cells WHERE course_type = $1 AND suppressed AND registered IS NULL`, large); n != 1 {
+		t.Fatalf("the cell of five materialised under a minimum of six: %d suppressed rows", n)
 	}
 	if a := do(t, http.MethodGet, "/v1/statistics/courses", "", nil, admin); a.Status != 403 {
 		t.Fatalf("course_admin read statistics: %d", a.Status)

@@ -17,6 +17,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/sio"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
 )
@@ -194,5 +195,61 @@ func TestAudioDeletedAtItsMilestone(t *testing.T) {
 	}
 	if n := rowCount(t, `SELECT count(*) FROM deletion_records WHERE registration_id = $1 AND category = 'audio'`, regID); n != 1 {
 		t.Fatal("no deletion record for the audio")
+	}
+	// A recording uploaded after the audio was deleted would never be
+	// deleted on time: it is refused, and nothing stays in MinIO.
+	if a := upload(t, rs.url, regID, "reading_oral", "audio/ogg", bytes.NewReader([]byte("late ogg")), nil); a.Status != http.StatusConflict {
+		t.Fatalf("an upload after the audio deletion: %d %s", a.Status, a.Raw)
+	}
+	if recs, _ := env.store.Recordings(ctx, id); len(recs) != 0 {
+		t.Fatalf("%d recordings after a refused upload", len(recs))
+	}
+	for obj := range env.objects.Client().ListObjects(ctx, env.objects.Bucket(), minioList("audio/"+regID+"/")) {
+		t.Fatalf("a refused upload left %s", obj.Key)
+	}
+}
+
+// TestAudioPeriodRunsFromTheFirstRecording (T15): a registration's audio is
+// kept one year from its first recording, not from its last: the retention
+// plan's audio milestone is the first recording's date plus a year, and the
+// daily reconciliation finds the audio overdue once the first recording is
+// a year old, though a later one is recent.
+func TestAudioPeriodRunsFromTheFirstRecording(t *testing.T) {
+	ctx := context.Background()
+	regID := c1Registration(t, env.api.URL, time.Now().UTC().Format(time.DateOnly))
+	for _, body := range []string{"first ogg", "second ogg"} {
+		if a := upload(t, env.api.URL, regID, "reading_oral", "audio/ogg", bytes.NewReader([]byte(body)), nil); a.Status != 201 {
+			t.Fatalf("upload: %d %s", a.Status, a.Raw)
+		}
+	}
+	id := uuid.MustParse(regID)
+	first := time.Now().UTC().AddDate(0, 0, -400).Truncate(time.Second)
+	if _, err := env.pool.Exec(ctx, `UPDATE recordings SET uploaded_at = $2 WHERE id = (SELECT id FROM recordings WHERE registration_id = $1 ORDER BY uploaded_at LIMIT 1)`,
+		id, first); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := (&activities.Retention{Store: env.store, Periods: policy.Periods{}, Logger: env.deps.Logger}).PlanRetention(ctx, regID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audio *time.Time
+	for _, m := range plan.Milestones {
+		if m.Category == string(policy.Audio) {
+			audio = &m.Due
+		}
+	}
+	if want := first.AddDate(1, 0, 0); audio == nil || !audio.Equal(want) {
+		t.Fatalf("audio milestone %v, want %s (a year after the first recording)", audio, want)
+	}
+	overdue, err := env.store.OverdueDeletions(ctx, activities.RetentionCutoffs(policy.Periods{}, time.Now()), false, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, o := range overdue {
+		found = found || (o.RegistrationID == id && o.Category == string(policy.Audio) && o.EventAt.Equal(first))
+	}
+	if !found {
+		t.Fatal("the reconciliation does not find the audio whose first recording is 400 days old")
 	}
 }

@@ -170,12 +170,16 @@ func TestBadInputIsRefusedWithProblemDetails(t *testing.T) {
 		wantFields  []string
 	}{
 		{"not JSON", "application/json", `{"person":`, 400, nil},
-		{"unknown field", "application/json", `{"person": {"mother_tongue": "x"}}`, 400, []string{"mother_tongue"}},
+		{"unknown field", "application/json", `{"person": {"mother_tongue": "x"}}`, 400, []string{"person.mother_tongue"}},
+		{"unknown field by its path", "application/json", `{"person": {"given_name": "A", "favourite_colour": "blue"}}`, 400, []string{"person.favourite_colour"}},
+		{"the same key twice", "application/json", `{"person": {"given_name": "A", "given_name": "B"}}`, 400, []string{"person.given_name"}},
 		{"wrong type", "application/json", `{"session_date": 1}`, 400, []string{"session_date"}},
 		{"not JSON media type", "text/plain", `{}`, 415, []string{"Content-Type"}},
 		{"many missing fields", "application/json", mustJSON(missing), 422,
 			[]string{"person.family_name", "person.date_of_birth", "person", "test.type", "test_centre", "session_date"}},
 		{"writing without level band", "application/json", mustJSON(withoutLevelBand(valid)), 422, []string{"test.level_band"}},
+		{"date of birth a day off the national ID", "application/json", mustJSON(bornADayLater(newPerson(t).reg(t, "social_studies", "OSLO-VO", session))), 422,
+			[]string{"person.national_id", "person.date_of_birth"}},
 	}
 	before := countRows(t, "registrations")
 	for _, tt := range tests {
@@ -195,6 +199,15 @@ func TestBadInputIsRefusedWithProblemDetails(t *testing.T) {
 	if n := countRows(t, "registrations"); n != before {
 		t.Fatalf("registrations went from %d to %d", before, n)
 	}
+}
+
+// bornADayLater gives the person a date of birth a day after the one the
+// national ID encodes.
+func bornADayLater(body map[string]any) map[string]any {
+	p := body["person"].(map[string]any)
+	born, _ := time.Parse(time.DateOnly, p["date_of_birth"].(string))
+	p["date_of_birth"] = born.AddDate(0, 0, 1).Format(time.DateOnly)
+	return body
 }
 
 func withoutLevelBand(body map[string]any) map[string]any {

@@ -23,8 +23,10 @@ import (
 // results produced through the API in the previous month at a centre of
 // its own (five citizenship candidates written in nynorsk, three social
 // studies candidates tested in English) are materialised by the monthly
-// Schedule; the cell of five shows n and passed, the cell of three is
-// suppressed and stored without numbers; an annulled result drops out on
+// Schedule; the cell of five shows n but its passed count only as the band
+// 0 to 5 (a cell under twice the minimum never shows an exact count, which
+// where everyone passed or failed would tell each result), the cell of three
+// is suppressed and stored without numbers; an annulled result drops out on
 // recomputation; and the gin handler serves the same cells.
 func TestStatisticsSuppressesSmallCells(t *testing.T) {
 	ctx := context.Background()
@@ -109,6 +111,8 @@ func TestStatisticsSuppressesSmallCells(t *testing.T) {
 		testType, language string
 		n, passed          int
 		suppressed         bool
+		coarsened          bool
+		lo, hi             int
 	}
 	view := func(cells []storage.StatCell) []shown {
 		var out []shown
@@ -116,16 +120,16 @@ func TestStatisticsSuppressesSmallCells(t *testing.T) {
 			if c.Month.Format(workflows.StatisticsMonthLayout) != month || c.TestCentre != centre || c.Part != "test" {
 				t.Fatalf("cell outside the filter: %+v", c)
 			}
-			out = append(out, shown{c.TestType, c.Language, c.N, c.Passed, c.Suppressed})
+			out = append(out, shown{c.TestType, c.Language, c.N, c.Passed, c.Suppressed, c.Coarsened, c.PassedMin, c.PassedMax})
 		}
 		return out
 	}
-	want := []shown{{"citizenship", "nynorsk", 5, 4, false}, {"social_studies", "en", 0, 0, true}}
+	want := []shown{{"citizenship", "nynorsk", 5, 0, false, true, 0, 5}, {"social_studies", "en", 0, 0, true, false, 0, 0}}
 	if got := view(cells); !slices.Equal(got, want) {
 		t.Fatalf("cells = %+v, want %+v", got, want)
 	}
-	if cells[0].PassRate != 0.8 {
-		t.Fatalf("pass rate = %v, want 0.8", cells[0].PassRate)
+	if cells[0].PassRate != 0 {
+		t.Fatalf("pass rate = %v, want none", cells[0].PassRate)
 	}
 	// The cell of three is stored without numbers; nothing in the table
 	// names a candidate or a registration.
@@ -168,8 +172,13 @@ func TestStatisticsSuppressesSmallCells(t *testing.T) {
 	}
 	five, three := got[0].(map[string]any), got[1].(map[string]any)
 	if five["test_type"] != "citizenship" || five["language"] != "nynorsk" || five["suppressed"] != false ||
-		five["n"] != float64(5) || five["passed"] != float64(4) || five["pass_rate"] != 0.8 || five["month"] != month {
+		five["n"] != float64(5) || five["coarsened"] != true || fmt.Sprint(five["passed_range"]) != "[0 5]" || five["month"] != month {
 		t.Fatalf("cell of five = %v", five)
+	}
+	for _, k := range []string{"passed", "pass_rate"} {
+		if _, ok := five[k]; ok {
+			t.Fatalf("the cell of five shows %s: %v", k, five)
+		}
 	}
 	if three["test_type"] != "social_studies" || three["suppressed"] != true {
 		t.Fatalf("cell of three = %v", three)
@@ -199,7 +208,7 @@ func TestStatisticsSuppressesSmallCells(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := view(cells); !slices.Equal(got, []shown{{"citizenship", "nynorsk", 0, 0, true}, {"social_studies", "en", 0, 0, true}}) {
+	if got := view(cells); !slices.Equal(got, []shown{{"citizenship", "nynorsk", 0, 0, true, false, 0, 0}, {"social_studies", "en", 0, 0, true, false, 0, 0}}) {
 		t.Fatalf("after the annulment: %+v", got)
 	}
 }

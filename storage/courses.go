@@ -336,7 +336,31 @@ type CourseStatCell struct {
 	Registered int
 	Completed  int
 	Suppressed bool
-	ComputedAt time.Time
+	// Coarsened: Registered is shown, Completed only as the band
+	// CompletedMin to CompletedMax (Band), so no cell tells whether a
+	// participant completed (C08).
+	Coarsened                  bool
+	CompletedMin, CompletedMax int
+	ComputedAt                 time.Time
+}
+
+// SuppressCourse applies the rules of Suppress to course cells with the
+// configured minimum cell: fewer registrations than the minimum, no
+// numbers; a completion count that would tell who completed, a band.
+func SuppressCourse(cells []CourseStatCell, minCell int) []CourseStatCell {
+	out := make([]CourseStatCell, 0, len(cells))
+	for _, c := range cells {
+		c.Coarsened, c.CompletedMin, c.CompletedMax = false, 0, 0
+		if c.Suppressed || c.Registered < EffectiveMinCell(minCell) || c.Completed < 0 || c.Completed > c.Registered {
+			c.Registered, c.Completed, c.Suppressed = 0, 0, true
+		} else if lo, hi, exact := Band(c.Registered, c.Completed, minCell); !exact {
+			c.Completed, c.Coarsened, c.CompletedMin, c.CompletedMax = 0, true, lo, hi
+		} else {
+			c.CompletedMin, c.CompletedMax = c.Completed, c.Completed
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // MaterialiseCourseStatistics recomputes one month's course cells:
@@ -374,7 +398,8 @@ func (s *Store) MaterialiseCourseStatistics(ctx context.Context, month time.Time
 	return n, classify(err)
 }
 
-// CourseStatistics lists the materialised course cells, oldest month first.
+// CourseStatistics lists the materialised course cells, oldest month first,
+// as stored: the caller applies SuppressCourse with the configured minimum.
 func (s *Store) CourseStatistics(ctx context.Context) ([]CourseStatCell, error) {
 	rows, err := s.pool.Query(ctx, `SELECT month, course_type, COALESCE(registered, 0), COALESCE(completed, 0), suppressed, computed_at
 		FROM course_statistics_cells ORDER BY month, course_type`)

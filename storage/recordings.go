@@ -60,11 +60,22 @@ func (o *Objects) StatObject(ctx context.Context, key string) (minio.ObjectInfo,
 	return info, nil
 }
 
-// InsertRecording records an uploaded recording.
+// ErrAudioDeleted refuses a recording for a registration whose audio has
+// been deleted at its retention milestone: nothing would delete it on time.
+var ErrAudioDeleted = errors.New("the registration's audio has been deleted at the end of its retention period")
+
+// InsertRecording records an uploaded recording, unless the registration's
+// audio (or all its personal data) has already been deleted
+// (ErrAudioDeleted).
 func (s *Store) InsertRecording(ctx context.Context, r Recording) (Recording, error) {
 	err := s.pool.QueryRow(ctx, `INSERT INTO recordings (id, registration_id, part, object_key, content_type, size_bytes, sha256)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING uploaded_at`,
+		SELECT $1, $2, $3, $4, $5, $6, $7
+		WHERE NOT EXISTS (SELECT 1 FROM deletion_records WHERE registration_id = $2 AND category IN ('audio', 'personal_data'))
+		RETURNING uploaded_at`,
 		r.ID, r.RegistrationID, r.Part, r.ObjectKey, r.ContentType, r.SizeBytes, r.SHA256).Scan(&r.UploadedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, ErrAudioDeleted
+	}
 	if err != nil {
 		return r, classify(fmt.Errorf("insert recording: %w", err))
 	}
@@ -89,10 +100,12 @@ func (s *Store) Recordings(ctx context.Context, regID uuid.UUID) ([]Recording, e
 	return out, nil
 }
 
-// LatestRecording is when the registration's last recording was uploaded.
-func (s *Store) LatestRecording(ctx context.Context, regID uuid.UUID) (time.Time, bool, error) {
+// FirstRecording is when the registration's first recording was uploaded:
+// its audio is kept one year from then (T15), so no recording outlives its
+// year.
+func (s *Store) FirstRecording(ctx context.Context, regID uuid.UUID) (time.Time, bool, error) {
 	var t *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT max(uploaded_at) FROM recordings WHERE registration_id = $1`, regID).Scan(&t); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT min(uploaded_at) FROM recordings WHERE registration_id = $1`, regID).Scan(&t); err != nil {
 		return time.Time{}, false, classify(fmt.Errorf("read recordings: %w", err))
 	}
 	if t == nil {

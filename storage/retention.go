@@ -243,7 +243,7 @@ func overdueQueries(addressFromRegistered bool) map[string]string {
 		"address": `SELECT r.id, ` + addrEvent + ` FROM registrations r WHERE ` + addrEvent + ` <= $1
 			AND EXISTS (SELECT 1 FROM candidate_addresses a WHERE a.candidate_id = r.candidate_id AND a.recorded_at <= r.registered_at)`,
 		"audio": `SELECT r.id, x.up FROM registrations r
-			JOIN LATERAL (SELECT max(uploaded_at) AS up FROM recordings WHERE registration_id = r.id) x ON x.up IS NOT NULL
+			JOIN LATERAL (SELECT min(uploaded_at) AS up FROM recordings WHERE registration_id = r.id) x ON x.up IS NOT NULL
 			WHERE x.up <= $1`,
 		"cheating": `SELECT r.id, d.decided_at FROM registrations r
 			JOIN LATERAL (SELECT max(decided_at) AS decided_at FROM cheating_decisions WHERE registration_id = r.id) d ON d.decided_at IS NOT NULL

@@ -49,7 +49,12 @@ type StatCell struct {
 	// Suppressed: the cell counts fewer results than the threshold, so its
 	// numbers are not shown.
 	Suppressed bool
-	ComputedAt time.Time
+	// Coarsened: N is shown, but Passed only as the band PassedMin to
+	// PassedMax (Band); Passed and PassRate are zero. Otherwise both bounds
+	// are Passed.
+	Coarsened            bool
+	PassedMin, PassedMax int
+	ComputedAt           time.Time
 }
 
 // StatFilter selects statistics cells; a zero field selects all.
@@ -238,13 +243,41 @@ func EffectiveMinCell(minCell int) int {
 	return max(minCell, config.StatisticsMinCellFloor)
 }
 
+// Band is what a cell of n results, passed of them passing (or n
+// registrations, passed of them completed), may show of passed with the
+// threshold k = EffectiveMinCell(minCell), once n is at least k: exact
+// reports whether passed itself may be shown, else passed is shown only as
+// lo to hi. A cell where everyone passed or everyone failed would tell each
+// person's result, so:
+//
+//   - under 2k: no band narrower than 0 to n (every such cell, so showing
+//     it says nothing about the cell);
+//   - fewer than k passed: 0 to k-1; fewer than k failed: n-k+1 to n (fixed
+//     bands of k values, each holding the all-failed or all-passed count,
+//     disjoint since n >= 2k);
+//   - otherwise exact.
+func Band(n, passed, minCell int) (lo, hi int, exact bool) {
+	k := EffectiveMinCell(minCell)
+	switch {
+	case n < 2*k:
+		return 0, n, false
+	case passed < k:
+		return 0, k - 1, false
+	case n-passed < k:
+		return n - k + 1, n, false
+	}
+	return passed, passed, true
+}
+
 // Suppress applies the small-cell rule to cells and returns what may be
 // published. A cell counting fewer than minCell results (a minCell under
 // config.StatisticsMinCellFloor counts as the floor), or already suppressed,
-// loses its count, passed count and pass rate and is marked Suppressed.
-// Only leaf cells are published: a margin or total (a cell with an empty
-// dimension) is dropped, since subtracting the other cells from it would
-// recover a suppressed one. The pass rate of every other cell is set.
+// loses its count, passed count and pass rate and is marked Suppressed. A
+// cell whose passed count would tell anyone's result (Band) keeps its count
+// and shows passed only as a band: Coarsened. Only leaf cells are
+// published: a margin or total (a cell with an empty dimension) is dropped,
+// since subtracting the other cells from it would recover a suppressed one.
+// The pass rate of every exact cell is set.
 func Suppress(cells []StatCell, minCell int) []StatCell {
 	minCell = EffectiveMinCell(minCell)
 	out := make([]StatCell, 0, len(cells))
@@ -252,10 +285,14 @@ func Suppress(cells []StatCell, minCell int) []StatCell {
 		if c.Month.IsZero() || c.TestType == "" || c.TestCentre == "" || c.Language == "" || c.Part == "" {
 			continue
 		}
+		c.Coarsened, c.PassedMin, c.PassedMax = false, 0, 0
 		if c.Suppressed || c.N < minCell || c.Passed < 0 || c.Passed > c.N {
 			c.N, c.Passed, c.PassRate, c.Suppressed = 0, 0, 0, true
+		} else if lo, hi, exact := Band(c.N, c.Passed, minCell); !exact {
+			c.Passed, c.PassRate, c.Coarsened, c.PassedMin, c.PassedMax = 0, 0, true, lo, hi
 		} else {
 			c.PassRate = float64(c.Passed) / float64(c.N)
+			c.PassedMin, c.PassedMax = c.Passed, c.Passed
 		}
 		out = append(out, c)
 	}

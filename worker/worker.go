@@ -56,6 +56,10 @@ type Deps struct {
 	// (shortened periods for tests and demos).
 	RetentionPeriods policy.Periods
 	RetentionEvents  map[policy.Category]policy.Event
+	// StatisticsMinCell is the configured minimum statistics cell
+	// (EXAMFLOW_STATISTICS_MIN_CELL); the course cells are materialised
+	// with it. Zero means config.StatisticsMinCellFloor.
+	StatisticsMinCell int
 }
 
 // Register registers every workflow and activity under its public name.
@@ -117,7 +121,7 @@ func Register(r sdkworker.Registry, d Deps) {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 	r.RegisterWorkflowWithOptions(workflows.MonthlyStatistics, workflow.RegisterOptions{Name: workflows.StatisticsWorkflow})
-	stats := &activities.Statistics{Store: d.Store, Logger: d.Logger}
+	stats := &activities.Statistics{Store: d.Store, Logger: d.Logger, MinCell: d.StatisticsMinCell}
 	r.RegisterActivityWithOptions(stats.MaterialiseStatistics, activity.RegisterOptions{Name: workflows.ActivityMaterialiseStatistics})
 }
 

@@ -138,7 +138,7 @@ func runWorker(ctx context.Context, args []string) error {
 	periods, events, _ := cfg.Retention()
 	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger, Catalogue: p.Catalogue, TestDay: cfg.TestDay, Appeals: cfg.Appeals, CourseSurveyURL: cfg.Courses.SurveyURL,
 		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events, Objects: p.Objects,
-		Registry: reg2, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}}
+		Registry: reg2, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}, StatisticsMinCell: int(cfg.Statistics.MinCell)}
 	// The state gauges (reviews, appeals, deletions, data requests) are the
 	// worker's; the API exports examflow_subject_requests_overdue.
 	reg.MustRegister(worker.NewStateCollector(store, worker.StateOptions{Periods: periods, Events: events, Logger: logger.With("component", "metrics")}))
