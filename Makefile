@@ -10,20 +10,25 @@ TEMPORAL_VERSION    := v1.5.1
 # MinIO publishes no semantic versions; this is its final open-source commit.
 MINIO_VERSION       := v0.0.0-20260212201848-7aac2a2c5b7c
 STATICCHECK_VERSION := v0.8.2
+# Temporal Server and its SQL tool for the cluster-shaped stack (make
+# test-cluster); docker-compose.yml runs the server image of the same version.
+TEMPORAL_SERVER_VERSION := v1.30.4
 
 TEMPORAL    := $(TOOLS_BIN)/.temporal-$(TEMPORAL_VERSION)
 MINIO       := $(TOOLS_BIN)/.minio-$(MINIO_VERSION)
 STATICCHECK := $(TOOLS_BIN)/.staticcheck-$(STATICCHECK_VERSION)
+TEMPORAL_SERVER := $(TOOLS_BIN)/.temporal-server-$(TEMPORAL_SERVER_VERSION)
 
 export EXAMFLOW_TOOLS_DIR := $(TOOLS_BIN)
 
-.PHONY: run test demo build tools postgres lint unit integration clean-dev help drills bench histories
+.PHONY: run test test-cluster tools-cluster demo build tools postgres lint unit integration clean-dev help drills bench histories
 
 help:
 	@echo "make run     start PostgreSQL, MinIO, Temporal (UI :8233), worker and API (:8080)"
 	@echo "make test    lint, unit and integration tests on a stack of their own"
 	@echo "make demo    register fictional candidates on the running stack"
 	@echo "make tools   build the pinned Temporal CLI, MinIO and staticcheck into .tools/"
+	@echo "make test-cluster  the end-to-end tests on Temporal Server (PostgreSQL, TLS) with two worker and two API processes"
 	@echo "make drills  failure drills: 200 lifecycles through worker kills and restarts"
 	@echo "make bench   benchmarks against same-run baselines, written to docs/benchmarks.md"
 	@echo "make histories  re-record the workflow histories the replay tests replay (workflows/testdata/histories)"
@@ -39,6 +44,22 @@ build:
 	$(GO) build -o bin/examflow ./cmd/examflow
 
 tools: $(TEMPORAL) $(MINIO) $(STATICCHECK)
+
+# The cluster-shaped stack's tools: temporal-server, temporal-sql-tool and
+# the server's SQL schemas (from the module the binaries are built from).
+tools-cluster: $(TEMPORAL_SERVER)
+
+$(TEMPORAL_SERVER):
+	@mkdir -p $(TOOLS_BIN)/.build
+	@echo "Building Temporal Server $(TEMPORAL_SERVER_VERSION) and temporal-sql-tool (first time only, several minutes) ..."
+	GOBIN=$(TOOLS_BIN)/.build $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION)
+	GOBIN=$(TOOLS_BIN)/.build $(GO) install go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	mv $(TOOLS_BIN)/.build/server $(TOOLS_BIN)/temporal-server
+	mv $(TOOLS_BIN)/.build/sql $(TOOLS_BIN)/temporal-sql-tool
+	rm -rf $(TOOLS_BIN)/temporal-schema
+	cp -r "$$($(GO) env GOMODCACHE)/go.temporal.io/server@$(TEMPORAL_SERVER_VERSION)/schema" $(TOOLS_BIN)/temporal-schema
+	chmod -R u+w $(TOOLS_BIN)/temporal-schema
+	@touch $@
 
 $(TEMPORAL):
 	@mkdir -p $(TOOLS_BIN)
@@ -74,6 +95,13 @@ integration: tools postgres
 
 test: tools postgres lint
 	$(GO) test -count=1 -timeout 30m ./...
+
+# The end-to-end tests that touch Temporal, on a cluster-shaped stack:
+# Temporal Server on PostgreSQL with SQL visibility and a TLS frontend, two
+# worker processes and two API processes (e2e/main_test.go, cluster mode).
+CLUSTER_TESTS ?= .
+test-cluster: tools tools-cluster postgres
+	EXAMFLOW_E2E_STACK=cluster $(GO) test -count=1 -timeout 40m -run '$(CLUSTER_TESTS)' ./e2e/
 
 # Failure drills: 200 lifecycles while the worker is killed and Temporal,
 # MinIO and PostgreSQL are restarted (make test runs a short form).

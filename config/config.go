@@ -36,6 +36,10 @@ type Config struct {
 	APIAddr string `env:"EXAMFLOW_API_ADDR" envDefault:"127.0.0.1:8080"`
 	// WorkerAddr is where `examflow worker` serves /healthz, /readyz and /metrics.
 	WorkerAddr string `env:"EXAMFLOW_WORKER_ADDR" envDefault:"127.0.0.1:8081"`
+	// OutboxDrain is whether `examflow worker` sends the notification
+	// outbox's mail. Every replica may (each message is claimed with a
+	// lease); turn it off on replicas that must not reach the SMTP relay.
+	OutboxDrain bool `env:"EXAMFLOW_OUTBOX_DRAIN" envDefault:"true"`
 	// MinIO holds the object-store settings.
 	MinIO MinIO
 	// SMTP is the outgoing mail server for notifications.

@@ -19,6 +19,7 @@ import (
 	updatepb "go.temporal.io/api/update/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/workflows"
 )
 
@@ -32,6 +33,11 @@ func temporalCLI(t *testing.T, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	args = append(args, "--address", env.stack.TemporalAddress(), "--namespace", env.cfg.TemporalNamespace)
+	if ca := env.stack.TemporalCAFile(); ca != "" {
+		// The cluster's frontend serves TLS: the CLI comes through it as
+		// anyone with the CA would.
+		args = append(args, "--tls-ca-path", ca, "--tls-server-name", devstack.TemporalServerName)
+	}
 	out, err := exec.CommandContext(ctx, filepath.Join(tools, "temporal"), args...).CombinedOutput()
 	return string(out), err
 }

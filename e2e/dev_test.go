@@ -137,6 +137,8 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 		// switch (the test process has them; later entries win).
 		"EXAMFLOW_DEV_SECRETS=", "EXAMFLOW_LOOKUP_KEY=", "EXAMFLOW_LINK_KEY=", "EXAMFLOW_PAYLOAD_KEY=", "EXAMFLOW_MASTER_KEY=",
 		"EXAMFLOW_MINIO_SECRET_KEY=", "EXAMFLOW_REGISTRY_CLIENT_SECRET=",
+		// make run's dev server serves no TLS (the cluster stack's does).
+		"EXAMFLOW_TEMPORAL_TLS=false", "EXAMFLOW_TEMPORAL_TLS_CA=", "EXAMFLOW_TEMPORAL_TLS_SERVER_NAME=",
 	}
 
 	d := startDev(t, bin, devEnv)

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	netmail "net/mail"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -66,22 +67,30 @@ func TestFailureDrills(t *testing.T) {
 
 	// The chaos: a worker process killed at random moments and a new one
 	// started. A worker also ends by itself when Temporal restarts under it
-	// (a fatal poll error): it is replaced the same way.
+	// (a fatal poll error): it is replaced the same way. On the cluster
+	// stack two workers run and one of them, chosen at random, is killed
+	// while the other keeps going.
+	nWorkers := 1
+	if clusterMode() {
+		nWorkers = 2
+	}
 	var mu sync.Mutex
-	var current *workerProcess
+	workers := make([]*workerProcess, nWorkers)
 	kills, started := 0, 0
-	respawn := func() {
+	respawn := func(i int) {
 		for {
 			started++
 			w, err := spawnWorkerProcess(fmt.Sprintf("drill worker %d", started), bin, workerEnv)
 			if err == nil {
-				current = w
+				workers[i] = w
 				return
 			}
 			time.Sleep(time.Second)
 		}
 	}
-	respawn()
+	for i := range workers {
+		respawn(i)
+	}
 	stopChaos := make(chan struct{})
 	chaosDone := make(chan struct{})
 	go func() {
@@ -93,34 +102,71 @@ func TestFailureDrills(t *testing.T) {
 			case <-time.After(time.Duration(1500+rand.IntN(3500)) * time.Millisecond):
 			}
 			mu.Lock()
-			_ = current.cmd.Process.Kill()
-			<-current.done
+			i := rand.IntN(nWorkers)
+			_ = workers[i].cmd.Process.Kill()
+			<-workers[i].done
 			kills++
-			respawn()
+			respawn(i)
 			mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
 		mu.Lock()
 		defer mu.Unlock()
-		current.stop()
+		for _, w := range workers {
+			w.stop()
+		}
 	})
-	// stableWorker makes sure a worker runs once the chaos is over.
+	// stableWorker makes sure the workers run once the chaos is over.
 	stableWorker := func() {
 		mu.Lock()
 		defer mu.Unlock()
-		select {
-		case <-current.done:
-			respawn()
-		default:
+		for i, w := range workers {
+			select {
+			case <-w.done:
+				respawn(i)
+			default:
+			}
 		}
 	}
 
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	apiSrv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: queue, Logger: quiet,
-		Registry: worker.NewRegistry(), Catalogue: env.catalogue,
-		Ready: func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }}))
-	t.Cleanup(apiSrv.Close)
+	// The API: in-process on the dev stack; two `examflow api` processes on
+	// the cluster stack, of which one is killed with SIGKILL while the
+	// clients fail over to the other, and started again later.
+	var apis []*apiProcess
+	var apiURLs []string
+	if clusterMode() {
+		for i := range 2 {
+			a := startAPIProcess(t, fmt.Sprintf("drill api %d", i+1), bin, workerEnv)
+			apis = append(apis, a)
+			apiURLs = append(apiURLs, a.url)
+		}
+	} else {
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		apiSrv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: queue, Logger: quiet,
+			Registry: worker.NewRegistry(), Catalogue: env.catalogue,
+			Ready: func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }}))
+		t.Cleanup(apiSrv.Close)
+		apiURLs = []string{apiSrv.URL}
+	}
+	// call sends a request to the replicas in turn, starting at the i-th,
+	// and fails over to the next where one cannot be reached.
+	var failovers atomic.Int64
+	call := func(t *testing.T, i int, method, path string, body []byte, headers map[string]string) answer {
+		t.Helper()
+		var last error
+		for k := range len(apiURLs) * 3 {
+			a, err := tryAt(apiURLs[(i+k)%len(apiURLs)], method, path, "application/json", body, headers)
+			if err == nil {
+				return a
+			}
+			last = err
+			failovers.Add(1)
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("%s %s: no replica answered: %v", method, path, last)
+		return answer{}
+	}
 	centre := uniqueCentre()
 	sessionFor(t, "citizenship", centre, today)
 	form := fmt.Sprintf("citizenship-test-%s-%s", centre, today)
@@ -169,18 +215,42 @@ func TestFailureDrills(t *testing.T) {
 	t.Run("lifecycles", func(t *testing.T) {
 		t.Run("restarts", func(t *testing.T) {
 			t.Parallel()
-			for _, r := range []struct {
+			plan := []struct {
 				after int
 				svc   string
-			}{{n / 4, "temporal"}, {n / 2, "minio"}, {3 * n / 4, "postgres"}} {
+			}{{n / 4, "temporal"}, {n / 2, "minio"}, {3 * n / 4, "postgres"}}
+			if clusterMode() {
+				plan = append([]struct {
+					after int
+					svc   string
+				}{{n / 8, "kill-api"}, {3 * n / 8, "start-api"}}, plan...)
+				slices.SortStableFunc(plan, func(a, b struct {
+					after int
+					svc   string
+				}) int {
+					return a.after - b.after
+				})
+			}
+			for _, r := range plan {
 				for int(registered.Load()) < r.after {
 					if clientsDone.Load() == drillClients {
 						return // a client failed; it says why
 					}
 					time.Sleep(100 * time.Millisecond)
 				}
+				switch r.svc {
+				case "kill-api":
+					apis[0].kill(t)
+					continue
+				case "start-api":
+					apis[0] = startAPIProcess(t, "drill api 1 (again)", bin, workerEnv)
+					apiURLs[0] = apis[0].url
+					continue
+				}
 				if r.svc == "postgres" {
-					pgDrill(t, apiSrv.URL)
+					for _, u := range apiURLs {
+						pgDrill(t, u)
+					}
 				} else if err := env.stack.RestartService(ctx, r.svc); err != nil {
 					t.Fatalf("restart %s: %v", r.svc, err)
 				}
@@ -198,7 +268,7 @@ func TestFailureDrills(t *testing.T) {
 					p := people[i]
 					idem := "drill-" + uuid.NewString()
 					a := retry(func() answer {
-						return doAt(t, apiSrv.URL, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(p.registration("citizenship", centre, today))),
+						return call(t, i, http.MethodPost, "/v1/registrations", []byte(mustJSON(p.registration("citizenship", centre, today))),
 							map[string]string{"Idempotency-Key": idem})
 					}, http.StatusCreated)
 					if a.Status != http.StatusCreated {
@@ -209,7 +279,7 @@ func TestFailureDrills(t *testing.T) {
 					sheet := []byte(mustJSON(map[string]any{"part": "test", "form_id": form, "key_version": 1,
 						"submitted_at": time.Now().UTC().Format(time.RFC3339), "answers": answersFor(36, 30)}))
 					s := retry(func() answer {
-						return doAt(t, apiSrv.URL, http.MethodPost, "/v1/registrations/"+reg+"/answer-sheets", "application/json", sheet,
+						return call(t, i+1, http.MethodPost, "/v1/registrations/"+reg+"/answer-sheets", sheet,
 							map[string]string{"Idempotency-Key": "sheet-" + idem})
 					}, http.StatusAccepted)
 					if s.Status != http.StatusAccepted {
@@ -289,8 +359,13 @@ func TestFailureDrills(t *testing.T) {
 	if _, err := env.objects.Client().StatObject(ctx, env.objects.Bucket(), probe, minio.StatObjectOptions{}); err != nil {
 		t.Errorf("an object was lost in the MinIO restart: %v", err)
 	}
-	t.Logf("drill: %d lifecycles completed to retention; %d worker kills; temporal, minio and postgres restarted; %d answers 503 retried; "+
-		"%d publications (one each), %d address deletions (one each), %d notices delivered (%d resent)", n, kills, unavailable.Load(), published, n, delivered, resent)
+	stack := "dev server; one worker process, one API"
+	if clusterMode() {
+		stack = "Temporal Server cluster; two worker processes, two API processes (one killed and started again)"
+	}
+	t.Logf("drill (%s): %d lifecycles completed to retention; %d worker kills; temporal, minio and postgres restarted; %d answers 503 retried; "+
+		"%d requests failed over to another API; %d publications (one each), %d address deletions (one each), %d notices delivered (%d resent); "+
+		"lost 0, duplicated 0", stack, n, kills, unavailable.Load(), failovers.Load(), published, n, delivered, resent)
 }
 
 // pgDrill stops PostgreSQL: the API answers 503 with Retry-After, and once

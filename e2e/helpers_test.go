@@ -37,9 +37,20 @@ func do(t *testing.T, method, path, contentType string, body []byte, headers map
 // unless headers set Authorization ("" sends none).
 func doAt(t *testing.T, base, method, path, contentType string, body []byte, headers map[string]string) answer {
 	t.Helper()
+	a, err := tryAt(base, method, path, contentType, body, headers)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return a
+}
+
+// tryAt is doAt that returns an error where the request could not be made
+// or its answer not read (a replica that is down), for clients that fail
+// over to another replica.
+func tryAt(base, method, path, contentType string, body []byte, headers map[string]string) (answer, error) {
 	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -53,20 +64,20 @@ func doAt(t *testing.T, base, method, path, contentType string, body []byte, hea
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return answer{}, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	a := answer{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 && (resp.Header.Get("Content-Type") == "application/json; charset=utf-8" || resp.Header.Get("Content-Type") == "application/problem+json") {
 		if err := json.Unmarshal(raw, &a.Body); err != nil {
-			t.Fatalf("decode %s: %v", raw, err)
+			return a, fmt.Errorf("decode %s: %w", raw, err)
 		}
 	}
-	return a
+	return a, nil
 }
 
 func postRegistration(t *testing.T, body any, idemKey string) answer {
@@ -173,6 +184,15 @@ var (
 // it as a process (make run, a worker to kill, the CLI).
 func examflowBinary(t *testing.T) string {
 	t.Helper()
+	bin, err := buildExamflow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// buildExamflow is examflowBinary for TestMain.
+func buildExamflow() (string, error) {
 	binOnce.Do(func() {
 		if binDir, binErr = os.MkdirTemp("", "examflow-bin-"); binErr != nil {
 			return
@@ -181,8 +201,5 @@ func examflowBinary(t *testing.T) string {
 			binErr = fmt.Errorf("build: %w\n%s", err, out)
 		}
 	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return filepath.Join(binDir, "examflow")
+	return filepath.Join(binDir, "examflow"), binErr
 }

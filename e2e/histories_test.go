@@ -162,7 +162,7 @@ func newHistoryRecorder(t *testing.T) *historyRecorder {
 func (r *historyRecorder) startStack(t *testing.T, queue string, td config.TestDay, periods policy.Periods) string {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	_, regClient := newRegistry()
+	_, regClient, _ := newRegistry()
 	deps := worker.Deps{Client: r.client, Store: env.store, TaskQueue: queue, Logger: quiet, Catalogue: env.catalogue,
 		TestDay: td, Namespace: env.cfg.TemporalNamespace, RetentionPeriods: periods, Objects: env.objects, Registry: regClient}
 	deps.Appeals = config.DefaultAppeals()

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,6 +78,11 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// clusterMode is whether the tests run on the cluster-shaped stack (make
+// test-cluster): Temporal Server on PostgreSQL with a TLS frontend instead
+// of the dev server.
+func clusterMode() bool { return os.Getenv("EXAMFLOW_E2E_STACK") == "cluster" }
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -87,7 +93,12 @@ func run(m *testing.M) int {
 	if tools == "" {
 		tools, _ = filepath.Abs("../.tools/bin")
 	}
-	for _, bin := range []string{"temporal", "minio"} {
+	cluster := clusterMode()
+	need := []string{"temporal", "minio"}
+	if cluster {
+		need = append(need, "temporal-server", "temporal-sql-tool")
+	}
+	for _, bin := range need {
 		if _, err := os.Stat(filepath.Join(tools, bin)); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: %s not found in %s: run the tests with `make test`, which builds the pinned tools\n", bin, tools)
 			return 1
@@ -105,7 +116,7 @@ func run(m *testing.M) int {
 		sas[name] = typ.String()
 	}
 	stackLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, ToolsDir: tools, Headless: true, Fast: true, SearchAttributes: sas, Logger: stackLog})
+	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, ToolsDir: tools, Headless: true, Fast: true, SearchAttributes: sas, Logger: stackLog, Cluster: cluster})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: start stack: %v\n", err)
 		return 1
@@ -123,7 +134,10 @@ func run(m *testing.M) int {
 func setup(ctx context.Context) error {
 	s := env.stack
 	os.Setenv("EXAMFLOW_DATABASE_URL", s.DatabaseURL())
-	os.Setenv("EXAMFLOW_TEMPORAL_ADDRESS", s.TemporalAddress())
+	for _, kv := range s.TemporalEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
 	os.Setenv("EXAMFLOW_MINIO_ENDPOINT", s.MinIOEndpoint())
 	os.Setenv("EXAMFLOW_TASK_QUEUE", "examflow-e2e")
 	// A stack of its own with fictional data: the public development
@@ -133,6 +147,15 @@ func setup(ctx context.Context) error {
 	// off unless a test turns it on.
 	os.Setenv("EXAMFLOW_REVIEW_REMINDER", "2s")
 	os.Setenv("EXAMFLOW_PASS_RATE_MIN_SAMPLE", "1000000")
+	// The API's short periods, read by the in-process API and by the
+	// second API process of the cluster stack alike.
+	for k, v := range map[string]string{
+		"EXAMFLOW_DSR_REMINDERS": "168h,24h", "EXAMFLOW_DSR_LIFT_NOTICE": "2s", "EXAMFLOW_EXPORT_LINK_TTL": "1m",
+		"EXAMFLOW_COURSE_POLICY_VERSION": "2024-01", "EXAMFLOW_COURSE_SURVEY_AFTER": "2s", "EXAMFLOW_COURSE_NEWS_EVERY": "0s",
+		"EXAMFLOW_PUBLIC_URL": "http://self-service.example", "EXAMFLOW_CODEC_CORS_ORIGINS": "http://127.0.0.1:8233",
+	} {
+		os.Setenv(k, v)
+	}
 	cfg, err := config.Load()
 	if err != nil {
 		return err
@@ -152,9 +175,9 @@ func setup(ctx context.Context) error {
 	if env.token, _, err = env.store.CreateToken(ctx, "e2e-all-roles", api.Roles(), nil); err != nil {
 		return err
 	}
-	env.registrySim, env.registry = newRegistry()
-	env.deps = worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: cfg.TaskQueue, Logger: quiet,
-		Catalogue: env.catalogue, TestDay: cfg.TestDay, Namespace: cfg.TemporalNamespace, Objects: env.objects, Registry: env.registry}
+	var registryURL string
+	env.registrySim, env.registry, registryURL = newRegistry()
+	env.deps = p.WorkerDeps(env.registry)
 	// A worker that stops for good (the failure drills restart Temporal)
 	// is replaced, as a supervisor would restart the process.
 	env.deps.OnFatalError = func(error) { go restartWorker() }
@@ -171,20 +194,26 @@ func setup(ctx context.Context) error {
 	apiLogger := slog.New(slog.NewJSONHandler(env.apiLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	handler := api.New(api.Deps{
 		Store: env.store, Temporal: env.temporal, TaskQueue: cfg.TaskQueue, Logger: apiLogger, Registry: reg, Catalogue: env.catalogue,
-		Validation:       api.ValidationOptions{Now: time.Now, Identity: identity.Options{}},
+		Validation:       api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
 		Ready:            func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) },
 		Codec:            p.Codec.DisplayCodec(),
-		CodecCORSOrigins: []string{"http://127.0.0.1:8233"},
+		CodecCORSOrigins: cfg.CodecCORSOrigins,
 		Objects:          env.objects,
 		AudioMaxBytes:    cfg.MinIO.AudioMaxBytes,
 		Tokens:           env.store,
-		SubjectRequests:  api.SubjectRequestOptions{Reminders: []time.Duration{168 * time.Hour, 24 * time.Hour}, LiftNotice: 2 * time.Second, ExportLinkTTL: time.Minute},
-		ExportLinkKey:    key,
-		Courses: api.CourseOptions{PolicyVersion: "2024-01", SurveyAfter: 2 * time.Second, NewsEvery: 0, PublicURL: "http://self-service.example",
-			LinkKey: key},
+		SubjectRequests: api.SubjectRequestOptions{Reminders: cfg.SubjectRequests.Reminders, LiftNotice: cfg.SubjectRequests.LiftNotice,
+			ExportLinkTTL: cfg.SubjectRequests.ExportLinkTTL},
+		ExportLinkKey: key,
+		Courses: api.CourseOptions{PolicyVersion: cfg.Courses.PolicyVersion, SurveyAfter: cfg.Courses.SurveyAfter, NewsEvery: cfg.Courses.NewsEvery,
+			Retention: cfg.Courses.Retention, PublicURL: cfg.Courses.PublicURL, LinkKey: key, LinkTTL: cfg.Courses.LinkTTL},
 	})
-	env.api = httptest.NewServer(handler)
-	return nil
+	if !clusterMode() {
+		env.api = httptest.NewServer(handler)
+		return nil
+	}
+	// The cluster stack runs examflow as deployed with replicas: a second
+	// worker process and a second API process beside the in-process ones.
+	return startReplicas(ctx, handler, registryURL)
 }
 
 var workerMu sync.Mutex
@@ -205,6 +234,7 @@ func restartWorker() {
 func teardown() {
 	workerMu.Lock()
 	defer workerMu.Unlock()
+	stopReplicas()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
 	}
@@ -221,7 +251,7 @@ func teardown() {
 
 // newRegistry starts a Diploma Registry simulator on loopback and a client
 // of it.
-func newRegistry() (*registry.Simulator, registry.Client) {
+func newRegistry() (*registry.Simulator, registry.Client, string) {
 	sim := registry.NewSimulator("examflow", "secret")
 	srv := httptest.NewServer(sim)
 	c, err := registry.NewHTTPClient(registry.Config{BaseURL: srv.URL, TokenURL: srv.URL + "/oauth/token",
@@ -229,5 +259,5 @@ func newRegistry() (*registry.Simulator, registry.Client) {
 	if err != nil {
 		panic(err)
 	}
-	return sim, c
+	return sim, c, srv.URL
 }

@@ -141,7 +141,10 @@ func TestMetricsExportDomainStateWithoutPersonalData(t *testing.T) {
 	})
 	workerOps := httptest.NewServer(worker.OpsHandler(env.metrics, func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }))
 	t.Cleanup(workerOps.Close)
-	before := scrapeMetrics(t, workerOps.URL+"/metrics")
+	// Counters add up over the worker and API replicas (the cluster stack
+	// runs two of each), as Prometheus sums them; the state gauges are
+	// read from the in-process worker alone (each replica reports them).
+	before := scrapeAll(t, workerMetricsURLs(workerOps.URL+"/metrics")...)
 
 	// Marking on the shared stack: a pass, a fail and a result held for a
 	// review (a technical problem).
@@ -214,10 +217,11 @@ func TestMetricsExportDomainStateWithoutPersonalData(t *testing.T) {
 		b, _ := before.sum(name, labels)
 		return a - b
 	}
-	var api, wk scrape
+	var api, wk, wkAll scrape
 	eventually(t, 15*time.Second, func() error {
-		api = scrapeMetrics(t, env.api.URL+"/metrics")
+		api = scrapeAll(t, apiMetricsURLs()...)
 		wk = scrapeMetrics(t, workerOps.URL+"/metrics")
+		wkAll = scrapeAll(t, workerMetricsURLs(workerOps.URL+"/metrics")...)
 		for _, c := range []struct {
 			name   string
 			labels map[string]string
@@ -230,7 +234,7 @@ func TestMetricsExportDomainStateWithoutPersonalData(t *testing.T) {
 			{"examflow_course_deletions_total", map[string]string{"reason": "consent_withdrawn"}, 1},
 			{"examflow_subject_request_reminders_total", nil, 1},
 		} {
-			if d := increase(wk, c.name, c.labels); d < c.min {
+			if d := increase(wkAll, c.name, c.labels); d < c.min {
 				return fmt.Errorf("%s%v rose by %v, want at least %v", c.name, c.labels, d, c.min)
 			}
 		}
@@ -302,7 +306,7 @@ func TestMetricsExportDomainStateWithoutPersonalData(t *testing.T) {
 	// The Temporal SDK's metrics, bridged through tally.
 	for _, name := range []string{"temporal_workflow_task_execution_latency_seconds_bucket", "temporal_workflow_task_schedule_to_start_latency_seconds_bucket",
 		"temporal_activity_execution_latency_seconds_bucket", "temporal_workflow_completed_total", "temporal_request_total"} {
-		if _, ok := wk.sum(name, nil); !ok {
+		if _, ok := wkAll.sum(name, nil); !ok {
 			t.Errorf("worker: no %s", name)
 		}
 	}
@@ -310,14 +314,14 @@ func TestMetricsExportDomainStateWithoutPersonalData(t *testing.T) {
 	// Domain metrics carry their own help text, not tally's placeholder.
 	for _, name := range []string{"examflow_marking_outcomes_total", "examflow_publications_total", "examflow_course_deletions_total",
 		"examflow_subject_request_reminders_total", "examflow_reviews_pending", "examflow_deletions_overdue"} {
-		if h := wk.help[name]; h == "" || strings.HasSuffix(h, " counter") || strings.HasSuffix(h, " gauge") {
+		if h := wkAll.help[name]; h == "" || strings.HasSuffix(h, " counter") || strings.HasSuffix(h, " gauge") {
 			t.Errorf("%s has help %q", name, h)
 		}
 	}
 
 	noPersonalLabels(t, "API /metrics", api, sent...)
-	noPersonalLabels(t, "worker /metrics", wk, sent...)
+	noPersonalLabels(t, "worker /metrics", wkAll, sent...)
 	if t.Failed() {
-		t.Logf("worker /metrics:\n%s", wk.raw)
+		t.Logf("worker /metrics:\n%s", wkAll.raw)
 	}
 }

@@ -47,7 +47,7 @@ func startRetentionStack(t *testing.T, periods policy.Periods, options ...func(*
 	td := env.cfg.TestDay
 	td.FinalAfter = 2 * time.Second
 	td.HoldRecheck = time.Second
-	sim, regClient := newRegistry()
+	sim, regClient, _ := newRegistry()
 	deps := worker.Deps{Client: env.temporal, Store: env.store, TaskQueue: queue, Logger: quiet, Catalogue: env.catalogue,
 		TestDay: td, Namespace: env.cfg.TemporalNamespace, RetentionPeriods: periods, Objects: env.objects, Registry: regClient}
 	// The Norwegian tests' appeal windows count towards the final result:

@@ -10,7 +10,9 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/examflow/examflow/config"
+	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/storage"
 )
 
@@ -130,4 +132,18 @@ func Prepare(ctx context.Context, cfg config.Config, logger *slog.Logger, o Prep
 		logger.Info("search attributes ready", "namespace", cfg.TemporalNamespace)
 	}
 	return nil
+}
+
+// WorkerDeps are the worker's dependencies wired from the process's
+// configuration, with reg as the Diploma Registry client. `examflow worker`
+// and the end-to-end tests both use them, so the tests run the worker as it
+// is deployed.
+func (p *Process) WorkerDeps(reg registry.Client) Deps {
+	cfg := p.Config
+	periods, events, _ := cfg.Retention()
+	return Deps{Client: p.Temporal, Store: p.Store, TaskQueue: cfg.TaskQueue, Logger: p.Logger, Catalogue: p.Catalogue,
+		TestDay: cfg.TestDay, Appeals: cfg.Appeals, CourseSurveyURL: cfg.Courses.SurveyURL,
+		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events, Objects: p.Objects,
+		Registry: reg, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check},
+		StatisticsMinCell: int(cfg.Statistics.MinCell)}
 }

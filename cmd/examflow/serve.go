@@ -135,10 +135,8 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	deps := p.WorkerDeps(reg2)
 	periods, events, _ := cfg.Retention()
-	deps := worker.Deps{Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Logger: logger, Catalogue: p.Catalogue, TestDay: cfg.TestDay, Appeals: cfg.Appeals, CourseSurveyURL: cfg.Courses.SurveyURL,
-		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events, Objects: p.Objects,
-		Registry: reg2, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}, StatisticsMinCell: int(cfg.Statistics.MinCell)}
 	// The state gauges (reviews, appeals, deletions, data requests) are the
 	// worker's; the API exports examflow_subject_requests_overdue.
 	reg.MustRegister(worker.NewStateCollector(store, worker.StateOptions{Periods: periods, Events: events, Logger: logger.With("component", "metrics")}))
@@ -171,8 +169,10 @@ func runWorker(ctx context.Context, args []string) error {
 	}()
 	defer w.Stop()
 	go worker.Reconcile(ctx, deps, 30*time.Second, 30*time.Second)
-	drainer := &notify.Drainer{Store: store, Mailer: mailer, Logger: logger.With("component", "outbox"), Registerer: reg}
-	go drainer.Run(ctx, notify.DefaultInterval)
+	if cfg.OutboxDrain {
+		drainer := &notify.Drainer{Store: store, Mailer: mailer, Logger: logger.With("component", "outbox"), Registerer: reg}
+		go drainer.Run(ctx, notify.DefaultInterval)
+	}
 	logger.Info("worker started", "task_queue", cfg.TaskQueue)
 	err = serve(ctx, logger, cfg.WorkerAddr, worker.OpsHandler(reg, func(ctx context.Context) error {
 		return worker.Ready(ctx, store, tc)

@@ -1,6 +1,6 @@
 // Package devstack starts the local stack examflow needs (PostgreSQL, MinIO
-// and the Temporal dev server) as child processes with their data in one
-// folder. `examflow dev` (make run) uses it with fixed ports and a lasting
+// and the Temporal dev server, or Temporal Server on PostgreSQL with TLS in
+// cluster mode) as child processes with their data in one folder. `examflow dev` (make run) uses it with fixed ports and a lasting
 // folder; the integration tests use it with free ports and a temporary one.
 package devstack
 
@@ -59,12 +59,25 @@ type Config struct {
 	MinIOUser, MinIOPassword string
 	// Logger receives progress messages.
 	Logger *slog.Logger
+	// Cluster runs Temporal Server (the temporal-server binary) on the
+	// stack's PostgreSQL with a TLS frontend instead of the CLI's dev
+	// server (cluster.go). Headless is implied: the dev server's UI is
+	// not there.
+	Cluster bool
+	// TemporalSchemaDir holds Temporal's SQL schemas (postgresql/v12/...);
+	// ToolsDir/temporal-schema if empty. Cluster mode only.
+	TemporalSchemaDir string
 }
 
 // Stack is a running local stack.
 type Stack struct {
 	cfg   Config
 	procs []*proc
+	// clusterPorts are the Temporal Server's ports, kept across restarts.
+	clusterPorts *clusterPorts
+	// clusterPrepared is set once the databases, schemas and certificates
+	// are in place.
+	clusterPrepared bool
 }
 
 type proc struct {
@@ -117,13 +130,18 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	s := &Stack{cfg: cfg}
 	steps := []func(context.Context) error{s.startPostgres, s.startMinIO, s.startTemporal}
+	waits := []func(context.Context) error{s.waitPostgres, s.waitMinIO, s.waitTemporal}
+	if cfg.Cluster {
+		// Temporal Server needs its databases before it starts.
+		steps = []func(context.Context) error{s.startPostgres, s.startMinIO, s.waitPostgres, s.startTemporalServer}
+		waits = []func(context.Context) error{s.waitMinIO, s.waitTemporalServer}
+	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			s.Stop()
 			return nil, err
 		}
 	}
-	waits := []func(context.Context) error{s.waitPostgres, s.waitMinIO, s.waitTemporal}
 	for _, wait := range waits {
 		if err := wait(ctx); err != nil {
 			s.Stop()
@@ -177,6 +195,13 @@ func (s *Stack) Err() error {
 
 // services maps each service to how it starts and how to wait for it.
 func (s *Stack) services() map[string][2]func(context.Context) error {
+	if s.cfg.Cluster {
+		return map[string][2]func(context.Context) error{
+			"postgres": {s.startPostgres, s.waitPostgres},
+			"minio":    {s.startMinIO, s.waitMinIO},
+			"temporal": {s.startTemporalServer, s.waitTemporalServer},
+		}
+	}
 	return map[string][2]func(context.Context) error{
 		"postgres": {s.startPostgres, s.waitPostgres},
 		"minio":    {s.startMinIO, s.waitMinIO},
