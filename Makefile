@@ -13,11 +13,14 @@ STATICCHECK_VERSION := v0.8.2
 # Temporal Server and its SQL tool for the cluster-shaped stack (make
 # test-cluster); docker-compose.yml runs the server image of the same version.
 TEMPORAL_SERVER_VERSION := v1.30.4
+# The Temporal UI server, with the UI's assets embedded, for the cluster stack.
+UI_SERVER_VERSION := v2.42.1
 
 TEMPORAL    := $(TOOLS_BIN)/.temporal-$(TEMPORAL_VERSION)
 MINIO       := $(TOOLS_BIN)/.minio-$(MINIO_VERSION)
 STATICCHECK := $(TOOLS_BIN)/.staticcheck-$(STATICCHECK_VERSION)
 TEMPORAL_SERVER := $(TOOLS_BIN)/.temporal-server-$(TEMPORAL_SERVER_VERSION)
+UI_SERVER := $(TOOLS_BIN)/.temporal-ui-server-$(UI_SERVER_VERSION)
 
 export EXAMFLOW_TOOLS_DIR := $(TOOLS_BIN)
 
@@ -29,7 +32,7 @@ help:
 	@echo "make demo    register fictional candidates on the running stack"
 	@echo "make tools   build the pinned Temporal CLI, MinIO and staticcheck into .tools/"
 	@echo "make test-cluster  the end-to-end tests on Temporal Server (PostgreSQL, TLS) with two worker and two API processes"
-	@echo "make drills  failure drills: 200 lifecycles through worker kills and restarts"
+	@echo "make drills  failure drills: 200 lifecycles through worker kills and restarts (STACK=cluster: on Temporal Server with replicas)"
 	@echo "make bench   benchmarks against same-run baselines, written to docs/benchmarks.md"
 	@echo "make histories  re-record the workflow histories the replay tests replay (workflows/testdata/histories)"
 	@echo "make fuzz    run each fuzz target for FUZZTIME (default 10s)"
@@ -46,8 +49,16 @@ build:
 tools: $(TEMPORAL) $(MINIO) $(STATICCHECK)
 
 # The cluster-shaped stack's tools: temporal-server, temporal-sql-tool and
-# the server's SQL schemas (from the module the binaries are built from).
-tools-cluster: $(TEMPORAL_SERVER)
+# the server's SQL schemas (from the module the binaries are built from),
+# and the Temporal UI server.
+tools-cluster: $(TEMPORAL_SERVER) $(UI_SERVER)
+
+$(UI_SERVER):
+	@mkdir -p $(TOOLS_BIN)/.build-ui
+	@echo "Building the Temporal UI server $(UI_SERVER_VERSION) (first time only) ..."
+	GOBIN=$(TOOLS_BIN)/.build-ui $(GO) install github.com/temporalio/ui-server/v2/cmd/server@$(UI_SERVER_VERSION)
+	mv $(TOOLS_BIN)/.build-ui/server $(TOOLS_BIN)/temporal-ui-server
+	@touch $@
 
 $(TEMPORAL_SERVER):
 	@mkdir -p $(TOOLS_BIN)/.build
@@ -105,9 +116,13 @@ test-cluster: tools tools-cluster postgres
 
 # Failure drills: 200 lifecycles while the worker is killed and Temporal,
 # MinIO and PostgreSQL are restarted (make test runs a short form).
+# STACK=cluster runs them on the cluster-shaped stack: two workers, one of
+# them killed at random, and two API processes, one killed while the
+# clients fail over to the other.
 DRILL_LIFECYCLES ?= 200
-drills: tools postgres
-	set -o pipefail; EXAMFLOW_DRILL_LIFECYCLES=$(DRILL_LIFECYCLES) $(GO) test -count=1 -timeout 60m -run TestFailureDrills -v ./e2e/ | grep -E 'drill:|^(--- |ok|FAIL|PASS)'
+STACK ?= dev
+drills: tools postgres $(if $(filter cluster,$(STACK)),tools-cluster)
+	set -o pipefail; EXAMFLOW_E2E_STACK=$(STACK) EXAMFLOW_DRILL_LIFECYCLES=$(DRILL_LIFECYCLES) $(GO) test -count=1 -timeout 60m -run TestFailureDrills -v ./e2e/ | grep -E 'drill|^(--- |ok|FAIL|PASS)'
 
 # Benchmarks: five figures, each a ratio against a baseline measured in the
 # same run, on a stack of their own; rewrites docs/benchmarks.md. Not part of

@@ -96,7 +96,7 @@ func run(m *testing.M) int {
 	cluster := clusterMode()
 	need := []string{"temporal", "minio"}
 	if cluster {
-		need = append(need, "temporal-server", "temporal-sql-tool")
+		need = append(need, "temporal-server", "temporal-sql-tool", "temporal-ui-server")
 	}
 	for _, bin := range need {
 		if _, err := os.Stat(filepath.Join(tools, bin)); err != nil {
@@ -116,7 +116,7 @@ func run(m *testing.M) int {
 		sas[name] = typ.String()
 	}
 	stackLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, ToolsDir: tools, Headless: true, Fast: true, SearchAttributes: sas, Logger: stackLog, Cluster: cluster})
+	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, ToolsDir: tools, Headless: true, Fast: true, SearchAttributes: sas, Logger: stackLog, Cluster: cluster, UIServer: cluster})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: start stack: %v\n", err)
 		return 1

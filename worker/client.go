@@ -124,6 +124,14 @@ func CodecFor(cfg config.Config) (*Codec, error) {
 func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
 	ops := c.OperatorService()
 	existing, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	var missingNS *serviceerror.NamespaceNotFound
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &missingNS) || errors.As(err, &notFound) {
+		// The dev server makes its namespace; a cluster's is made by its
+		// operator, with the retention period of docs/deployment.md.
+		return fmt.Errorf("the Temporal namespace %q does not exist: create it with `temporal operator namespace create --namespace %s --retention 720h` "+
+			"(docs/deployment.md), or set EXAMFLOW_TEMPORAL_NAMESPACE: %w", namespace, namespace, err)
+	}
 	if err != nil {
 		return fmt.Errorf("list search attributes: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -300,6 +301,76 @@ func freePortIn(lo, hi int) (int, error) {
 	}
 	return 0, fmt.Errorf("no free port in %d-%d", lo, hi)
 }
+
+// TemporalUIURL is the Temporal UI's address.
+func (s *Stack) TemporalUIURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d", s.cfg.TemporalUIPort)
+}
+
+// startUIServer starts the Temporal UI server (built from
+// github.com/temporalio/ui-server with the UI's assets embedded) against
+// the cluster's TLS frontend.
+func (s *Stack) startUIServer(context.Context) error {
+	bin := s.tool("temporal-ui-server")
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("temporal-ui-server binary %s not found: run `make tools-cluster`: %w", bin, err)
+	}
+	root := filepath.Join(s.cfg.Dir, "temporal", "ui")
+	if err := os.MkdirAll(filepath.Join(root, "config"), 0o755); err != nil {
+		return fmt.Errorf("ui dir: %w", err)
+	}
+	var buf strings.Builder
+	err := uiConfig.Execute(&buf, map[string]any{"Frontend": s.TemporalAddress(), "Port": s.cfg.TemporalUIPort,
+		"CA": s.TemporalCAFile(), "ServerName": TemporalServerName, "Codec": s.cfg.UICodecEndpoint})
+	if err != nil {
+		return fmt.Errorf("ui config: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "config", "stack.yaml"), []byte(buf.String()), 0o644); err != nil {
+		return fmt.Errorf("write ui config: %w", err)
+	}
+	return s.spawn("temporal-ui", syscall.SIGTERM, nil, bin, "--root", root, "--config", "config", "--env", "stack", "start")
+}
+
+// waitUIServer waits until the UI server answers with the namespace it
+// reads from the frontend.
+func (s *Stack) waitUIServer(ctx context.Context) error {
+	return s.wait(ctx, "temporal-ui", 60*time.Second, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.TemporalUIURL()+"/api/v1/namespaces/default", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("namespace through the UI: %s", resp.Status)
+		}
+		return nil
+	})
+}
+
+// uiConfig is the Temporal UI server's configuration: the frontend over
+// TLS with the stack's CA, the codec server, and no write actions (a case
+// is changed through examflow's API, never from the UI).
+var uiConfig = template.Must(template.New("ui").Parse(`# Written by the local stack (deploy/devstack/cluster.go).
+temporalGrpcAddress: "{{.Frontend}}"
+host: 127.0.0.1
+port: {{.Port}}
+enableUi: true
+defaultNamespace: default
+showTemporalSystemNamespace: false
+notifyOnNewVersion: false
+refreshInterval: 1m
+disableWriteActions: true
+cors:
+  allowOrigins:
+    - "http://127.0.0.1:{{.Port}}"
+tls:
+  caFile: {{.CA}}
+  serverName: {{.ServerName}}
+  enableHostVerification: true
+codec:
+  endpoint: "{{.Codec}}"
+`))
 
 func lastLines(out []byte, n int) string {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")

@@ -64,6 +64,10 @@ type Config struct {
 	// server (cluster.go). Headless is implied: the dev server's UI is
 	// not there.
 	Cluster bool
+	// UIServer runs the Temporal UI server (temporal-ui-server) on
+	// TemporalUIPort against the cluster's TLS frontend, with
+	// UICodecEndpoint as its codec server. Cluster mode only.
+	UIServer bool
 	// TemporalSchemaDir holds Temporal's SQL schemas (postgresql/v12/...);
 	// ToolsDir/temporal-schema if empty. Cluster mode only.
 	TemporalSchemaDir string
@@ -135,6 +139,10 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		// Temporal Server needs its databases before it starts.
 		steps = []func(context.Context) error{s.startPostgres, s.startMinIO, s.waitPostgres, s.startTemporalServer}
 		waits = []func(context.Context) error{s.waitMinIO, s.waitTemporalServer}
+		if cfg.UIServer {
+			steps = append(steps, s.startUIServer)
+			waits = append(waits, s.waitUIServer)
+		}
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
