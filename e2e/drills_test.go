@@ -363,9 +363,13 @@ func TestFailureDrills(t *testing.T) {
 	if clusterMode() {
 		stack = "Temporal Server cluster; two worker processes, two API processes (one killed and started again)"
 	}
+	verdict := "lost 0, duplicated 0"
+	if t.Failed() {
+		verdict = "FAILED: see the errors above"
+	}
 	t.Logf("drill (%s): %d lifecycles completed to retention; %d worker kills; temporal, minio and postgres restarted; %d answers 503 retried; "+
-		"%d requests failed over to another API; %d publications (one each), %d address deletions (one each), %d notices delivered (%d resent); "+
-		"lost 0, duplicated 0", stack, n, kills, unavailable.Load(), failovers.Load(), published, n, delivered, resent)
+		"%d requests failed over to another API; %d publications (one each), %d address deletions (one each), %d notices delivered (%d resent); %s",
+		stack, n, kills, unavailable.Load(), failovers.Load(), published, n, delivered, resent, verdict)
 }
 
 // pgDrill stops PostgreSQL: the API answers 503 with Retry-After, and once
