@@ -112,6 +112,33 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 	return workflows.PublishOutcome{Published: true, Parts: len(results)}, nil
 }
 
+// SettleMergedPublication withdraws the publication of a candidate merged
+// into another and publishes the survivor's final results, the merged
+// ones among them, under the survivor's key (the survivor may only now
+// have the fødselsnummer the registry needs). Withdrawing a publication
+// that is not there is not an error, so a retry does no harm.
+func (a *Publication) SettleMergedPublication(ctx context.Context, in workflows.MergeInput) (workflows.PublishOutcome, error) {
+	merged, err := parseID(in.MergedID)
+	if err != nil {
+		return workflows.PublishOutcome{}, err
+	}
+	survivor, err := parseID(in.SurvivorID)
+	if err != nil {
+		return workflows.PublishOutcome{}, err
+	}
+	if err := a.Registry.Withdraw(ctx, "candidate-"+merged.String()); err != nil {
+		return workflows.PublishOutcome{}, a.registryError(ctx, err)
+	}
+	regs, err := a.Store.FinalRegistrations(ctx, survivor)
+	if err != nil {
+		return workflows.PublishOutcome{}, err
+	}
+	if len(regs) == 0 {
+		return workflows.PublishOutcome{Withdrawn: true, Reason: "the survivor has no final result"}, nil
+	}
+	return a.PublishResults(ctx, regs[0].String())
+}
+
 // count adds one to examflow_publications{outcome}.
 func (a *Publication) count(ctx context.Context, outcome string) {
 	count(ctx, MetricPublications, map[string]string{"outcome": outcome})

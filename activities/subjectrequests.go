@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -173,15 +174,23 @@ func ReadExport(ctx context.Context, store *storage.Store, objects *storage.Obje
 		return nil, err
 	}
 	defer func() { _ = obj.Close() }()
-	dek, err := store.SubjectKey(ctx, req.CandidateID)
+	// An export made before its candidate was merged into another is
+	// encrypted with the merged candidate's key, which the survivor keeps.
+	keys, err := store.SubjectKeys(ctx, req.CandidateID)
 	if err != nil {
 		return nil, err
 	}
-	var plain bytes.Buffer
-	if _, err := sio.Decrypt(&plain, obj, sio.Config{Key: dek}); err != nil {
-		return nil, fmt.Errorf("decrypt export: %w", err)
+	sealed, err := io.ReadAll(obj)
+	if err != nil {
+		return nil, fmt.Errorf("read export: %w", err)
 	}
-	return plain.Bytes(), nil
+	for _, dek := range keys {
+		var plain bytes.Buffer
+		if _, err = sio.Decrypt(&plain, bytes.NewReader(sealed), sio.Config{Key: dek}); err == nil {
+			return plain.Bytes(), nil
+		}
+	}
+	return nil, fmt.Errorf("decrypt export: %w", err)
 }
 
 // SubjectRequestStep records a step of a request and tells the person what

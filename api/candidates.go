@@ -8,8 +8,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/workflows"
 )
 
 // MergeRequest is the body of POST /v1/candidates/{id}/merge: a case
@@ -171,6 +175,21 @@ func (s *server) mergeCandidates(c *gin.Context) {
 		s.Logger.ErrorContext(ctx, "candidates not merged", "error", err)
 		internalError(c)
 		return
+	}
+	// The Diploma Registry follows the merge: the duplicate's publication is
+	// withdrawn and the survivor published with every result. A replayed
+	// merge starts the workflow only if it did not start before.
+	if _, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.MergeWorkflowID(res.ID.String()), TaskQueue: s.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}, workflows.MergeWorkflow, workflows.MergeInput{MergeID: res.ID.String(), SurvivorID: res.SurvivorID.String(), MergedID: res.MergedID.String()}); err != nil {
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if !errors.As(err, &started) {
+			s.Logger.WarnContext(ctx, "merge recorded, its publication update not started", "merge_id", res.ID.String(), "error", err)
+			unavailable(c, "the merge is recorded, but Temporal did not answer to update the Diploma Registry; send the same request again")
+			return
+		}
 	}
 	if !res.Replayed {
 		// The reason may name the person, so it is not logged.

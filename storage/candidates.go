@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -255,6 +256,12 @@ func (s *Store) MergeCandidates(ctx context.Context, m CandidateMerge) (MergeRes
 				return err
 			}
 		}
+		// Everything else the database holds sealed for the duplicate is
+		// sealed again for the survivor; its key stays, as one of the
+		// survivor's, for what it encrypted in the object store.
+		if err := resealMerged(ctx, tx, m.SurvivorID, m.DuplicateID, sKey, dKey); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `UPDATE candidate_identifiers SET candidate_id = $1 WHERE candidate_id = $2`, m.SurvivorID, m.DuplicateID)
 		if err != nil {
 			return fmt.Errorf("move identifiers: %w", err)
@@ -295,6 +302,55 @@ func (s *Store) MergeCandidates(ctx context.Context, m CandidateMerge) (MergeRes
 		return MergeResult{}, classify(err)
 	}
 	return res, nil
+}
+
+// resealMerged seals the duplicate's appeal grounds and subject request
+// details again with the survivor's key (their additional data names the
+// candidate, so they cannot simply move), and keeps the duplicate's wrapped
+// key as a key of the survivor. It runs before the rows move.
+func resealMerged(ctx context.Context, tx pgx.Tx, survivor, duplicate uuid.UUID, sKey, dKey []byte) error {
+	type sealedRow struct {
+		id     uuid.UUID
+		sealed []byte
+	}
+	for _, t := range []struct{ what, read, write, label string }{
+		{"appeal grounds", `SELECT x.id, x.grounds FROM appeals x JOIN registrations r ON r.id = x.registration_id
+			WHERE r.candidate_id = $1 AND x.grounds IS NOT NULL`, `UPDATE appeals SET grounds = $2 WHERE id = $1`, "appeal:"},
+		{"request details", `SELECT id, details FROM subject_requests WHERE candidate_id = $1 AND details IS NOT NULL`,
+			`UPDATE subject_requests SET details = $2 WHERE id = $1`, "request:"},
+	} {
+		rows, err := tx.Query(ctx, t.read, duplicate)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", t.what, err)
+		}
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (sealedRow, error) {
+			var x sealedRow
+			err := r.Scan(&x.id, &x.sealed)
+			return x, err
+		})
+		if err != nil {
+			return fmt.Errorf("read %s: %w", t.what, err)
+		}
+		for _, x := range list {
+			var v json.RawMessage
+			if err := openJSON(dKey, duplicate, t.label+x.id.String(), x.sealed, &v); err != nil {
+				return err
+			}
+			sealed, err := sealJSON(sKey, survivor, t.label+x.id.String(), v)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, t.write, x.id, sealed); err != nil {
+				return fmt.Errorf("seal %s again: %w", t.what, err)
+			}
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO merged_subject_keys (merged_id, candidate_id, wrapped_key, master_key_id)
+		SELECT candidate_id, $1, wrapped_key, master_key_id FROM subject_keys WHERE candidate_id = $2
+		ON CONFLICT (merged_id) DO NOTHING`, survivor, duplicate); err != nil {
+		return fmt.Errorf("keep the duplicate's key: %w", err)
+	}
+	return nil
 }
 
 func conflictingRegistrations(ctx context.Context, tx pgx.Tx, survivor, duplicate uuid.UUID) ([]ConflictingRegistrations, error) {

@@ -131,3 +131,47 @@ func (s *Store) SubjectKey(ctx context.Context, candidateID uuid.UUID) ([]byte, 
 	})
 	return dek, classify(err)
 }
+
+// SubjectKeys returns every data key that opens something of a candidate:
+// its own key first, then the keys of candidates merged into it, which
+// still open what was encrypted with them outside the database (audio
+// recordings, access exports). A candidate whose data is deleted has none:
+// ErrKeyDestroyed.
+func (s *Store) SubjectKeys(ctx context.Context, candidateID uuid.UUID) ([][]byte, error) {
+	var keys [][]byte
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		dek, err := s.subjectKey(ctx, tx, candidateID, false)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, dek)
+		rows, err := tx.Query(ctx, `SELECT wrapped_key, master_key_id FROM merged_subject_keys WHERE candidate_id = $1 ORDER BY merged_at`, candidateID)
+		if err != nil {
+			return fmt.Errorf("read merged keys: %w", err)
+		}
+		type wrapped struct {
+			key []byte
+			id  string
+		}
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wrapped, error) {
+			var w wrapped
+			err := r.Scan(&w.key, &w.id)
+			return w, err
+		})
+		if err != nil {
+			return fmt.Errorf("read merged keys: %w", err)
+		}
+		for _, w := range list {
+			k, err := s.keys.Unwrap(ctx, w.key, w.id)
+			if err != nil {
+				return fmt.Errorf("unwrap a merged key: %w", err)
+			}
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	if errors.Is(err, ErrKeyDestroyed) {
+		return nil, err
+	}
+	return keys, classify(err)
+}

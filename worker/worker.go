@@ -103,6 +103,8 @@ func Register(r sdkworker.Registry, d Deps) {
 	r.RegisterActivityWithOptions(dsr.BuildAccessExport, activity.RegisterOptions{Name: workflows.ActivityBuildAccessExport})
 	r.RegisterActivityWithOptions(dsr.SubjectRequestStep, activity.RegisterOptions{Name: workflows.ActivityRequestStep})
 	r.RegisterActivityWithOptions(dsr.RepublishCandidate, activity.RegisterOptions{Name: workflows.ActivityRepublishCandidate})
+	r.RegisterWorkflowWithOptions(workflows.CandidateMerge, workflow.RegisterOptions{Name: workflows.MergeWorkflow})
+	r.RegisterActivityWithOptions(pub.SettleMergedPublication, activity.RegisterOptions{Name: workflows.ActivitySettleMergedPublication})
 	r.RegisterWorkflowWithOptions(workflows.CandidateAppeal, workflow.RegisterOptions{Name: workflows.AppealWorkflow})
 	ap := &activities.Appeals{Store: d.Store, Catalogue: d.Catalogue, Rules: d.Appeals.Rules(), Logger: d.Logger}
 	r.RegisterActivityWithOptions(ap.AdmitAppeal, activity.RegisterOptions{Name: workflows.ActivityAdmitAppeal})

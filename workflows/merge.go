@@ -1,0 +1,43 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// After two candidates are merged (storage.MergeCandidates), the Diploma
+// Registry still holds the duplicate's publication under its own key, and
+// the survivor's, if any, lacks the duplicate's results. CandidateMerge
+// withdraws the one and publishes the other, retrying until the registry
+// takes both. The API starts it for every merge, with the merge's ID as
+// its workflow ID, so a replayed merge request starts it at most once.
+const (
+	// MergeWorkflow is the workflow type.
+	MergeWorkflow = "CandidateMerge"
+	// ActivitySettleMergedPublication withdraws the duplicate's publication
+	// and publishes the survivor's results.
+	ActivitySettleMergedPublication = "SettleMergedPublication"
+)
+
+// MergeWorkflowID is the workflow ID of a merge's workflow.
+func MergeWorkflowID(mergeID string) string { return "candidate-merge-" + mergeID }
+
+// MergeInput names a merge: IDs only.
+type MergeInput struct {
+	MergeID    string `json:"merge_id"`
+	SurvivorID string `json:"survivor_id"`
+	MergedID   string `json:"merged_id"`
+}
+
+// CandidateMerge settles a merge's Diploma Registry publication.
+func CandidateMerge(ctx workflow.Context, in MergeInput) (PublishOutcome, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
+	})
+	var out PublishOutcome
+	err := workflow.ExecuteActivity(ctx, ActivitySettleMergedPublication, in).Get(ctx, &out)
+	return out, err
+}
