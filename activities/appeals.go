@@ -13,6 +13,7 @@ import (
 
 	"github.com/examflow/examflow/appeals"
 	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
@@ -110,6 +111,13 @@ func (a *Appeals) AdmitAppeal(ctx context.Context, in workflows.AdmitAppealInput
 	if adm.Late {
 		ap.LateAcceptedBy, ap.LateReason = req.LateAcceptedBy, req.LateReason
 	}
+	// A formal-error complaint goes straight to the test centre that
+	// decides it: a release, recorded with the appeal (T08).
+	if adm.FirstInstance == appeals.InstanceTestCentre {
+		if ap.Handover, err = appealHandover(appealID, appeals.InstanceTestCentre, adm.Against, in.Now); err != nil {
+			return workflows.AppealAdmission{}, err
+		}
+	}
 	if err := a.Store.LodgeAppeal(ctx, ap); errors.Is(err, storage.ErrDuplicate) {
 		return workflows.AppealAdmission{}, refused(&appeals.Refusal{Field: "kind", Reason: "this has been appealed already"})
 	} else if err != nil {
@@ -170,7 +178,12 @@ func (a *Appeals) DecideAppeal(ctx context.Context, in workflows.DecideAppealInp
 		case appeals.DecisionAppeal:
 			switch x.Decision {
 			case appeals.Maintained:
+				// Maintained, the appeal goes to the County Governor:
+				// a release, recorded with the decision (T08).
 				fx.Status = "county_governor"
+				if fx.Handover, err = appealHandover(appealID, appeals.InstanceCountyGovernor, ap.Against, in.At); err != nil {
+					return workflows.AppealOutcome{}, err
+				}
 			case appeals.Rejected:
 				fx.Status, fx.Closed = appeals.Rejected, true
 			case appeals.Upheld:
@@ -201,6 +214,38 @@ func (a *Appeals) DecideAppeal(ctx context.Context, in workflows.DecideAppealInp
 		return out, err
 	}
 	return out, nil
+}
+
+// appealHandover is the release of an appeal to the instance outside the
+// controller that decides it (T08): a formal-error complaint to the test
+// centre, an appeal the first instance maintained to the County Governor.
+// It names only what the instance needs to identify the case and decide
+// it: the candidate, the test sitting and the appeal, and for an appeal
+// against a cheating decision or its quarantine, the cheating case. The
+// legal basis is the recipient's in the catalogue, § 41 (1) b) (carrying
+// out the tests and their appeals). The ID follows from the appeal and the
+// recipient, so a retry records it once; the reference is the appeal.
+func appealHandover(appealID uuid.UUID, instance, against string, at time.Time) (*storage.Disclosure, error) {
+	var cats []policy.DataCategory
+	switch instance {
+	case appeals.InstanceTestCentre:
+		cats = []policy.DataCategory{policy.DataName, policy.DataCandidateNumber, policy.DataTestType, policy.DataTestTime,
+			policy.DataTestCentre, policy.DataAppeal}
+	case appeals.InstanceCountyGovernor:
+		cats = []policy.DataCategory{policy.DataName, policy.DataDateOfBirth, policy.DataCandidateNumber, policy.DataTestType,
+			policy.DataTestTime, policy.DataTestCentre, policy.DataAppeal}
+		if against == appeals.AgainstCheating || against == appeals.AgainstQuarantine {
+			cats = append(cats, policy.DataCheating)
+		}
+	}
+	r, err := policy.CheckRelease(instance, cats)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "ReleaseRefused", err)
+	}
+	return &storage.Disclosure{
+		ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(appealID.String()+"/handover/"+r.ID)), Recipient: r.ID, LegalBasis: r.LegalBasis,
+		Categories: categoryNames(cats), Action: storage.DisclosureForward, Reference: "appeal-" + appealID.String(), DisclosedAt: at,
+	}, nil
 }
 
 // reassess applies a new independent assessment. The examiner must not

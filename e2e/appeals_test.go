@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/registry"
+	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
 )
 
@@ -78,6 +80,58 @@ func publicationOf(sim *registry.Simulator, candidateID string) (registry.Public
 	return registry.Publication{}, false
 }
 
+// handovers returns the disclosures recorded for a candidate to a
+// recipient, each checked against the recipients catalogue: a known
+// recipient, only its categories, with the policy's legal basis and the
+// letter of integreringsloven § 41 (1) that applies (T08).
+func handovers(t *testing.T, candidateID, recipient string) []storage.Disclosure {
+	t.Helper()
+	all, err := env.store.Disclosures(context.Background(), uuid.MustParse(candidateID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []storage.Disclosure
+	for _, d := range all {
+		if d.Recipient != recipient {
+			continue
+		}
+		cats := make([]policy.DataCategory, len(d.Categories))
+		for i, c := range d.Categories {
+			cats[i] = policy.DataCategory(c)
+		}
+		if _, err := policy.CheckRelease(d.Recipient, cats); err != nil {
+			t.Errorf("disclosure %s: %v", d.ID, err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// checkHandover checks one hand-over of an appeal: to the recipient, as a
+// forwarding, for the registration, under the appeal's ID, with exactly
+// the categories given, the legal basis quoting the policy's "b) and/or
+// c)" and naming letter b), and a time of its own.
+func checkHandover(t *testing.T, ds []storage.Disclosure, regID uuid.UUID, appealID string, before time.Time, categories ...string) {
+	t.Helper()
+	if len(ds) != 1 {
+		t.Fatalf("%d hand-over disclosures, want 1: %+v", len(ds), ds)
+	}
+	d := ds[0]
+	if d.Action != "forward" || d.RegistrationID == nil || *d.RegistrationID != regID || d.Reference != "appeal-"+appealID {
+		t.Errorf("hand-over = %+v", d)
+	}
+	if !slices.Equal(d.Categories, categories) {
+		t.Errorf("hand-over categories = %q, want %q", d.Categories, categories)
+	}
+	if want := "integreringsloven § 41 (1) b) and/or c), here b)"; !strings.Contains(d.LegalBasis, want) ||
+		!strings.Contains(d.LegalBasis, "integreringsforskriften § 54") {
+		t.Errorf("hand-over legal basis = %q, want it to contain %q and the regulation", d.LegalBasis, want)
+	}
+	if d.DisclosedAt.Before(before.Add(-time.Minute)) || d.DisclosedAt.After(time.Now().Add(time.Minute)) {
+		t.Errorf("hand-over time %v", d.DisclosedAt)
+	}
+}
+
 func problemField(a answer) string {
 	if errs, ok := a.Body["errors"].([]any); ok && len(errs) > 0 {
 		if m, ok := errs[0].(map[string]any); ok {
@@ -96,6 +150,7 @@ func problemField(a answer) string {
 // new test is offered, and nothing is published to the Diploma Registry.
 func TestFormalErrorComplaintAnnulsTheResult(t *testing.T) {
 	ctx := context.Background()
+	start := time.Now()
 	rs := appealStack(t, 15*time.Second, 15*time.Second)
 	p := newPerson(t)
 	url := takeCitizenship(t, rs, p, uniqueCentre(), nil)
@@ -121,6 +176,11 @@ func TestFormalErrorComplaintAnnulsTheResult(t *testing.T) {
 	if n := rowCount(t, `SELECT count(*) FROM appeals WHERE registration_id = $1 AND position(convert_to('screen froze', 'UTF8') in grounds) > 0`, regID); n != 0 {
 		t.Fatal("the grounds are stored in plain text")
 	}
+	// The complaint went to the test centre that decides it: one
+	// disclosure, though lodged twice (T08).
+	candidateID := doAt(t, rs.url, http.MethodGet, url, "", nil, nil).Body["candidate_id"].(string)
+	checkHandover(t, handovers(t, candidateID, "test_centre"), regID, lodged.Body["appeal_id"].(string), start,
+		"name", "candidate number", "type of test", "time the test was taken", "test centre", "appeal")
 	appealWF := lodged.Body["workflow_id"].(string)
 	eventually(t, 10*time.Second, func() error {
 		if n := countWorkflows(t, fmt.Sprintf(`WorkflowId = %q AND Stage = "AppealAtTestCentre" AND AppealKind = "formal_error" AND TestType = "citizenship"`, appealWF)); n != 1 {
@@ -271,6 +331,7 @@ func currentResultsAt(t *testing.T, base, url string) map[string]map[string]any 
 // candidate can register for the test again.
 func TestCheatingAppealDecidedByTheCountyGovernor(t *testing.T) {
 	ctx := context.Background()
+	start := time.Now()
 	rs := appealStack(t, 20*time.Second, 20*time.Second)
 	p := newPerson(t)
 	centre := uniqueCentre()
@@ -303,6 +364,11 @@ func TestCheatingAppealDecidedByTheCountyGovernor(t *testing.T) {
 	if lodged.Status != 201 || lodged.Body["stage"] != "AppealFirstInstance" {
 		t.Fatalf("lodge: %d %s", lodged.Status, lodged.Raw)
 	}
+	candidateID := doAt(t, rs.url, http.MethodGet, url, "", nil, nil).Body["candidate_id"].(string)
+	// With the first instance, nothing has left yet (T08).
+	if ds := handovers(t, candidateID, "county_governor"); len(ds) != 0 {
+		t.Fatalf("disclosed to the County Governor before it was forwarded: %+v", ds)
+	}
 	decisions := url + "/appeals/" + lodged.Body["appeal_id"].(string) + "/decisions"
 	if d := postAt(t, rs.url, decisions, map[string]any{"instance": "first_instance", "decision": "rejected", "reasons": "x", "decided_by": "ch-2"}, ""); d.Status != 422 || problemField(d) != "decision" {
 		t.Fatalf("first instance cannot reject finally: %d %s", d.Status, d.Raw)
@@ -311,6 +377,10 @@ func TestCheatingAppealDecidedByTheCountyGovernor(t *testing.T) {
 	if d.Status != 200 || d.Body["stage"] != "CountyGovernor" || d.Body["closed"] != false {
 		t.Fatalf("maintained: %d %s", d.Status, d.Raw)
 	}
+	// Forwarding the maintained decision hands the case to the County
+	// Governor: a disclosure with what the appeal is about (T08).
+	checkHandover(t, handovers(t, candidateID, "county_governor"), regID, lodged.Body["appeal_id"].(string), start,
+		"name", "date of birth", "candidate number", "type of test", "time the test was taken", "test centre", "appeal", "cheating")
 	appealWF := lodged.Body["workflow_id"].(string)
 	eventually(t, 10*time.Second, func() error {
 		if n := countWorkflows(t, fmt.Sprintf(`WorkflowId = %q AND Stage = "CountyGovernor" AND AppealKind = "decision_appeal"`, appealWF)); n != 1 {

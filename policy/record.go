@@ -77,9 +77,46 @@ const (
 )
 
 // StateTestsLegalBasis is the legal basis the state-test privacy policy
-// gives for the processing, and the basis recorded with a publication to the
-// Diploma Registry.
-const StateTestsLegalBasis = "integreringsloven § 41 (1) b) and c); integreringsforskriften § 54"
+// gives for the processing, in its words: integreringsloven § 41 (1) b)
+// and/or c) and integreringsforskriften § 54.
+const StateTestsLegalBasis = "integreringsloven § 41 (1) b) and/or c); integreringsforskriften § 54"
+
+// Section41Letter is the letter of integreringsloven § 41 (1) a release
+// rests on. The policy cites "b) and/or c)" for the whole processing; a
+// release names the one of the two that its task falls under. The letters'
+// wording was not retrieved (the shared domain facts mark it uncertain);
+// examflow reads b) as carrying out the tests under the Act and c) as
+// documenting and administering their results, and the controller
+// confirms this before the first release to a recipient other than Sikt.
+type Section41Letter string
+
+const (
+	// Section41B: carrying out the tests: arranging them, managing them at
+	// the test centre, and the appeals against their decisions.
+	Section41B Section41Letter = "b)"
+	// Section41C: documenting and administering the results.
+	Section41C Section41Letter = "c)"
+)
+
+// ReleaseLegalBasis is the legal basis recorded with a release resting on
+// the letter: the policy's own words ("GDPR Article 6(1)(e)", "§ 41 (1)
+// b) and/or c)", "integreringsforskriften § 54") with the letter that
+// applies. Only b) and c) are letters the policy cites.
+func ReleaseLegalBasis(l Section41Letter) (string, error) {
+	if l != Section41B && l != Section41C {
+		return "", fmt.Errorf("integreringsloven § 41 (1) %q: the policy cites only b) and c)", l)
+	}
+	return "GDPR Article 6(1)(e); integreringsloven § 41 (1) b) and/or c), here " + string(l) + "; integreringsforskriften § 54", nil
+}
+
+// mustReleaseLegalBasis is ReleaseLegalBasis for the catalogue's constants.
+func mustReleaseLegalBasis(l Section41Letter) string {
+	b, err := ReleaseLegalBasis(l)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 // Record is the record of processing: each process, the data processors
 // the deployment uses, and where the data is stored.
@@ -151,7 +188,11 @@ type Recipient struct {
 	// ID is stable and lowercase; releases name their recipient by it.
 	ID   string `json:"id"`
 	Name string `json:"name"`
-	// LegalBasis is recorded with every release to the recipient (T08).
+	// Section41 is the letter of integreringsloven § 41 (1) the
+	// recipient's task falls under.
+	Section41 Section41Letter `json:"section_41_letter"`
+	// LegalBasis is recorded with every release to the recipient (T08):
+	// ReleaseLegalBasis(Section41).
 	LegalBasis string `json:"legal_basis"`
 	// Categories are the only categories examflow releases to the
 	// recipient: what its task needs, no more.
@@ -198,30 +239,30 @@ func Recipients() []Recipient {
 		return append(slices.Clone(base), more...)
 	}
 	return []Recipient{
-		{ID: "imdi", Name: "the Directorate of Integration and Diversity (IMDi)", LegalBasis: StateTestsLegalBasis,
+		{ID: "imdi", Name: "the Directorate of Integration and Diversity (IMDi)", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
 			Categories: with(identity, DataTestType, DataTestTime, DataTestCentre, DataTestResults),
 			Task:       "follows up training in Norwegian and social studies under the Integration Act"},
-		{ID: "test_centre", Name: "municipalities and test centres", LegalBasis: StateTestsLegalBasis,
+		{ID: "test_centre", Name: "municipalities and test centres", Section41: Section41B, LegalBasis: mustReleaseLegalBasis(Section41B),
 			Categories: with(identity, DataAddress, DataTelephone, DataEmail, DataPassportNumber, DataCandidateNumber,
 				DataTestType, DataTestTime, DataWrittenForm, DataTestCentre, DataTestResults, DataDiscrepancies, DataAppeal, DataCheating),
 			Task: "arrange the test day, report discrepancies and handle formal-error complaints"},
-		{ID: "county_governor", Name: "the County Governor (Statsforvalteren)", LegalBasis: StateTestsLegalBasis,
+		{ID: "county_governor", Name: "the County Governor (Statsforvalteren)", Section41: Section41B, LegalBasis: mustReleaseLegalBasis(Section41B),
 			Categories: with(identity, DataCandidateNumber, DataTestType, DataTestTime, DataTestCentre, DataTestAnswers, DataAudio,
 				DataTestResults, DataDiscrepancies, DataAppeal, DataCheating),
 			Task: "final appeal instance"},
-		{ID: "ssb", Name: "Statistics Norway (SSB)", LegalBasis: StateTestsLegalBasis,
+		{ID: "ssb", Name: "Statistics Norway (SSB)", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
 			Categories: []DataCategory{DataNationalID, DataDateOfBirth, DataGender, DataTestType, DataTestTime, DataWrittenForm, DataTestCentre, DataTestResults},
 			Task:       "official statistics"},
-		{ID: "udi", Name: "the Directorate of Immigration (UDI)", LegalBasis: StateTestsLegalBasis,
+		{ID: "udi", Name: "the Directorate of Immigration (UDI)", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
 			Categories: with(identity, DataPassportNumber, DataTestType, DataTestTime, DataTestResults),
 			Task:       "residence and citizenship applications that require the tests"},
-		{ID: "ministry", Name: "the Ministry of Labour and Social Inclusion", LegalBasis: StateTestsLegalBasis,
+		{ID: "ministry", Name: "the Ministry of Labour and Social Inclusion", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
 			Categories: with(identity, DataCandidateNumber, DataTestType, DataTestTime, DataTestCentre, DataTestResults, DataDiscrepancies, DataAppeal, DataCheating),
 			Task:       "the ministry responsible for the Integration Act, superior to the Directorate"},
-		{ID: "higher_education", Name: "higher education institutions", LegalBasis: StateTestsLegalBasis,
+		{ID: "higher_education", Name: "higher education institutions", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
 			Categories: with(identity[:3], DataTestType, DataTestTime, DataTestResults),
 			Task:       "admission: documented Norwegian skills"},
-		{ID: "sikt", Name: "Sikt – Norwegian Agency for Shared Services in Education and Research (the Diploma Registry, Vitnemålsportalen)", LegalBasis: StateTestsLegalBasis,
+		{ID: "sikt", Name: "Sikt – Norwegian Agency for Shared Services in Education and Research (the Diploma Registry, Vitnemålsportalen)", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
 			Categories: []DataCategory{DataName, DataDateOfBirth, DataNationalID, DataTestType, DataTestResults, DataTestTime},
 			Task:       "publishes results of candidates with a national identity number in the Diploma Registry (T09)"},
 	}
@@ -325,9 +366,11 @@ func stateTests() Processing {
 		},
 		Recipients: Recipients(),
 		RecipientsNote: "No release without a legal basis; every release records recipient, legal basis, categories and time (T08), " +
-			"and only to a recipient below, with only its categories. The legal basis is the one the privacy policy gives for the processing; " +
-			"the policy names the recipients but not the provision behind each release, which the controller confirms before the first release " +
-			"to a recipient other than Sikt. The categories are examflow's limit for each recipient's task.",
+			"and only to a recipient below, with only its categories. The legal basis is the one the privacy policy gives for the processing, " +
+			"in its words (integreringsloven § 41 (1) b) and/or c)), naming the letter the recipient's task falls under: b) carrying out the tests " +
+			"and their appeals, c) documenting and administering their results. The policy names the recipients but not the provision behind " +
+			"each release, and the letters' wording was not retrieved, so the controller confirms the letter before the first release to a " +
+			"recipient other than Sikt. The categories are examflow's limit for each recipient's task.",
 		Retention: retention(Table),
 		Transfers: "none: all processing and storage stay within the EU/EEA (T12)",
 	}

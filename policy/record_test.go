@@ -53,13 +53,44 @@ func TestRecipientsCatalogue(t *testing.T) {
 	if !slices.Equal(ids, wantIDs) {
 		t.Fatalf("recipient IDs = %v, want %v", ids, wantIDs)
 	}
-	sikt, _ := LookupRecipient("sikt")
-	if sikt.LegalBasis != "integreringsloven § 41 (1) b) and c); integreringsforskriften § 54" {
-		t.Errorf("Sikt's legal basis = %q", sikt.LegalBasis)
-	}
 	// What a publication to the Diploma Registry records (activities/publication.go).
 	if _, err := CheckRelease("sikt", []DataCategory{"national identity number", "type of test", "test results", "time the test was taken"}); err != nil {
 		t.Errorf("a publication's categories are refused: %v", err)
+	}
+}
+
+// Every release records the legal basis in the policy's own words, "§ 41
+// (1) b) and/or c)" with the regulation's § 54 and GDPR Article 6(1)(e),
+// and names the one letter that applies to the recipient's task: b) for
+// the tests and their appeals (the test centre, the County Governor), c)
+// for documenting results (T08).
+func TestReleaseLegalBasisQuotesThePolicy(t *testing.T) {
+	want := map[string]Section41Letter{
+		"imdi": Section41C, "test_centre": Section41B, "county_governor": Section41B, "ssb": Section41C,
+		"udi": Section41C, "ministry": Section41C, "higher_education": Section41C, "sikt": Section41C,
+	}
+	for _, r := range Recipients() {
+		t.Run(r.ID, func(t *testing.T) {
+			letter, ok := want[r.ID]
+			if !ok {
+				t.Fatalf("no letter decided for %s", r.ID)
+			}
+			if r.Section41 != letter {
+				t.Errorf("letter %q, want %q", r.Section41, letter)
+			}
+			wantBasis := "GDPR Article 6(1)(e); integreringsloven § 41 (1) b) and/or c), here " + string(letter) + "; integreringsforskriften § 54"
+			if r.LegalBasis != wantBasis {
+				t.Errorf("legal basis %q, want %q", r.LegalBasis, wantBasis)
+			}
+		})
+	}
+	if !strings.Contains(StateTestsLegalBasis, "§ 41 (1) b) and/or c)") {
+		t.Errorf("the process's legal basis %q does not quote the policy", StateTestsLegalBasis)
+	}
+	for _, l := range []Section41Letter{"", "a)", "b) and c)"} {
+		if _, err := ReleaseLegalBasis(l); err == nil {
+			t.Errorf("ReleaseLegalBasis(%q) accepted a letter the policy does not cite", l)
+		}
 	}
 }
 

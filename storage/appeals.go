@@ -29,6 +29,11 @@ type Appeal struct {
 	LodgedAt       time.Time
 	ClosedAt       *time.Time
 	Decisions      []AppealDecision
+	// Handover, when set, is the release lodging the appeal makes: the
+	// appeal handed to an instance outside the controller (T08). It is
+	// recorded in the same transaction as the appeal, for the appeal's
+	// candidate; only LodgeAppeal reads it.
+	Handover *Disclosure
 }
 
 // AppealDecision is one instance's decision on an appeal.
@@ -140,6 +145,10 @@ func (s *Store) LodgeAppeal(ctx context.Context, a Appeal) error {
 		if err != nil {
 			return fmt.Errorf("insert appeal: %w", err)
 		}
+		if d := a.Handover; d != nil {
+			d.CandidateID, d.RegistrationID = candidateID, &a.RegistrationID
+			return insertDisclosure(ctx, tx, *d)
+		}
 		return nil
 	}))
 }
@@ -213,6 +222,10 @@ type AppealEffects struct {
 	ReverseCheating *uuid.UUID
 	// LiftQuarantine ends the quarantine of this cheating decision.
 	LiftQuarantine *uuid.UUID
+	// Handover is the release the decision makes, if any: the appeal
+	// forwarded to the next instance outside the controller (T08),
+	// recorded for the appeal's candidate and registration.
+	Handover *Disclosure
 }
 
 // DecideAppeal records an instance's decision and applies its effects.
@@ -220,9 +233,10 @@ type AppealEffects struct {
 // and reports applied false.
 func (s *Store) DecideAppeal(ctx context.Context, appealID uuid.UUID, d AppealDecision, fx AppealEffects) (applied bool, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var regID uuid.UUID
+		var regID, candidateID uuid.UUID
 		var part string
-		if err := tx.QueryRow(ctx, `SELECT registration_id, part FROM appeals WHERE id = $1 FOR UPDATE`, appealID).Scan(&regID, &part); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT a.registration_id, a.part, r.candidate_id FROM appeals a JOIN registrations r ON r.id = a.registration_id
+			WHERE a.id = $1 FOR UPDATE OF a`, appealID).Scan(&regID, &part, &candidateID); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return ErrNotFound
 			}
@@ -275,6 +289,10 @@ func (s *Store) DecideAppeal(ctx context.Context, appealID uuid.UUID, d AppealDe
 			if _, err := tx.Exec(ctx, `UPDATE quarantines SET until = LEAST(until, $2::date) WHERE decision_id = $1`, *id, d.DecidedAt); err != nil {
 				return fmt.Errorf("lift quarantine: %w", err)
 			}
+		}
+		if h := fx.Handover; h != nil {
+			h.CandidateID, h.RegistrationID = candidateID, &regID
+			return insertDisclosure(ctx, tx, *h)
 		}
 		return nil
 	})
