@@ -16,6 +16,7 @@ import (
 	"github.com/examflow/examflow/appeals"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
@@ -187,7 +188,7 @@ func (a *TestDay) MarkPart(ctx context.Context, in workflows.MarkPartInput) (wor
 	res, err := a.Store.InsertResult(ctx, storage.Result{
 		ID: stableID(ctx, in.RegistrationID, in.Part, "result"), RegistrationID: id, Part: in.Part, Result: out.Result,
 		Score: &out.Score, MaxScore: &out.MaxScore, AnswerKeyID: &key.ID, KeyVersion: &key.Version,
-		Rule: key.Rule, Items: out.Items, DecidedBy: "automated",
+		Rule: key.Rule, Items: out.Items, DecidedBy: "automated", LegalBasis: policy.AutomatedDecisionLegalBasis,
 		Basis: map[string]any{"form_id": key.FormID, "key_version": key.Version, "answered": out.Answered,
 			"sheet_key_version": sheet.KeyVersion, "sheet_problems": problems, "purpose": "arranging and quality-assuring the test"},
 		DecidedAt: activity.GetInfo(ctx).StartedTime,
@@ -412,7 +413,7 @@ func (a *TestDay) ReapplyKey(ctx context.Context, in workflows.ReapplyKeyInput) 
 	return a.Store.SupersedeResult(ctx, change.Old.ID, storage.Result{
 		ID: newID, RegistrationID: id, Part: in.Key.Part, Result: change.New.Result,
 		Score: &change.New.Score, MaxScore: &change.New.MaxScore, AnswerKeyID: &change.Key.ID, KeyVersion: &change.Key.Version,
-		Rule: change.Key.Rule, Items: change.New.Items, DecidedBy: "automated",
+		Rule: change.Key.Rule, Items: change.New.Items, DecidedBy: "automated", LegalBasis: policy.AutomatedDecisionLegalBasis,
 		Reason:    fmt.Sprintf("answer key %s corrected to version %d", in.Key.FormID, change.Key.Version),
 		DecidedAt: in.At,
 		Basis:     map[string]any{"form_id": in.Key.FormID, "key_version": change.Key.Version, "answered": change.New.Answered, "corrects": change.Old.ID.String()},

@@ -221,13 +221,15 @@ func (s *server) settleAssessment(c *gin.Context) {
 
 // ResultView is one decision on a part, for case handlers.
 type ResultView struct {
-	ID           string         `json:"id"`
-	Part         string         `json:"part"`
-	Result       string         `json:"result"`
-	Score        *int           `json:"score,omitempty"`
-	MaxScore     *int           `json:"max_score,omitempty"`
-	KeyVersion   *int           `json:"key_version,omitempty"`
-	DecidedBy    string         `json:"decided_by"`
+	ID         string `json:"id"`
+	Part       string `json:"part"`
+	Result     string `json:"result"`
+	Score      *int   `json:"score,omitempty"`
+	MaxScore   *int   `json:"max_score,omitempty"`
+	KeyVersion *int   `json:"key_version,omitempty"`
+	DecidedBy  string `json:"decided_by"`
+	// LegalBasis is an automated decision's legal basis (T02).
+	LegalBasis   string         `json:"legal_basis,omitempty"`
 	Reason       string         `json:"reason,omitempty"`
 	DecidedAt    time.Time      `json:"decided_at"`
 	Current      bool           `json:"current"`
@@ -251,7 +253,7 @@ func (s *server) listResults(c *gin.Context) {
 	out := make([]ResultView, 0, len(rs))
 	for _, r := range rs {
 		v := ResultView{ID: r.ID.String(), Part: r.Part, Result: r.Result, Score: r.Score, MaxScore: r.MaxScore, KeyVersion: r.KeyVersion,
-			DecidedBy: r.DecidedBy, Reason: r.Reason, DecidedAt: r.DecidedAt, Current: r.SupersededBy == nil && !r.Annulled,
+			DecidedBy: r.DecidedBy, LegalBasis: r.LegalBasis, Reason: r.Reason, DecidedAt: r.DecidedAt, Current: r.SupersededBy == nil && !r.Annulled,
 			Annulled: r.Annulled, Basis: r.Basis, Items: r.Items, Rule: r.Rule}
 		if r.SupersededBy != nil {
 			v.SupersededBy = r.SupersededBy.String()

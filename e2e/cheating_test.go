@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/examflow/examflow/policy"
 )
 
 // TestFinalCheatingAnnulsAllNorwegianPartsAndQuarantines: provisional
@@ -148,6 +150,11 @@ func TestCorrectedAnswerKeyDryRunThenApply(t *testing.T) {
 		w := want[c.url]
 		if res["result"] != w[0] || res["score"] != w[1] || res["key_version"] != float64(2) || res["reason"] == "" {
 			t.Fatalf("%s after apply: %v", c.url, res)
+		}
+		// The corrected decision is automated too, and stored with its
+		// legal basis (T02).
+		if res["decided_by"] != "automated" || res["legal_basis"] != policy.AutomatedDecisionLegalBasis {
+			t.Fatalf("%s after apply: decided by %v on %v", c.url, res["decided_by"], res["legal_basis"])
 		}
 	}
 	// Each candidate's result was released, so each is told once that it

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/examflow/examflow/policy"
 )
 
 // answersFor answers the first n items of a test key correctly ("a") and
@@ -103,6 +105,11 @@ func TestCitizenshipPassAndFail(t *testing.T) {
 			}
 			if basis := res["basis"].(map[string]any); basis["purpose"] == "" || basis["purpose"] == nil {
 				t.Fatalf("the automated decision names no purpose: %v", basis)
+			}
+			// It is stored with the legal basis the policy gives for
+			// automated decisions (T02).
+			if res["legal_basis"] != policy.AutomatedDecisionLegalBasis {
+				t.Fatalf("the automated decision's legal basis = %v, want %q", res["legal_basis"], policy.AutomatedDecisionLegalBasis)
 			}
 			if res["key_version"] != float64(1) || res["rule"].(map[string]any)["pass_mark"] != float64(24) || len(res["items"].([]any)) != 36 {
 				t.Fatalf("result basis incomplete: %v", res)

@@ -81,6 +81,14 @@ const (
 // and/or c) and integreringsforskriften § 54.
 const StateTestsLegalBasis = "integreringsloven § 41 (1) b) and/or c); integreringsforskriften § 54"
 
+// AutomatedDecisionLegalBasis is the legal basis the state-test policy
+// gives for the automated decisions that mark the reading and listening
+// parts, the social studies test and the citizenship test (T02): "Section
+// 41 (1) e) of the Integration Act and Section 64 of the Integration
+// Regulation". It is stored with every automated marking decision
+// (results.legal_basis).
+const AutomatedDecisionLegalBasis = "integreringsloven § 41 (1) e); integreringsforskriften § 64"
+
 // Section41Letter is the letter of integreringsloven § 41 (1) a release
 // rests on. The policy cites "b) and/or c)" for the whole processing; a
 // release names the one of the two that its task falls under. The letters'
@@ -137,12 +145,23 @@ type Processing struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	// Controller names the controller and how to reach it.
-	Controller   string     `json:"controller"`
-	LegalBasis   string     `json:"legal_basis"`
-	DataSubjects string     `json:"data_subjects"`
-	Purposes     []Purpose  `json:"purposes"`
-	PersonalData []DataItem `json:"personal_data"`
-	Sources      []Source   `json:"sources"`
+	Controller string `json:"controller"`
+	// DataProtectionOfficer is the data protection officer and how to
+	// reach them, as the policy names them.
+	DataProtectionOfficer string `json:"data_protection_officer"`
+	// Notice is the privacy policy the data subjects are given, with its
+	// version and date.
+	Notice Notice `json:"notice"`
+	// NamedProcessors are the data processors the policy names.
+	NamedProcessors []NamedProcessor `json:"named_processors"`
+	// AutomatedDecisions says which decisions are automated and on what
+	// legal basis, or "none".
+	AutomatedDecisions string     `json:"automated_decisions"`
+	LegalBasis         string     `json:"legal_basis"`
+	DataSubjects       string     `json:"data_subjects"`
+	Purposes           []Purpose  `json:"purposes"`
+	PersonalData       []DataItem `json:"personal_data"`
+	Sources            []Source   `json:"sources"`
 	// Recipients are the third parties data may be released to; empty when
 	// the policy allows none.
 	Recipients []Recipient `json:"recipients"`
@@ -165,6 +184,31 @@ type Purpose struct {
 	ID          string `json:"id"`
 	Description string `json:"description"`
 	Promise     string `json:"promise"`
+	// Uses limits what the purpose may use, where the policy or examflow
+	// limits it (statistics and research: anonymous data only).
+	Uses string `json:"uses,omitempty"`
+}
+
+// Notice is a privacy policy as published to the data subjects.
+type Notice struct {
+	Title string `json:"title"`
+	// URL is where the text is published, where examflow knows it.
+	URL string `json:"url,omitempty"`
+	// Version names the text; a changed text is a new version.
+	Version string `json:"version"`
+	// Date is the text's date (YYYY-MM-DD).
+	Date string `json:"date"`
+	// Note says where the date comes from, where the text gives none.
+	Note string `json:"note,omitempty"`
+}
+
+// NamedProcessor is a data processor a policy names (T11).
+type NamedProcessor struct {
+	Name string `json:"name"`
+	// Service is what it does for the controller.
+	Service string `json:"service"`
+	// Agreement is the agreement it works under.
+	Agreement string `json:"agreement"`
 }
 
 // DataItem is one category of personal data a process holds.
@@ -342,8 +386,29 @@ func stateTests() Processing {
 	return Processing{
 		ID:   ProcessStateTests,
 		Name: "State tests for immigrants: the Norwegian language test, the social studies test and the citizenship test",
-		Controller: "the Directorate for Higher Education and Skills (HK-dir), Fortunen 1, 5013 Bergen, organisation number 974788985; " +
-			"requests about personal data: proveadministrasjonen@hkdir.no; data protection officer at Sikt",
+		Controller: "the Directorate for Higher Education and Skills (HK-dir), Fortunen 1, 5013 Bergen, post@hkdir.no, telephone 55 30 38 00, " +
+			"organisation number 974788985; requests about personal data: proveadministrasjonen@hkdir.no",
+		DataProtectionOfficer: "Marita Ådnanes Helleland, HK-dir's data protection officer at Sikt – Norwegian Agency for Shared Services " +
+			"in Education and Research (the policy, section 8)",
+		Notice: Notice{
+			Title:   "Privacy policy for handling personal data when administrating and executing the Norwegian language test, the Social studies test and the citizenship test",
+			URL:     "https://prove.hkdir.no/en/privacy-policy",
+			Version: "2026-11-23", Date: "2026-11-23",
+			Note: "the published text states no date of its own; this version is the text examflow implements, as taken into the project on " +
+				"23 November 2026. When HK-dir changes the text (the policy, section 10), the new text is a new version with its date",
+		},
+		NamedProcessors: []NamedProcessor{{
+			Name: "Enovate AS",
+			Service: "the data processor the policy names (\"At present we use the following data processors: Enovate AS\"): the supplier of " +
+				"PAD, the test administration system, whose registration portal and test system send examflow registrations, answer sheets " +
+				"and recordings with the integration role, and where candidates log in",
+			Agreement: "a data processing agreement with HK-dir (GDPR Article 28(3)), which the policy says is concluded \"to safeguard the " +
+				"security of the information at all stages of the processing\"; processing within the EU/EEA (T12)",
+		}},
+		AutomatedDecisions: "the reading and listening parts of the Norwegian language test, the social studies test and the citizenship " +
+			"test are marked by automated decisions (T02) under " + AutomatedDecisionLegalBasis + ", which is stored with every automated " +
+			"marking decision (results.legal_basis); written and oral parts are assessed by examiners, never automatically (T03); a suspected " +
+			"fault sends the result to manual review before it stands (T04)",
 		LegalBasis: "GDPR Article 6(1)(e) with integreringsloven § 41 (1) b) and/or c) and integreringsforskriften § 54; " +
 			"for the sensitive categories GDPR Article 9(2)(g) with integreringsloven § 41 (1) b) and/or c)",
 		DataSubjects: "candidates who register for or take one of the three tests",
@@ -351,8 +416,11 @@ func stateTests() Processing {
 			{ID: "arrange_tests", Description: "arranging the three tests and assuring their quality", Promise: "T01"},
 			{ID: "test_centre", Description: "managing the tests at the test centre", Promise: "T01"},
 			{ID: "appeals", Description: "safeguarding the right to appeal decisions that can be appealed", Promise: "T01"},
-			{ID: "statistics", Description: "statistics", Promise: "T01"},
-			{ID: "research", Description: "research and analysis", Promise: "T01"},
+			{ID: "statistics", Description: "statistics", Promise: "T01",
+				Uses: "anonymous data only: counts per cell, cells below the minimum suppressed (role statistics, docs/statistics.md)"},
+			{ID: "research", Description: "research and analysis", Promise: "T01",
+				Uses: "anonymous data only: the statistics cells above; no route, role or export gives research personal data, and no audit " +
+					"purpose lets a person read it for research. Research that needs personal data needs a legal basis and a release of its own"},
 		},
 		PersonalData: data,
 		Sources: []Source{
@@ -378,16 +446,25 @@ func stateTests() Processing {
 
 func courses() Processing {
 	return Processing{
-		ID:           ProcessCourses,
-		Name:         "Customs courses, training and events",
-		Controller:   "the Norwegian Customs; daily responsibility: the Department for User Dialogue",
-		LegalBasis:   "consent: registering is consent to the processing needed to administer and follow up the chosen training (C03), and it can be withdrawn at any time (C06)",
-		DataSubjects: "participants who register for or complete a course, training or event",
+		ID:         ProcessCourses,
+		Name:       "Customs courses, training and events",
+		Controller: "the Norwegian Customs; daily responsibility: the Department for User Dialogue",
+		DataProtectionOfficer: "not named in the course policy: the Norwegian Customs' data protection officer, whom the controller's copy " +
+			"of this record names; requests go to the address the course policy gives",
+		Notice: Notice{
+			Title:   "Registration for courses, training, and events",
+			Version: "2025-02-11", Date: "2025-02-11", Note: "the policy says \"Updated: 11/02/2025\"",
+		},
+		NamedProcessors:    []NamedProcessor{},
+		AutomatedDecisions: "none: nothing about a participant is decided automatically",
+		LegalBasis:         "consent: registering is consent to the processing needed to administer and follow up the chosen training (C03), and it can be withdrawn at any time (C06)",
+		DataSubjects:       "participants who register for or complete a course, training or event",
 		Purposes: []Purpose{
 			{ID: "administer_training", Description: "administering and following up the training the participant chose", Promise: "C03"},
 			{ID: "user_survey", Description: "inviting a previous participant to a user survey after the course", Promise: "C04"},
 			{ID: "course_information", Description: "telling a previous participant about new relevant courses and training content", Promise: "C04"},
-			{ID: "anonymous_statistics", Description: "statistics from registrations, used anonymously, also presented outside the department", Promise: "C05"},
+			{ID: "anonymous_statistics", Description: "statistics from registrations, used anonymously, also presented outside the department", Promise: "C05",
+				Uses: "anonymous data only: counts per cell, cells below the minimum suppressed"},
 		},
 		PersonalData: []DataItem{
 			{Category: DataName, Promise: "C01"},
@@ -439,16 +516,41 @@ func (r Record) Markdown() string {
 		b.WriteString("| | |\n|---|---|\n")
 		row(&b, "process ID", "`"+p.ID+"`")
 		row(&b, "controller", p.Controller)
+		row(&b, "data protection officer", p.DataProtectionOfficer)
+		notice := p.Notice.Title
+		if p.Notice.URL != "" {
+			notice += " (" + p.Notice.URL + ")"
+		}
+		notice += fmt.Sprintf(", version %s of %s", p.Notice.Version, p.Notice.Date)
+		if p.Notice.Note != "" {
+			notice += ": " + p.Notice.Note
+		}
+		row(&b, "privacy policy", notice)
 		row(&b, "legal basis", p.LegalBasis)
 		row(&b, "data subjects", p.DataSubjects)
 		if p.Access != "" {
 			row(&b, "who can see the data", p.Access)
 		}
+		row(&b, "automated decisions", p.AutomatedDecisions)
 		row(&b, "transfers outside the EU/EEA", p.Transfers)
 
-		b.WriteString("\n### Purposes\n\n| ID | purpose | promise |\n|---|---|---|\n")
+		b.WriteString("\n### Purposes\n\n| ID | purpose | may use | promise |\n|---|---|---|---|\n")
 		for _, x := range p.Purposes {
-			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", x.ID, cell(x.Description), x.Promise)
+			uses := x.Uses
+			if uses == "" {
+				uses = "the personal data below, as far as the purpose needs it"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", x.ID, cell(x.Description), cell(uses), x.Promise)
+		}
+
+		b.WriteString("\n### Data processors the policy names\n\n")
+		if len(p.NamedProcessors) == 0 {
+			b.WriteString("None named; the roles under Data processors below apply.\n")
+		} else {
+			b.WriteString("| processor | what it does | agreement |\n|---|---|---|\n")
+			for _, x := range p.NamedProcessors {
+				fmt.Fprintf(&b, "| %s | %s | %s |\n", cell(x.Name), cell(x.Service), cell(x.Agreement))
+			}
 		}
 
 		b.WriteString("\n### Personal data\n\n| category | sensitive | held | promise |\n|---|---|---|---|\n")

@@ -284,3 +284,64 @@ func TestRecordJSON(t *testing.T) {
 		t.Errorf("JSON = %s", b)
 	}
 }
+
+// The record says what the state-test policy says (T02, T11, T01) and
+// carries each policy's version and date: the data processor the policy
+// names, the data protection officer's contact, the legal basis of the
+// automated decisions, what research and analysis may use, and the notice
+// each process's data subjects were given.
+func TestRecordSaysWhatThePolicySays(t *testing.T) {
+	rec := ProcessingRecord()
+	st, co := rec.Processes[0], rec.Processes[1]
+	md := rec.Markdown()
+
+	if len(st.NamedProcessors) != 1 || st.NamedProcessors[0].Name != "Enovate AS" || st.NamedProcessors[0].Service == "" || st.NamedProcessors[0].Agreement == "" {
+		t.Errorf("state-test named processors = %+v, want Enovate AS, as the policy names it", st.NamedProcessors)
+	}
+	if !strings.Contains(md, "Enovate AS") {
+		t.Error("the record's document does not name Enovate AS")
+	}
+	if !strings.Contains(st.DataProtectionOfficer, "Marita Ådnanes Helleland") || !strings.Contains(st.DataProtectionOfficer, "Sikt") ||
+		!strings.Contains(md, "Marita Ådnanes Helleland") {
+		t.Errorf("state-test data protection officer = %q", st.DataProtectionOfficer)
+	}
+	if co.DataProtectionOfficer == "" {
+		t.Error("courses: the record says nothing about a data protection officer")
+	}
+
+	if AutomatedDecisionLegalBasis != "integreringsloven § 41 (1) e); integreringsforskriften § 64" {
+		t.Errorf("automated decisions' legal basis = %q", AutomatedDecisionLegalBasis)
+	}
+	if !strings.Contains(st.AutomatedDecisions, AutomatedDecisionLegalBasis) || !strings.Contains(md, AutomatedDecisionLegalBasis) {
+		t.Errorf("state-test automated decisions = %q", st.AutomatedDecisions)
+	}
+	if !strings.HasPrefix(co.AutomatedDecisions, "none") {
+		t.Errorf("courses: automated decisions = %q, want none", co.AutomatedDecisions)
+	}
+
+	uses := map[string]string{}
+	for _, p := range st.Purposes {
+		uses[p.ID] = p.Uses
+	}
+	for _, id := range []string{"research", "statistics"} {
+		if !strings.HasPrefix(uses[id], "anonymous data only") {
+			t.Errorf("purpose %s may use %q, want anonymous data only", id, uses[id])
+		}
+	}
+
+	for _, c := range []struct {
+		p           Processing
+		date, title string
+	}{
+		{st, "2026-11-23", "Privacy policy for handling personal data when administrating and executing the Norwegian language test, the Social studies test and the citizenship test"},
+		{co, "2025-02-11", "Registration for courses, training, and events"},
+	} {
+		n := c.p.Notice
+		if n.Title != c.title || n.Date != c.date || n.Version == "" || (c.p.ID == ProcessStateTests && n.URL == "") {
+			t.Errorf("%s: notice %+v, want %q of %s", c.p.ID, n, c.title, c.date)
+		}
+		if !strings.Contains(md, "version "+n.Version+" of "+n.Date) {
+			t.Errorf("%s: the record's document does not give the notice's version and date", c.p.ID)
+		}
+	}
+}

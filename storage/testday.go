@@ -212,11 +212,15 @@ type Result struct {
 	Rule           any
 	Items          any
 	DecidedBy      string
-	Basis          map[string]any
-	Reason         string
-	DecidedAt      time.Time
-	SupersededBy   *uuid.UUID
-	Annulled       bool
+	// LegalBasis is the legal basis of an automated decision
+	// (policy.AutomatedDecisionLegalBasis, T02); empty for a decision by
+	// people. The database refuses an automated result without one.
+	LegalBasis   string
+	Basis        map[string]any
+	Reason       string
+	DecidedAt    time.Time
+	SupersededBy *uuid.UUID
+	Annulled     bool
 }
 
 // InsertResult stores a result. The caller's ID makes it idempotent: a
@@ -228,9 +232,9 @@ func (s *Store) InsertResult(ctx context.Context, r Result) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("encode basis: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO results (id, registration_id, part, result, score, max_score, answer_key_id, key_version, rule, items, decided_by, basis, reason, decided_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULLIF($13, ''), $14) ON CONFLICT DO NOTHING`,
-		r.ID, r.RegistrationID, r.Part, r.Result, r.Score, r.MaxScore, r.AnswerKeyID, r.KeyVersion, rule, items, r.DecidedBy, basis, r.Reason, r.DecidedAt)
+	_, err = s.pool.Exec(ctx, `INSERT INTO results (id, registration_id, part, result, score, max_score, answer_key_id, key_version, rule, items, decided_by, basis, reason, decided_at, legal_basis)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULLIF($13, ''), $14, NULLIF($15, '')) ON CONFLICT DO NOTHING`,
+		r.ID, r.RegistrationID, r.Part, r.Result, r.Score, r.MaxScore, r.AnswerKeyID, r.KeyVersion, rule, items, r.DecidedBy, basis, r.Reason, r.DecidedAt, r.LegalBasis)
 	if err != nil {
 		return Result{}, classify(fmt.Errorf("insert result: %w", err))
 	}
@@ -256,7 +260,7 @@ func (s *Store) ResultHistory(ctx context.Context, regID uuid.UUID) ([]Result, e
 
 func (s *Store) results(ctx context.Context, where string, args ...any) ([]Result, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, registration_id, part, result, score, max_score, answer_key_id, key_version, rule, items,
-		decided_by, basis, COALESCE(reason, ''), decided_at, superseded_by, annulled_at IS NOT NULL FROM results `+where, args...)
+		decided_by, basis, COALESCE(reason, ''), decided_at, superseded_by, annulled_at IS NOT NULL, COALESCE(legal_basis, '') FROM results `+where, args...)
 	if err != nil {
 		return nil, classify(fmt.Errorf("read results: %w", err))
 	}
@@ -266,7 +270,7 @@ func (s *Store) results(ctx context.Context, where string, args ...any) ([]Resul
 		var r Result
 		var rule, items, basis []byte
 		if err := rows.Scan(&r.ID, &r.RegistrationID, &r.Part, &r.Result, &r.Score, &r.MaxScore, &r.AnswerKeyID, &r.KeyVersion,
-			&rule, &items, &r.DecidedBy, &basis, &r.Reason, &r.DecidedAt, &r.SupersededBy, &r.Annulled); err != nil {
+			&rule, &items, &r.DecidedBy, &basis, &r.Reason, &r.DecidedAt, &r.SupersededBy, &r.Annulled, &r.LegalBasis); err != nil {
 			return nil, classify(fmt.Errorf("read result: %w", err))
 		}
 		_ = json.Unmarshal(rule, &r.Rule)
@@ -284,9 +288,9 @@ func (s *Store) SupersedeResult(ctx context.Context, old uuid.UUID, r Result) er
 		basis, _ := json.Marshal(r.Basis)
 		rule, _ := json.Marshal(r.Rule)
 		items, _ := json.Marshal(r.Items)
-		tag, err := tx.Exec(ctx, `INSERT INTO results (id, registration_id, part, result, score, max_score, answer_key_id, key_version, rule, items, decided_by, basis, reason, decided_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULLIF($13, ''), $14) ON CONFLICT (id) DO NOTHING`,
-			r.ID, r.RegistrationID, r.Part, r.Result, r.Score, r.MaxScore, r.AnswerKeyID, r.KeyVersion, rule, items, r.DecidedBy, basis, r.Reason, r.DecidedAt)
+		tag, err := tx.Exec(ctx, `INSERT INTO results (id, registration_id, part, result, score, max_score, answer_key_id, key_version, rule, items, decided_by, basis, reason, decided_at, legal_basis)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULLIF($13, ''), $14, NULLIF($15, '')) ON CONFLICT (id) DO NOTHING`,
+			r.ID, r.RegistrationID, r.Part, r.Result, r.Score, r.MaxScore, r.AnswerKeyID, r.KeyVersion, rule, items, r.DecidedBy, basis, r.Reason, r.DecidedAt, r.LegalBasis)
 		if err != nil {
 			return fmt.Errorf("insert correction: %w", err)
 		}
