@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,10 +43,22 @@ type ExportSection struct {
 	Data       any      `json:"data"`
 }
 
+// ExportAbout is what an access export says about the processing itself
+// (GDPR Article 15(1)): who is responsible, the data protection officer,
+// the privacy policy in force and its version, and the automated decisions
+// with their legal basis, as the record of processing says.
+type ExportAbout struct {
+	Controller            string        `json:"controller"`
+	DataProtectionOfficer string        `json:"data_protection_officer"`
+	PrivacyPolicy         policy.Notice `json:"privacy_policy"`
+	AutomatedDecisions    string        `json:"automated_decisions"`
+}
+
 // Export is an access export: all the subject's data by category (T18).
 type Export struct {
 	RequestID   string           `json:"request_id"`
 	GeneratedAt time.Time        `json:"generated_at"`
+	About       ExportAbout      `json:"about"`
 	Candidate   map[string]any   `json:"candidate"`
 	Sections    []ExportSection  `json:"sections"`
 	Disclosures []map[string]any `json:"disclosures"`
@@ -59,9 +72,112 @@ func retentionOf(c policy.Category) string {
 	return ""
 }
 
-// buildExport arranges a subject's data by category.
+// sourceList is an ordered set of sources.
+type sourceList []string
+
+func (l *sourceList) add(names ...string) {
+	for _, n := range names {
+		if n != "" && !slices.Contains(*l, n) {
+			*l = append(*l, n)
+		}
+	}
+}
+
+// rowsOf decodes a table's rows for the fields that name their source.
+func rowsOf(d storage.SubjectData, table string) []map[string]any {
+	var out []map[string]any
+	for _, raw := range d.Tables[table] {
+		var m map[string]any
+		if json.Unmarshal(raw, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func text(m map[string]any, key string) string {
+	s, _ := m[key].(string)
+	return s
+}
+
+// registrationSources are where a candidate's registration data came from:
+// each registration's origin (the candidate or an authority) and the way
+// it came, the registration portal or, for a registration imported with
+// its original date, the legacy system (T05).
+func registrationSources(d storage.SubjectData) sourceList {
+	l := sourceList{}
+	for _, r := range rowsOf(d, "registrations") {
+		channel := policy.SourceRegistrationPortal
+		if r["original_registration_date"] != nil {
+			channel = policy.SourceLegacySystem
+		}
+		l.add(policy.SourceName(text(r, "source")), channel)
+	}
+	return l
+}
+
+// resultSources are who made the answers and results: the test system sent
+// the answers, examflow marked them automatically, examiners assessed,
+// case handlers reviewed or corrected.
+func resultSources(d storage.SubjectData) sourceList {
+	l := sourceList{}
+	if len(d.Tables["answer_sheets"]) > 0 {
+		l.add(policy.SourceTestSystem)
+	}
+	for _, r := range rowsOf(d, "results") {
+		switch text(r, "decided_by") {
+		case "automated":
+			l.add(policy.SourceAutomatedMarking)
+		case "examiners", "appeal":
+			l.add(policy.SourceExaminer)
+		case "case_handler":
+			l.add(policy.SourceCaseHandler)
+		}
+	}
+	if len(d.Tables["assessments"]) > 0 {
+		l.add(policy.SourceExaminer)
+	}
+	if len(d.Tables["reviews"]) > 0 {
+		l.add(policy.SourceCaseHandler)
+	}
+	return l
+}
+
+// appealSources: the appeal is the candidate's; each decision is its
+// instance's.
+func appealSources(d storage.SubjectData) sourceList {
+	l := sourceList{}
+	if len(d.Tables["appeals"]) > 0 {
+		l.add(policy.SourceName("candidate"))
+	}
+	for _, r := range rowsOf(d, "appeal_decisions") {
+		switch text(r, "instance") {
+		case "test_centre":
+			l.add(policy.SourceName("test_centre"))
+		case "first_instance":
+			l.add(policy.SourceCaseHandler)
+		case "reassessment":
+			l.add(policy.SourceExaminer)
+		case "county_governor":
+			l.add(policy.SourceName("county_governor"))
+		}
+	}
+	return l
+}
+
+// onlyIf is the source when the tables hold data, else none.
+func onlyIf(d storage.SubjectData, source []string, tables ...string) sourceList {
+	for _, t := range tables {
+		if len(d.Tables[t]) > 0 {
+			return slices.Clone(source)
+		}
+	}
+	return sourceList{}
+}
+
+// buildExport arranges a subject's data by category, each with its own
+// purposes, sources, recipients and retention.
 func buildExport(req storage.SubjectRequest, d storage.SubjectData, now time.Time) Export {
-	sources := d.Sources
 	recipients := map[string]bool{}
 	var discl []map[string]any
 	for _, x := range d.Disclosures {
@@ -80,9 +196,12 @@ func buildExport(req storage.SubjectRequest, d storage.SubjectData, now time.Tim
 	if !d.Person.DateOfBirth.IsZero() {
 		person["date_of_birth"] = d.Person.DateOfBirth.Format(time.DateOnly)
 	}
-	sec := func(cat string, purposes []string, c policy.Category, data any, recips []string) ExportSection {
+	sec := func(cat string, purposes []string, c policy.Category, sources sourceList, data any, recips []string) ExportSection {
 		if recips == nil {
 			recips = []string{}
+		}
+		if sources == nil {
+			sources = sourceList{}
 		}
 		return ExportSection{Category: cat, Purposes: purposes, Sources: sources, Recipients: recips, Retention: retentionOf(c), Data: data}
 	}
@@ -99,27 +218,45 @@ func buildExport(req storage.SubjectRequest, d storage.SubjectData, now time.Tim
 	}
 	appeals := tables("appeals", "appeal_decisions")
 	appeals["grounds"] = d.AppealGrounds
+
+	identity := registrationSources(d)
+	if d.Merged {
+		identity.add(policy.SourceCaseHandler)
+	}
+	stages := registrationSources(d)
+	if len(d.Tables["stages"]) > 0 {
+		stages.add(policy.SourceExamflow)
+	}
+	discrepancies := sourceList{}
+	for _, r := range rowsOf(d, "discrepancies") {
+		discrepancies.add(policy.SourceName(text(r, "source")))
+	}
+	st, _ := policy.Process(policy.ProcessStateTests)
 	e := Export{
 		RequestID: req.ID.String(), GeneratedAt: now,
+		About: ExportAbout{Controller: st.Controller, DataProtectionOfficer: st.DataProtectionOfficer, PrivacyPolicy: st.Notice,
+			AutomatedDecisions: st.AutomatedDecisions},
 		Candidate: map[string]any{"candidate_id": d.CandidateID.String(), "candidate_number": d.CandidateNumber, "processing_restricted": d.Restricted},
 		Sections: []ExportSection{
-			sec("identity and contact details", arranging, policy.PersonalData, person, rec),
-			sec("address", arranging, policy.Address, d.Address, nil),
-			sec("registrations and test days", arranging, policy.PersonalData, tables("registrations", "stages"), nil),
+			sec("identity and contact details", arranging, policy.PersonalData, identity, person, rec),
+			sec("address", arranging, policy.Address, identity, d.Address, nil),
+			sec("registrations and test days", arranging, policy.PersonalData, stages, tables("registrations", "stages"), nil),
 			sec("test answers and results", append(arranging, "safeguarding the right to appeal", "statistics (anonymous)"), policy.PersonalData,
-				tables("answer_sheets", "results", "assessments", "reviews"), rec),
-			sec("discrepancies", arranging, policy.PersonalData, tables("discrepancies"), nil),
-			sec("cheating", arranging, policy.Cheating, tables("cheating", "quarantines"), nil),
-			sec("appeals", []string{"safeguarding the right to appeal"}, policy.PersonalData, appeals, nil),
-			sec("audio recordings", arranging, policy.Audio, tables("audio_recordings"), nil),
-			sec("notices sent to you", arranging, policy.PersonalData, tables("notifications"), nil),
-			sec("your requests", []string{"your rights as a data subject"}, policy.PersonalData, tables("subject_requests"), nil),
+				resultSources(d), tables("answer_sheets", "results", "assessments", "reviews"), rec),
+			sec("discrepancies", arranging, policy.PersonalData, discrepancies, tables("discrepancies"), nil),
+			sec("cheating", arranging, policy.Cheating, onlyIf(d, []string{policy.SourceCaseHandler}, "cheating", "quarantines"), tables("cheating", "quarantines"), nil),
+			sec("appeals", []string{"safeguarding the right to appeal"}, policy.PersonalData, appealSources(d), appeals, nil),
+			sec("audio recordings", arranging, policy.Audio, onlyIf(d, []string{policy.SourceTestSystem}, "audio_recordings"), tables("audio_recordings"), nil),
+			sec("notices sent to you", arranging, policy.PersonalData, onlyIf(d, []string{policy.SourceExamflow}, "notifications"), tables("notifications"), nil),
+			sec("your requests", []string{"your rights as a data subject"}, policy.PersonalData,
+				onlyIf(d, []string{policy.SourceName("candidate"), policy.SourceCaseHandler}, "subject_requests"), tables("subject_requests"), nil),
 		},
 		Disclosures: discl,
 		Complaint:   ComplaintNotice,
 	}
 	if d.Sensitive != nil {
-		e.Sections = append(e.Sections, sec("country of origin and mother tongue (registered before 15 February 2022)", arranging, policy.PersonalData, d.Sensitive, nil))
+		e.Sections = append(e.Sections, sec("country of origin and mother tongue (registered before 15 February 2022)", arranging, policy.PersonalData,
+			sourceList{policy.SourceLegacySystem}, d.Sensitive, nil))
 	}
 	if e.Disclosures == nil {
 		e.Disclosures = []map[string]any{}

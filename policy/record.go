@@ -227,6 +227,36 @@ type Source struct {
 	Name string `json:"name"`
 }
 
+// Ways data reaches examflow, and the people and systems that make data in
+// it, as the access export names each section's sources beside the origins
+// of Processing.Sources (T05): a registration's data comes from its origin
+// (the candidate or an authority) through the registration portal or the
+// legacy system.
+const (
+	SourceRegistrationPortal = "the registration portal"
+	SourceLegacySystem       = "the legacy system"
+	SourceTestSystem         = "the test system"
+	SourceCaseHandler        = "a case handler"
+	SourceExaminer           = "an examiner"
+	// SourceAutomatedMarking: examflow's automated decisions (T02) on the
+	// answers the test system sent.
+	SourceAutomatedMarking = "examflow's automated marking of the answers"
+	// SourceExamflow: what examflow records itself (stages, notices sent).
+	SourceExamflow = "examflow itself"
+)
+
+// SourceName returns the name of a state-test origin (registrations.source,
+// answer_sheets.source, discrepancies.source), or the ID itself when the
+// record does not know it.
+func SourceName(id string) string {
+	for _, s := range stateTests().Sources {
+		if s.ID == id {
+			return s.Name
+		}
+	}
+	return id
+}
+
 // Recipient is a third party personal data may be released to (T08, T10).
 type Recipient struct {
 	// ID is stable and lowercase; releases name their recipient by it.
@@ -310,6 +340,16 @@ func Recipients() []Recipient {
 			Categories: []DataCategory{DataName, DataDateOfBirth, DataNationalID, DataTestType, DataTestResults, DataTestTime},
 			Task:       "publishes results of candidates with a national identity number in the Diploma Registry (T09)"},
 	}
+}
+
+// Process returns the record of one process by its ID.
+func Process(id string) (Processing, bool) {
+	for _, p := range ProcessingRecord().Processes {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Processing{}, false
 }
 
 // LookupRecipient returns the catalogue entry of a recipient ID.

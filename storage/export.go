@@ -19,8 +19,9 @@ type SubjectData struct {
 	Person          Person
 	Address         *Address
 	Sensitive       *Sensitive
-	// Sources are where the registrations' data came from (T05).
-	Sources []string
+	// Merged: a case handler merged a duplicate into this candidate, so
+	// identity data came from the case handler too.
+	Merged bool
 	// Tables holds the rows of each category, as JSON objects; sealed and
 	// index columns are left out (their content is above).
 	Tables map[string][]json.RawMessage
@@ -77,18 +78,14 @@ func (s *Store) SubjectDataOf(ctx context.Context, candidateID uuid.UUID) (Subje
 			}
 			out.Tables[name] = list
 		}
-		rows, err := tx.Query(ctx, `SELECT DISTINCT source FROM registrations WHERE candidate_id = $1 ORDER BY source`, candidateID)
-		if err != nil {
-			return fmt.Errorf("export sources: %w", err)
-		}
-		if out.Sources, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return fmt.Errorf("export sources: %w", err)
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM candidate_merges WHERE survivor_id = $1)`, candidateID).Scan(&out.Merged); err != nil {
+			return fmt.Errorf("export merges: %w", err)
 		}
 		dek, err := s.subjectKey(ctx, tx, candidateID, false)
 		if err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT x.id, x.grounds FROM appeals x JOIN registrations r ON r.id = x.registration_id
+		rows, err := tx.Query(ctx, `SELECT x.id, x.grounds FROM appeals x JOIN registrations r ON r.id = x.registration_id
 			WHERE r.candidate_id = $1 AND x.grounds IS NOT NULL`, candidateID)
 		if err != nil {
 			return fmt.Errorf("export appeal grounds: %w", err)
