@@ -9,27 +9,37 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
 )
 
 // auditSpec says how a route touches personal data, for the audit log.
 type auditSpec struct {
-	action  string // storage.AuditRead, AuditChange, AuditExport
+	action  string // storage.AuditRead, AuditChange, AuditExport, AuditRelease
 	subject string // the path's :id is a storage.SubjectRegistration or SubjectCandidate; "" when none
 	purpose string
 	fields  []string
+	// byStore: the store writes the entry in the change's own
+	// transaction (a release, storage.RecordDisclosure), so the change and
+	// its entry are committed together; the route writes none.
+	byStore bool
 }
 
-// Purposes (T01), as the audit log records them.
+// Purposes (T01), as the audit log records them: IDs of the fixed
+// catalogue policy.AuditPurposes, which the audit log enforces. Arranging a
+// test and assuring its quality are one purpose in the policy.
 const (
-	purposeArranging = "arranging the test"
-	purposeQuality   = "quality-assuring the test"
-	purposeCentre    = "managing the test at the test centre"
-	purposeAppeal    = "safeguarding the right to appeal"
-	purposeOversight = "data-protection oversight"
-	purposeRights    = "the data subject's rights"
-	purposeCourses   = "administering and following up the chosen training"
+	purposeArranging = "arrange_tests"
+	purposeQuality   = "arrange_tests"
+	purposeCentre    = "test_centre"
+	purposeAppeal    = "appeals"
+	purposeOversight = policy.AuditDPOOversight
+	purposeRights    = policy.AuditDataSubjectRights
+	purposeCourses   = "administer_training"
 )
+
+// courseNoticePurpose is the purpose course notices carry in the outbox.
+const courseNoticePurpose = "administering and following up the chosen training"
 
 // subjectRequest marks a route whose :id is a subject request: the audit
 // entry names the request's person.
@@ -88,6 +98,9 @@ func (s *server) audited(rt RouteSpec) gin.HandlerFunc {
 			return
 		}
 		c.Next()
+		if a.byStore {
+			return
+		}
 		if st := c.Writer.Status(); st < 200 || st > 299 {
 			return
 		}
@@ -120,17 +133,20 @@ func (p Principal) roleFor(allowed []string) string {
 
 // AuditRecordView is an audit log entry as the API shows it.
 type AuditRecordView struct {
-	ID          int64     `json:"id"`
-	At          time.Time `json:"at"`
-	Who         string    `json:"who"`
-	Role        string    `json:"role"`
-	Purpose     string    `json:"purpose"`
-	Action      string    `json:"action"`
-	SubjectKind string    `json:"subject_kind,omitempty"`
-	SubjectID   string    `json:"subject_id,omitempty"`
-	Fields      []string  `json:"fields"`
-	Operation   string    `json:"operation,omitempty"`
-	Hash        string    `json:"hash"`
+	ID      int64     `json:"id"`
+	At      time.Time `json:"at"`
+	Who     string    `json:"who"`
+	Role    string    `json:"role"`
+	Purpose string    `json:"purpose"`
+	// PurposeDescription is what the catalogue says the purpose is; empty
+	// for an entry written before the catalogue, in words of its own.
+	PurposeDescription string   `json:"purpose_description,omitempty"`
+	Action             string   `json:"action"`
+	SubjectKind        string   `json:"subject_kind,omitempty"`
+	SubjectID          string   `json:"subject_id,omitempty"`
+	Fields             []string `json:"fields"`
+	Operation          string   `json:"operation,omitempty"`
+	Hash               string   `json:"hash"`
 }
 
 // listAuditLog serves the audit log to the data-protection officer:
@@ -187,7 +203,7 @@ func (s *server) listAuditLog(c *gin.Context) {
 	}
 	out := make([]AuditRecordView, 0, len(recs))
 	for _, r := range recs {
-		v := AuditRecordView{ID: r.ID, At: r.At, Who: r.Who, Role: r.Role, Purpose: r.Purpose, Action: r.Action,
+		v := AuditRecordView{ID: r.ID, At: r.At, Who: r.Who, Role: r.Role, Purpose: r.Purpose, PurposeDescription: policy.AuditPurposeDescription(r.Purpose), Action: r.Action,
 			SubjectKind: r.SubjectKind, Fields: r.Fields, Operation: r.Operation, Hash: hex.EncodeToString(r.Hash)}
 		if r.SubjectID != uuid.Nil {
 			v.SubjectID = r.SubjectID.String()

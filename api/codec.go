@@ -119,7 +119,7 @@ func (s *server) auditDecode(c *gin.Context) {
 	if who == "" {
 		who, role = "local Temporal UI", "local"
 	}
-	if err := s.Store.Audit(c.Request.Context(), storage.AuditEntry{Who: who, Role: role, Purpose: "case handling in the Temporal UI",
+	if err := s.Store.Audit(c.Request.Context(), storage.AuditEntry{Who: who, Role: role, Purpose: purposeArranging,
 		Action: storage.AuditRead, Fields: []string{"temporal_payloads"}, Operation: "POST /codec/decode"}); err != nil {
 		unavailable(c, "the audit log is unavailable")
 		c.Abort()

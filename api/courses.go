@@ -268,7 +268,7 @@ func (s *server) registerForCourse(c *gin.Context) {
 	// cleared there once the confirmation is sent.
 	exp := now.Add(s.Courses.linkTTL())
 	if _, err := s.Store.EnqueueNotification(ctx, storage.Notification{DedupeKey: "course_registered/" + reg.ID.String(), CourseRegistrationID: reg.ID,
-		Kind: "course_registered", Purpose: purposeCourses,
+		Kind: "course_registered", Purpose: courseNoticePurpose,
 		Payload: map[string]string{"course_title": course.Title, "event_date": course.EventDate.Format(time.DateOnly), "link_expires": exp.UTC().Format(time.DateOnly)},
 		Secrets: map[string]string{"withdraw_url": s.courseLinkURL(reg.ID, exp)}}); err != nil {
 		s.Logger.WarnContext(ctx, "course confirmation not queued", "course_registration_id", reg.ID.String(), "error", err)
@@ -546,7 +546,7 @@ func (s *server) sendFreshLink(ctx context.Context, id uuid.UUID) error {
 	now := s.Validation.Now()
 	exp := now.Add(s.Courses.linkTTL())
 	_, err := s.Store.EnqueueNotification(ctx, storage.Notification{DedupeKey: "course_link/" + id.String() + "/" + now.UTC().Format(time.DateOnly),
-		CourseRegistrationID: id, Kind: "course_link", Purpose: purposeCourses,
+		CourseRegistrationID: id, Kind: "course_link", Purpose: courseNoticePurpose,
 		Payload: map[string]string{"link_expires": exp.UTC().Format(time.DateOnly)},
 		Secrets: map[string]string{"self_service_url": s.courseLinkURL(id, exp)}})
 	if errors.Is(err, storage.ErrNotFound) {

@@ -67,6 +67,9 @@ func (s *server) candidateOf(c *gin.Context) (uuid.UUID, bool) {
 
 const restrictedKey = "examflow.restricted"
 
+// releaseRoles may release a candidate's data to a recipient.
+var releaseRoles = []string{RoleCaseHandler}
+
 // releaseData records a release to a third party after checking it
 // against the recipient catalogue; a release while the person has
 // processing restricted is refused.
@@ -118,8 +121,12 @@ func (s *server) releaseData(c *gin.Context) {
 	if !ok {
 		return
 	}
+	// The store audits the release in the disclosure's own transaction, by
+	// the staff member, for the purpose the recipient's releases serve.
+	p := principal(c)
 	d := storage.Disclosure{ID: id, CandidateID: cand, RegistrationID: regID, Recipient: recipient.ID,
-		LegalBasis: recipient.LegalBasis, Categories: req.Categories, Action: "release", Reference: req.Reference}
+		LegalBasis: recipient.LegalBasis, Categories: req.Categories, Action: storage.DisclosureRelease, Reference: req.Reference,
+		By: p.Subject, Role: p.roleFor(releaseRoles), Operation: c.Request.Method + " " + c.FullPath()}
 	if err := s.Store.RecordDisclosure(c.Request.Context(), d); err != nil {
 		unavailable(c, "the database is unavailable")
 		return

@@ -321,7 +321,7 @@ func (s *server) downloadExport(c *gin.Context) {
 		unavailable(c, "the export cannot be read now")
 		return
 	}
-	if err := s.Store.Audit(ctx, storage.AuditEntry{Who: "data subject (export link)", Role: "data_subject", Purpose: "the data subject's right of access",
+	if err := s.Store.Audit(ctx, storage.AuditEntry{Who: "data subject (export link)", Role: "data_subject", Purpose: purposeRights,
 		Action: storage.AuditExport, SubjectKind: storage.SubjectCandidate, SubjectID: r.CandidateID, Fields: []string{"all"}, Operation: "GET /exports/:token"}); err != nil {
 		unavailable(c, "the audit log is unavailable")
 		return

@@ -83,9 +83,11 @@ func publicationOf(sim *registry.Simulator, candidateID string) (registry.Public
 // handovers returns the disclosures recorded for a candidate to a
 // recipient, each checked against the recipients catalogue: a known
 // recipient, only its categories, with the policy's legal basis and the
-// letter of integreringsloven § 41 (1) that applies (T08).
+// letter of integreringsloven § 41 (1) that applies (T08); every
+// disclosure of the candidate is audited as a release.
 func handovers(t *testing.T, candidateID, recipient string) []storage.Disclosure {
 	t.Helper()
+	mustReleasesAudited(t, candidateID)
 	all, err := env.store.Disclosures(context.Background(), uuid.MustParse(candidateID))
 	if err != nil {
 		t.Fatal(err)

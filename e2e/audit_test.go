@@ -36,11 +36,16 @@ func mustAuditIntact(t *testing.T) storage.AuditReport {
 	return rep
 }
 
-// auditEntry is a valid entry by who about a registration.
-func auditEntry(who string, subject uuid.UUID, purpose string) storage.AuditEntry {
-	return storage.AuditEntry{Who: who, Role: "case_handler", Purpose: purpose, Action: storage.AuditRead,
+// auditEntry is a valid entry by who about a registration; tag, in its
+// operation, tells the test's entries apart.
+func auditEntry(who string, subject uuid.UUID, tag string) storage.AuditEntry {
+	op := "GET /v1/registrations/:id " + tag
+	if tag == "" {
+		op = ""
+	}
+	return storage.AuditEntry{Who: who, Role: "case_handler", Purpose: "arrange_tests", Action: storage.AuditRead,
 		SubjectKind: storage.SubjectRegistration, SubjectID: subject, Fields: []string{"name", "results"},
-		Operation: "GET /v1/registrations/:id"}
+		Operation: op}
 }
 
 // TestAuditAppendsConcurrentlyIntoOneChain: entries appended one by one and
@@ -112,7 +117,7 @@ func TestAuditAppendsConcurrentlyIntoOneChain(t *testing.T) {
 			t.Fatalf("entry %d: %+v", i, r)
 		}
 	}
-	if all[0].Purpose != "sequential_0" || all[1].PrevHash == nil || string(all[1].PrevHash) != string(all[0].Hash) {
+	if all[0].Operation != "GET /v1/registrations/:id sequential_0" || all[1].PrevHash == nil || string(all[1].PrevHash) != string(all[0].Hash) {
 		t.Fatalf("the first sequential entries do not chain: %+v, %+v", all[0], all[1])
 	}
 	byWho, err := env.store.AuditLog(ctx, storage.AuditFilter{Who: who})
@@ -143,6 +148,7 @@ func TestAuditAppendsConcurrentlyIntoOneChain(t *testing.T) {
 
 	// An invalid entry is refused before an id is drawn.
 	bad := auditEntry("", subject, "")
+	bad.Purpose = ""
 	if err := env.store.Audit(ctx, bad); !errors.Is(err, storage.ErrInvalidAudit) {
 		t.Fatalf("invalid entry: %v, want ErrInvalidAudit", err)
 	}
@@ -228,7 +234,7 @@ func TestAuditLogRefusesUpdateDeleteTruncate(t *testing.T) {
 	if n := rowCount(t, `SELECT count(*) FROM audit_log`); n < rows {
 		t.Fatalf("%d audit rows, %d before", n, rows)
 	}
-	if n := rowCount(t, `SELECT count(*) FROM audit_log WHERE subject_id = $1 AND purpose = 'refusal'`, subject); n != 1 {
+	if n := rowCount(t, `SELECT count(*) FROM audit_log WHERE subject_id = $1 AND purpose = 'arrange_tests'`, subject); n != 1 {
 		t.Fatalf("%d unchanged rows for the subject, want 1", n)
 	}
 	mustAuditIntact(t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,5 +185,11 @@ func TestSubjectRequestAndDisclosureKeysAreBoundToTheirRequest(t *testing.T) {
 	}
 	if n := rowCount(t, `SELECT count(*) FROM disclosures WHERE candidate_id = $1`, cand); n != 1 {
 		t.Fatalf("%d disclosures, want 1", n)
+	}
+	// The release and its replay are one release in the audit log, by the
+	// case handler, for the purpose releases to UDI serve.
+	if es := mustReleasesAudited(t, cand.String()); len(es) != 1 || !strings.HasPrefix(es[0].Who, "ch-idem-") || es[0].Purpose != "arrange_tests" ||
+		strings.Join(es[0].Fields, ",") != "name,test results" {
+		t.Fatalf("the release's audit entries: %+v", es)
 	}
 }

@@ -60,12 +60,18 @@ func TestPublicationToTheDiplomaRegistry(t *testing.T) {
 	if err != nil || len(ds) != 1 || ds[0].Recipient == "" || ds[0].LegalBasis == "" || ds[0].Reference != pubs[0].Key {
 		t.Fatalf("disclosures = %+v, %v", ds, err)
 	}
+	if es := mustReleasesAudited(t, cand); len(es) != 1 || es[0].Purpose != "arrange_tests" || es[0].Operation != "publish to sikt" {
+		t.Fatalf("the publication's audit entries: %+v", es)
+	}
 
 	// A second final result republishes under the same key.
 	take(p.registration("social_studies", centre, today), "social_studies", 30, 38)
 	pubs = rs.sim.Publications()
 	if len(pubs) != 1 || len(pubs[0].Results) != 2 {
 		t.Fatalf("after the second result: %+v", pubs)
+	}
+	if es := mustReleasesAudited(t, cand); len(es) != 2 {
+		t.Fatalf("the publications' audit entries: %+v", es)
 	}
 
 	// A candidate with only a D number is never published.

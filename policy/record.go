@@ -273,6 +273,9 @@ type Recipient struct {
 	Categories []DataCategory `json:"categories"`
 	// Task is why the recipient receives data.
 	Task string `json:"task"`
+	// Purpose is the purpose of the record a release to the recipient
+	// serves, as the audit log records it (AuditPurposes).
+	Purpose string `json:"purpose"`
 }
 
 // Processor is a role of the deployment that a data processor fills when
@@ -313,33 +316,98 @@ func Recipients() []Recipient {
 		return append(slices.Clone(base), more...)
 	}
 	return []Recipient{
-		{ID: "imdi", Name: "the Directorate of Integration and Diversity (IMDi)", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
+		{ID: "imdi", Purpose: "arrange_tests", Name: "the Directorate of Integration and Diversity (IMDi)", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
 			Categories: with(identity, DataTestType, DataTestTime, DataTestCentre, DataTestResults),
 			Task:       "follows up training in Norwegian and social studies under the Integration Act"},
-		{ID: "test_centre", Name: "municipalities and test centres", Section41: Section41B, LegalBasis: mustReleaseLegalBasis(Section41B),
+		{ID: "test_centre", Purpose: "test_centre", Name: "municipalities and test centres", Section41: Section41B, LegalBasis: mustReleaseLegalBasis(Section41B),
 			Categories: with(identity, DataAddress, DataTelephone, DataEmail, DataPassportNumber, DataCandidateNumber,
 				DataTestType, DataTestTime, DataWrittenForm, DataTestCentre, DataTestResults, DataDiscrepancies, DataAppeal, DataCheating),
 			Task: "arrange the test day, report discrepancies and handle formal-error complaints"},
-		{ID: "county_governor", Name: "the County Governor (Statsforvalteren)", Section41: Section41B, LegalBasis: mustReleaseLegalBasis(Section41B),
+		{ID: "county_governor", Purpose: "appeals", Name: "the County Governor (Statsforvalteren)", Section41: Section41B, LegalBasis: mustReleaseLegalBasis(Section41B),
 			Categories: with(identity, DataCandidateNumber, DataTestType, DataTestTime, DataTestCentre, DataTestAnswers, DataAudio,
 				DataTestResults, DataDiscrepancies, DataAppeal, DataCheating),
 			Task: "final appeal instance"},
-		{ID: "ssb", Name: "Statistics Norway (SSB)", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
+		{ID: "ssb", Purpose: "statistics", Name: "Statistics Norway (SSB)", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
 			Categories: []DataCategory{DataNationalID, DataDateOfBirth, DataGender, DataTestType, DataTestTime, DataWrittenForm, DataTestCentre, DataTestResults},
 			Task:       "official statistics"},
-		{ID: "udi", Name: "the Directorate of Immigration (UDI)", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
+		{ID: "udi", Purpose: "arrange_tests", Name: "the Directorate of Immigration (UDI)", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
 			Categories: with(identity, DataPassportNumber, DataTestType, DataTestTime, DataTestResults),
 			Task:       "residence and citizenship applications that require the tests"},
-		{ID: "ministry", Name: "the Ministry of Labour and Social Inclusion", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
+		{ID: "ministry", Purpose: "arrange_tests", Name: "the Ministry of Labour and Social Inclusion", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
 			Categories: with(identity, DataCandidateNumber, DataTestType, DataTestTime, DataTestCentre, DataTestResults, DataDiscrepancies, DataAppeal, DataCheating),
 			Task:       "the ministry responsible for the Integration Act, superior to the Directorate"},
-		{ID: "higher_education", Name: "higher education institutions", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
+		{ID: "higher_education", Purpose: "arrange_tests", Name: "higher education institutions", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
 			Categories: with(identity[:3], DataTestType, DataTestTime, DataTestResults),
 			Task:       "admission: documented Norwegian skills"},
-		{ID: "sikt", Name: "Sikt – Norwegian Agency for Shared Services in Education and Research (the Diploma Registry, Vitnemålsportalen)", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
+		{ID: "sikt", Purpose: "arrange_tests", Name: "Sikt – Norwegian Agency for Shared Services in Education and Research (the Diploma Registry, Vitnemålsportalen)", Section41: Section41C, LegalBasis: mustReleaseLegalBasis(Section41C),
 			Categories: []DataCategory{DataName, DataDateOfBirth, DataNationalID, DataTestType, DataTestResults, DataTestTime},
 			Task:       "publishes results of candidates with a national identity number in the Diploma Registry (T09)"},
 	}
+}
+
+// Purposes of the audit log that are obligations of the controller, not
+// purposes of the processing (T01): the policies name them besides.
+const (
+	// AuditDataSubjectRights: answering the person's requests (T18–T21,
+	// the state-test policy's section 7; C06, C10, C11).
+	AuditDataSubjectRights = "data_subject_rights"
+	// AuditDPOOversight: the data protection officer's oversight (the
+	// state-test policy's section 8), such as reading the audit log.
+	AuditDPOOversight = "dpo_oversight"
+	// AuditSecurity: keeping the data secure, such as rotating keys ("to
+	// safeguard the security of the information", the state-test policy's
+	// section 5; GDPR Article 32).
+	AuditSecurity = "security"
+)
+
+// AuditPurpose is a purpose a person may read, change or release personal
+// data for, as the audit log records it (T01).
+type AuditPurpose struct {
+	// ID is what the audit log stores.
+	ID string `json:"id"`
+	// Process is the process whose purpose it is; empty for an
+	// obligation of the controller.
+	Process     string `json:"process,omitempty"`
+	Description string `json:"description"`
+	Promise     string `json:"promise"`
+}
+
+// AuditPurposes is the fixed catalogue of the audit log's purposes: every
+// purpose of the record of processing whose data is not anonymous only,
+// then the controller's obligations. Research and analysis and the course
+// statistics use anonymous data only, so no person reads personal data for
+// them; statistics is in the catalogue for releases to Statistics Norway.
+func AuditPurposes() []AuditPurpose {
+	var out []AuditPurpose
+	for _, p := range ProcessingRecord().Processes {
+		for _, x := range p.Purposes {
+			if strings.HasPrefix(x.Uses, "anonymous data only") && x.ID != "statistics" {
+				continue
+			}
+			out = append(out, AuditPurpose{ID: x.ID, Process: p.ID, Description: x.Description, Promise: x.Promise})
+		}
+	}
+	return append(out,
+		AuditPurpose{ID: AuditDataSubjectRights, Description: "answering the person's requests to access, rectify, restrict, object, withdraw consent or be deleted", Promise: "T18–T21, C06, C10, C11"},
+		AuditPurpose{ID: AuditDPOOversight, Description: "the data protection officer's oversight of the processing", Promise: "T11"},
+		AuditPurpose{ID: AuditSecurity, Description: "keeping the data secure, such as rotating keys", Promise: "T11"},
+	)
+}
+
+// IsAuditPurpose reports whether id is a purpose of the catalogue.
+func IsAuditPurpose(id string) bool {
+	return slices.ContainsFunc(AuditPurposes(), func(a AuditPurpose) bool { return a.ID == id })
+}
+
+// AuditPurposeDescription returns a catalogued purpose's description, or ""
+// for an ID outside the catalogue (such as an entry written before it).
+func AuditPurposeDescription(id string) string {
+	for _, a := range AuditPurposes() {
+		if a.ID == id {
+			return a.Description
+		}
+	}
+	return ""
 }
 
 // Process returns the record of one process by its ID.
@@ -457,10 +525,11 @@ func stateTests() Processing {
 			{ID: "test_centre", Description: "managing the tests at the test centre", Promise: "T01"},
 			{ID: "appeals", Description: "safeguarding the right to appeal decisions that can be appealed", Promise: "T01"},
 			{ID: "statistics", Description: "statistics", Promise: "T01",
-				Uses: "anonymous data only: counts per cell, cells below the minimum suppressed (role statistics, docs/statistics.md)"},
+				Uses: "anonymous data only inside examflow: counts per cell, cells below the minimum suppressed (role statistics, docs/statistics.md); " +
+					"identified data only as a release to Statistics Norway, with the categories of the recipients below"},
 			{ID: "research", Description: "research and analysis", Promise: "T01",
 				Uses: "anonymous data only: the statistics cells above; no route, role or export gives research personal data, and no audit " +
-					"purpose lets a person read it for research. Research that needs personal data needs a legal basis and a release of its own"},
+					"purpose (the audit log's catalogue) lets a person read it for research. Research that needs personal data needs a legal basis and a release of its own"},
 		},
 		PersonalData: data,
 		Sources: []Source{
@@ -615,13 +684,13 @@ func (r Record) Markdown() string {
 		if len(p.Recipients) == 0 {
 			fmt.Fprintf(&b, "None: %s.\n", strings.TrimPrefix(p.RecipientsNote, "none: "))
 		} else {
-			fmt.Fprintf(&b, "%s\n\n| ID | recipient | task | legal basis | categories |\n|---|---|---|---|---|\n", p.RecipientsNote)
+			fmt.Fprintf(&b, "%s\n\n| ID | recipient | task | purpose | legal basis | categories |\n|---|---|---|---|---|---|\n", p.RecipientsNote)
 			for _, x := range p.Recipients {
 				cats := make([]string, len(x.Categories))
 				for j, c := range x.Categories {
 					cats[j] = string(c)
 				}
-				fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", x.ID, cell(x.Name), cell(x.Task), cell(x.LegalBasis), cell(strings.Join(cats, ", ")))
+				fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s | %s |\n", x.ID, cell(x.Name), cell(x.Task), x.Purpose, cell(x.LegalBasis), cell(strings.Join(cats, ", ")))
 			}
 		}
 
@@ -629,6 +698,23 @@ func (r Record) Markdown() string {
 		for _, x := range p.Retention {
 			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", x.Category, Rule(x).Kept(), x.From.Text(), x.Promise, cell(x.Holds), cell(x.FromChosen))
 		}
+	}
+
+	b.WriteString("\n## Purposes in the audit log\n\n")
+	b.WriteString("Every read, change or release of personal data by a person, and every release examflow makes itself (a Diploma Registry " +
+		"publication, an appeal handed to the test centre or the County Governor), is recorded with one of these purposes (`policy.AuditPurposes`); " +
+		"the audit log refuses any other. They are the purposes above whose data is not anonymous only (statistics only for releases to " +
+		"Statistics Norway), and the controller's obligations the policies name besides. A release is recorded as action `release`, " +
+		"in the same transaction as its disclosure, with the purpose the recipients table gives the recipient and the categories released (docs/audit.md).\n\n")
+	b.WriteString("| ID | process | purpose | promise |\n|---|---|---|---|\n")
+	for _, a := range AuditPurposes() {
+		process := a.Process
+		if process == "" {
+			process = "the controller's obligation"
+		} else {
+			process = "`" + process + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", a.ID, process, cell(a.Description), a.Promise)
 	}
 
 	b.WriteString("\n## Data processors\n\n")

@@ -345,3 +345,64 @@ func TestRecordSaysWhatThePolicySays(t *testing.T) {
 		}
 	}
 }
+
+// The audit log's purposes are a fixed catalogue that matches the policies'
+// purposes (T01, C03–C05): every purpose of the record whose data is not
+// anonymous only, and the controller's obligations the policies name
+// besides (the data subject's rights, the data protection officer's
+// oversight, the security of the data). Research and analysis use
+// anonymous data only, so no one reads personal data for them. Every
+// recipient's releases serve a purpose of the catalogue.
+func TestAuditPurposesMatchThePolicies(t *testing.T) {
+	recordPurposes := map[string]Purpose{}
+	for _, p := range ProcessingRecord().Processes {
+		for _, x := range p.Purposes {
+			recordPurposes[x.ID] = x
+		}
+	}
+	obligations := []string{AuditDataSubjectRights, AuditDPOOversight, AuditSecurity}
+	var ids []string
+	for _, a := range AuditPurposes() {
+		ids = append(ids, a.ID)
+		if a.Description == "" || a.Promise == "" {
+			t.Errorf("incomplete audit purpose %+v", a)
+		}
+		if x, ok := recordPurposes[a.ID]; ok {
+			if a.Description != x.Description || a.Promise != x.Promise {
+				t.Errorf("audit purpose %s says %q (%s), the record %q (%s)", a.ID, a.Description, a.Promise, x.Description, x.Promise)
+			}
+		} else if !slices.Contains(obligations, a.ID) {
+			t.Errorf("audit purpose %s is neither a purpose of the record nor an obligation of the controller", a.ID)
+		}
+		if !IsAuditPurpose(a.ID) {
+			t.Errorf("IsAuditPurpose(%q) = false", a.ID)
+		}
+	}
+	for id, x := range recordPurposes {
+		anonymous := strings.HasPrefix(x.Uses, "anonymous data only")
+		if slices.Contains(ids, id) == anonymous && id != "statistics" {
+			t.Errorf("record purpose %s (uses %q): in the audit catalogue %v", id, x.Uses, slices.Contains(ids, id))
+		}
+	}
+	for _, id := range []string{"research", "anonymous_statistics", "", "manual_review", "arranging the test", "curiosity"} {
+		if IsAuditPurpose(id) {
+			t.Errorf("IsAuditPurpose(%q) = true", id)
+		}
+	}
+	for _, o := range obligations {
+		if !slices.Contains(ids, o) {
+			t.Errorf("no audit purpose %s", o)
+		}
+	}
+	for _, r := range Recipients() {
+		if !IsAuditPurpose(r.Purpose) {
+			t.Errorf("releases to %s serve %q, not a purpose of the catalogue", r.ID, r.Purpose)
+		}
+	}
+	if r, _ := LookupRecipient("county_governor"); r.Purpose != "appeals" {
+		t.Errorf("releases to the County Governor serve %q, want appeals", r.Purpose)
+	}
+	if r, _ := LookupRecipient("test_centre"); r.Purpose != "test_centre" {
+		t.Errorf("releases to the test centre serve %q, want test_centre", r.Purpose)
+	}
+}

@@ -32,7 +32,8 @@ type Appeal struct {
 	// Handover, when set, is the release lodging the appeal makes: the
 	// appeal handed to an instance outside the controller (T08). It is
 	// recorded in the same transaction as the appeal, for the appeal's
-	// candidate; only LodgeAppeal reads it.
+	// candidate, with its audit entry (a release); only LodgeAppeal reads
+	// it.
 	Handover *Disclosure
 }
 
@@ -114,9 +115,16 @@ func (s *Store) AppealRecordOf(ctx context.Context, regID uuid.UUID, now time.Ti
 	return rec, nil
 }
 
-// LodgeAppeal stores an admitted appeal, its grounds sealed. Idempotent by
-// its ID; a second appeal of the same thing is ErrDuplicate.
+// LodgeAppeal stores an admitted appeal, its grounds sealed, and its
+// handover with the handover's audit entry. Idempotent by its ID; a second
+// appeal of the same thing is ErrDuplicate. A transaction with a handover
+// runs to its end once begun (releaseContext).
 func (s *Store) LodgeAppeal(ctx context.Context, a Appeal) error {
+	if a.Handover != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = releaseContext(ctx)
+		defer cancel()
+	}
 	return classify(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var candidateID uuid.UUID
 		if err := tx.QueryRow(ctx, `SELECT candidate_id FROM registrations WHERE id = $1`, a.RegistrationID).Scan(&candidateID); err != nil {
@@ -228,10 +236,16 @@ type AppealEffects struct {
 	Handover *Disclosure
 }
 
-// DecideAppeal records an instance's decision and applies its effects.
-// Idempotent: a decision already recorded for the instance changes nothing
-// and reports applied false.
+// DecideAppeal records an instance's decision and applies its effects, a
+// handover with its audit entry. Idempotent: a decision already recorded
+// for the instance changes nothing and reports applied false. A
+// transaction with a handover runs to its end once begun (releaseContext).
 func (s *Store) DecideAppeal(ctx context.Context, appealID uuid.UUID, d AppealDecision, fx AppealEffects) (applied bool, err error) {
+	if fx.Handover != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = releaseContext(ctx)
+		defer cancel()
+	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var regID, candidateID uuid.UUID
 		var part string

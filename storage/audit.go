@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/examflow/examflow/policy"
 )
 
 // ErrInvalidAudit wraps the reasons an audit entry is refused before it is
@@ -31,8 +33,11 @@ const (
 	// AuditDelete: personal data was deleted.
 	AuditDelete = "delete"
 	// AuditExport: personal data left the system as a file or response
-	// meant to be kept (an access-request export, a disclosure).
+	// meant to be kept for the person (an access-request export).
 	AuditExport = "export"
+	// AuditRelease: personal data was released to a third party (T08); the
+	// fields are the categories released.
+	AuditRelease = "release"
 )
 
 // Kinds of data subject an audit entry names.
@@ -66,7 +71,8 @@ type AuditEntry struct {
 	Who string
 	// Role is the role the person acted in, e.g. case_handler or dpo. Required.
 	Role string
-	// Purpose is why the data was processed, e.g. manual_review. Required.
+	// Purpose is why the data was processed: the ID of a purpose of the
+	// fixed catalogue policy.AuditPurposes, e.g. arrange_tests. Required.
 	Purpose string
 	// Action is what was done: AuditRead, AuditChange, AuditDelete,
 	// AuditExport or another lowercase word. Required.
@@ -169,9 +175,6 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	if err := e.validate(); err != nil {
 		return err
 	}
-	if e.Fields == nil {
-		e.Fields = []string{}
-	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return classify(fmt.Errorf("audit: begin: %w", err))
@@ -181,17 +184,34 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	detached, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditAppendTimeout)
 	defer cancel()
 	defer func() { _ = tx.Rollback(detached) }()
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditLockKey); err != nil {
-		return classify(fmt.Errorf("audit: lock: %w", err))
+	if err := appendAudit(ctx, detached, tx, e); err != nil {
+		return classify(err)
+	}
+	if err := tx.Commit(detached); err != nil {
+		return classify(fmt.Errorf("audit: commit: %w", err))
+	}
+	return nil
+}
+
+// appendAudit appends a validated entry inside tx: it waits for the append
+// lock with lockCtx and does the rest with ctx. The lock is held until tx
+// ends, so a change recorded in the same transaction (a release) and its
+// entry are committed together or not at all.
+func appendAudit(lockCtx, ctx context.Context, tx pgx.Tx, e AuditEntry) error {
+	if e.Fields == nil {
+		e.Fields = []string{}
+	}
+	if _, err := tx.Exec(lockCtx, `SELECT pg_advisory_xact_lock($1)`, auditLockKey); err != nil {
+		return fmt.Errorf("audit: lock: %w", err)
 	}
 	// A new statement, so a new snapshot: it sees the row of whoever held
 	// the lock before.
 	r := AuditRecord{AuditEntry: e}
 	var prev []byte
-	err = tx.QueryRow(detached, `SELECT nextval('audit_log_id_seq'), clock_timestamp(),
+	err := tx.QueryRow(ctx, `SELECT nextval('audit_log_id_seq'), clock_timestamp(),
 		(SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)`).Scan(&r.ID, &r.At, &prev)
 	if err != nil {
-		return classify(fmt.Errorf("audit: read chain head: %w", err))
+		return fmt.Errorf("audit: read chain head: %w", err)
 	}
 	if prev == nil {
 		prev = auditGenesis()
@@ -203,14 +223,11 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	if e.SubjectKind != "" {
 		subject = &e.SubjectID
 	}
-	_, err = tx.Exec(detached, `INSERT INTO audit_log (id, occurred_at, who, role, purpose, action, subject_kind, subject_id, fields, operation, prev_hash, hash)
+	_, err = tx.Exec(ctx, `INSERT INTO audit_log (id, occurred_at, who, role, purpose, action, subject_kind, subject_id, fields, operation, prev_hash, hash)
 		OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		r.ID, r.At, e.Who, e.Role, e.Purpose, e.Action, e.SubjectKind, subject, e.Fields, e.Operation, r.PrevHash, r.Hash)
 	if err != nil {
-		return classify(fmt.Errorf("audit: append: %w", err))
-	}
-	if err := tx.Commit(detached); err != nil {
-		return classify(fmt.Errorf("audit: commit: %w", err))
+		return fmt.Errorf("audit: append: %w", err)
 	}
 	return nil
 }
@@ -221,6 +238,13 @@ func (e AuditEntry) validate() error {
 		if strings.TrimSpace(f.value) == "" {
 			problems = append(problems, f.name+" is required")
 		}
+	}
+	if strings.TrimSpace(e.Purpose) != "" && !policy.IsAuditPurpose(e.Purpose) {
+		ids := make([]string, 0, len(policy.AuditPurposes()))
+		for _, a := range policy.AuditPurposes() {
+			ids = append(ids, a.ID)
+		}
+		problems = append(problems, "purpose must be one of "+strings.Join(ids, ", "))
 	}
 	texts := map[string]string{"who": e.Who, "role": e.Role, "purpose": e.Purpose, "action": e.Action, "operation": e.Operation}
 	for _, name := range []string{"who", "role", "purpose", "action", "operation"} {

@@ -133,6 +133,7 @@ func TestAuditChainCheck(t *testing.T) {
 // before an id is drawn.
 func TestAuditEntryValidation(t *testing.T) {
 	ok := auditBase().AuditEntry
+	ok.Purpose = "arrange_tests"
 	tests := []struct {
 		name   string
 		change func(e *AuditEntry)
@@ -144,6 +145,10 @@ func TestAuditEntryValidation(t *testing.T) {
 		{"who missing", func(e *AuditEntry) { e.Who = " " }, "who is required"},
 		{"role missing", func(e *AuditEntry) { e.Role = "" }, "role is required"},
 		{"purpose missing", func(e *AuditEntry) { e.Purpose = "" }, "purpose is required"},
+		{"purpose outside the catalogue", func(e *AuditEntry) { e.Purpose = "curiosity" }, "purpose must be one of"},
+		{"purpose in words, not its ID", func(e *AuditEntry) { e.Purpose = "arranging the test" }, "purpose must be one of"},
+		{"research reads no personal data", func(e *AuditEntry) { e.Purpose = "research" }, "purpose must be one of"},
+		{"every purpose of the catalogue", func(e *AuditEntry) { e.Purpose = "appeals" }, ""},
 		{"action missing", func(e *AuditEntry) { e.Action = "" }, "action is required"},
 		{"subject id without kind", func(e *AuditEntry) { e.SubjectKind = "" }, "subject kind is required"},
 		{"kind without subject id", func(e *AuditEntry) { e.SubjectID = uuid.Nil }, "subject id is required"},

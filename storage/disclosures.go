@@ -7,7 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/examflow/examflow/policy"
 )
 
 // Disclosure is one release of personal data to a third party (T08).
@@ -21,6 +22,31 @@ type Disclosure struct {
 	Action         string
 	Reference      string
 	DisclosedAt    time.Time
+	// By and Role are who released the data and in which role, for the
+	// audit log: the staff member of a release through the API, or empty
+	// for a release examflow makes itself (a Diploma Registry publication,
+	// an appeal handed over), which is recorded as ReleasedBySystem.
+	By, Role string
+	// Operation is the route or step that released the data, for the audit
+	// log; empty gives "<action> to <recipient>".
+	Operation string
+}
+
+// Who and role of the audit entry of a release examflow makes itself.
+const (
+	ReleasedBySystem     = "examflow"
+	ReleasedBySystemRole = "system"
+)
+
+// releaseTxTimeout bounds a transaction that records a release with its
+// audit entry. It runs detached from the caller's cancellation, so that an
+// audit id once drawn is committed (a rolled-back id would show as a gap,
+// that is as tampering, in the audit log's verification).
+const releaseTxTimeout = 30 * time.Second
+
+// releaseContext is the context of a transaction that records a release.
+func releaseContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), releaseTxTimeout)
 }
 
 // Disclosure actions.
@@ -34,33 +60,60 @@ const (
 	DisclosureForward = "forward"
 )
 
-// RecordDisclosure stores a disclosure; the caller's ID makes it idempotent.
+// RecordDisclosure stores a disclosure and, in the same transaction, its
+// audit entry (a release, T08); the caller's ID makes it idempotent.
 // DisclosedAt is the database's clock when zero.
 func (s *Store) RecordDisclosure(ctx context.Context, d Disclosure) error {
-	if err := insertDisclosure(ctx, s.pool, d); err != nil {
-		return classify(err)
+	ctx, cancel := releaseContext(ctx)
+	defer cancel()
+	return classify(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return insertDisclosure(ctx, tx, d)
+	}))
+}
+
+// releaseAudit is the audit entry of a disclosure: a release, by the
+// person who released it or by examflow, for the purpose the recipient's
+// releases serve (policy.Recipient.Purpose), naming the categories
+// released.
+func releaseAudit(d Disclosure) (AuditEntry, error) {
+	r, ok := policy.LookupRecipient(d.Recipient)
+	if !ok {
+		return AuditEntry{}, fmt.Errorf("%w: release to %q, not a recipient of the catalogue", ErrInvalidAudit, d.Recipient)
 	}
-	return nil
+	e := AuditEntry{Who: d.By, Role: d.Role, Purpose: r.Purpose, Action: AuditRelease, SubjectKind: SubjectCandidate,
+		SubjectID: d.CandidateID, Fields: d.Categories, Operation: d.Operation}
+	if e.Who == "" {
+		e.Who, e.Role = ReleasedBySystem, ReleasedBySystemRole
+	}
+	if e.Operation == "" {
+		e.Operation = d.Action + " to " + d.Recipient
+	}
+	return e, e.validate()
 }
 
-// execer is a pool or a transaction.
-type execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
-// insertDisclosure stores a disclosure through db, idempotently by its ID.
-func insertDisclosure(ctx context.Context, db execer, d Disclosure) error {
+// insertDisclosure stores a disclosure in tx, idempotently by its ID, and
+// appends its audit entry when it is new. It must be the transaction's last
+// step: the audit entry holds the audit log's lock until tx ends, and its
+// id must not be rolled back (releaseContext).
+func insertDisclosure(ctx context.Context, tx pgx.Tx, d Disclosure) error {
+	e, err := releaseAudit(d)
+	if err != nil {
+		return err
+	}
 	var at *time.Time
 	if !d.DisclosedAt.IsZero() {
 		at = &d.DisclosedAt
 	}
-	_, err := db.Exec(ctx, `INSERT INTO disclosures (id, candidate_id, registration_id, recipient, legal_basis, categories, action, reference, disclosed_at)
+	tag, err := tx.Exec(ctx, `INSERT INTO disclosures (id, candidate_id, registration_id, recipient, legal_basis, categories, action, reference, disclosed_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, now())) ON CONFLICT (id) DO NOTHING`,
 		d.ID, d.CandidateID, d.RegistrationID, d.Recipient, d.LegalBasis, d.Categories, d.Action, d.Reference, at)
 	if err != nil {
 		return fmt.Errorf("record disclosure: %w", err)
 	}
-	return nil
+	if tag.RowsAffected() == 0 {
+		return nil
+	}
+	return appendAudit(ctx, ctx, tx, e)
 }
 
 // Disclosures lists a candidate's disclosures, oldest first.

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/examflow/examflow/config"
+	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
 )
 
@@ -59,6 +60,6 @@ recorded in the audit log.`,
 	if *dryRun {
 		return nil
 	}
-	return store.Audit(ctx, storage.AuditEntry{Who: *operator, Role: "operator", Purpose: "lookup_key_rotation",
+	return store.Audit(ctx, storage.AuditEntry{Who: *operator, Role: "operator", Purpose: policy.AuditSecurity,
 		Action: storage.AuditChange, Fields: []string{"identifiers"}, Operation: "examflow rekey-lookup"})
 }
