@@ -243,14 +243,7 @@ func (s *server) registerForCourse(c *gin.Context) {
 		unavailable(c, "the database is unavailable")
 		return
 	}
-	retention := s.Courses.Retention
-	deleteAt := reg.ConsentAt.AddDate(2, 0, 0)
-	if r, ok := policy.LookupCourse(policy.CourseRegistration); ok && retention == 0 {
-		deleteAt = reg.ConsentAt.AddDate(r.Years, 0, 0)
-	}
-	if retention > 0 {
-		deleteAt = reg.ConsentAt.Add(retention)
-	}
+	deleteAt := policy.CourseDeletionDue(reg.ConsentAt, s.Courses.Retention)
 	in := workflows.CourseInput{RegistrationID: reg.ID.String(), CourseType: course.CourseType, EventEnds: course.EventDate.AddDate(0, 0, 1),
 		DeleteAt: deleteAt, SurveyAfter: s.Courses.SurveyAfter, NewsEvery: s.Courses.NewsEvery}
 	if _, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

@@ -1,0 +1,35 @@
+package policy
+
+import "time"
+
+// CourseDeletionDue is when a course registration's data must be deleted
+// (C06): the consent plus the policy's 24 calendar months
+// (AddCalendarMonths), or plus override when one is configured (shorter
+// periods for tests and demos; zero or less means none). The API starts a
+// registration's workflow with it and the worker's reconciler deletes by
+// it, so the two never disagree.
+func CourseDeletionDue(consentAt time.Time, override time.Duration) time.Time {
+	if override > 0 {
+		return consentAt.Add(override)
+	}
+	years := 2
+	if r, ok := LookupCourse(CourseRegistration); ok {
+		years = r.Years
+	}
+	return AddCalendarMonths(consentAt, 12*years)
+}
+
+// AddCalendarMonths is t plus months calendar months in UTC, at the same
+// time of day. A day the target month lacks (29 February, the 31st) becomes
+// that month's last day: the period never runs into the month after, as
+// time.AddDate's normalisation would (2024-02-29 plus 24 months is
+// 2026-02-28, not 2026-03-01). PostgreSQL's interval arithmetic agrees.
+func AddCalendarMonths(t time.Time, months int) time.Time {
+	t = t.UTC()
+	y, m, d := t.Date()
+	first := time.Date(y, m+time.Month(months), 1, 0, 0, 0, 0, time.UTC)
+	if last := first.AddDate(0, 1, -1).Day(); d > last {
+		d = last
+	}
+	return time.Date(first.Year(), first.Month(), d, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+}
