@@ -167,6 +167,9 @@ func load(withSecrets bool) (Config, error) {
 	if err := c.checkRetentionCeilings(); err != nil {
 		return Config{}, err
 	}
+	if err := c.Courses.checkPolicyVersion(); err != nil {
+		return Config{}, err
+	}
 	if c.Courses.LinkTTL < time.Hour {
 		return Config{}, fmt.Errorf("EXAMFLOW_COURSE_LINK_TTL must be at least 1h, got %s", c.Courses.LinkTTL)
 	}

@@ -94,7 +94,7 @@ func TestCourseRegistrationTakesOnlyWhatThePolicyLists(t *testing.T) {
 		t.Fatalf("paid registration: %d %s", ok.Status, ok.Raw)
 	}
 	consent := ok.Body["consent"].(map[string]any)
-	if consent["policy_version"] != "2024-01" || consent["given_at"] == "" {
+	if consent["policy_version"] != "2025-02-11" || consent["given_at"] == "" {
 		t.Fatalf("consent: %v", consent)
 	}
 	withProfile := do(t, http.MethodPost, "/v1/course-registrations", "application/json", []byte(mustJSON(courseBody(free,
@@ -240,7 +240,7 @@ func TestCourseDataDeletedAfterRetention(t *testing.T) {
 	key, _ := env.cfg.LinkKey()
 	srv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: env.cfg.TaskQueue,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: worker.NewRegistry(),
-		Courses: api.CourseOptions{PolicyVersion: "2024-01", Retention: 4 * time.Second, SurveyAfter: time.Hour, PublicURL: "http://x", LinkKey: key}}))
+		Courses: api.CourseOptions{PolicyVersion: "2025-02-11", Retention: 4 * time.Second, SurveyAfter: time.Hour, PublicURL: "http://x", LinkKey: key}}))
 	defer srv.Close()
 	reg := doAt(t, srv.URL, http.MethodPost, "/v1/course-registrations", "application/json", []byte(mustJSON(courseBody(course, nil))), portal)
 	if reg.Status != 201 {

@@ -192,7 +192,7 @@ func (r *historyRecorder) startStack(t *testing.T, queue string, td config.TestD
 		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Objects: env.objects, AudioMaxBytes: 1 << 20, ExportLinkKey: key,
 		Ready:           func(ctx context.Context) error { return worker.Ready(ctx, env.store, r.client) },
 		SubjectRequests: api.SubjectRequestOptions{Reminders: []time.Duration{168 * time.Hour, 24 * time.Hour}, LiftNotice: time.Second, ExportLinkTTL: time.Minute},
-		Courses: api.CourseOptions{PolicyVersion: "2024-01", SurveyAfter: time.Second, NewsEvery: 2 * time.Second, Retention: 10 * time.Second,
+		Courses: api.CourseOptions{PolicyVersion: "2025-02-11", SurveyAfter: time.Second, NewsEvery: 2 * time.Second, Retention: 10 * time.Second,
 			PublicURL: "http://self-service.example", LinkKey: key},
 	}))
 	t.Cleanup(srv.Close)

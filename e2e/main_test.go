@@ -151,7 +151,7 @@ func setup(ctx context.Context) error {
 	// second API process of the cluster stack alike.
 	for k, v := range map[string]string{
 		"EXAMFLOW_DSR_REMINDERS": "168h,24h", "EXAMFLOW_DSR_LIFT_NOTICE": "2s", "EXAMFLOW_EXPORT_LINK_TTL": "1m",
-		"EXAMFLOW_COURSE_POLICY_VERSION": "2024-01", "EXAMFLOW_COURSE_SURVEY_AFTER": "2s", "EXAMFLOW_COURSE_NEWS_EVERY": "0s",
+		"EXAMFLOW_COURSE_POLICY_VERSION": "2025-02-11", "EXAMFLOW_COURSE_SURVEY_AFTER": "2s", "EXAMFLOW_COURSE_NEWS_EVERY": "0s",
 		"EXAMFLOW_PUBLIC_URL": "http://self-service.example", "EXAMFLOW_CODEC_CORS_ORIGINS": "http://127.0.0.1:8233",
 	} {
 		os.Setenv(k, v)

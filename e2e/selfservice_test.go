@@ -150,7 +150,7 @@ func courseAPI(t *testing.T, clk *clock) string {
 	srv := httptest.NewServer(api.New(api.Deps{
 		Store: env.store, Temporal: env.temporal, TaskQueue: env.cfg.TaskQueue, Catalogue: env.catalogue, Tokens: env.store,
 		Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), Validation: api.ValidationOptions{Now: clk.now},
-		Courses: api.CourseOptions{PolicyVersion: "2024-01", SurveyAfter: time.Hour, PublicURL: "http://self-service.example", LinkKey: key},
+		Courses: api.CourseOptions{PolicyVersion: "2025-02-11", SurveyAfter: time.Hour, PublicURL: "http://self-service.example", LinkKey: key},
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL

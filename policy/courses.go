@@ -33,3 +33,8 @@ func AddCalendarMonths(t time.Time, months int) time.Time {
 	}
 	return time.Date(first.Year(), first.Month(), d, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
 }
+
+// CoursePolicyVersion is the version of the course privacy policy in force
+// (seeds/000: "Updated: 11/02/2025", 11 February 2025): its date in ISO
+// 8601, which sorts in time order and cannot be read as 2 November.
+const CoursePolicyVersion = "2025-02-11"
