@@ -30,7 +30,10 @@ type Retention struct {
 	// HoldRecheck is how long a deletion on legal hold waits before it is
 	// tried again.
 	HoldRecheck time.Duration
-	Logger      *slog.Logger
+	// CourseRetention overrides the courses' 24 months (tests and demos);
+	// zero is the policy's (policy.CourseDeletionDue).
+	CourseRetention time.Duration
+	Logger          *slog.Logger
 }
 
 // PlanRetention computes a registration's deletion milestones from the
@@ -214,5 +217,44 @@ func (a *Retention) ReconcileRetention(ctx context.Context) (workflows.Reconcile
 		metrics.WithTags(map[string]string{"category": o.Category}).Counter(MetricReconciliationDeleted).Inc(1)
 		a.Logger.WarnContext(ctx, "reconciliation deleted overdue data", "registration_id", o.RegistrationID.String(), "category", o.Category)
 	}
-	return res, nil
+	courses, err := a.reconcileCourses(ctx)
+	res.Overdue += courses
+	if courses > 0 {
+		res.Deleted[string(policy.CourseRegistration)] = courses
+		metrics.WithTags(map[string]string{"category": string(policy.CourseRegistration)}).Counter(MetricReconciliationDeleted).Inc(int64(courses))
+	}
+	return res, err
+}
+
+// reconcileCourses deletes every course registration whose deletion date
+// (policy.CourseDeletionDue: the consent plus 24 calendar months) has
+// passed, whatever became of its workflow (never started, terminated,
+// lost, or started with a later date by older code): rows, objects and key,
+// with a deletion record, as the workflow would (C06). A workflow still
+// running finds the registration gone and ends as deleted. It returns how
+// many it deleted.
+func (a *Retention) reconcileCourses(ctx context.Context) (int, error) {
+	now := time.Now()
+	list, err := a.Store.CourseRegistrationsConsentedBefore(ctx, policy.CourseConsentCutoff(now, a.CourseRetention), 10000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, r := range list {
+		activity.RecordHeartbeat(ctx, i)
+		if policy.CourseDeletionDue(r.ConsentAt, a.CourseRetention).After(now) {
+			continue
+		}
+		d, err := a.Store.DeleteCourseRegistration(ctx, a.Objects, r.ID, workflows.CourseReasonRetentionEnded, now)
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && !d.Now) {
+			continue // withdrawn or deleted meanwhile
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+		a.Logger.WarnContext(ctx, "reconciliation deleted a course registration past its time", "course_registration_id", r.ID.String(),
+			"reason", d.Reason, "rows", d.RowsDeleted, "objects", d.ObjectsRemoved)
+	}
+	return n, nil
 }

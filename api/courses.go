@@ -16,13 +16,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/examflow/examflow/identity"
-	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
+	"github.com/examflow/examflow/worker"
 	"github.com/examflow/examflow/workflows"
 )
 
@@ -45,6 +42,11 @@ type CourseOptions struct {
 // DefaultCourseLinkTTL is how long a participant's self-service link works
 // unless configured: 30 days. An expired link asks for a fresh one.
 const DefaultCourseLinkTTL = 30 * 24 * time.Hour
+
+// timing is what a registration's workflow starts with.
+func (o CourseOptions) timing() workflows.CourseTiming {
+	return workflows.CourseTiming{Retention: o.Retention, SurveyAfter: o.SurveyAfter, NewsEvery: o.NewsEvery}
+}
 
 func (o CourseOptions) linkTTL() time.Duration {
 	if o.LinkTTL > 0 {
@@ -243,19 +245,17 @@ func (s *server) registerForCourse(c *gin.Context) {
 		unavailable(c, "the database is unavailable")
 		return
 	}
-	deleteAt := policy.CourseDeletionDue(reg.ConsentAt, s.Courses.Retention)
-	in := workflows.CourseInput{RegistrationID: reg.ID.String(), CourseType: course.CourseType, EventEnds: course.EventDate.AddDate(0, 0, 1),
-		DeleteAt: deleteAt, SurveyAfter: s.Courses.SurveyAfter, NewsEvery: s.Courses.NewsEvery}
-	if _, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: reg.WorkflowID, TaskQueue: s.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.StageKey.ValueSet(string(workflows.StageCourseRegistered)),
-			workflows.CourseTypeKey.ValueSet(course.CourseType)),
-	}, workflows.CourseWorkflow, in); err != nil {
+	in := workflows.NewCourseInput(reg.ID.String(), course.CourseType, course.EventDate, reg.ConsentAt, s.Courses.timing())
+	deleteAt := in.DeleteAt
+	if _, err := workflows.StartCourse(ctx, s.Temporal, s.TaskQueue, reg.WorkflowID, in); err != nil {
+		// The registration is stored: the worker's reconciler starts its
+		// workflow (or deletes it once past its time) if no retry does.
 		s.Logger.WarnContext(ctx, "start course workflow", "course_registration_id", reg.ID.String(), "error", err)
 		unavailable(c, "Temporal did not answer; send the registration again with the same Idempotency-Key")
 		return
+	}
+	if err := s.Store.MarkCourseWorkflowStarted(ctx, reg.ID); err != nil {
+		s.Logger.WarnContext(ctx, "course workflow start not recorded", "course_registration_id", reg.ID.String(), "error", err)
 	}
 	// The link is a credential: it goes to the outbox sealed, and is
 	// cleared there once the confirmation is sent.
@@ -348,9 +348,33 @@ func (s *server) completeCourse(c *gin.Context) {
 	if !s.decodeBody(c, &body) {
 		return
 	}
-	if s.sendUpdateTo(c, r.WorkflowID, workflows.UpdateCompleteCourse, body, nil) {
-		c.JSON(http.StatusOK, gin.H{"registration_id": r.ID.String(), "status": "completed"})
+	s.complete(c, r, body)
+}
+
+// complete marks the participant as having completed (C01: the course
+// they "mark as completed"): the registration's workflow records it, issues
+// the certificate and sends the survey invitation. A registration whose
+// workflow was never started (Temporal was down) has it started first, as
+// the reconciler would.
+func (s *server) complete(c *gin.Context, r storage.CourseRegistration, body workflows.Completion) {
+	update, ok := s.updater(c)
+	if !ok {
+		return
 	}
+	err := update(r.WorkflowID, workflows.UpdateCompleteCourse, body, nil)
+	if workflowNotRunning(err) {
+		ctx := c.Request.Context()
+		if st, serr := s.Store.GetCourseStart(ctx, r.ID); serr == nil && !st.Started {
+			if serr := worker.EnsureCourseStarted(ctx, s.Temporal, s.Store, s.TaskQueue, s.Courses.timing(), st); serr == nil {
+				err = update(r.WorkflowID, workflows.UpdateCompleteCourse, body, nil)
+			}
+		}
+	}
+	if err != nil {
+		s.updateProblem(c, r.WorkflowID, workflows.UpdateCompleteCourse, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"registration_id": r.ID.String(), "status": "completed"})
 }
 
 // CorrectionRequest corrects a participant's data (C11): only the fields
@@ -436,11 +460,38 @@ func (s *server) correctCourseRegistration(c *gin.Context) {
 }
 
 // withdraw sends the withdrawal to the registration's workflow, which
-// deletes everything before it answers.
+// deletes everything before it answers. Without a running workflow (never
+// started because Temporal was down, ended, or lost) or when Temporal does
+// not answer, everything is deleted here as the workflow would delete it:
+// rows, objects and data key, with the same deletion record and the same
+// answer (C06, C10). A workflow that runs on finds the registration gone.
 func (s *server) withdraw(c *gin.Context, r storage.CourseRegistration, via string) {
-	var conf workflows.WithdrawalConfirmation
-	if !s.sendUpdateTo(c, r.WorkflowID, workflows.UpdateWithdrawConsent, workflows.Withdrawal{Via: via}, &conf) {
+	update, ok := s.updater(c)
+	if !ok {
 		return
+	}
+	var conf workflows.WithdrawalConfirmation
+	err := update(r.WorkflowID, workflows.UpdateWithdrawConsent, workflows.Withdrawal{Via: via}, &conf)
+	if _, refused := refusalOf(err); err != nil && refused {
+		s.updateProblem(c, r.WorkflowID, workflows.UpdateWithdrawConsent, err)
+		return
+	}
+	if err != nil {
+		ctx := c.Request.Context()
+		if !workflowNotRunning(err) {
+			s.Logger.WarnContext(ctx, "withdrawal not answered by the workflow; deleting directly", "course_registration_id", r.ID.String(), "error", err)
+		}
+		d, derr := s.Store.DeleteCourseRegistration(ctx, s.Objects, r.ID, workflows.CourseReasonWithdrawn, s.Validation.Now())
+		switch {
+		case errors.Is(derr, storage.ErrNotFound):
+			writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no such course registration (withdrawn or deleted registrations leave nothing)"})
+			return
+		case derr != nil:
+			s.Logger.WarnContext(ctx, "withdrawal: direct deletion failed", "course_registration_id", r.ID.String(), "error", derr)
+			unavailable(c, "the participant's data could not be deleted now; nothing was kept from this request, try again")
+			return
+		}
+		conf = workflows.WithdrawalConfirmation{DeletedAt: d.DeletedAt, RowsDeleted: d.RowsDeleted, ObjectsRemoved: d.ObjectsRemoved}
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "consent withdrawn; all your personal data is deleted", "deleted_at": conf.DeletedAt,
 		"rows_deleted": conf.RowsDeleted, "objects_removed": conf.ObjectsRemoved,
@@ -593,6 +644,8 @@ var selfServicePage = template.Must(template.New("page").Parse(`<!doctype html>
 <h1>Påmeldingen din / Your registration</h1>
 <p>Trekk samtykket, så sletter vi alle opplysningene dine med en gang. / Withdraw your consent and we delete all your data at once.</p>
 <form method="post" action="{{.}}/withdrawal"><button type="submit">Trekk samtykket / Withdraw consent</button></form>
+<p>Har du fullført kurset? Marker det som fullført, så får du kursbeviset. / Have you completed the course? Mark it as completed and you get your certificate.</p>
+<form method="post" action="{{.}}/completion"><button type="submit">Marker som fullført / Mark as completed</button></form>
 <p>Du kan klage til Datatilsynet på hvordan vi behandler personopplysningene dine. / You can complain to the Norwegian Data Protection Authority (Datatilsynet): www.datatilsynet.no.</p>
 </html>`))
 
@@ -621,6 +674,19 @@ func (s *server) selfServiceWithdraw(c *gin.Context) {
 		s.auditSelfService(c, r, "all")
 	}
 }
+
+// selfServiceComplete lets the participant mark the course as completed
+// through their link (C01: the course they "mark as completed").
+func (s *server) selfServiceComplete(c *gin.Context) {
+	if r, ok := s.selfService(c); ok {
+		s.complete(c, r, workflows.Completion{CompletedBy: completedByParticipant})
+		s.auditSelfService(c, r, "completion")
+	}
+}
+
+// completedByParticipant is who marked a course completed through the
+// participant's own link.
+const completedByParticipant = "participant_link"
 
 func (s *server) selfServiceCorrect(c *gin.Context) {
 	if r, ok := s.selfService(c); ok {

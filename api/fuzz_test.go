@@ -73,6 +73,7 @@ var bodyChecks = map[string]func(t *testing.T, body []byte){
 	"POST /v1/course-registrations/:id/withdrawal":                nil, // no body
 	"POST /courses/self-service/:token/corrections":               checkBody(checkCorrection),
 	"POST /courses/self-service/:token/withdrawal":                nil, // no body
+	"POST /courses/self-service/:token/completion":                nil, // no body
 	"POST /courses/self-service/:token/renewal":                   nil, // no body
 	"POST /v1/possible-duplicates/:id/dismissal":                  checkBody[DismissalRequest](nil),
 	"POST /v1/course-registrations/:id/self-service-link":         nil, // no body

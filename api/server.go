@@ -110,6 +110,7 @@ func New(d Deps) *gin.Engine {
 	// A participant's self-service link: the signed link is the credential.
 	r.GET("/courses/self-service/:token", s.showSelfService)
 	r.POST("/courses/self-service/:token/withdrawal", s.selfServiceWithdraw)
+	r.POST("/courses/self-service/:token/completion", s.selfServiceComplete)
 	r.POST("/courses/self-service/:token/corrections", s.selfServiceCorrect)
 	r.POST("/courses/self-service/:token/renewal", s.selfServiceRenew)
 	if d.Registry != nil && d.Store != nil {

@@ -16,9 +16,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/storage"
@@ -146,7 +143,7 @@ const answerWithin = 30 * 24 * time.Hour
 
 // extensionMonths is how many months beyond the first due date an
 // extension may move a request's due date.
-const extensionMonths = 2
+const extensionMonths = workflows.ExtensionMonths
 
 // createSubjectRequest registers a request and starts its workflow. The
 // 30 days run from receipt; the identity is confirmed first (a case
@@ -205,16 +202,15 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 	}
 	in := workflows.SubjectRequestInput{RequestID: id.String(), Kind: b.Kind, DueAt: due, MaxDueAt: due.AddDate(0, extensionMonths, 0),
 		IdentityVerified: b.IdentityAsserted != nil, Reminders: s.SubjectRequests.Reminders, LiftNotice: s.SubjectRequests.LiftNotice}
-	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: req.WorkflowID, TaskQueue: s.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.RequestKindKey.ValueSet(b.Kind)),
-	}, workflows.SubjectRequestWorkflow, in)
-	if err != nil {
+	if _, err := workflows.StartSubjectRequest(ctx, s.Temporal, s.TaskQueue, req.WorkflowID, in); err != nil {
+		// The request is stored: the worker's reconciler starts its
+		// workflow if no retry does.
 		s.Logger.WarnContext(ctx, "start subject request workflow", "request_id", id.String(), "error", err)
 		unavailable(c, "Temporal did not answer; send the request again with the same Idempotency-Key")
 		return
+	}
+	if err := s.Store.MarkSubjectRequestStarted(ctx, id); err != nil {
+		s.Logger.WarnContext(ctx, "subject request workflow start not recorded", "request_id", id.String(), "error", err)
 	}
 	c.Set(auditSubjectKey, auditSubject{storage.SubjectCandidate, candidateID})
 	c.Header("Location", "/v1/subject-requests/"+id.String())

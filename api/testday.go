@@ -55,41 +55,69 @@ func (s *server) sendUpdate(c *gin.Context, reg storage.Registration, name strin
 // registration, subject request or course registration), so that it is
 // deleted with it.
 func (s *server) sendUpdateTo(c *gin.Context, workflowID, name string, arg, out any) bool {
+	update, ok := s.updater(c)
+	if !ok {
+		return false
+	}
+	if err := update(workflowID, name, arg, out); err != nil {
+		s.updateProblem(c, workflowID, name, err)
+		return false
+	}
+	return true
+}
+
+// updateFunc sends one Update and waits for its result.
+type updateFunc func(workflowID, name string, arg, out any) error
+
+// updater claims the request's Idempotency-Key (see sendUpdateTo) and
+// returns what sends its Updates, each with the update ID the key gives, so
+// that an Update sent again (to a workflow started meanwhile) is still
+// the same one. With ok false the problem is written.
+func (s *server) updater(c *gin.Context) (updateFunc, bool) {
 	resource, _ := uuid.Parse(c.Param("id"))
 	idem, ok := s.claimIdempotencyKey(c, resource)
 	if !ok {
-		return false
+		return nil, false
 	}
 	updateID := ""
 	if idem != nil {
 		updateID = updateIDFor(idem)
 	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 30*time.Second)
-	defer cancel()
-	opts := client.UpdateWorkflowOptions{
-		WorkflowID: workflowID, UpdateName: name, Args: []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted, UpdateID: updateID,
-	}
-	handle, err := s.Temporal.UpdateWorkflow(ctx, opts)
-	if err == nil {
-		err = handle.Get(ctx, out)
-	}
-	if err == nil {
-		return true
-	}
+	return func(workflowID, name string, arg, out any) error {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 30*time.Second)
+		defer cancel()
+		handle, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID: workflowID, UpdateName: name, Args: []any{arg},
+			WaitForStage: client.WorkflowUpdateStageCompleted, UpdateID: updateID,
+		})
+		if err == nil {
+			err = handle.Get(ctx, out)
+		}
+		return err
+	}, true
+}
+
+// workflowNotRunning reports whether an Update failed because its
+// workflow does not run: never started, or closed.
+func workflowNotRunning(err error) bool {
 	var notFound *serviceerror.NotFound
+	return errors.As(err, &notFound)
+}
+
+// updateProblem answers a failed Update: the workflow's refusal is 422
+// naming the field, a workflow not running 409, anything else 503.
+func (s *server) updateProblem(c *gin.Context, workflowID, name string, err error) {
 	switch appErr, ok := refusalOf(err); {
 	case ok:
 		writeProblem(c, Problem{Type: ProblemValidation, Title: "Refused by the workflow", Status: http.StatusUnprocessableEntity,
 			Detail: appErr.Message(), Errors: []FieldError{{Field: fieldOfRefusal(appErr.Message()), Detail: appErr.Message()}}})
-	case errors.As(err, &notFound):
+	case workflowNotRunning(err):
 		writeProblem(c, Problem{Type: ProblemConflict, Title: "Workflow not running", Status: http.StatusConflict,
 			Detail: "the workflow is not running"})
 	default:
-		s.Logger.WarnContext(ctx, "workflow update failed", "workflow_id", workflowID, "update", name, "error", err)
+		s.Logger.WarnContext(c.Request.Context(), "workflow update failed", "workflow_id", workflowID, "update", name, "error", err)
 		unavailable(c, "Temporal did not answer")
 	}
-	return false
 }
 
 // refusalOf finds the refusal in an Update's failure: an activity's

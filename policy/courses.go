@@ -38,3 +38,20 @@ func AddCalendarMonths(t time.Time, months int) time.Time {
 // (seeds/000: "Updated: 11/02/2025", 11 February 2025): its date in ISO
 // 8601, which sorts in time order and cannot be read as 2 November.
 const CoursePolicyVersion = "2025-02-11"
+
+// CourseConsentCutoff bounds the consents whose deletion date
+// (CourseDeletionDue) has come by now: every such consent is at or before
+// the cutoff, so a reconciler lists the consents up to it and checks each
+// by CourseDeletionDue. With an override the bound is exact; with calendar
+// months it is a few days late: a consent on 29 February is deleted on 28
+// February, a day before counting back from the deletion would say.
+func CourseConsentCutoff(now time.Time, override time.Duration) time.Time {
+	if override > 0 {
+		return now.Add(-override)
+	}
+	years := 2
+	if r, ok := LookupCourse(CourseRegistration); ok {
+		years = r.Years
+	}
+	return AddCalendarMonths(now, -12*years).AddDate(0, 0, 4)
+}

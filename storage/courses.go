@@ -266,34 +266,49 @@ type CourseDeletion struct {
 	RowsDeleted    int
 	ObjectsRemoved int
 	DeletedAt      time.Time
+	// Now: this call deleted it; false when the record is an earlier
+	// deletion's.
+	Now bool
 }
 
 // DeleteCourseRegistration deletes everything about a participant: the
 // objects in MinIO under the registration's prefix first, then the
 // registration with its key (shredding anything sealed with it) and its
-// notices, and records the deletion. Idempotent: a second call returns the
-// first record.
+// notices, and records the deletion. The registration's row stays locked
+// from before the objects are removed until the record is written, so
+// deletions at once (the workflow, the reconciler of several replicas, a
+// withdrawal) are one deletion with one true record. Idempotent: a second
+// call returns the first record; a registration never stored is
+// ErrNotFound.
 func (s *Store) DeleteCourseRegistration(ctx context.Context, objects *Objects, id uuid.UUID, reason string, at time.Time) (CourseDeletion, error) {
 	d := CourseDeletion{RegistrationID: id, Reason: reason, DeletedAt: at}
-	err := s.pool.QueryRow(ctx, `SELECT course_id, reason, rows_deleted, objects_removed, deleted_at FROM course_deletions WHERE registration_id = $1`, id).
-		Scan(&d.CourseID, &d.Reason, &d.RowsDeleted, &d.ObjectsRemoved, &d.DeletedAt)
-	if err == nil {
-		return d, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return d, classify(fmt.Errorf("read course deletion: %w", err))
-	}
-	if objects != nil {
-		if d.ObjectsRemoved, err = objects.RemovePrefix(ctx, CoursePrefix+id.String()+"/"); err != nil {
-			return d, err
+	previous := func() error {
+		err := s.pool.QueryRow(ctx, `SELECT course_id, reason, rows_deleted, objects_removed, deleted_at FROM course_deletions WHERE registration_id = $1`, id).
+			Scan(&d.CourseID, &d.Reason, &d.RowsDeleted, &d.ObjectsRemoved, &d.DeletedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
 		}
+		if err != nil {
+			return classify(fmt.Errorf("read course deletion: %w", err))
+		}
+		return nil
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT course_id FROM course_registrations WHERE id = $1`, id).Scan(&d.CourseID); err != nil {
+	if err := previous(); !errors.Is(err, ErrNotFound) {
+		return d, err
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT course_id FROM course_registrations WHERE id = $1 FOR UPDATE`, id).Scan(&d.CourseID); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return ErrNotFound
 			}
 			return fmt.Errorf("read course registration: %w", err)
+		}
+		if objects != nil {
+			n, err := objects.RemovePrefix(ctx, CoursePrefix+id.String()+"/")
+			if err != nil {
+				return err
+			}
+			d.ObjectsRemoved = n
 		}
 		for _, q := range []string{
 			`DELETE FROM notification_outbox WHERE course_registration_id = $1`,
@@ -311,10 +326,78 @@ func (s *Store) DeleteCourseRegistration(ctx context.Context, objects *Objects, 
 			VALUES ($1, $2, $3, $4, $5, $6)`, id, d.CourseID, reason, d.RowsDeleted, d.ObjectsRemoved, at)
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		err = classify(err)
+	d.Now = err == nil
+	if errors.Is(err, ErrNotFound) {
+		// Deleted by another meanwhile (the lock was waited for): its record.
+		return d, previous()
 	}
-	return d, err
+	return d, classify(err)
+}
+
+// CourseStart is what starting a course registration's workflow needs:
+// IDs, the course type and dates, no personal data.
+type CourseStart struct {
+	ID         uuid.UUID
+	WorkflowID string
+	CourseType string
+	EventDate  time.Time
+	ConsentAt  time.Time
+	// Started: the workflow's start was confirmed.
+	Started bool
+}
+
+const courseStartColumns = `SELECT r.id, r.workflow_id, c.course_type, c.event_date, r.consent_at, r.workflow_started_at IS NOT NULL
+	FROM course_registrations r JOIN courses c ON c.id = r.course_id `
+
+func (s *Store) courseStarts(ctx context.Context, where string, args ...any) ([]CourseStart, error) {
+	rows, err := s.pool.Query(ctx, courseStartColumns+where, args...)
+	if err != nil {
+		return nil, classify(fmt.Errorf("list course registrations: %w", err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (CourseStart, error) {
+		var c CourseStart
+		err := r.Scan(&c.ID, &c.WorkflowID, &c.CourseType, &c.EventDate, &c.ConsentAt, &c.Started)
+		return c, err
+	})
+	if err != nil {
+		return nil, classify(fmt.Errorf("list course registrations: %w", err))
+	}
+	return out, nil
+}
+
+// GetCourseStart reads what starting one registration's workflow needs.
+func (s *Store) GetCourseStart(ctx context.Context, id uuid.UUID) (CourseStart, error) {
+	list, err := s.courseStarts(ctx, `WHERE r.id = $1`, id)
+	if err != nil {
+		return CourseStart{}, err
+	}
+	if len(list) == 0 {
+		return CourseStart{}, ErrNotFound
+	}
+	return list[0], nil
+}
+
+// UnstartedCourseRegistrations lists registrations older than minAge whose
+// workflow start was never confirmed, oldest first.
+func (s *Store) UnstartedCourseRegistrations(ctx context.Context, minAge time.Duration, limit int) ([]CourseStart, error) {
+	return s.courseStarts(ctx, `WHERE r.workflow_started_at IS NULL AND r.registered_at < now() - make_interval(secs => $1)
+		ORDER BY r.registered_at LIMIT $2`, minAge.Seconds(), limit)
+}
+
+// CourseRegistrationsConsentedBefore lists registrations whose consent was
+// given before t, oldest first: the caller decides by
+// policy.CourseDeletionDue which of them are past their time.
+func (s *Store) CourseRegistrationsConsentedBefore(ctx context.Context, t time.Time, limit int) ([]CourseStart, error) {
+	return s.courseStarts(ctx, `WHERE r.consent_at < $1 ORDER BY r.consent_at LIMIT $2`, t, limit)
+}
+
+// MarkCourseWorkflowStarted records that a registration's workflow exists.
+func (s *Store) MarkCourseWorkflowStarted(ctx context.Context, id uuid.UUID) error {
+	_, err := s.pool.Exec(ctx, `UPDATE course_registrations SET workflow_started_at = now() WHERE id = $1 AND workflow_started_at IS NULL`, id)
+	if err != nil {
+		return classify(fmt.Errorf("mark course workflow started: %w", err))
+	}
+	return nil
 }
 
 // CourseDataKey returns a course registration's data key (what its

@@ -193,3 +193,33 @@ func (s *Store) SetExportObject(ctx context.Context, id uuid.UUID, key string) e
 	_, err := s.pool.Exec(ctx, `UPDATE subject_requests SET export_object = $2 WHERE id = $1`, id, key)
 	return classify(err)
 }
+
+// UnstartedSubjectRequests lists open requests older than minAge whose
+// workflow start was never confirmed, oldest first. Their details stay
+// sealed: starting a workflow needs IDs, the kind and the dates only.
+func (s *Store) UnstartedSubjectRequests(ctx context.Context, minAge time.Duration, limit int) ([]SubjectRequest, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, candidate_id, kind, received_at, original_due_at, due_at, identity_verified_at, status, workflow_id
+		FROM subject_requests WHERE workflow_started_at IS NULL AND answered_at IS NULL AND created_at < now() - make_interval(secs => $1)
+		ORDER BY created_at LIMIT $2`, minAge.Seconds(), limit)
+	if err != nil {
+		return nil, classify(fmt.Errorf("list unstarted subject requests: %w", err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SubjectRequest, error) {
+		var x SubjectRequest
+		err := r.Scan(&x.ID, &x.CandidateID, &x.Kind, &x.ReceivedAt, &x.OriginalDueAt, &x.DueAt, &x.IdentityVerifiedAt, &x.Status, &x.WorkflowID)
+		return x, err
+	})
+	if err != nil {
+		return nil, classify(fmt.Errorf("list unstarted subject requests: %w", err))
+	}
+	return out, nil
+}
+
+// MarkSubjectRequestStarted records that a request's workflow exists.
+func (s *Store) MarkSubjectRequestStarted(ctx context.Context, id uuid.UUID) error {
+	_, err := s.pool.Exec(ctx, `UPDATE subject_requests SET workflow_started_at = now() WHERE id = $1 AND workflow_started_at IS NULL`, id)
+	if err != nil {
+		return classify(fmt.Errorf("mark subject request started: %w", err))
+	}
+	return nil
+}

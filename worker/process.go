@@ -145,5 +145,7 @@ func (p *Process) WorkerDeps(reg registry.Client) Deps {
 		TestDay: cfg.TestDay, Appeals: cfg.Appeals, CourseSurveyURL: cfg.Courses.SurveyURL,
 		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events, Objects: p.Objects,
 		Registry: reg, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check},
-		StatisticsMinCell: int(cfg.Statistics.MinCell)}
+		StatisticsMinCell: int(cfg.Statistics.MinCell),
+		CourseRetention:   cfg.Courses.Retention, CourseSurveyAfter: cfg.Courses.SurveyAfter, CourseNewsEvery: cfg.Courses.NewsEvery,
+		SubjectRequestReminders: cfg.SubjectRequests.Reminders, SubjectRequestLiftNotice: cfg.SubjectRequests.LiftNotice}
 }

@@ -56,6 +56,18 @@ type Deps struct {
 	// (shortened periods for tests and demos).
 	RetentionPeriods policy.Periods
 	RetentionEvents  map[policy.Category]policy.Event
+	// CourseRetention overrides the courses' 24 months (EXAMFLOW_COURSE_RETENTION,
+	// tests and demos); zero is the policy's. CourseSurveyAfter and
+	// CourseNewsEvery are the course workflow's timing. The reconciler
+	// starts a course registration's workflow with them, as the API does.
+	CourseRetention   time.Duration
+	CourseSurveyAfter time.Duration
+	CourseNewsEvery   time.Duration
+	// SubjectRequestReminders and SubjectRequestLiftNotice are what a
+	// subject request's workflow starts with (EXAMFLOW_DSR_REMINDERS,
+	// EXAMFLOW_DSR_LIFT_NOTICE), for the reconciler as for the API.
+	SubjectRequestReminders  []time.Duration
+	SubjectRequestLiftNotice time.Duration
 	// StatisticsMinCell is the configured minimum statistics cell
 	// (EXAMFLOW_STATISTICS_MIN_CELL); the course cells are materialised
 	// with it. Zero means config.StatisticsMinCellFloor.
@@ -112,7 +124,7 @@ func Register(r sdkworker.Registry, d Deps) {
 	r.RegisterWorkflowWithOptions(workflows.CandidateRetention, workflow.RegisterOptions{Name: workflows.RetentionWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.RetentionReconciliation, workflow.RegisterOptions{Name: workflows.ReconciliationWorkflow})
 	ret := &activities.Retention{Store: d.Store, Objects: d.Objects, Temporal: d.Client, Namespace: d.Namespace, Periods: d.RetentionPeriods,
-		Events: d.RetentionEvents, HoldRecheck: d.TestDay.HoldRecheck, Logger: d.Logger}
+		Events: d.RetentionEvents, HoldRecheck: d.TestDay.HoldRecheck, CourseRetention: d.CourseRetention, Logger: d.Logger}
 	for name, fn := range map[string]any{
 		workflows.ActivityPlanRetention:   ret.PlanRetention,
 		workflows.ActivityLegalHold:       ret.LegalHold,
@@ -168,17 +180,19 @@ func EnsureStarted(ctx context.Context, c client.Client, store *storage.Store, t
 	return store.MarkWorkflowStarted(ctx, r.ID)
 }
 
-// Reconcile starts the workflow of every registration that was stored but
-// whose start the API could not confirm (Temporal down, the API killed between
-// commit and start). It runs every interval until ctx ends.
+// Reconcile starts the workflow of every registration, course
+// registration and subject request that was stored but whose start the API
+// could not confirm (Temporal down, the API killed between commit and
+// start), and deletes a course registration never started once past its
+// deletion date. It runs every interval until ctx ends.
 func Reconcile(ctx context.Context, d Deps, interval, minAge time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		if n, err := ReconcileOnce(ctx, d, minAge); err != nil {
-			d.Logger.WarnContext(ctx, "reconcile unstarted registrations", "error", err, "started", n)
+			d.Logger.WarnContext(ctx, "reconcile unstarted workflows", "error", err, "started", n)
 		} else if n > 0 {
-			d.Logger.InfoContext(ctx, "started workflows of unstarted registrations", "count", n)
+			d.Logger.InfoContext(ctx, "started unstarted workflows", "count", n)
 		}
 		select {
 		case <-ctx.Done():
@@ -188,16 +202,113 @@ func Reconcile(ctx context.Context, d Deps, interval, minAge time.Duration) {
 	}
 }
 
-// ReconcileOnce makes one reconciliation pass and returns how many workflows
-// it started.
+// ReconcileOnce makes one reconciliation pass over what was stored at
+// least minAge ago and never confirmed started: test registrations, course
+// registrations and subject requests. Each gets its workflow, started with
+// the ID, options and input the API starts it with, except a course
+// registration already past its deletion date (C06), which is deleted at
+// once with a deletion record instead. Replicas may run it at once: a
+// start is idempotent and a deletion happens once. It returns how many
+// workflows it started (or found started).
 func ReconcileOnce(ctx context.Context, d Deps, minAge time.Duration) (int, error) {
+	n := 0
+	var errs []error
 	regs, err := d.Store.UnstartedRegistrations(ctx, minAge, 500)
+	errs = append(errs, err)
+	for _, r := range regs {
+		if err := EnsureStarted(ctx, d.Client, d.Store, d.TaskQueue, r); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		n++
+	}
+	c, err := reconcileCourses(ctx, d, minAge)
+	n += c
+	errs = append(errs, err)
+	r, err := reconcileSubjectRequests(ctx, d, minAge)
+	n += r
+	errs = append(errs, err)
+	return n, errors.Join(errs...)
+}
+
+// courseTiming is what the worker starts course workflows with.
+func (d Deps) courseTiming() workflows.CourseTiming {
+	return workflows.CourseTiming{Retention: d.CourseRetention, SurveyAfter: d.CourseSurveyAfter, NewsEvery: d.CourseNewsEvery}
+}
+
+// EnsureCourseStarted starts the workflow of a stored course registration
+// if it is not running yet, and records that it was started. A workflow
+// that already exists, running or closed, counts as started. It is
+// idempotent.
+func EnsureCourseStarted(ctx context.Context, c client.Client, store *storage.Store, taskQueue string, t workflows.CourseTiming, r storage.CourseStart) error {
+	in := workflows.NewCourseInput(r.ID.String(), r.CourseType, r.EventDate, r.ConsentAt, t)
+	_, err := workflows.StartCourse(ctx, c, taskQueue, r.WorkflowID, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	if r.Started {
+		return nil
+	}
+	return store.MarkCourseWorkflowStarted(ctx, r.ID)
+}
+
+// reconcileCourses starts the workflow of each unstarted course
+// registration, or deletes the registration directly when its deletion
+// date has passed: a workflow started then would only delete it.
+func reconcileCourses(ctx context.Context, d Deps, minAge time.Duration) (int, error) {
+	list, err := d.Store.UnstartedCourseRegistrations(ctx, minAge, 500)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, r := range regs {
-		if err := EnsureStarted(ctx, d.Client, d.Store, d.TaskQueue, r); err != nil {
+	for _, r := range list {
+		now := time.Now()
+		if due := policy.CourseDeletionDue(r.ConsentAt, d.CourseRetention); !due.After(now) {
+			del, err := d.Store.DeleteCourseRegistration(ctx, d.Objects, r.ID, workflows.CourseReasonRetentionEnded, now)
+			if errors.Is(err, storage.ErrNotFound) || (err == nil && !del.Now) {
+				continue // withdrawn or deleted meanwhile
+			}
+			if err != nil {
+				return n, fmt.Errorf("delete course registration past its time: %w", err)
+			}
+			d.Logger.WarnContext(ctx, "reconciliation deleted a course registration past its time that had no workflow",
+				"course_registration_id", r.ID.String(), "reason", del.Reason, "rows", del.RowsDeleted, "objects", del.ObjectsRemoved)
+			continue
+		}
+		if err := EnsureCourseStarted(ctx, d.Client, d.Store, d.TaskQueue, d.courseTiming(), r); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// SubjectRequestInput is what a stored request's workflow starts with: the
+// due date it was stored with, its furthest extension, whether an upstream
+// login confirmed the identity, and the configured reminders.
+func SubjectRequestInput(r storage.SubjectRequest, reminders []time.Duration, liftNotice time.Duration) workflows.SubjectRequestInput {
+	return workflows.SubjectRequestInput{RequestID: r.ID.String(), Kind: r.Kind, DueAt: r.OriginalDueAt,
+		MaxDueAt: r.OriginalDueAt.AddDate(0, workflows.ExtensionMonths, 0), IdentityVerified: r.IdentityVerifiedAt != nil,
+		Reminders: reminders, LiftNotice: liftNotice}
+}
+
+// reconcileSubjectRequests starts the workflow of each open, unstarted
+// subject request, so that it is answered by its due date.
+func reconcileSubjectRequests(ctx context.Context, d Deps, minAge time.Duration) (int, error) {
+	list, err := d.Store.UnstartedSubjectRequests(ctx, minAge, 500)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range list {
+		in := SubjectRequestInput(r, d.SubjectRequestReminders, d.SubjectRequestLiftNotice)
+		_, err := workflows.StartSubjectRequest(ctx, d.Client, d.TaskQueue, r.WorkflowID, in)
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if err != nil && !errors.As(err, &started) {
+			return n, fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		}
+		if err := d.Store.MarkSubjectRequestStarted(ctx, r.ID); err != nil {
 			return n, err
 		}
 		n++
