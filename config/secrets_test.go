@@ -332,7 +332,8 @@ func TestDocumentedSecretsAreRefused(t *testing.T) {
 		for _, m := range assignment.FindAllStringSubmatch(string(b), -1) {
 			name, v := m[1], m[2]
 			if strings.HasPrefix(v, "${") || strings.HasPrefix(v, "$") || strings.HasPrefix(v, "<") || strings.HasSuffix(name, "ACCESS_KEY") ||
-				strings.HasSuffix(name, "_KEY_ID") || strings.HasSuffix(name, "_TLS_KEY") || strings.HasSuffix(name, "_KEYS") || v == "|" || strings.HasPrefix(v, "`") {
+				strings.HasSuffix(name, "_KEY_ID") || strings.HasSuffix(name, "_TLS_KEY") || strings.HasSuffix(name, "_KEYS") || v == "|" || strings.HasPrefix(v, "`") ||
+				strings.HasPrefix(v, "/") { // a file's path (TEMPORAL_TLS_FRONTEND_KEY), not a key
 				continue
 			}
 			seen++
