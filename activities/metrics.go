@@ -45,6 +45,7 @@ const (
 	MetricReconciliationOverdue = "examflow_reconciliation_overdue"
 	MetricCourseDeletions       = "examflow_course_deletions"
 	MetricRequestReminders      = "examflow_subject_request_reminders"
+	MetricCheatingEscalations   = "examflow_cheating_escalations"
 )
 
 // Marking outcomes (label outcome of examflow_marking_outcomes).
@@ -76,6 +77,7 @@ func Metrics() []Metric {
 		{MetricReconciliationOverdue, KindGauge, "Categories past their deletion deadline that the last retention reconciliation run found (before deleting them or finding them on legal hold).", nil},
 		{MetricCourseDeletions, KindCounter, "Course participants deleted, by reason (consent_withdrawn, retention_expired).", []string{"reason"}},
 		{MetricRequestReminders, KindCounter, "Reminders of data subject requests close to their due date.", nil},
+		{MetricCheatingEscalations, KindCounter, "Provisional cheating cases escalated to case handlers because they stayed undecided past EXAMFLOW_CHEATING_ESCALATE_AFTER.", nil},
 	}
 }
 

@@ -62,17 +62,7 @@ func (a *Retention) PlanRetention(ctx context.Context, registrationID string) (w
 		plan.Milestones = append(plan.Milestones, workflows.Milestone{Category: string(c), Due: due})
 		return nil
 	}
-	eventTime := func(c policy.Category) time.Time {
-		r, _ := policy.Lookup(c)
-		ev := r.From
-		if e, ok := a.Events[c]; ok {
-			ev = e
-		}
-		if ev == policy.Registered {
-			return f.RegisteredAt
-		}
-		return f.TestDate
-	}
+	eventTime := func(c policy.Category) time.Time { return a.eventTime(f, c) }
 	if err := add(policy.Address, eventTime(policy.Address)); err != nil {
 		return plan, err
 	}
@@ -99,6 +89,72 @@ func (a *Retention) PlanRetention(ctx context.Context, registrationID string) (w
 		return plan, err
 	}
 	return plan, nil
+}
+
+// eventTime is when the period of category c runs from for a registration
+// with these facts: its registration or its test date, as the policy or
+// EXAMFLOW_RETENTION_EVENTS says.
+func (a *Retention) eventTime(f storage.RetentionFacts, c policy.Category) time.Time {
+	r, _ := policy.Lookup(c)
+	ev := r.From
+	if e, ok := a.Events[c]; ok {
+		ev = e
+	}
+	if ev == policy.Registered {
+		return f.RegisteredAt
+	}
+	return f.TestDate
+}
+
+// PlanUnheldDeletions returns the milestones of the registration's
+// categories that no legal hold keeps (policy.Unheld: the address, and the
+// payment status when there is one), for the lifecycle to delete them on
+// their dates while it is still open. No personal data.
+// Purpose (T14, T16): deleting what is no longer needed.
+func (a *Retention) PlanUnheldDeletions(ctx context.Context, registrationID string) ([]workflows.Milestone, error) {
+	id, err := parseID(registrationID)
+	if err != nil {
+		return nil, err
+	}
+	f, err := a.Store.RetentionFactsOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var ms []workflows.Milestone
+	for _, c := range policy.Unheld() {
+		if c == policy.PaymentStatus && !f.PaymentStatus {
+			continue
+		}
+		due, err := a.Periods.Due(c, a.eventTime(f, c))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, workflows.Milestone{Category: string(c), Due: due})
+	}
+	return ms, nil
+}
+
+// EscalateCheatingCase records that a provisional cheating case stayed
+// undecided past EXAMFLOW_CHEATING_ESCALATE_AFTER and counts it in
+// examflow_cheating_escalations_total; the case handlers find it in the
+// Temporal UI (CheatingEscalated=true) and the operators by
+// examflow_cheating_cases_escalated and its alert. No personal data.
+// Purpose (T17): deciding cheating cases without undue delay.
+func (a *Retention) EscalateCheatingCase(ctx context.Context, in workflows.EscalateCheatingCaseInput) (bool, error) {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return false, err
+	}
+	escalated, err := a.Store.EscalateCheatingCase(ctx, id, in.At)
+	if err != nil {
+		return false, err
+	}
+	if escalated {
+		a.Logger.WarnContext(ctx, "undecided cheating case escalated to case handlers", "registration_id", in.RegistrationID,
+			"reported_at", in.ReportedAt, "undecided_for", in.At.Sub(in.ReportedAt).Round(time.Hour).String())
+		count(ctx, MetricCheatingEscalations, nil)
+	}
+	return escalated, nil
 }
 
 // LegalHold says whether a deletion must wait: an open cheating case, or an

@@ -82,7 +82,7 @@ func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (
 	rc := workflows.RegistrationContext{
 		TestType: reg.TestType, WindowStart: sess.WindowStart, WindowEnd: sess.WindowEnd,
 		ReviewDue: a.Config.ReviewDue, ReviewReminder: a.Config.ReviewReminder, QuarantineDefault: a.Config.QuarantineDefault,
-		FinalAfter: a.Config.FinalAfter,
+		FinalAfter: a.Config.FinalAfter, CheatingEscalateAfter: a.Config.CheatingEscalateAfter,
 	}
 	switch reg.TestType {
 	case "norwegian_a1_b2":

@@ -173,6 +173,9 @@ func load(withSecrets bool) (Config, error) {
 	if c.Courses.LinkTTL < time.Hour {
 		return Config{}, fmt.Errorf("EXAMFLOW_COURSE_LINK_TTL must be at least 1h, got %s", c.Courses.LinkTTL)
 	}
+	if c.TestDay.CheatingEscalateAfter <= 0 {
+		return Config{}, fmt.Errorf("EXAMFLOW_CHEATING_ESCALATE_AFTER must be a positive duration, got %s", c.TestDay.CheatingEscalateAfter)
+	}
 	if c.MinIO.AudioUploadMinRate < 1024 {
 		return Config{}, fmt.Errorf("EXAMFLOW_AUDIO_UPLOAD_MIN_RATE must be at least 1024 (bytes per second), got %d", c.MinIO.AudioUploadMinRate)
 	}

@@ -15,6 +15,11 @@ type TestDay struct {
 	// HoldRecheck is how long a deletion postponed by a legal hold waits
 	// before it is tried again.
 	HoldRecheck time.Duration `env:"EXAMFLOW_HOLD_RECHECK" envDefault:"24h"`
+	// CheatingEscalateAfter is how long a provisional cheating report may
+	// stay undecided before it is escalated to case handlers (the
+	// CheatingEscalated search attribute, examflow_cheating_cases_escalated
+	// and its alert).
+	CheatingEscalateAfter time.Duration `env:"EXAMFLOW_CHEATING_ESCALATE_AFTER" envDefault:"720h"`
 	// ReconcileEvery is how often the retention reconciliation runs.
 	ReconcileEvery time.Duration `env:"EXAMFLOW_RECONCILE_EVERY" envDefault:"24h"`
 	// QuarantineDefault is the quarantine after a final decision on cheating,

@@ -98,6 +98,7 @@ func TestRecordHistories(t *testing.T) {
 		{"lifecycle review", recordLifecycleReview},
 		{"lifecycle examiners", recordLifecycleExaminers},
 		{"lifecycle cheating and County Governor appeal", recordCheatingAppeal},
+		{"lifecycle cheating escalated", recordCheatingEscalated},
 		{"retention deletions with a hold", recordRetentionDeletions},
 		{"subject request access", recordAccessRequest},
 		{"subject request restriction", recordRestriction},
@@ -546,6 +547,38 @@ func recordCheatingAppeal(t *testing.T, r *historyRecorder) {
 	}
 	r.save(t, "CandidateLifecycle-cheating-appeal", g.wfID, run)
 	r.save(t, "CandidateAppeal-county-governor", appealWF, "")
+}
+
+// recordCheatingEscalated: a provisional cheating case left undecided; the
+// lifecycle deletes the address at its milestone while the case is open,
+// escalates the case after EXAMFLOW_CHEATING_ESCALATE_AFTER (seconds here),
+// and clears the escalation when the case is dismissed; the result follows.
+func recordCheatingEscalated(t *testing.T, r *historyRecorder) {
+	now := time.Now().UTC()
+	sinceMidnight := now.Sub(now.Truncate(24 * time.Hour))
+	td := r.testDay
+	td.FinalAfter = 2 * time.Second
+	td.CheatingEscalateAfter = 3 * time.Second
+	stack := r.startStack(t, "examflow-histories-escalate-"+uuid.NewString()[:8], td,
+		policy.Periods{policy.Address: sinceMidnight + 5*time.Second, policy.PersonalData: sinceMidnight + time.Hour})
+	g := r.register(t, stack, r.person(t), "citizenship")
+	run := r.currentRun(t, g.wfID)
+	g.post(t, "/discrepancies", map[string]any{"kind": "provisional_cheating"}, http.StatusAccepted)
+	g.submit(t, "test", 36, 30)
+	eventually(t, 30*time.Second, func() error {
+		if !r.has(t, g.wfID, run, enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, workflows.ActivityDeleteCategory) {
+			return fmt.Errorf("the address deletion is not scheduled yet")
+		}
+		if n := countWorkflows(t, fmt.Sprintf("WorkflowId = %q AND CheatingEscalated = true", g.wfID)); n != 1 {
+			return fmt.Errorf("the case is not shown as escalated yet")
+		}
+		return nil
+	})
+	reasons := "the phone was switched off " + uuid.NewString()[:8]
+	r.secret(reasons)
+	g.post(t, "/cheating-decisions", map[string]any{"decision": "dismissed", "reasons": reasons, "decided_by": "ch-1"}, http.StatusOK)
+	r.waitClosed(t, g.wfID, run, statusContinuedAsNew, time.Minute)
+	r.save(t, "CandidateLifecycle-cheating-escalated", g.wfID, run)
 }
 
 // recordRetentionDeletions: with periods of seconds, the retention phase

@@ -74,6 +74,27 @@ var Table = []Rule{
 	{Category: PersonalData, Years: 20, From: TestDate, Promise: "T13", Holds: "everything else: name, identifiers, contact details, test answers, results, discrepancies, reviews, assessments, appeals and their decisions"},
 }
 
+// CaseNeeds are the categories an open case (a provisional cheating report
+// not yet decided, or an open appeal) needs, and so the only ones a legal
+// hold postpones: the answers, results, identity and contact details
+// (personal_data) to decide and to tell the candidate, the recordings
+// (audio) as evidence of what happened in the test, and the cheating
+// records themselves. The address and the payment status serve no case:
+// they are deleted on their dates whatever is open (docs/retention.md,
+// "Legal holds").
+var CaseNeeds = map[Category]bool{PersonalData: true, Audio: true, Cheating: true}
+
+// Unheld are the categories no legal hold postpones, in Table's order.
+func Unheld() []Category {
+	var out []Category
+	for _, r := range Table {
+		if !CaseNeeds[r.Category] {
+			out = append(out, r.Category)
+		}
+	}
+	return out
+}
+
 // CourseRegistration is a course participant's registration with everything
 // stored for it (C01, C02): the customs department's policy gives it one
 // period.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/examflow/examflow/policy"
 )
 
 // The queries below count the current state for the worker's metrics
@@ -122,14 +124,38 @@ func (s *Store) OverdueDeletionCounts(ctx context.Context, cutoffs map[string]ti
 		}
 		var b DeletionBacklog
 		err := s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE NOT held), count(*) FILTER (WHERE held) FROM (
-			SELECT (EXISTS (SELECT 1 FROM discrepancies d WHERE d.registration_id = o.id AND d.kind = 'provisional_cheating')
+			SELECT $3::boolean AND ((EXISTS (SELECT 1 FROM discrepancies d WHERE d.registration_id = o.id AND d.kind = 'provisional_cheating')
 					AND NOT EXISTS (SELECT 1 FROM cheating_decisions c WHERE c.registration_id = o.id))
-				OR ($3::boolean AND EXISTS (SELECT 1 FROM appeals a WHERE a.registration_id = o.id AND a.closed_at IS NULL)) AS held
-			FROM (`+queries[category]+`) o (id, event_at)) h`, cutoff, category, appealNeeds[category]).Scan(&b.Overdue, &b.Held)
+				OR EXISTS (SELECT 1 FROM appeals a WHERE a.registration_id = o.id AND a.closed_at IS NULL)) AS held
+			FROM (`+queries[category]+`) o (id, event_at)) h`, cutoff, category, policy.CaseNeeds[policy.Category(category)]).Scan(&b.Overdue, &b.Held)
 		if err != nil {
 			return nil, classify(fmt.Errorf("count overdue %s: %w", category, err))
 		}
 		out[category] = b
 	}
 	return out, nil
+}
+
+// CheatingBacklog counts the provisional cheating reports not decided.
+type CheatingBacklog struct {
+	// Open cases have a provisional report and no decision; Escalated
+	// ones among them were escalated to case handlers.
+	Open, Escalated int
+	// OldestReportedAt is the report of the oldest open case, if any.
+	OldestReportedAt *time.Time
+}
+
+// CheatingCases counts the undecided cheating cases.
+func (s *Store) CheatingCases(ctx context.Context) (CheatingBacklog, error) {
+	var b CheatingBacklog
+	err := s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE escalated), min(reported_at) FROM (
+			SELECT bool_or(d.escalated_at IS NOT NULL) AS escalated, min(d.reported_at) AS reported_at
+			FROM discrepancies d
+			WHERE d.kind = 'provisional_cheating' AND d.registration_id IS NOT NULL
+				AND NOT EXISTS (SELECT 1 FROM cheating_decisions c WHERE c.registration_id = d.registration_id)
+			GROUP BY d.registration_id) open`).Scan(&b.Open, &b.Escalated, &b.OldestReportedAt)
+	if err != nil {
+		return b, classify(fmt.Errorf("count cheating cases: %w", err))
+	}
+	return b, nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/examflow/examflow/policy"
 )
 
 // RetentionFacts are the events a registration's retention periods run from.
@@ -35,10 +37,6 @@ func (s *Store) RetentionFactsOf(ctx context.Context, regID uuid.UUID) (Retentio
 	return f, nil
 }
 
-// appealNeeds are the categories an open appeal needs: the address and
-// the payment status are not, so their deletion never waits for one.
-var appealNeeds = map[string]bool{"audio": true, "cheating": true, "personal_data": true}
-
 // LegalHold reports whether the deletion of a category of the
 // registration's data must wait, and why: a cheating case reported but not
 // decided, or an open appeal that needs the category.
@@ -51,13 +49,30 @@ func (s *Store) LegalHold(ctx context.Context, regID uuid.UUID, category string)
 	if err != nil {
 		return "", classify(fmt.Errorf("read legal holds: %w", err))
 	}
+	// Only what an open case needs waits for it (policy.CaseNeeds).
 	switch {
+	case !policy.CaseNeeds[policy.Category(category)]:
+		return "", nil
 	case cheating:
 		return "open cheating case", nil
-	case appeals > 0 && appealNeeds[category]:
+	case appeals > 0:
 		return "open appeal", nil
 	}
 	return "", nil
+}
+
+// EscalateCheatingCase records that the registration's undecided
+// provisional cheating case was escalated to case handlers at the given
+// time. It reports whether an undecided case was there to escalate; the
+// first escalation's time stays (idempotent).
+func (s *Store) EscalateCheatingCase(ctx context.Context, regID uuid.UUID, at time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE discrepancies d SET escalated_at = coalesce(d.escalated_at, $2)
+		WHERE d.registration_id = $1 AND d.kind = 'provisional_cheating'
+			AND NOT EXISTS (SELECT 1 FROM cheating_decisions c WHERE c.registration_id = $1)`, regID, at)
+	if err != nil {
+		return false, classify(fmt.Errorf("escalate cheating case: %w", err))
+	}
+	return tag.RowsAffected() > 0, nil
 }
 
 // Deletion is the record of one category deleted for a registration.

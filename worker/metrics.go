@@ -81,6 +81,7 @@ type StateCollector struct {
 	opts  StateOptions
 
 	up, reviewsPending, reviewsOverdue, reviewsOldest, appealsOpen, deletionsOverdue, deletionsHeld,
+	cheatingOpen, cheatingEscalated, cheatingOldest,
 	requestsOpen, requestsDueSoon, requestsExtended, requestsNextDue *prometheus.Desc
 }
 
@@ -116,6 +117,12 @@ func NewStateCollector(store *storage.Store, o StateOptions) *StateCollector {
 			"Registrations whose data of a category is past its deletion deadline, not deleted and not on legal hold, by category.", "category"),
 		deletionsHeld: d("examflow_deletions_held",
 			"Registrations whose data of a category is past its deletion deadline and postponed by a legal hold (open cheating case or appeal), by category.", "category"),
+		cheatingOpen: d("examflow_cheating_cases_open",
+			"Provisional cheating reports not decided (each holds what the case needs: the answers, results, recordings and identity)."),
+		cheatingEscalated: d("examflow_cheating_cases_escalated",
+			"Undecided cheating cases escalated to case handlers because they stayed undecided past EXAMFLOW_CHEATING_ESCALATE_AFTER."),
+		cheatingOldest: d("examflow_cheating_cases_oldest_age_seconds",
+			"Age of the oldest undecided cheating case since its report, in seconds (0 when none is open)."),
 		requestsOpen: d("examflow_subject_requests_open",
 			"Data subject requests not answered, by kind.", "kind"),
 		requestsDueSoon: d("examflow_subject_requests_due_soon",
@@ -130,7 +137,7 @@ func NewStateCollector(store *storage.Store, o StateOptions) *StateCollector {
 // Describe implements prometheus.Collector.
 func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.reviewsPending, c.reviewsOverdue, c.reviewsOldest, c.appealsOpen,
-		c.deletionsOverdue, c.deletionsHeld, c.requestsOpen, c.requestsDueSoon, c.requestsExtended, c.requestsNextDue} {
+		c.deletionsOverdue, c.deletionsHeld, c.cheatingOpen, c.cheatingEscalated, c.cheatingOldest, c.requestsOpen, c.requestsDueSoon, c.requestsExtended, c.requestsNextDue} {
 		ch <- d
 	}
 }
@@ -185,6 +192,18 @@ func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.deletionsOverdue, float64(b.Overdue), category)
 			gauge(c.deletionsHeld, float64(b.Held), category)
 		}
+	}
+
+	if b, err := c.store.CheatingCases(ctx); err != nil {
+		failed("cheating cases", err)
+	} else {
+		gauge(c.cheatingOpen, float64(b.Open))
+		gauge(c.cheatingEscalated, float64(b.Escalated))
+		age := 0.0
+		if b.OldestReportedAt != nil {
+			age = max(now.Sub(*b.OldestReportedAt).Seconds(), 0)
+		}
+		gauge(c.cheatingOldest, age)
 	}
 
 	if backlog, err := c.store.SubjectRequestBacklog(ctx, now, now.Add(c.opts.DueSoon)); err != nil {

@@ -131,6 +131,9 @@ func Register(r sdkworker.Registry, d Deps) {
 		workflows.ActivityDeleteCategory:  ret.DeleteCategory,
 		workflows.ActivityDeleteHistories: ret.DeleteClosedHistories,
 		workflows.ActivityReconcile:       ret.ReconcileRetention,
+		// Legal holds with an end: run by the lifecycle while it is open.
+		workflows.ActivityPlanUnheldDeletions:  ret.PlanUnheldDeletions,
+		workflows.ActivityEscalateCheatingCase: ret.EscalateCheatingCase,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

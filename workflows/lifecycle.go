@@ -51,6 +51,9 @@ type LifecycleStatus struct {
 	Since  time.Time    `json:"since"`
 	Stages []Stage      `json:"stages"`
 	Parts  []PartStatus `json:"parts,omitempty"`
+	// CheatingEscalated: the provisional cheating case is undecided past
+	// its escalation time and was escalated to case handlers.
+	CheatingEscalated bool `json:"cheating_escalated,omitempty"`
 }
 
 // RecordStageInput is the input of the RecordStage activity.
@@ -87,6 +90,11 @@ type lifecycle struct {
 	now func() time.Time
 	// finalTimer runs from the close of the test day to the final result.
 	finalTimer workflow.Future
+	// holdsWithAnEnd: the run deletes the categories no case needs on their
+	// dates and escalates an undecided cheating case (ChangeHoldsWithAnEnd).
+	holdsWithAnEnd bool
+	// watchingCheating: the escalation of the cheating case is timed.
+	watchingCheating bool
 }
 
 func (l *lifecycle) part(name string) *partRun {
@@ -143,6 +151,10 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 	l.ctx = &rc
 	for _, p := range rc.Parts {
 		l.parts = append(l.parts, &partRun{info: p, status: PartAwaiting, assessments: map[string]Assessment{}})
+	}
+	if workflow.GetVersion(ctx, ChangeHoldsWithAnEnd, workflow.DefaultVersion, 1) == 1 {
+		l.holdsWithAnEnd = true
+		l.deleteUnheldOnTime(ctx)
 	}
 
 	// Events keep arriving after the result too (a final cheating decision,

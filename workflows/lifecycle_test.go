@@ -28,6 +28,20 @@ type fakeActivities struct {
 	parts     []PartInfo
 	cheating  []DecideCheatingInput
 	failStage int // fail RecordStage this many times first
+	// unheld are the milestones PlanUnheldDeletions returns.
+	unheld []Milestone
+	// deleted and escalated record DeleteCategory and
+	// EscalateCheatingCase calls, at the test environment's clock.
+	deleted   []deletionCall
+	escalated []time.Time
+	// escalateAfter is the RegistrationContext's CheatingEscalateAfter.
+	escalateAfter time.Duration
+}
+
+// deletionCall is one DeleteCategory call and when it ran.
+type deletionCall struct {
+	in DeleteCategoryInput
+	at time.Time
 }
 
 func newFakes(parts ...PartInfo) *fakeActivities {
@@ -59,8 +73,10 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 	}, activity.RegisterOptions{Name: ActivityRecordStage})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (RegistrationContext, error) {
 		rec(ActivityLoadRegistration)
+		f.mu.Lock()
+		defer f.mu.Unlock()
 		return RegistrationContext{TestType: "norwegian_a1_b2", Parts: f.parts, ReviewDue: 240 * time.Hour, ReviewReminder: 120 * time.Hour,
-			QuarantineDefault: 365 * 24 * time.Hour, FinalAfter: 21 * 24 * time.Hour}, nil
+			QuarantineDefault: 365 * 24 * time.Hour, FinalAfter: 21 * 24 * time.Hour, CheatingEscalateAfter: f.escalateAfter}, nil
 	}, activity.RegisterOptions{Name: ActivityLoadRegistration})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ StoreAnswerSheetInput) error {
 		rec(ActivityStoreAnswerSheet)
@@ -122,6 +138,30 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 		rec(ActivityPlanRetention)
 		return RetentionPlan{RegistrationID: id, Milestones: []Milestone{{Category: "personal_data", Due: time.Date(2047, 3, 15, 0, 0, 0, 0, time.UTC)}}}, nil
 	}, activity.RegisterOptions{Name: ActivityPlanRetention})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ string) ([]Milestone, error) {
+		rec(ActivityPlanUnheldDeletions)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return slices.Clone(f.unheld), nil
+	}, activity.RegisterOptions{Name: ActivityPlanUnheldDeletions})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ LegalHoldInput) (LegalHoldStatus, error) {
+		rec(ActivityLegalHold)
+		return LegalHoldStatus{}, nil
+	}, activity.RegisterOptions{Name: ActivityLegalHold})
+	env.RegisterActivityWithOptions(func(_ context.Context, in DeleteCategoryInput) (DeletionResult, error) {
+		rec(ActivityDeleteCategory)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.deleted = append(f.deleted, deletionCall{in: in, at: env.Now()})
+		return DeletionResult{RowsDeleted: 1}, nil
+	}, activity.RegisterOptions{Name: ActivityDeleteCategory})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ EscalateCheatingCaseInput) (bool, error) {
+		rec(ActivityEscalateCheatingCase)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.escalated = append(f.escalated, env.Now())
+		return true, nil
+	}, activity.RegisterOptions{Name: ActivityEscalateCheatingCase})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ ReleaseResultsInput) error {
 		rec(ActivityReleaseResults)
 		return nil

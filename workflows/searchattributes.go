@@ -24,16 +24,17 @@ var (
 // registration on a Temporal namespace (examflow migrate).
 func SearchAttributes() map[string]enumspb.IndexedValueType {
 	return map[string]enumspb.IndexedValueType{
-		StageKey.GetName():         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		TestTypeKey.GetName():      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		TestCentreKey.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		SessionDateKey.GetName():   enumspb.INDEXED_VALUE_TYPE_DATETIME,
-		ReviewPendingKey.GetName(): enumspb.INDEXED_VALUE_TYPE_BOOL,
-		ReviewDueKey.GetName():     enumspb.INDEXED_VALUE_TYPE_DATETIME,
-		DeletionDueKey.GetName():   enumspb.INDEXED_VALUE_TYPE_DATETIME,
-		AppealKindKey.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		RequestKindKey.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		CourseTypeKey.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		StageKey.GetName():             enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		TestTypeKey.GetName():          enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		TestCentreKey.GetName():        enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		SessionDateKey.GetName():       enumspb.INDEXED_VALUE_TYPE_DATETIME,
+		ReviewPendingKey.GetName():     enumspb.INDEXED_VALUE_TYPE_BOOL,
+		ReviewDueKey.GetName():         enumspb.INDEXED_VALUE_TYPE_DATETIME,
+		CheatingEscalatedKey.GetName(): enumspb.INDEXED_VALUE_TYPE_BOOL,
+		DeletionDueKey.GetName():       enumspb.INDEXED_VALUE_TYPE_DATETIME,
+		AppealKindKey.GetName():        enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		RequestKindKey.GetName():       enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		CourseTypeKey.GetName():        enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }
 

@@ -107,6 +107,11 @@ type RegistrationContext struct {
 	// ReviewDue and ReviewReminder are the configured review periods.
 	ReviewDue      time.Duration `json:"review_due"`
 	ReviewReminder time.Duration `json:"review_reminder"`
+	// CheatingEscalateAfter is how long a provisional cheating case may
+	// stay undecided before it is escalated to case handlers
+	// (EXAMFLOW_CHEATING_ESCALATE_AFTER); zero means
+	// DefaultCheatingEscalateAfter.
+	CheatingEscalateAfter time.Duration `json:"cheating_escalate_after,omitempty"`
 }
 
 // AnswerItem is one answer on a sheet.
@@ -606,6 +611,7 @@ func (l *lifecycle) applyDiscrepancy(ctx workflow.Context, d Discrepancy) {
 			}
 		case DiscrepancyProvisionalCheating:
 			l.cheated = true
+			l.watchCheatingCase(ctx)
 		}
 	}
 }

@@ -13,4 +13,11 @@ const (
 	// release time. Before, the stage was shown first and recorded after.
 	// The first stage, Registered, is still shown first.
 	ChangeStageRecordedBeforeShown = "stage-recorded-before-shown"
+	// ChangeHoldsWithAnEnd: a lifecycle deletes the categories no open case
+	// needs (address, payment status) on their dates while it is still
+	// open, and escalates a provisional cheating case left undecided past
+	// EXAMFLOW_CHEATING_ESCALATE_AFTER (the CheatingEscalated search
+	// attribute). Before, an open case kept every category and nothing
+	// made anyone decide it.
+	ChangeHoldsWithAnEnd = "holds-with-an-end"
 )

@@ -1,0 +1,121 @@
+package workflows
+
+import (
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Legal holds with an end (docs/retention.md, "Legal holds"). A legal hold
+// keeps only what its open case needs (policy.CaseNeeds): the address and
+// the payment status are needed by no case, so a lifecycle deletes them on
+// their dates even while it is still open (an undecided cheating case, a
+// pending review, an open appeal). An undecided provisional cheating case
+// is escalated to case handlers after a configured time.
+const (
+	// ActivityPlanUnheldDeletions returns the registration's milestones of
+	// the categories no legal hold keeps ([]Milestone).
+	ActivityPlanUnheldDeletions = "PlanUnheldDeletions"
+	// ActivityEscalateCheatingCase records that an undecided provisional
+	// cheating case was escalated to case handlers.
+	ActivityEscalateCheatingCase = "EscalateCheatingCase"
+	// DefaultCheatingEscalateAfter is the escalation time of a lifecycle
+	// whose RegistrationContext carries none: EXAMFLOW_CHEATING_ESCALATE_AFTER's
+	// default.
+	DefaultCheatingEscalateAfter = 30 * 24 * time.Hour
+	// unheldRecheck is how long a lifecycle waits before it asks again
+	// about a deletion a legal hold postponed (none should: the categories
+	// planned are the ones no case needs).
+	unheldRecheck = 24 * time.Hour
+)
+
+// CheatingEscalatedKey is true while the registration's provisional
+// cheating case is undecided past its escalation time: the case handlers'
+// queue in the Temporal UI (CheatingEscalated=true).
+var CheatingEscalatedKey = temporal.NewSearchAttributeKeyBool("CheatingEscalated")
+
+// EscalateCheatingCaseInput escalates a registration's undecided cheating
+// case: opaque IDs and times only.
+type EscalateCheatingCaseInput struct {
+	RegistrationID string    `json:"registration_id"`
+	ReportedAt     time.Time `json:"reported_at"`
+	At             time.Time `json:"at"`
+}
+
+// deleteUnheldOnTime deletes, in a coroutine of its own, each category no
+// case needs at its milestone while the lifecycle is open. The retention
+// run plans the same milestones after the lifecycle; DeleteCategory is
+// idempotent, so a category deleted here is not deleted twice.
+func (l *lifecycle) deleteUnheldOnTime(ctx workflow.Context) {
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		var ms []Milestone
+		if err := workflow.ExecuteActivity(ctx, ActivityPlanUnheldDeletions, l.in.RegistrationID).Get(ctx, &ms); err != nil {
+			return // retried by the policy until the run ends; the retention run plans them too
+		}
+		slices.SortStableFunc(ms, func(a, b Milestone) int { return a.Due.Compare(b.Due) })
+		for _, m := range ms {
+			for {
+				if wait := m.Due.Sub(workflow.Now(ctx)); wait > 0 {
+					if err := workflow.Sleep(ctx, wait); err != nil {
+						return
+					}
+				}
+				var hold LegalHoldStatus
+				if err := workflow.ExecuteActivity(ctx, ActivityLegalHold, LegalHoldInput{RegistrationID: l.in.RegistrationID, Category: m.Category}).Get(ctx, &hold); err != nil {
+					return
+				}
+				if !hold.Held {
+					break
+				}
+				if err := workflow.Sleep(ctx, unheldRecheck); err != nil {
+					return
+				}
+			}
+			if err := workflow.ExecuteActivity(ctx, ActivityDeleteCategory, DeleteCategoryInput{
+				RegistrationID: l.in.RegistrationID, Category: m.Category, Due: m.Due,
+			}).Get(ctx, nil); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// watchCheatingCase times the escalation of a provisional cheating case
+// reported just now: left undecided for CheatingEscalateAfter, it is
+// recorded as escalated and shown by CheatingEscalated=true until it is
+// decided.
+func (l *lifecycle) watchCheatingCase(ctx workflow.Context) {
+	if !l.holdsWithAnEnd || l.watchingCheating || l.cheatingDecided {
+		return
+	}
+	l.watchingCheating = true
+	after := l.ctx.CheatingEscalateAfter
+	if after <= 0 {
+		after = DefaultCheatingEscalateAfter
+	}
+	reported := workflow.Now(ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		decided, err := workflow.AwaitWithTimeout(ctx, after, func() bool { return l.cheatingDecided })
+		if err != nil || decided {
+			return
+		}
+		err = workflow.ExecuteActivity(activityOptions(ctx, 0), ActivityEscalateCheatingCase, EscalateCheatingCaseInput{
+			RegistrationID: l.in.RegistrationID, ReportedAt: reported, At: workflow.Now(ctx),
+		}).Get(ctx, nil)
+		if err != nil || l.cheatingDecided {
+			return
+		}
+		if workflow.UpsertTypedSearchAttributes(ctx, CheatingEscalatedKey.ValueSet(true)) != nil {
+			return
+		}
+		l.status.CheatingEscalated = true
+		if workflow.Await(ctx, func() bool { return l.cheatingDecided }) != nil {
+			return
+		}
+		if workflow.UpsertTypedSearchAttributes(ctx, CheatingEscalatedKey.ValueSet(false)) == nil {
+			l.status.CheatingEscalated = false
+		}
+	})
+}
