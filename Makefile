@@ -33,7 +33,7 @@ help:
 	@echo "make tools   build the pinned Temporal CLI, MinIO and staticcheck into .tools/"
 	@echo "make test-cluster  the end-to-end tests on Temporal Server (PostgreSQL, TLS) with two worker and two API processes"
 	@echo "make drills  failure drills: 200 lifecycles through worker kills and restarts (STACK=cluster: on Temporal Server with replicas)"
-	@echo "make bench   benchmarks against same-run baselines, written to docs/benchmarks.md"
+	@echo "make bench   benchmarks against same-run baselines, written to docs/benchmarks.md (STACK=cluster: on Temporal Server)"
 	@echo "make histories  re-record the workflow histories the replay tests replay (workflows/testdata/histories)"
 	@echo "make fuzz    run each fuzz target for FUZZTIME executions (default 20000x)"
 
@@ -125,14 +125,17 @@ drills: tools postgres $(if $(filter cluster,$(STACK)),tools-cluster)
 	set -o pipefail; EXAMFLOW_E2E_STACK=$(STACK) EXAMFLOW_DRILL_LIFECYCLES=$(DRILL_LIFECYCLES) $(GO) test -count=1 -timeout 60m -run TestFailureDrills -v ./e2e/ | grep -E 'drill|^(--- |ok|FAIL|PASS)'
 
 # Benchmarks: five figures, each a ratio against a baseline measured in the
-# same run, on a stack of their own; rewrites docs/benchmarks.md. Not part of
-# make test (it takes minutes).
+# same run, on a stack of their own; rewrites docs/benchmarks.md (both
+# stacks' latest figures, kept in docs/benchmarks.json). STACK=dev (the
+# default) measures on the Temporal dev server, STACK=cluster on Temporal
+# Server on PostgreSQL with a TLS frontend. Not part of make test (it takes
+# minutes).
 BENCH_N ?= 200
 BENCH_M ?= 200
 BENCH_K ?= 100
 BENCH_CONCURRENCY ?= 8
-bench: $(TEMPORAL) $(MINIO) postgres
-	$(GO) run ./bench -n $(BENCH_N) -m $(BENCH_M) -k $(BENCH_K) -c $(BENCH_CONCURRENCY) -out docs/benchmarks.md
+bench: $(TEMPORAL) $(MINIO) postgres $(if $(filter cluster,$(STACK)),tools-cluster)
+	$(GO) run ./bench -stack $(STACK) -n $(BENCH_N) -m $(BENCH_M) -k $(BENCH_K) -c $(BENCH_CONCURRENCY) -out docs/benchmarks.md
 
 # Workflow histories for the replay tests (docs/workflow-versioning.md): every
 # workflow type's main paths run on a stack of their own and are written to

@@ -1,21 +1,29 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/config"
+	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/workflows"
 )
@@ -284,17 +292,149 @@ func pooled(rounds []loadStats, lat []time.Duration) loadStats {
 type storageResult struct {
 	K int
 	// History is the Temporal history bytes (HistorySizeBytes of every run:
-	// a candidate's closed lifecycle run and its running retention run).
+	// a candidate's closed lifecycle run and its running retention run),
+	// before the closed run is deleted.
 	ExamflowHistory, BaselineHistory float64
 	// ExamflowRetentionRun is the running retention run's share of
-	// ExamflowHistory; the rest is the closed lifecycle run, kept until the
-	// final deletion deletes it (or the namespace's retention does).
+	// ExamflowHistory: what stays in Temporal for the years of the
+	// retention phase once the closed lifecycle run is deleted.
 	ExamflowRetentionRun float64
-	// SQLite is the growth of the Temporal dev server's database files.
-	ExamflowSQLite, BaselineSQLite float64
+	// Temporal is the growth of Temporal's store per retained candidate
+	// (or timer workflow) once closed runs are deleted: pages in use in
+	// the dev server's SQLite file, or the cluster's two PostgreSQL
+	// databases compacted (VACUUM FULL). TemporalStore names which.
+	ExamflowTemporal, BaselineTemporal float64
+	TemporalStore                      string
 	// PG is the growth of examflow's PostgreSQL tables with their indexes
-	// and TOAST.
+	// and TOAST, compacted (VACUUM FULL).
 	ExamflowPG, BaselinePG float64
+	// TemporalTables and PGTables are examflow's growth per candidate by
+	// table, largest first: what costs; BaselineTables are Temporal's
+	// tables' growth per timer workflow, what any workflow costs.
+	TemporalTables, PGTables, BaselineTables []tableBytes
+}
+
+// tableBytes is one table's growth per candidate.
+type tableBytes struct {
+	Table string
+	Bytes float64
+}
+
+// footprint is what figure 3 measures at one moment: the bytes in use by
+// table in Temporal's store and in examflow's PostgreSQL.
+type footprint struct{ temporal, examflow map[string]int64 }
+
+// total sums a footprint's tables.
+func total(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// perCandidate is the growth from before to after per k, and its tables
+// that grew, largest first.
+func perCandidate(before, after map[string]int64, k int) (float64, []tableBytes) {
+	var ts []tableBytes
+	for t, v := range after {
+		if d := v - before[t]; d > 0 {
+			ts = append(ts, tableBytes{t, float64(d) / float64(k)})
+		}
+	}
+	slices.SortFunc(ts, func(a, b tableBytes) int { return cmp.Compare(b.Bytes, a.Bytes) })
+	return float64(total(after)-total(before)) / float64(k), ts
+}
+
+// measure compacts and measures examflow's PostgreSQL and Temporal's
+// store. PostgreSQL tables are rewritten with VACUUM FULL first, so the
+// figure is the live rows and their indexes, not the dead rows and free
+// space that autovacuum leaves for reuse; the SQLite file counts its pages
+// in use (the pages on its freelist are free for reuse).
+func (b *bench) measure(ctx context.Context) (footprint, error) {
+	f := footprint{temporal: map[string]int64{}}
+	var err error
+	if f.examflow, err = compactedTables(ctx, b.pool); err != nil {
+		return f, fmt.Errorf("examflow database: %w", err)
+	}
+	if !b.opts.cluster() {
+		n, err := sqliteBytesInUse(filepath.Join(b.dir, "temporal.db"))
+		f.temporal["temporal.db (pages in use)"] = n
+		return f, err
+	}
+	port := b.stack.Config().PostgresPort
+	for _, db := range []string{devstack.TemporalDatabase, devstack.TemporalVisibilityDatabase} {
+		pool, err := pgxpool.New(ctx, fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", devstack.DatabaseUser, port, db))
+		if err != nil {
+			return f, err
+		}
+		tables, err := compactedTables(ctx, pool)
+		pool.Close()
+		if err != nil {
+			return f, fmt.Errorf("%s database: %w", db, err)
+		}
+		for t, n := range tables {
+			f.temporal[db+"."+t] = n
+		}
+	}
+	return f, nil
+}
+
+// compactedTables runs VACUUM FULL on a database (as its superuser) and
+// returns the size of each table in its public schema, with indexes and
+// TOAST.
+func compactedTables(ctx context.Context, pool *pgxpool.Pool) (map[string]int64, error) {
+	if _, err := pool.Exec(ctx, `VACUUM FULL`); err != nil {
+		return nil, fmt.Errorf("vacuum: %w", err)
+	}
+	rows, err := pool.Query(ctx, `SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')`)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int64{}
+	var name string
+	var size int64
+	_, err = pgx.ForEachRow(rows, []any{&name, &size}, func() error { m[name] = size; return nil })
+	return m, err
+}
+
+// sqliteBytesInUse is the bytes of the SQLite database at path in pages
+// that are not on its freelist, read from the newest copy of its header:
+// in the write-ahead log when page 1 was written there since the last
+// checkpoint, else in the file (https://www.sqlite.org/fileformat.html).
+func sqliteBytesInUse(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	header := make([]byte, 100)
+	_, err = io.ReadFull(f, header)
+	_ = f.Close()
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	if string(header[:16]) != "SQLite format 3\x00" {
+		return 0, fmt.Errorf("%s is not an SQLite database", path)
+	}
+	pageSize := int64(binary.BigEndian.Uint16(header[16:18]))
+	if pageSize == 1 {
+		pageSize = 65536
+	}
+	if wal, err := os.ReadFile(path + "-wal"); err == nil && len(wal) >= 32 {
+		frame := 24 + int(binary.BigEndian.Uint32(wal[8:12]))
+		salts := wal[16:24]
+		// Frames of the current log carry its salts; a frame with other
+		// salts is left over from before the log was restarted.
+		for off := 32; off+frame <= len(wal) && bytes.Equal(wal[off+8:off+16], salts); off += frame {
+			if binary.BigEndian.Uint32(wal[off:off+4]) == 1 {
+				header = wal[off+24 : off+124]
+			}
+		}
+	}
+	pages := int64(binary.BigEndian.Uint32(header[28:32]))
+	free := int64(binary.BigEndian.Uint32(header[36:40]))
+	return (pages - free) * pageSize, nil
 }
 
 // deletionResult is figure 4.
@@ -319,21 +459,6 @@ type deletionResult struct {
 	Margin, Late time.Duration
 }
 
-// sizes are the byte counts figure 3 measures.
-type sizes struct{ sqlite, pg int64 }
-
-func (b *bench) sizes(ctx context.Context) (sizes, error) {
-	var s sizes
-	for _, suffix := range []string{"", "-wal"} {
-		if fi, err := os.Stat(filepath.Join(b.dir, "temporal.db"+suffix)); err == nil {
-			s.sqlite += fi.Size()
-		}
-	}
-	err := b.pool.QueryRow(ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
-		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')`).Scan(&s.pg)
-	return s, err
-}
-
 // retention measures figure 3 and then figure 4 on the same K candidates:
 // their deletion milestones are set to fall due together, after the
 // storage has been measured.
@@ -344,7 +469,7 @@ func (b *bench) retention(ctx context.Context, td testDayResult) (storageResult,
 
 	// Baseline of figure 3: K workflows asleep in a timer.
 	b.say("  baseline: %d timer workflows", k)
-	before, err := b.sizes(ctx)
+	s0, err := b.measure(ctx)
 	if err != nil {
 		return st, del, err
 	}
@@ -360,7 +485,7 @@ func (b *bench) retention(ctx context.Context, td testDayResult) (storageResult,
 		return st, del, fmt.Errorf("baseline: %w", err)
 	}
 	time.Sleep(settle)
-	after, err := b.sizes(ctx)
+	s1, err := b.measure(ctx)
 	if err != nil {
 		return st, del, err
 	}
@@ -369,8 +494,12 @@ func (b *bench) retention(ctx context.Context, td testDayResult) (storageResult,
 		return st, del, err
 	}
 	st.BaselineHistory = float64(hist) / float64(k)
-	st.BaselineSQLite = float64(after.sqlite-before.sqlite) / float64(k)
-	st.BaselinePG = float64(after.pg-before.pg) / float64(k)
+	st.BaselineTemporal, st.BaselineTables = perCandidate(s0.temporal, s1.temporal, k)
+	st.BaselinePG, _ = perCandidate(s0.examflow, s1.examflow, k)
+	st.TemporalStore = "SQLite pages in use"
+	if b.opts.cluster() {
+		st.TemporalStore = "PostgreSQL, compacted"
+	}
 
 	// examflow: a worker and API with the appeal window and the retention
 	// periods shortened, as e2e's startRetentionStack does. Periods run
@@ -381,8 +510,9 @@ func (b *bench) retention(ctx context.Context, td testDayResult) (storageResult,
 	if del.Margin == 0 {
 		perCandidate := sum(td.ExamflowRounds) / time.Duration(max(td.N, 1))
 		// A candidate's way to the retention phase runs about twice the
-		// test day's activities (publication, planning, continue-as-new).
-		del.Margin = (30*time.Second + finalAfter + 2*time.Duration(k)*perCandidate).Round(time.Second)
+		// test day's activities (publication, planning, continue-as-new);
+		// then the closed runs are deleted and the databases compacted.
+		del.Margin = (60*time.Second + finalAfter + 3*time.Duration(k)*perCandidate).Round(time.Second)
 	}
 	due := time.Now().Add(del.Margin)
 	periods := policy.Periods{policy.Address: due.Sub(b.today), policy.PersonalData: due.Sub(b.today)}
@@ -402,9 +532,6 @@ func (b *bench) retention(ctx context.Context, td testDayResult) (storageResult,
 		return st, del, err
 	}
 	b.say("  examflow: %d candidates to the retention phase; milestones due in %s", k, del.Margin)
-	if before, err = b.sizes(ctx); err != nil {
-		return st, del, err
-	}
 	cands := make([]candidate, k)
 	if _, _, err := drive(ctx, b.opts.Concurrency, k, func(ctx context.Context, i int) error {
 		c, err := b.register(ctx, url, "BENCH-RET")
@@ -424,22 +551,30 @@ func (b *bench) retention(ctx context.Context, td testDayResult) (storageResult,
 	if err := b.waitSettled(ctx, ids, workflows.RetentionWorkflow); err != nil {
 		return st, del, err
 	}
-	time.Sleep(settle)
-	if after, err = b.sizes(ctx); err != nil {
-		return st, del, err
-	}
 	var current int64
 	if hist, current, err = b.historyBytes(ctx, ids); err != nil {
 		return st, del, err
 	}
+	st.ExamflowHistory = float64(hist) / float64(k)
 	st.ExamflowRetentionRun = float64(current) / float64(k)
+	// The steady state of the retention phase: the closed lifecycle runs
+	// deleted as examflow's final deletion deletes them (and as the
+	// namespace's retention period would after 30 days).
+	b.say("  examflow: deleting the %d closed lifecycle runs", k)
+	if err := b.deleteClosedRuns(ctx, ids, regIDs); err != nil {
+		return st, del, err
+	}
+	time.Sleep(settle)
+	s2, err := b.measure(ctx)
+	if err != nil {
+		return st, del, err
+	}
+	st.ExamflowTemporal, st.TemporalTables = perCandidate(s1.temporal, s2.temporal, k)
+	st.ExamflowPG, st.PGTables = perCandidate(s1.examflow, s2.examflow, k)
 	// Measured before any deletion began?
 	del.Late = time.Since(due)
-	st.ExamflowHistory = float64(hist) / float64(k)
-	st.ExamflowSQLite = float64(after.sqlite-before.sqlite) / float64(k)
-	st.ExamflowPG = float64(after.pg-before.pg) / float64(k)
-	b.say("  per candidate: history %.0f B, SQLite %+.0f B, PostgreSQL %+.0f B; per timer workflow: history %.0f B, SQLite %+.0f B",
-		st.ExamflowHistory, st.ExamflowSQLite, st.ExamflowPG, st.BaselineHistory, st.BaselineSQLite)
+	b.say("  per retained candidate: Temporal %+.0f B (%s), PostgreSQL %+.0f B; per timer workflow: Temporal %+.0f B",
+		st.ExamflowTemporal, st.TemporalStore, st.ExamflowPG, st.BaselineTemporal)
 	if del.Late > -time.Second {
 		b.say("  WARNING: the candidates were in the retention phase and measured only %s after their milestones; raise -margin", del.Late.Round(time.Millisecond))
 	}
@@ -557,6 +692,53 @@ func (b *bench) historyBytes(ctx context.Context, ids []string) (all, current in
 		}
 	}
 	return all, current, nil
+}
+
+// deleteClosedRuns deletes the closed runs of the registrations' workflows
+// with examflow's own activity (the final deletion's) and waits until
+// Temporal no longer knows them.
+func (b *bench) deleteClosedRuns(ctx context.Context, ids, regIDs []string) error {
+	r := &activities.Retention{Temporal: b.temporal, Namespace: b.cfg.TemporalNamespace, Logger: b.quiet}
+	firsts := make([]string, len(ids))
+	for i, id := range ids {
+		d, err := b.temporal.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil {
+			return err
+		}
+		if info := d.GetWorkflowExecutionInfo(); info.GetFirstRunId() != info.GetExecution().GetRunId() {
+			firsts[i] = info.GetFirstRunId()
+		}
+	}
+	// Visibility answers the activity's query a moment after a run
+	// closes: a registration whose first run is still there after a few
+	// seconds is asked again.
+	polls := 0
+	_, err := waitUntil(ctx, b.opts.Wait, 4*poll, fmt.Sprintf("%d closed runs deleted", len(ids)), func(ctx context.Context) (bool, error) {
+		left := 0
+		for i, first := range firsts {
+			if first == "" {
+				continue
+			}
+			if polls%25 == 0 {
+				if err := r.DeleteClosedHistories(ctx, regIDs[i]); err != nil {
+					return false, err
+				}
+			}
+			_, err := b.temporal.DescribeWorkflowExecution(ctx, ids[i], first)
+			var gone *serviceerror.NotFound
+			if errors.As(err, &gone) {
+				firsts[i] = ""
+				continue
+			}
+			if err != nil {
+				return false, err
+			}
+			left++
+		}
+		polls++
+		return left == 0, nil
+	})
+	return err
 }
 
 // plainDeletes fills a scratch table with k rows of size random bytes and

@@ -30,6 +30,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -52,9 +54,25 @@ type options struct {
 	Margin time.Duration
 	// Wait bounds each wait for the workflows to reach a state.
 	Wait time.Duration
-	// Out is the Markdown file written; ToolsDir holds temporal and minio.
+	// Stack is the stack measured: "dev" (the Temporal CLI's dev server on
+	// SQLite) or "cluster" (Temporal Server on PostgreSQL with a TLS
+	// frontend, as make test-cluster runs it).
+	Stack string
+	// Out is the Markdown file written; its figures are kept per stack in
+	// Out with .json for .md, so a run on one stack keeps the other's.
+	// ToolsDir holds temporal and minio (and temporal-server for the
+	// cluster).
 	Out, ToolsDir string
 }
+
+// cluster is whether the run is on the cluster-shaped stack.
+func (o options) cluster() bool { return o.Stack == stackCluster }
+
+// The stacks make bench runs on.
+const (
+	stackDev     = "dev"
+	stackCluster = "cluster"
+)
 
 func main() {
 	var o options
@@ -65,6 +83,7 @@ func main() {
 	flag.IntVar(&o.Pairs, "pairs", 5, "pairs of rounds (examflow, baseline) figures 1 and 2 are split into")
 	flag.DurationVar(&o.Margin, "margin", 0, "time from the retention candidates' registration to their deletion milestones (0: estimated from figure 1)")
 	flag.DurationVar(&o.Wait, "wait", 5*time.Minute, "longest wait for workflows to reach a state")
+	flag.StringVar(&o.Stack, "stack", stackDev, "stack to measure: dev (Temporal dev server on SQLite) or cluster (Temporal Server on PostgreSQL, TLS)")
 	flag.StringVar(&o.Out, "out", "docs/benchmarks.md", "Markdown file to write")
 	flag.StringVar(&o.ToolsDir, "tools", os.Getenv("EXAMFLOW_TOOLS_DIR"), "folder of the temporal and minio binaries (default .tools/bin)")
 	flag.Usage = func() {
@@ -72,9 +91,21 @@ func main() {
 			"Starts a stack of its own, measures five figures against baselines and writes them to -out.\n\n")
 		flag.PrintDefaults()
 	}
+	render := flag.Bool("render", false, "only rewrite -out from the figures kept beside it (after editing the text in bench/report.go)")
 	flag.Parse()
+	if *render {
+		if err := renderOnly(o.Out); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.N < 1 || o.M < 1 || o.K < 1 || o.Concurrency < 1 || o.Pairs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -n, -m, -k, -c and -pairs must be at least 1")
+		os.Exit(2)
+	}
+	if o.Stack != stackDev && o.Stack != stackCluster {
+		fmt.Fprintf(os.Stderr, "bench: -stack is %q; it must be %s or %s\n", o.Stack, stackDev, stackCluster)
 		os.Exit(2)
 	}
 	if o.ToolsDir == "" {
@@ -89,6 +120,15 @@ func main() {
 	}
 }
 
+// renderOnly rewrites the Markdown file from the kept figures.
+func renderOnly(out string) error {
+	rs, err := loadResults(strings.TrimSuffix(out, ".md") + ".json")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out, []byte(rs.markdown()), 0o644)
+}
+
 // run starts the stack, measures the five figures in order and writes the
 // report. The order matters: figure 3 measures file growth before figure 4
 // deletes anything, and figure 4's milestones are set from figure 1's pace.
@@ -99,8 +139,15 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer b.close()
-	rep := report{Options: o, Date: time.Now().UTC(), Machine: readMachine()}
+	rep := report{Stack: o.Stack, Options: o, Date: time.Now().UTC(), Machine: readMachine()}
 	rep.Versions = b.versions(ctx)
+	rep.Versions["Go"] = strings.TrimPrefix(runtime.Version(), "go")
+	// The other stack's latest figures stay in the document.
+	resultsFile := strings.TrimSuffix(o.Out, ".md") + ".json"
+	rs, err := loadResults(resultsFile)
+	if err != nil {
+		return err
+	}
 
 	b.say("figure 1: test day, N=%d", o.N)
 	if rep.TestDay, err = b.testDay(ctx); err != nil {
@@ -120,10 +167,14 @@ func run(ctx context.Context, o options) error {
 	}
 	rep.Took = time.Since(started)
 	rep.Retries = b.retries.Load()
-	if err := os.WriteFile(o.Out, []byte(rep.markdown()), 0o644); err != nil {
+	rs[o.Stack] = rep
+	if err := rs.save(resultsFile); err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.Out, []byte(rs.markdown()), 0o644); err != nil {
 		return err
 	}
 	fmt.Print(rep.table())
-	b.say("wrote %s", o.Out)
+	b.say("wrote %s and %s", o.Out, resultsFile)
 	return nil
 }

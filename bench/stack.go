@@ -66,7 +66,11 @@ type bench struct {
 // the baselines, on one task queue with the default worker options) and the
 // API.
 func startBench(ctx context.Context, o options) (*bench, error) {
-	for _, bin := range []string{"temporal", "minio"} {
+	need := []string{"temporal", "minio"}
+	if o.cluster() {
+		need = append(need, "temporal-server", "temporal-sql-tool")
+	}
+	for _, bin := range need {
 		if _, err := os.Stat(filepath.Join(o.ToolsDir, bin)); err != nil {
 			return nil, fmt.Errorf("%s not found in %s: run `make bench`, which builds the pinned tools", bin, o.ToolsDir)
 		}
@@ -81,8 +85,9 @@ func startBench(ctx context.Context, o options) (*bench, error) {
 	for name, typ := range workflows.SearchAttributes() {
 		sas[name] = typ.String()
 	}
-	b.say("starting PostgreSQL, MinIO and Temporal in %s", b.dir)
-	stack, err := devstack.Start(ctx, devstack.Config{Dir: b.dir, ToolsDir: o.ToolsDir, Headless: true, Fast: true, SearchAttributes: sas, Logger: b.quiet})
+	b.say("starting PostgreSQL, MinIO and Temporal (%s stack) in %s", o.Stack, b.dir)
+	stack, err := devstack.Start(ctx, devstack.Config{Dir: b.dir, ToolsDir: o.ToolsDir, Headless: true, Fast: true,
+		SearchAttributes: sas, Logger: b.quiet, Cluster: o.cluster()})
 	if err != nil {
 		b.close()
 		return nil, fmt.Errorf("start stack: %w", err)
@@ -98,15 +103,20 @@ func startBench(ctx context.Context, o options) (*bench, error) {
 
 func (b *bench) setup(ctx context.Context) error {
 	s := b.stack
-	for k, v := range map[string]string{
-		"EXAMFLOW_DATABASE_URL":     s.DatabaseURL(),
-		"EXAMFLOW_TEMPORAL_ADDRESS": s.TemporalAddress(),
-		"EXAMFLOW_MINIO_ENDPOINT":   s.MinIOEndpoint(),
-		"EXAMFLOW_TASK_QUEUE":       "examflow-bench",
+	env := map[string]string{
+		"EXAMFLOW_DATABASE_URL":   s.DatabaseURL(),
+		"EXAMFLOW_MINIO_ENDPOINT": s.MinIOEndpoint(),
+		"EXAMFLOW_TASK_QUEUE":     "examflow-bench",
 		// A stack of its own with fictional data: the public
 		// development secrets.
 		config.DevSecretsVar: config.DevSecretsAllow,
-	} {
+	}
+	// The Temporal address, and on the cluster stack its TLS settings.
+	for _, kv := range s.TemporalEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	for k, v := range env {
 		if err := os.Setenv(k, v); err != nil {
 			return err
 		}
