@@ -61,8 +61,10 @@ type options struct {
 	// Out is the Markdown file written; its figures are kept per stack in
 	// Out with .json for .md, so a run on one stack keeps the other's.
 	// ToolsDir holds temporal and minio (and temporal-server for the
-	// cluster).
-	Out, ToolsDir string
+	// cluster). Neither is kept with the figures: they name this machine's
+	// folders.
+	Out      string `json:"-"`
+	ToolsDir string `json:"-"`
 }
 
 // cluster is whether the run is on the cluster-shaped stack.
