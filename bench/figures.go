@@ -508,11 +508,11 @@ func (b *bench) retention(ctx context.Context, td testDayResult) (storageResult,
 	const finalAfter = 2 * time.Second
 	del.Margin = b.opts.Margin
 	if del.Margin == 0 {
-		perCandidate := sum(td.ExamflowRounds) / time.Duration(max(td.N, 1))
+		each := sum(td.ExamflowRounds) / time.Duration(max(td.N, 1))
 		// A candidate's way to the retention phase runs about twice the
 		// test day's activities (publication, planning, continue-as-new);
 		// then the closed runs are deleted and the databases compacted.
-		del.Margin = (60*time.Second + finalAfter + 3*time.Duration(k)*perCandidate).Round(time.Second)
+		del.Margin = (60*time.Second + finalAfter + 3*time.Duration(k)*each).Round(time.Second)
 	}
 	due := time.Now().Add(del.Margin)
 	periods := policy.Periods{policy.Address: due.Sub(b.today), policy.PersonalData: due.Sub(b.today)}

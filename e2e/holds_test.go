@@ -32,15 +32,7 @@ func TestOpenCheatingCaseHoldsOnlyWhatItNeeds(t *testing.T) {
 	rs := startRetentionStack(t, policy.Periods{policy.Address: sinceMidnight + 6*time.Second, policy.PaymentStatus: sinceMidnight + 9*time.Second,
 		policy.PersonalData: sinceMidnight + time.Hour, policy.Cheating: time.Hour},
 		func(d *worker.Deps) { d.TestDay.CheatingEscalateAfter = 4 * time.Second })
-	centre := uniqueCentre()
-	sessionFor(t, "citizenship", centre, today)
-	body := newPerson(t).registration("citizenship", centre, today)
-	body["payment_status"] = "paid"
-	a := doAt(t, rs.url, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(body)), nil)
-	if a.Status != 201 {
-		t.Fatalf("register: %d %s", a.Status, a.Raw)
-	}
-	regID, wfID := a.Body["registration_id"].(string), a.Body["workflow_id"].(string)
+	regID, wfID := rs.registerPaid(t, today)
 	url := "/v1/registrations/" + regID
 	if d := doAt(t, rs.url, http.MethodPost, url+"/discrepancies", "application/json", []byte(`{"kind": "provisional_cheating"}`), nil); d.Status != 202 {
 		t.Fatalf("provisional: %d %s", d.Status, d.Raw)

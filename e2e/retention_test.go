@@ -70,6 +70,22 @@ func startRetentionStack(t *testing.T, periods policy.Periods, options ...func(*
 	return retentionStack{url: srv.URL, sim: sim, queue: queue}
 }
 
+// registerPaid registers a new fictional candidate with a paid fee for
+// today's citizenship session (date) at a fresh test centre, through the
+// stack's API, and returns the registration and workflow IDs.
+func (rs retentionStack) registerPaid(t *testing.T, date string) (regID, wfID string) {
+	t.Helper()
+	centre := uniqueCentre()
+	sessionFor(t, "citizenship", centre, date)
+	body := newPerson(t).registration("citizenship", centre, date)
+	body["payment_status"] = "paid"
+	a := doAt(t, rs.url, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(body)), nil)
+	if a.Status != 201 {
+		t.Fatalf("register: %d %s", a.Status, a.Raw)
+	}
+	return a.Body["registration_id"].(string), a.Body["workflow_id"].(string)
+}
+
 func rowCount(t *testing.T, query string, args ...any) int {
 	t.Helper()
 	var n int
@@ -386,15 +402,7 @@ func TestCheatingAndPaymentStatusDeletedAtTheirMilestones(t *testing.T) {
 	long := now.Sub(now.Truncate(24*time.Hour)) + time.Hour
 	rs := startRetentionStack(t, policy.Periods{policy.Cheating: 10 * time.Second, policy.PaymentStatus: long - time.Hour + 10*time.Second,
 		policy.Address: long, policy.PersonalData: long})
-	centre := uniqueCentre()
-	sessionFor(t, "citizenship", centre, today)
-	body := newPerson(t).registration("citizenship", centre, today)
-	body["payment_status"] = "paid"
-	a := doAt(t, rs.url, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(body)), nil)
-	if a.Status != 201 {
-		t.Fatalf("register: %d %s", a.Status, a.Raw)
-	}
-	regID := a.Body["registration_id"].(string)
+	regID, _ := rs.registerPaid(t, today)
 	url := "/v1/registrations/" + regID
 	if d := doAt(t, rs.url, http.MethodPost, url+"/discrepancies", "application/json", []byte(`{"kind": "provisional_cheating"}`), nil); d.Status != 202 {
 		t.Fatalf("provisional: %d %s", d.Status, d.Raw)

@@ -25,10 +25,6 @@ const (
 	// whose RegistrationContext carries none: EXAMFLOW_CHEATING_ESCALATE_AFTER's
 	// default.
 	DefaultCheatingEscalateAfter = 30 * 24 * time.Hour
-	// unheldRecheck is how long a lifecycle waits before it asks again
-	// about a deletion a legal hold postponed (none should: the categories
-	// planned are the ones no case needs).
-	unheldRecheck = 24 * time.Hour
 )
 
 // CheatingEscalatedKey is true while the registration's provisional
@@ -45,7 +41,9 @@ type EscalateCheatingCaseInput struct {
 }
 
 // deleteUnheldOnTime deletes, in a coroutine of its own, each category no
-// case needs at its milestone while the lifecycle is open. The retention
+// case needs at its milestone while the lifecycle is open. No legal hold
+// covers these categories (policy.Unheld is what policy.CaseNeeds leaves
+// out), so the LegalHold activity is not asked. The retention
 // run plans the same milestones after the lifecycle; DeleteCategory is
 // idempotent, so a category deleted here is not deleted twice.
 func (l *lifecycle) deleteUnheldOnTime(ctx workflow.Context) {
@@ -56,20 +54,8 @@ func (l *lifecycle) deleteUnheldOnTime(ctx workflow.Context) {
 		}
 		slices.SortStableFunc(ms, func(a, b Milestone) int { return a.Due.Compare(b.Due) })
 		for _, m := range ms {
-			for {
-				if wait := m.Due.Sub(workflow.Now(ctx)); wait > 0 {
-					if err := workflow.Sleep(ctx, wait); err != nil {
-						return
-					}
-				}
-				var hold LegalHoldStatus
-				if err := workflow.ExecuteActivity(ctx, ActivityLegalHold, LegalHoldInput{RegistrationID: l.in.RegistrationID, Category: m.Category}).Get(ctx, &hold); err != nil {
-					return
-				}
-				if !hold.Held {
-					break
-				}
-				if err := workflow.Sleep(ctx, unheldRecheck); err != nil {
+			if wait := m.Due.Sub(workflow.Now(ctx)); wait > 0 {
+				if err := workflow.Sleep(ctx, wait); err != nil {
 					return
 				}
 			}

@@ -144,10 +144,6 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 		defer f.mu.Unlock()
 		return slices.Clone(f.unheld), nil
 	}, activity.RegisterOptions{Name: ActivityPlanUnheldDeletions})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ LegalHoldInput) (LegalHoldStatus, error) {
-		rec(ActivityLegalHold)
-		return LegalHoldStatus{}, nil
-	}, activity.RegisterOptions{Name: ActivityLegalHold})
 	env.RegisterActivityWithOptions(func(_ context.Context, in DeleteCategoryInput) (DeletionResult, error) {
 		rec(ActivityDeleteCategory)
 		f.mu.Lock()
