@@ -86,13 +86,23 @@ type Deletion struct {
 	SubjectDeleted bool
 }
 
+// laterRegistration finds a registration of the candidate (@candidate) for
+// a later test than the registration @reg (session date, then registration
+// time): the address is still needed for it.
+const laterRegistration = `SELECT 1 FROM registrations o JOIN registrations r ON r.id = @reg
+	WHERE o.candidate_id = @candidate AND o.id <> r.id AND (o.session_date, o.registered_at) > (r.session_date, r.registered_at)`
+
 // categoryDeletes are the statements that delete a category of one
 // registration's data (@reg the registration, @candidate its candidate,
 // @registered its registered_at). personal_data is the registration's final deletion.
 var categoryDeletes = map[string][]string{
 	"address": {
-		// The address a later registration recorded is that registration's.
-		`DELETE FROM candidate_addresses WHERE candidate_id = @candidate AND recorded_at <= @registered`,
+		// The address a later registration recorded is that registration's,
+		// and while the candidate has a registration for a later test (a
+		// legacy import of an old test arrives after a new registration) the
+		// address is that test's: its own milestone deletes it.
+		`DELETE FROM candidate_addresses WHERE candidate_id = @candidate AND recorded_at <= @registered
+			AND NOT EXISTS (` + laterRegistration + `)`,
 	},
 	"cheating": {
 		`DELETE FROM cheating_decisions WHERE registration_id = @reg`,
@@ -256,7 +266,9 @@ func overdueQueries(addressFromRegistered bool) map[string]string {
 		"payment_status": `SELECT r.id, r.session_date::timestamptz FROM registrations r WHERE r.session_date::timestamptz <= $1 AND r.payment_status IS NOT NULL`,
 		"personal_data":  `SELECT r.id, r.session_date::timestamptz FROM registrations r WHERE r.session_date::timestamptz <= $1`,
 		"address": `SELECT r.id, ` + addrEvent + ` FROM registrations r WHERE ` + addrEvent + ` <= $1
-			AND EXISTS (SELECT 1 FROM candidate_addresses a WHERE a.candidate_id = r.candidate_id AND a.recorded_at <= r.registered_at)`,
+			AND EXISTS (SELECT 1 FROM candidate_addresses a WHERE a.candidate_id = r.candidate_id AND a.recorded_at <= r.registered_at)
+			AND NOT EXISTS (SELECT 1 FROM registrations o WHERE o.candidate_id = r.candidate_id AND o.id <> r.id
+				AND (o.session_date, o.registered_at) > (r.session_date, r.registered_at))`,
 		"audio": `SELECT r.id, x.up FROM registrations r
 			JOIN LATERAL (SELECT min(uploaded_at) AS up FROM recordings WHERE registration_id = r.id) x ON x.up IS NOT NULL
 			WHERE x.up <= $1`,
