@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/notify"
 	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/worker"
 )
@@ -333,17 +335,23 @@ func TestFailureDrills(t *testing.T) {
 	// worker killed between the server's acceptance and the sent mark sends
 	// again), so resends are counted, not refused, and a resend is the same
 	// message: it carries the first one's Message-ID.
+	// A worker killed between claiming a batch and sending it (or a
+	// PostgreSQL outage there) leaves the batch leased: it goes out when the
+	// lease ends, so the wait covers one lease.
 	var delivered, resent int
-	eventually(t, 2*time.Minute, func() error {
+	eventually(t, notify.DefaultLease+time.Minute, func() error {
 		delivered, resent = 0, 0
+		var missing []string
 		for _, c := range cands {
 			if got := len(sink.to(c.email)); got > 0 {
 				delivered++
 				resent += got - 1
+			} else {
+				missing = append(missing, outboxState(t, c.reg))
 			}
 		}
 		if delivered != n {
-			return fmt.Errorf("%d of %d result notices delivered", delivered, n)
+			return fmt.Errorf("%d of %d result notices delivered; not delivered: %s", delivered, n, strings.Join(missing, "; "))
 		}
 		return nil
 	})
@@ -370,6 +378,23 @@ func TestFailureDrills(t *testing.T) {
 	t.Logf("drill (%s): %d lifecycles completed to retention; %d worker kills; temporal, minio and postgres restarted; %d answers 503 retried; "+
 		"%d requests failed over to another API; %d publications (one each), %d address deletions (one each), %d notices delivered (%d resent); %s",
 		stack, n, kills, unavailable.Load(), failovers.Load(), published, n, delivered, resent, verdict)
+}
+
+// outboxState describes the result notice of a registration for a failure
+// message: IDs, counts and times only.
+func outboxState(t *testing.T, reg string) string {
+	t.Helper()
+	var attempts int
+	var state, lastError string
+	var dueIn float64
+	err := env.pool.QueryRow(context.Background(), `SELECT attempts,
+		CASE WHEN sent_at IS NOT NULL THEN 'sent' WHEN failed_at IS NOT NULL THEN 'failed' ELSE 'pending' END,
+		COALESCE(last_error, ''), EXTRACT(EPOCH FROM next_attempt_at - now())::float8
+		FROM notification_outbox WHERE registration_id = $1 AND kind = 'result_ready'`, uuid.MustParse(reg)).Scan(&attempts, &state, &lastError, &dueIn)
+	if err != nil {
+		return fmt.Sprintf("registration %s: %v", reg, err)
+	}
+	return fmt.Sprintf("registration %s: %s, %d attempts, due in %.0fs, last error %q", reg, state, attempts, dueIn, lastError)
 }
 
 // pgDrill stops PostgreSQL: the API answers 503 with Retry-After, and once

@@ -693,3 +693,57 @@ func TestOutboxEnqueueRefusals(t *testing.T) {
 		}
 	}
 }
+
+// cancellingMailer stands for a worker shut down while it sends: the first
+// send ends the drainer's context and fails with it.
+type cancellingMailer struct{ cancel context.CancelFunc }
+
+func (m cancellingMailer) Send(ctx context.Context, _ notify.Message) error {
+	m.cancel()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestDrainerReleasesWhatItDidNotSend: a drainer that stops in the middle
+// of a batch (its worker shut down) hands the rows it did not send back at
+// once, instead of holding them for the rest of the lease, so another
+// worker sends them on its next drain, not minutes later.
+func TestDrainerReleasesWhatItDidNotSend(t *testing.T) {
+	ctx := context.Background()
+	_, reg := notifyRegistration(t, newPerson(t).Email)
+	for i := range 3 {
+		nt := resultReady(reg)
+		nt.DedupeKey = fmt.Sprintf("release-test:%s:%d", reg.ID, i)
+		if created, err := env.store.EnqueueNotification(ctx, nt); err != nil || !created {
+			t.Fatalf("enqueue: %v %v", created, err)
+		}
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d := &notify.Drainer{Store: env.store, Mailer: cancellingMailer{cancel}, Batch: 100, Lease: time.Hour}
+	if _, err := d.RunOnce(dctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("drain: %v, want the cancellation", err)
+	}
+	var due, pending int
+	if err := env.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE next_attempt_at <= now()), count(*)
+		FROM notification_outbox WHERE registration_id = $1 AND sent_at IS NULL AND failed_at IS NULL AND attempts = 0`, reg.ID).Scan(&due, &pending); err != nil {
+		t.Fatal(err)
+	}
+	if pending != 3 || due != 3 {
+		t.Fatalf("%d of 3 unsent rows pending, %d due again; want all 3 handed back at once", pending, due)
+	}
+	// Another drainer sends them now.
+	sink := newSMTPSink(t)
+	if _, err := notifyDrainer(t, sink, &syncBuffer{}, nil, nil).RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := env.store.NotificationsFor(ctx, reg.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		if n.Status != storage.NotificationSent {
+			t.Errorf("row %s is %s after the second drain, want sent", n.ID, n.Status)
+		}
+	}
+}

@@ -120,17 +120,20 @@ func (d *Drainer) drain(ctx context.Context) (sent, claimed int, err error) {
 	}
 	// Sends start in the first half of the lease and must end before it
 	// does, so no other drainer claims a row while it is being sent. Rows
-	// not started stay leased and fall due again when the lease ends.
+	// not started are handed back at once (release); only a crash leaves
+	// them leased until the lease ends.
 	startBefore := start.Add(lease / 2)
 	sendCtx, cancel := context.WithDeadline(ctx, start.Add(lease*9/10))
 	defer cancel()
 	for i, n := range batch {
 		if err := ctx.Err(); err != nil {
+			d.release(ctx, batch[i:])
 			return sent, len(batch), err
 		}
 		if time.Now().After(startBefore) {
-			d.logger().WarnContext(ctx, "notification batch outlasted half its lease; the rest is retried when the lease ends",
+			d.logger().WarnContext(ctx, "notification batch outlasted half its lease; the rest is handed back",
 				"left", len(batch)-i)
+			d.release(ctx, batch[i:])
 			break
 		}
 		ok, err := d.deliver(ctx, sendCtx, n)
@@ -138,10 +141,33 @@ func (d *Drainer) drain(ctx context.Context) (sent, claimed int, err error) {
 			sent++
 		}
 		if err != nil {
+			// Interrupted, this row was not sent: hand it back with the
+			// rest. Otherwise its outcome failed to be recorded and it
+			// stays leased (a sent one must not go out again at once).
+			rest := batch[i+1:]
+			if !ok && ctx.Err() != nil {
+				rest = batch[i:]
+			}
+			d.release(ctx, rest)
 			return sent, len(batch), err
 		}
 	}
 	return sent, len(batch), nil
+}
+
+// release hands claimed rows that were not sent back to the outbox, even
+// while ctx ends (the worker shutting down). If that fails too, the rows
+// fall due when their lease ends.
+func (d *Drainer) release(ctx context.Context, rows []storage.PendingNotification) {
+	if len(rows) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer cancel()
+	if err := d.Store.ReleaseNotifications(rctx, rows); err != nil {
+		d.logger().WarnContext(ctx, "unsent notifications not handed back; they are retried when their lease ends",
+			"rows", len(rows), "error", err.Error())
+	}
 }
 
 // deliver renders and sends one notification and records the outcome.

@@ -80,6 +80,9 @@ type PendingNotification struct {
 	Email      string
 	GivenName  string
 	FamilyName string
+	// LeasedUntil is when the claim's lease ends; ReleaseNotifications
+	// hands the row back only while this lease holds it.
+	LeasedUntil time.Time
 }
 
 // NotificationStatus is the delivery state of one notification, without
@@ -251,9 +254,9 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 		), leased AS (
 			UPDATE notification_outbox o SET next_attempt_at = now() + make_interval(secs => $2)
 			FROM due WHERE o.id = due.id
-			RETURNING o.id, o.candidate_id, o.registration_id, o.kind, o.payload, o.purpose, o.attempts, o.created_at, due.due_at, o.course_registration_id, o.sealed_secrets
+			RETURNING o.id, o.candidate_id, o.registration_id, o.kind, o.payload, o.purpose, o.attempts, o.created_at, due.due_at, o.course_registration_id, o.sealed_secrets, o.next_attempt_at
 		)
-		SELECT id, candidate_id, registration_id, kind, payload, purpose, attempts, created_at, course_registration_id, sealed_secrets
+		SELECT id, candidate_id, registration_id, kind, payload, purpose, attempts, created_at, course_registration_id, sealed_secrets, next_attempt_at
 		FROM leased ORDER BY due_at, id`,
 		limit, lease.Seconds())
 	if err != nil {
@@ -266,7 +269,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 		var n PendingNotification
 		var regID, candID, courseID *uuid.UUID
 		var payload, secrets []byte
-		if err := rows.Scan(&n.ID, &candID, &regID, &n.Kind, &payload, &n.Purpose, &n.Attempts, &n.CreatedAt, &courseID, &secrets); err != nil {
+		if err := rows.Scan(&n.ID, &candID, &regID, &n.Kind, &payload, &n.Purpose, &n.Attempts, &n.CreatedAt, &courseID, &secrets, &n.LeasedUntil); err != nil {
 			return nil, classify(fmt.Errorf("read claimed notification: %w", err))
 		}
 		for _, x := range []struct {
@@ -290,8 +293,24 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 		return nil, classify(fmt.Errorf("claim notifications: %w", err))
 	}
 	rows.Close()
-	// The recipient is read, decrypted, at send time: a rectified address
-	// takes effect, and a shredded subject is never mailed.
+	out, err := s.addressClaimed(ctx, claimed, sealed)
+	if err != nil {
+		// Hand the batch back rather than hold it for the whole lease: the
+		// failure is the database's or the key store's, not the rows'.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if rerr := s.ReleaseNotifications(rctx, claimed); rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// addressClaimed reads the recipient of each claimed row, decrypted, at
+// send time: a rectified address takes effect, and a shredded subject is
+// never mailed (its row fails for good and is left out).
+func (s *Store) addressClaimed(ctx context.Context, claimed []PendingNotification, sealed map[uuid.UUID][]byte) ([]PendingNotification, error) {
 	var out []PendingNotification
 	for _, n := range claimed {
 		var pd PersonalData
@@ -332,6 +351,30 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Du
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// ReleaseNotifications hands claimed rows that were not sent back to the
+// outbox at once, so that the next drain (of any drainer) takes them instead
+// of waiting for their lease to end. A row is released only while the
+// claim that returned it still holds it: one already sent or failed, or
+// claimed again after its lease, is left alone.
+func (s *Store) ReleaseNotifications(ctx context.Context, ns []PendingNotification) error {
+	if len(ns) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, len(ns))
+	leases := make([]time.Time, len(ns))
+	for i, n := range ns {
+		ids[i], leases[i] = n.ID, n.LeasedUntil
+	}
+	if _, err := s.pool.Exec(ctx, `
+		UPDATE notification_outbox o SET next_attempt_at = now()
+		FROM unnest($1::uuid[], $2::timestamptz[]) AS r(id, leased_until)
+		WHERE o.id = r.id AND o.next_attempt_at = r.leased_until AND o.sent_at IS NULL AND o.failed_at IS NULL`,
+		ids, leases); err != nil {
+		return classify(fmt.Errorf("release notifications: %w", err))
+	}
+	return nil
 }
 
 // MarkNotificationSent records that the mail server accepted the
