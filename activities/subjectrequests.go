@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -236,7 +238,8 @@ func buildExport(req storage.SubjectRequest, d storage.SubjectData, now time.Tim
 		RequestID: req.ID.String(), GeneratedAt: now,
 		About: ExportAbout{Controller: st.Controller, DataProtectionOfficer: st.DataProtectionOfficer, PrivacyPolicy: st.Notice,
 			AutomatedDecisions: st.AutomatedDecisions},
-		Candidate: map[string]any{"candidate_id": d.CandidateID.String(), "candidate_number": d.CandidateNumber, "processing_restricted": d.Restricted},
+		Candidate: map[string]any{"candidate_id": d.CandidateID.String(), "candidate_number": d.CandidateNumber, "processing_restricted": d.Restricted,
+			"objections_upheld": d.Objections},
 		Sections: []ExportSection{
 			sec("identity and contact details", arranging, policy.PersonalData, identity, person, rec),
 			sec("address", arranging, policy.Address, identity, d.Address, nil),
@@ -373,7 +376,25 @@ func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in workflows.R
 			outcome = "restricted"
 		case workflows.RequestRectification:
 			if outcome == "approved" {
-				if err := a.rectify(ctx, req); err != nil {
+				var refused refusedRectification
+				switch err := a.rectify(ctx, req); {
+				case errors.As(err, &refused):
+					// Approved, but the record contradicts it: the person
+					// is told it was refused, and why.
+					outcome, reason = "refused", refused.Error()
+				case err != nil:
+					return err
+				}
+			}
+		case workflows.RequestObjection:
+			// An upheld objection stops the processing it objects to
+			// (policy.ObjectionRules): recorded before the answer, so the
+			// person is told only once it holds.
+			if outcome == "upheld" {
+				if !policy.CanUpholdObjection(req.Details.Purposes) {
+					return temporal.NewNonRetryableApplicationError("an objection to these purposes cannot be upheld", "InvalidInput", nil)
+				}
+				if err := a.Store.RecordObjection(ctx, req.CandidateID, req.ID, req.Details.Purposes, in.At); err != nil {
 					return err
 				}
 			}
@@ -394,24 +415,74 @@ func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in workflows.R
 	return temporal.NewNonRetryableApplicationError("unknown step "+in.Step, "InvalidInput", nil)
 }
 
-// rectifiable are the fields a rectification may change; identifiers are
-// the lookup index and are corrected by a case handler's merge instead.
-var rectifiable = map[string]func(*storage.Person, string){
-	"given_name":  func(p *storage.Person, v string) { p.GivenName = v },
-	"family_name": func(p *storage.Person, v string) { p.FamilyName = v },
-	"email":       func(p *storage.Person, v string) { p.Email = v },
-	"phone":       func(p *storage.Person, v string) { p.Phone = v },
+// Rectifiable are the fields a rectification request may correct: every
+// field the candidate gives at registration but the identifiers, which are
+// the lookup index and are corrected by a case handler
+// (PUT /v1/candidates/{id}/identifiers/{kind}) or a merge. An address part
+// is named address.<part>.
+var Rectifiable = []string{"given_name", "family_name", "email", "phone", "date_of_birth", "gender", "written_form",
+	"address.street", "address.postal_code", "address.city", "address.country"}
+
+// rectification turns the request's validated fields into the store's
+// rectification.
+func rectification(fields map[string]string) (storage.Rectification, error) {
+	var r storage.Rectification
+	for field, v := range fields {
+		switch field {
+		case "given_name":
+			r.GivenName = v
+		case "family_name":
+			r.FamilyName = v
+		case "email":
+			r.Email = v
+		case "phone":
+			r.Phone = v
+		case "gender":
+			r.Gender = v
+		case "written_form":
+			r.WrittenForm = v
+		case "date_of_birth":
+			dob, err := time.Parse(time.DateOnly, v)
+			if err != nil {
+				return r, temporal.NewNonRetryableApplicationError("rectification: date_of_birth is not a date", "InvalidInput", err)
+			}
+			r.DateOfBirth = dob
+		default:
+			part, ok := strings.CutPrefix(field, "address.")
+			if !ok || !slices.Contains(Rectifiable, field) {
+				return r, temporal.NewNonRetryableApplicationError("rectification: "+field+" is not corrected this way", "InvalidInput", nil)
+			}
+			if r.Address == nil {
+				r.Address = map[string]string{}
+			}
+			r.Address[part] = v
+		}
+	}
+	return r, nil
 }
 
+// rectify applies an approved rectification. A correction the data on
+// record contradicts (a date of birth against the national identity
+// number, an address or written form examflow does not hold) changes
+// nothing and is returned as refusedRectification with the reason.
 func (a *SubjectRequests) rectify(ctx context.Context, req storage.SubjectRequest) error {
-	return a.Store.RectifyPerson(ctx, req.CandidateID, func(p *storage.Person) {
-		for field, v := range req.Details.Rectification {
-			if set, ok := rectifiable[field]; ok {
-				set(p, v)
-			}
+	r, err := rectification(req.Details.Rectification)
+	if err != nil {
+		return err
+	}
+	err = a.Store.Rectify(ctx, req.CandidateID, r)
+	for _, refused := range []error{storage.ErrBirthDateContradicts, storage.ErrNoAddress, storage.ErrNoRegistration} {
+		if errors.Is(err, refused) {
+			return refusedRectification{refused}
 		}
-	})
+	}
+	return err
 }
+
+// refusedRectification is a correction the data on record refuses.
+type refusedRectification struct{ cause error }
+
+func (e refusedRectification) Error() string { return e.cause.Error() }
 
 // RepublishCandidate publishes the person's final results again, after a
 // rectification or when a restriction is lifted: one publication for the

@@ -41,6 +41,8 @@ func actorOf(body any) (string, *string) {
 		return "completed_by", &b.CompletedBy
 	case *MergeRequest:
 		return "decided_by", &b.DecidedBy
+	case *IdentifierCorrectionRequest:
+		return "corrected_by", &b.CorrectedBy
 	}
 	return "", nil
 }

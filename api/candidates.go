@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
@@ -27,6 +29,35 @@ type MergeRequest struct {
 // checksActorItself: mergeCandidates checks decided_by with the other
 // fields, so that one refusal lists them all.
 func (MergeRequest) checksActorItself() {}
+
+// IdentifierCorrectionRequest corrects one identifier of a candidate
+// (PUT /v1/candidates/{id}/identifiers/{kind}).
+type IdentifierCorrectionRequest struct {
+	// Value is the corrected identifier, normalised as at registration.
+	Value string `json:"value"`
+	// Country is a passport's issuing country, required with
+	// passport_number and refused with the other kinds.
+	Country string `json:"country,omitempty"`
+	// Reason is the evidence for the correction; it is recorded, never
+	// logged.
+	Reason      string `json:"reason"`
+	CorrectedBy string `json:"corrected_by"`
+}
+
+// checksActorItself: correctIdentifier checks corrected_by with the other
+// fields, so that one refusal lists them all.
+func (IdentifierCorrectionRequest) checksActorItself() {}
+
+// IdentifierCorrectionView is the 200 answer to a correction.
+type IdentifierCorrectionView struct {
+	CandidateID  string `json:"candidate_id"`
+	Kind         string `json:"kind"`
+	CorrectionID string `json:"correction_id,omitempty"`
+	// Changed is false when the value was already the candidate's.
+	Changed bool `json:"changed"`
+	// WorkflowID is the workflow that updates the Diploma Registry.
+	WorkflowID string `json:"workflow_id,omitempty"`
+}
 
 // MergeView is the 200 answer to a merge.
 type MergeView struct {
@@ -200,4 +231,125 @@ func (s *server) mergeCandidates(c *gin.Context) {
 		CandidateID: res.SurvivorID.String(), MergedID: res.MergedID.String(),
 		RegistrationsMoved: res.RegistrationsMoved, IdentifiersMoved: res.IdentifiersMoved, MergedAt: res.MergedAt,
 	})
+}
+
+// correctIdentifier replaces one identifier of a candidate, validated as at
+// registration, records the correction and updates the Diploma Registry. A
+// value another candidate holds is a 409 that names the candidate to merge
+// with; a national identity number whose birth date contradicts the date
+// of birth on record is a 422 naming value.
+func (s *server) correctIdentifier(c *gin.Context) {
+	ctx := c.Request.Context()
+	cand, ok := candidateID(c)
+	if !ok {
+		return
+	}
+	kind := c.Param("kind")
+	if !slices.Contains([]string{"national_id", "duf_number", "passport_number"}, kind) {
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound,
+			Detail: "identifiers are national_id, duf_number and passport_number", Errors: []FieldError{{Field: "kind", Detail: "must be national_id, duf_number or passport_number"}}})
+		return
+	}
+	var req IdentifierCorrectionRequest
+	if !s.decodeBody(c, &req) {
+		return
+	}
+	v := &validator{}
+	value := normalizeIdentifier(kind, req.Value)
+	opts := s.Validation
+	now := time.Now()
+	if opts.Now != nil {
+		now = opts.Now()
+	}
+	switch {
+	case value == "":
+		v.add("value", "is required")
+	case kind == "national_id":
+		if _, err := identity.ValidateNationalID(value, opts.Identity); err != nil {
+			v.add("value", "is not a valid fødselsnummer or D number: %s", detailOf(err))
+		}
+	case kind == "duf_number":
+		if _, err := identity.ValidateDUF(value, now); err != nil {
+			v.add("value", "is not a valid DUF number: %s", detailOf(err))
+		}
+	case kind == "passport_number":
+		if !passportRe.MatchString(value) {
+			v.add("value", "must be 5 to 20 letters or digits")
+		}
+	}
+	passport := ""
+	if kind == "passport_number" {
+		passport = value
+	}
+	country := v.passportCountry("country", req.Country, passport, true)
+	reason := v.text("reason", req.Reason, true, 2000)
+	if msg := checkActorName(req.CorrectedBy); msg != "" {
+		v.add("corrected_by", "%s", msg)
+	}
+	if len(v.errs) > 0 {
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid identifier correction", Status: http.StatusUnprocessableEntity,
+			Detail: pluralFields(len(v.errs)), Errors: v.errs})
+		return
+	}
+	if _, err := s.Store.GetCandidate(ctx, cand); err != nil {
+		var nf *storage.CandidateNotFoundError
+		switch {
+		case errors.As(err, &nf):
+			candidateNotFound(c, nf, "id")
+		case errors.Is(err, storage.ErrUnavailable):
+			unavailable(c, "the database is unavailable")
+		default:
+			s.Logger.ErrorContext(ctx, "read candidate", "error", err)
+			internalError(c)
+		}
+		return
+	}
+	id, ok := s.claimNewID(c, uuid.Must(uuid.NewV7()))
+	if !ok {
+		return
+	}
+	changed, err := s.Store.CorrectIdentifier(ctx, storage.IdentifierCorrection{ID: id, CandidateID: cand, Kind: kind, Value: value,
+		Country: country, Reason: reason, CorrectedBy: req.CorrectedBy})
+	var held *storage.IdentifierHeldError
+	switch {
+	case errors.As(err, &held):
+		writeProblem(c, Problem{Type: ProblemConflict, Title: "Identifier held by another candidate", Status: http.StatusConflict,
+			Detail: "the corrected value identifies another candidate: the two are one person, so merge them instead; nothing was changed",
+			Errors: []FieldError{{Field: "value", Detail: "identifies candidate " + held.CandidateID.String()}},
+			Extra:  map[string]any{"candidate_id": held.CandidateID.String()}})
+		return
+	case errors.Is(err, storage.ErrBirthDateContradicts):
+		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid identifier correction", Status: http.StatusUnprocessableEntity,
+			Detail: "value encodes a birth date that contradicts the date of birth on record; nothing was changed",
+			Errors: []FieldError{{Field: "value", Detail: "encodes a birth date that contradicts the candidate's date of birth; correct whichever is wrong"}}})
+		return
+	case errors.Is(err, storage.ErrUnavailable):
+		s.Logger.WarnContext(ctx, "identifier not corrected", "error", err)
+		unavailable(c, "the database is unavailable; nothing was changed, try again")
+		return
+	case err != nil:
+		s.Logger.ErrorContext(ctx, "identifier not corrected", "error", err)
+		internalError(c)
+		return
+	}
+	view := IdentifierCorrectionView{CandidateID: cand.String(), Kind: kind, Changed: changed}
+	if changed {
+		view.CorrectionID = id.String()
+		view.WorkflowID = workflows.CorrectionWorkflowID(id.String())
+		if _, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: view.WorkflowID, TaskQueue: s.TaskQueue,
+			WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		}, workflows.CorrectionWorkflow, workflows.CorrectionInput{CorrectionID: id.String(), CandidateID: cand.String()}); err != nil {
+			var started *serviceerror.WorkflowExecutionAlreadyStarted
+			if !errors.As(err, &started) {
+				s.Logger.WarnContext(ctx, "identifier corrected, its publication update not started", "correction_id", id.String(), "error", err)
+				unavailable(c, "the correction is recorded, but Temporal did not answer to update the Diploma Registry; send the same request again with the same Idempotency-Key")
+				return
+			}
+		}
+		// The reason may name the person, so it is not logged.
+		s.Logger.InfoContext(ctx, "identifier corrected", "candidate_id", cand.String(), "kind", kind, "correction_id", id.String())
+	}
+	c.JSON(http.StatusOK, view)
 }

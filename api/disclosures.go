@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -115,6 +116,16 @@ func (s *server) releaseData(c *gin.Context) {
 	if restricted, _ := c.Get(restrictedKey); restricted == true {
 		writeProblem(c, Problem{Type: ProblemConflict, Title: "Processing restricted", Status: http.StatusConflict,
 			Detail: "the person has asked for processing to be restricted; nothing is released until the restriction is lifted"})
+		return
+	}
+	objected, err := s.Store.Objections(c.Request.Context(), cand)
+	if err != nil {
+		unavailable(c, "the database is unavailable")
+		return
+	}
+	if slices.Contains(objected, recipient.Purpose) {
+		writeProblem(c, Problem{Type: ProblemConflict, Title: "Objection upheld", Status: http.StatusConflict,
+			Detail: "the person's objection to processing for " + recipient.Purpose + " was upheld; nothing is released to " + recipient.ID + " for it"})
 		return
 	}
 	id, ok := s.claimNewID(c, uuid.Must(uuid.NewV7()))

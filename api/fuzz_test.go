@@ -55,29 +55,31 @@ var bodyChecks = map[string]func(t *testing.T, body []byte){
 	"POST /v1/registrations/:id/appeals/:appeal_id/reassessments": checkBody[workflows.Reassessment](nil),
 	"POST /v1/registrations/:id/recordings":                       nil, // audio, not JSON
 	"POST /v1/candidates/:id/merge":                               checkBody[MergeRequest](nil),
-	"POST /v1/candidates/:id/disclosures":                         checkBody(checkDisclosure),
-	"POST /v1/answer-keys":                                        checkBody(checkAnswerKey),
-	"POST /v1/answer-keys/:form_id/reapply":                       checkBody[ReapplyRequest](nil),
-	"POST /v1/sessions":                                           checkBody[SessionRequest](nil),
-	"POST /v1/sessions/:id/discrepancies":                         checkBody[workflows.Discrepancy](nil),
-	"POST /v1/subject-requests":                                   checkBody(checkSubjectRequest),
-	"POST /v1/subject-requests/:id/identity":                      checkBody[workflows.IdentityCheck](nil),
-	"POST /v1/subject-requests/:id/extension":                     checkBody[workflows.Extension](nil),
-	"POST /v1/subject-requests/:id/decision":                      checkBody[workflows.RequestDecision](nil),
-	"POST /v1/subject-requests/:id/lift":                          checkBody[workflows.RequestDecision](nil),
-	"POST /v1/subject-requests/:id/export-link":                   nil, // no body
-	"POST /v1/courses":                                            checkBody[CourseRequest](nil),
-	"POST /v1/course-registrations":                               checkBody(checkCourseRegistration),
-	"POST /v1/course-registrations/:id/completion":                checkBody[workflows.Completion](nil),
-	"POST /v1/course-registrations/:id/corrections":               checkBody(checkCorrection),
-	"POST /v1/course-registrations/:id/withdrawal":                nil, // no body
-	"POST /courses/self-service/:token/corrections":               checkBody(checkCorrection),
-	"POST /courses/self-service/:token/withdrawal":                nil, // no body
-	"POST /courses/self-service/:token/completion":                nil, // no body
-	"POST /courses/self-service/:token/renewal":                   nil, // no body
-	"POST /v1/possible-duplicates/:id/dismissal":                  checkBody[DismissalRequest](nil),
-	"POST /v1/course-registrations/:id/self-service-link":         nil, // no body
-	"POST /codec/decode":                                          nil, // Temporal's codec server
+	// A PUT: FuzzRequestBodies decodes its body with the others.
+	"PUT /v1/candidates/:id/identifiers/:kind":            checkBody[IdentifierCorrectionRequest](nil),
+	"POST /v1/candidates/:id/disclosures":                 checkBody(checkDisclosure),
+	"POST /v1/answer-keys":                                checkBody(checkAnswerKey),
+	"POST /v1/answer-keys/:form_id/reapply":               checkBody[ReapplyRequest](nil),
+	"POST /v1/sessions":                                   checkBody[SessionRequest](nil),
+	"POST /v1/sessions/:id/discrepancies":                 checkBody[workflows.Discrepancy](nil),
+	"POST /v1/subject-requests":                           checkBody(checkSubjectRequest),
+	"POST /v1/subject-requests/:id/identity":              checkBody[workflows.IdentityCheck](nil),
+	"POST /v1/subject-requests/:id/extension":             checkBody[workflows.Extension](nil),
+	"POST /v1/subject-requests/:id/decision":              checkBody[workflows.RequestDecision](nil),
+	"POST /v1/subject-requests/:id/lift":                  checkBody[workflows.RequestDecision](nil),
+	"POST /v1/subject-requests/:id/export-link":           nil, // no body
+	"POST /v1/courses":                                    checkBody[CourseRequest](nil),
+	"POST /v1/course-registrations":                       checkBody(checkCourseRegistration),
+	"POST /v1/course-registrations/:id/completion":        checkBody[workflows.Completion](nil),
+	"POST /v1/course-registrations/:id/corrections":       checkBody(checkCorrection),
+	"POST /v1/course-registrations/:id/withdrawal":        nil, // no body
+	"POST /courses/self-service/:token/corrections":       checkBody(checkCorrection),
+	"POST /courses/self-service/:token/withdrawal":        nil, // no body
+	"POST /courses/self-service/:token/completion":        nil, // no body
+	"POST /courses/self-service/:token/renewal":           nil, // no body
+	"POST /v1/possible-duplicates/:id/dismissal":          checkBody[DismissalRequest](nil),
+	"POST /v1/course-registrations/:id/self-service-link": nil, // no body
+	"POST /codec/decode":                                  nil, // Temporal's codec server
 }
 
 var fuzzValidation = ValidationOptions{Now: testNow}

@@ -173,6 +173,7 @@ func (s *server) routes() []RouteSpec {
 		route(http.MethodGet, r+"/recordings", s.listRecordings, reads(reg, purposeArranging, "audio"), RoleCaseHandler, RoleExaminer),
 		route(http.MethodGet, "/v1/candidates/:id", s.getCandidate, reads(cand, purposeArranging, "identity", "contact", "registrations"), staff...),
 		route(http.MethodPost, "/v1/candidates/:id/merge", s.mergeCandidates, changes(cand, purposeArranging, "identity", "registrations"), staff...),
+		route(http.MethodPut, "/v1/candidates/:id/identifiers/:kind", s.correctIdentifier, changes(cand, purposeArranging, "identity"), RoleCaseHandler),
 		route(http.MethodGet, "/v1/possible-duplicates", s.listPossibleDuplicates, reads("", purposeArranging, "possible_duplicates"), staff...),
 		route(http.MethodPost, "/v1/possible-duplicates/:id/dismissal", s.dismissPossibleDuplicate, changes("", purposeArranging, "possible_duplicates"), staff...),
 		route(http.MethodGet, "/v1/candidates/:id/certificate", s.certificate, reads(cand, purposeArranging, "test_results"), staff...),

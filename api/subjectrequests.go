@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -18,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/examflow/examflow/activities"
+	"github.com/examflow/examflow/identity"
+	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
@@ -44,6 +47,9 @@ type SubjectRequestBody struct {
 	Rectification map[string]string `json:"rectification,omitempty"`
 	// Grounds are the person's grounds for an objection.
 	Grounds string `json:"grounds,omitempty"`
+	// Purposes are the purposes an objection objects to, required with it:
+	// policy.ObjectionPurposes.
+	Purposes []string `json:"purposes,omitempty"`
 }
 
 // SubjectRequestView is a request as case handlers see it. Extended says
@@ -69,6 +75,7 @@ type SubjectRequestView struct {
 	Reminders          int               `json:"reminders"`
 	Rectification      map[string]string `json:"rectification,omitempty"`
 	Grounds            string            `json:"grounds,omitempty"`
+	Purposes           []string          `json:"purposes,omitempty"`
 }
 
 var requestKinds = []string{workflows.RequestAccess, workflows.RequestRectification, workflows.RequestRestriction, workflows.RequestObjection}
@@ -114,14 +121,42 @@ func (b *SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 		for _, f := range fields {
 			value, field := b.Rectification[f], "rectification."+f
 			switch f {
-			case "given_name", "family_name":
+			case "given_name", "family_name", "address.street":
 				b.Rectification[f] = v.text(field, value, true, 200)
+			case "address.postal_code":
+				b.Rectification[f] = v.text(field, value, true, 20)
+			case "address.city":
+				b.Rectification[f] = v.text(field, value, true, 100)
+			case "address.country":
+				b.Rectification[f] = strings.TrimSpace(value)
+				if !countryRe.MatchString(b.Rectification[f]) {
+					v.add(field, "must be an ISO 3166-1 alpha-2 code such as NO")
+				}
 			case "email":
 				b.Rectification[f] = v.email(field, value, true)
 			case "phone":
 				b.Rectification[f] = v.phone(field, value, true)
+			case "gender":
+				b.Rectification[f] = v.oneOf(field, value, genders, true)
+			case "written_form":
+				b.Rectification[f] = v.oneOf(field, value, writtenForms, true)
+			case "date_of_birth":
+				dob := v.date(field, value, true)
+				switch {
+				case dob.IsZero():
+				case dob.After(now) || dob.Year() < 1900:
+					v.add(field, "must be a date from 1900 until today")
+				default:
+					b.Rectification[f] = dob.Format(time.DateOnly)
+					// The national identity number the request names
+					// encodes a birth date; the correction must agree with
+					// it (the one on record is checked when it is applied).
+					if born, ok := identity.BirthDate(b.Identifier.Value); ok && b.Identifier.Kind == "national_id" && !born.Equal(dob) {
+						v.add(field, "contradicts the birth date that identifier.value encodes; a wrong national identity number is corrected by a case handler")
+					}
+				}
 			default:
-				v.add(field, "only given_name, family_name, email and phone are corrected this way")
+				v.add(field, "is not corrected this way: one of %s (identifiers are corrected by a case handler)", strings.Join(activities.Rectifiable, ", "))
 			}
 		}
 		errs = append(errs, v.errs...)
@@ -129,6 +164,24 @@ func (b *SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 		if len(b.Rectification) > 0 {
 			errs = append(errs, FieldError{Field: "rectification", Detail: "goes with kind rectification"})
 		}
+	}
+	if b.Kind == workflows.RequestObjection {
+		known := policy.ObjectionPurposes()
+		if len(b.Purposes) == 0 {
+			errs = append(errs, FieldError{Field: "purposes", Detail: "names the purposes objected to: " + strings.Join(known, ", ")})
+		}
+		seen := map[string]bool{}
+		for i, p := range b.Purposes {
+			switch {
+			case !slices.Contains(known, p):
+				errs = append(errs, FieldError{Field: fmt.Sprintf("purposes[%d]", i), Detail: "must be one of " + strings.Join(known, ", ")})
+			case seen[p]:
+				errs = append(errs, FieldError{Field: fmt.Sprintf("purposes[%d]", i), Detail: "is named twice"})
+			}
+			seen[p] = true
+		}
+	} else if len(b.Purposes) > 0 {
+		errs = append(errs, FieldError{Field: "purposes", Detail: "goes with kind objection"})
 	}
 	if len(b.Grounds) > 10000 {
 		errs = append(errs, FieldError{Field: "grounds", Detail: "must be at most 10000 characters"})
@@ -187,7 +240,7 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 	due := received.Add(answerWithin)
 	req := storage.SubjectRequest{ID: id, CandidateID: candidateID, Kind: b.Kind, ReceivedAt: received, DueAt: due,
 		Status: "awaiting_identity", WorkflowID: "subject-request-" + id.String(),
-		Details: storage.RequestDetails{Rectification: b.Rectification, Grounds: b.Grounds}}
+		Details: storage.RequestDetails{Rectification: b.Rectification, Grounds: b.Grounds, Purposes: b.Purposes}}
 	if b.IdentityAsserted != nil {
 		req.Status, req.IdentityMethod, req.IdentityVerifiedBy, req.IdentityVerifiedAt = "in_progress", "upstream_login", b.IdentityAsserted.Provider, &now
 	}
@@ -200,7 +253,7 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 	if stored, err := s.Store.GetSubjectRequest(ctx, id); err == nil {
 		due = stored.OriginalDueAt
 	}
-	in := workflows.SubjectRequestInput{RequestID: id.String(), Kind: b.Kind, DueAt: due, MaxDueAt: due.AddDate(0, extensionMonths, 0),
+	in := workflows.SubjectRequestInput{RequestID: id.String(), Kind: b.Kind, Purposes: b.Purposes, DueAt: due, MaxDueAt: due.AddDate(0, extensionMonths, 0),
 		IdentityVerified: b.IdentityAsserted != nil, Reminders: s.SubjectRequests.Reminders, LiftNotice: s.SubjectRequests.LiftNotice}
 	if _, err := workflows.StartSubjectRequest(ctx, s.Temporal, s.TaskQueue, req.WorkflowID, in); err != nil {
 		// The request is stored: the worker's reconciler starts its
@@ -248,7 +301,7 @@ func (s *server) getSubjectRequest(c *gin.Context) {
 		Kind: r.Kind, Status: r.Status, ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, OriginalDueAt: r.OriginalDueAt,
 		Extended: r.DueAt.After(r.OriginalDueAt), ExtensionReason: r.ExtensionReason, IdentityMethod: r.IdentityMethod, IdentityVerifiedBy: r.IdentityVerifiedBy,
 		Outcome: r.Outcome, OutcomeReason: r.OutcomeReason, AnsweredAt: r.AnsweredAt, ExportReady: r.ExportObject != "",
-		Reminders: r.Reminders, Rectification: r.Details.Rectification, Grounds: r.Details.Grounds})
+		Reminders: r.Reminders, Rectification: r.Details.Rectification, Grounds: r.Details.Grounds, Purposes: r.Details.Purposes})
 }
 
 // subjectRequestUpdate sends the body, decoded as T, as an Update to the

@@ -108,6 +108,7 @@ func TestRecordHistories(t *testing.T) {
 		{"statistics", recordStatistics},
 		{"reconciliation", recordReconciliation},
 		{"merge", recordMerge},
+		{"identifier correction", recordCorrection},
 	}
 	// EXAMFLOW_RECORD_ONLY records the paths whose names it matches (a
 	// regular expression), for a workflow type added later; the others'
@@ -707,7 +708,7 @@ func recordObjection(t *testing.T, r *historyRecorder) {
 		"research use is anonymous " + uuid.NewString()[:8]}
 	r.secret(texts...)
 	id, wfID, due := r.subjectRequest(t, map[string]any{"kind": "objection", "identifier": map[string]any{"kind": "national_id", "value": p.NationalID},
-		"grounds": texts[0]})
+		"grounds": texts[0], "purposes": []string{"research"}})
 	r.waitRequestStage(t, wfID, workflows.StageAwaitingIdentity)
 	r.postRequest(t, id, "extension", map[string]any{"until": due.Add(14 * 24 * time.Hour).Format(time.RFC3339), "reason": texts[1]})
 	r.postRequest(t, id, "identity", map[string]any{"verified_by": "ch-dsr-2", "evidence": "BankID"})
@@ -814,6 +815,23 @@ func recordMerge(t *testing.T, r *historyRecorder) {
 		t.Fatalf("merge: %+v %v", out, err)
 	}
 	r.save(t, "CandidateMerge-settled", run.GetID(), run.GetRunID())
+}
+
+// recordCorrection: an identifier correction's publication update, for a
+// candidate without a final result (withdrawn, nothing published).
+func recordCorrection(t *testing.T, r *historyRecorder) {
+	ctx := context.Background()
+	in := workflows.CorrectionInput{CorrectionID: uuid.NewString(), CandidateID: uuid.NewString()}
+	run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.CorrectionWorkflowID(in.CorrectionID), TaskQueue: r.longQueue},
+		workflows.CorrectionWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out workflows.PublishOutcome
+	if err := run.Get(ctx, &out); err != nil || !out.Withdrawn {
+		t.Fatalf("correction: %+v %v", out, err)
+	}
+	r.save(t, "IdentifierCorrection-republished", run.GetID(), run.GetRunID())
 }
 
 // recordReconciliation: the daily reconciliation (the Schedule's workflow,

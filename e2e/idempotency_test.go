@@ -163,7 +163,7 @@ func TestSubjectRequestAndDisclosureKeysAreBoundToTheirRequest(t *testing.T) {
 		again.Body["request_id"] != first.Body["request_id"] || again.Body["due_at"] != first.Body["due_at"] {
 		t.Fatalf("the same request again: %d %s", again.Status, again.Raw)
 	}
-	if r := keyed(t, ch, "/v1/subject-requests", key, map[string]any{"kind": "objection", "identifier": id, "grounds": "research"}); !refusedAsReused(r) {
+	if r := keyed(t, ch, "/v1/subject-requests", key, map[string]any{"kind": "objection", "identifier": id, "grounds": "research", "purposes": []string{"research"}}); !refusedAsReused(r) {
 		t.Fatalf("the key for another request: %d %s, want 422 naming Idempotency-Key", r.Status, r.Raw)
 	}
 	if n := rowCount(t, `SELECT count(*) FROM subject_requests WHERE candidate_id = $1`, cand); n != 1 {

@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 )
 
 // requestsOf counts the subject requests filed about a candidate.
@@ -43,6 +46,15 @@ func TestRectifiedValuesAreValidatedLikeRegistration(t *testing.T) {
 		{"letters in a phone number", "phone", "call me"},
 		{"newline in a phone number", "phone", "+47 400\n00 000"},
 		{"name too long", "given_name", strings.Repeat("a", 201)},
+		{"a date of birth that is not a date", "date_of_birth", "12.04.1985"},
+		{"a date of birth in the future", "date_of_birth", "2999-01-01"},
+		{"a date of birth the national identity number contradicts", "date_of_birth", bornDayAfter(t, p)},
+		{"an unknown gender", "gender", "other"},
+		{"an unknown written form", "written_form", "latin"},
+		{"a country that is not a code", "address.country", "Norway"},
+		{"newline in a street", "address.street", "Eksempelveien 7\nBcc"},
+		{"an identifier", "national_id", p.NationalID},
+		{"a field no registration has", "favourite_colour", "blue"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "rectification",
@@ -113,5 +125,104 @@ func TestSubjectRequestFindsTheCandidateWhateverTheFormatting(t *testing.T) {
 		"identifier": map[string]any{"kind": "passport_number", "value": passport + "9", "country": "NO"}})), ch)
 	if a.Status != 404 {
 		t.Fatalf("unknown passport: %d %s", a.Status, a.Raw)
+	}
+}
+
+// bornDayAfter is the day after p's date of birth.
+func bornDayAfter(t *testing.T, p person) string {
+	t.Helper()
+	born, err := time.Parse(time.DateOnly, p.Born)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return born.AddDate(0, 0, 1).Format(time.DateOnly)
+}
+
+// TestRectificationCoversEveryFieldTheCandidateGave (T18): a rectification
+// corrects every field the candidate gives at registration, not only name
+// and contact details: date of birth, gender, written form and the parts of
+// the address (kept with the time it was recorded, so the correction does
+// not extend its retention). A corrected date of birth that the national
+// identity number on record contradicts is refused when the decision is
+// applied, with the reason, and changes nothing.
+func TestRectificationCoversEveryFieldTheCandidateGave(t *testing.T) {
+	ctx := context.Background()
+	portal := roleKey(t, "min-side-rectify", "integration")
+	ch := roleKey(t, "ch-rectify-all", "case_handler")
+	centre := uniqueCentre()
+
+	rectify := func(identifier map[string]any, fields map[string]any) map[string]any {
+		t.Helper()
+		created := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "rectification",
+			"identifier": identifier, "identity_asserted": map[string]any{"provider": "idporten"}, "rectification": fields})), portal)
+		if created.Status != http.StatusCreated {
+			t.Fatalf("create: %d %s", created.Status, created.Raw)
+		}
+		id := created.Body["request_id"].(string)
+		eventually(t, 20*time.Second, func() error {
+			a := do(t, http.MethodPost, "/v1/subject-requests/"+id+"/decision", "application/json",
+				[]byte(`{"decision": "approved", "reason": "documented by the person", "decided_by": "ch-rectify-all"}`), ch)
+			if a.Status != http.StatusOK {
+				return fmt.Errorf("decision: %d %s", a.Status, a.Raw)
+			}
+			return nil
+		})
+		return waitRequest(t, env.api.URL, id, func(b map[string]any) bool { return b["answered_at"] != nil }, ch)
+	}
+
+	// A candidate known by a DUF number alone: its date of birth is
+	// corrected with the rest.
+	p := newPerson(t)
+	duf := newDUF()
+	body := withDUFOnly(p.reg(t, "social_studies", centre, session), duf)
+	body["person"].(map[string]any)["gender"] = "female"
+	body["person"].(map[string]any)["written_form"] = "bokmal"
+	_, cand := mustRegister(t, body)
+	candID := uuid.MustParse(cand)
+	var recorded time.Time
+	if err := env.pool.QueryRow(ctx, `SELECT recorded_at FROM candidate_addresses WHERE candidate_id = $1`, candID).Scan(&recorded); err != nil {
+		t.Fatal(err)
+	}
+	newBorn := bornDayAfter(t, p)
+	got := rectify(map[string]any{"kind": "duf_number", "value": duf}, map[string]any{"date_of_birth": newBorn, "gender": "male",
+		"written_form": "nynorsk", "address.postal_code": " 0150 ", "address.city": "Oslo sentrum"})
+	if got["status"] != "answered" || got["outcome"] != "approved" {
+		t.Fatalf("the request: %v", got)
+	}
+	pd, err := env.store.PersonalDataOf(ctx, candID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pd.Person.DateOfBirth.Format(time.DateOnly) != newBorn || pd.Person.Gender != "male" {
+		t.Errorf("stored date of birth %s and gender %q, want %s and male", pd.Person.DateOfBirth.Format(time.DateOnly), pd.Person.Gender, newBorn)
+	}
+	if a := pd.Address; a == nil || a.PostalCode != "0150" || a.City != "Oslo sentrum" || a.Street != "Eksempelveien 7" || a.Country != "NO" {
+		t.Errorf("stored address %+v, want the postal code and city corrected and the rest kept", pd.Address)
+	}
+	var after time.Time
+	if err := env.pool.QueryRow(ctx, `SELECT recorded_at FROM candidate_addresses WHERE candidate_id = $1`, candID).Scan(&after); err != nil || !after.Equal(recorded) {
+		t.Errorf("the address's recorded time %s (%v), want %s kept", after, err, recorded)
+	}
+	if n := rowCount(t, `SELECT count(*) FROM registrations WHERE candidate_id = $1 AND written_form = 'nynorsk'`, candID); n != 1 {
+		t.Errorf("%d registrations with the corrected written form, want 1", n)
+	}
+
+	// A candidate with a national identity number, whose request names the
+	// DUF number: the API cannot compare, the decision's application does.
+	q := newPerson(t)
+	qduf := newDUF()
+	qbody := q.reg(t, "social_studies", centre, session)
+	qbody["person"].(map[string]any)["duf_number"] = qduf
+	_, qcand := mustRegister(t, qbody)
+	got = rectify(map[string]any{"kind": "duf_number", "value": qduf}, map[string]any{"date_of_birth": bornDayAfter(t, q), "given_name": "Changed"})
+	if got["status"] != "refused" || got["outcome"] != "refused" || !strings.Contains(fmt.Sprint(got["outcome_reason"]), "national identity number") {
+		t.Fatalf("a date of birth the national identity number contradicts: %v, want refused with the reason", got)
+	}
+	qpd, err := env.store.PersonalDataOf(ctx, uuid.MustParse(qcand))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qpd.Person.DateOfBirth.Format(time.DateOnly) != q.Born || qpd.Person.GivenName != q.Given {
+		t.Errorf("a refused rectification changed the record: born %s, given name %q", qpd.Person.DateOfBirth.Format(time.DateOnly), qpd.Person.GivenName)
 	}
 }

@@ -16,9 +16,11 @@ type SubjectData struct {
 	CandidateID     uuid.UUID
 	CandidateNumber string
 	Restricted      bool
-	Person          Person
-	Address         *Address
-	Sensitive       *Sensitive
+	// Objections are the purposes the candidate has an upheld objection to.
+	Objections []string
+	Person     Person
+	Address    *Address
+	Sensitive  *Sensitive
 	// Merged: a case handler merged a duplicate into this candidate, so
 	// identity data came from the case handler too.
 	Merged bool
@@ -60,8 +62,9 @@ func (s *Store) SubjectDataOf(ctx context.Context, candidateID uuid.UUID) (Subje
 	out := SubjectData{CandidateID: candidateID, Person: pd.Person, Address: pd.Address, Sensitive: pd.Sensitive,
 		Tables: map[string][]json.RawMessage{}, AppealGrounds: map[string]string{}}
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT candidate_number, restricted_at IS NOT NULL FROM candidates WHERE id = $1`, candidateID).
-			Scan(&out.CandidateNumber, &out.Restricted); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT candidate_number, restricted_at IS NOT NULL,
+			ARRAY(SELECT DISTINCT purpose FROM processing_objections WHERE candidate_id = $1 ORDER BY purpose) FROM candidates WHERE id = $1`, candidateID).
+			Scan(&out.CandidateNumber, &out.Restricted, &out.Objections); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return ErrNotFound
 			}

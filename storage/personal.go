@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/examflow/examflow/identity"
 )
 
 // sealedPerson is what candidates.sealed holds.
@@ -236,6 +238,98 @@ func (s *Store) RectifyPerson(ctx context.Context, candidateID uuid.UUID, change
 		next := toSealed(p)
 		next.NationalID, next.DUFNumber, next.PassportNumber, next.PassportCountry = sp.NationalID, sp.DUFNumber, sp.PassportNumber, sp.PassportCountry
 		return s.writePerson(ctx, tx, candidateID, dek, next)
+	}))
+}
+
+// Rectification is a candidate's corrected data (T18, C11): empty fields
+// stay as they are. The values are validated by the caller as at
+// registration.
+type Rectification struct {
+	GivenName, FamilyName, Email, Phone, Gender string
+	// DateOfBirth, if not zero, must agree with the birth date the
+	// candidate's national identity number encodes (ErrBirthDateContradicts).
+	DateOfBirth time.Time
+	// Address holds the corrected parts of the address: street,
+	// postal_code, city, country. Only an address examflow holds is
+	// corrected (ErrNoAddress); it keeps the time it was recorded, so the
+	// correction does not extend its retention.
+	Address map[string]string
+	// WrittenForm corrects the written form (bokmal, nynorsk) on every
+	// registration of the candidate.
+	WrittenForm string
+}
+
+// Errors of Rectify: the correction is refused and nothing changes.
+var (
+	// ErrBirthDateContradicts: the corrected date of birth contradicts the
+	// birth date the national identity number on record encodes.
+	ErrBirthDateContradicts = errors.New("the corrected date of birth contradicts the birth date the national identity number on record encodes")
+	// ErrNoAddress: an address correction, but no address is held.
+	ErrNoAddress = errors.New("no address is held to correct")
+	// ErrNoRegistration: a written form correction, but the candidate has
+	// no registration.
+	ErrNoRegistration = errors.New("no registration holds a written form to correct")
+)
+
+// Rectify applies a rectification in one transaction: the person sealed
+// again, the address corrected in place, the written form on the
+// registrations.
+func (s *Store) Rectify(ctx context.Context, candidateID uuid.UUID, r Rectification) error {
+	return classify(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		dek, err := s.subjectKey(ctx, tx, candidateID, false)
+		if err != nil {
+			return err
+		}
+		sp, err := s.readPerson(ctx, tx, candidateID, dek)
+		if err != nil {
+			return err
+		}
+		p := sp.person()
+		for _, f := range []struct{ dst, src *string }{
+			{&p.GivenName, &r.GivenName}, {&p.FamilyName, &r.FamilyName}, {&p.Email, &r.Email}, {&p.Phone, &r.Phone}, {&p.Gender, &r.Gender},
+		} {
+			if *f.src != "" {
+				*f.dst = *f.src
+			}
+		}
+		if !r.DateOfBirth.IsZero() {
+			if born, ok := identity.BirthDate(sp.NationalID); ok && !born.Equal(r.DateOfBirth) {
+				return ErrBirthDateContradicts
+			}
+			p.DateOfBirth = r.DateOfBirth
+		}
+		next := toSealed(p)
+		next.NationalID, next.DUFNumber, next.PassportNumber, next.PassportCountry = sp.NationalID, sp.DUFNumber, sp.PassportNumber, sp.PassportCountry
+		if err := s.writePerson(ctx, tx, candidateID, dek, next); err != nil {
+			return err
+		}
+		if len(r.Address) > 0 {
+			a, recorded, err := readAddress(ctx, tx, candidateID, dek)
+			if err != nil {
+				return err
+			}
+			if a == nil {
+				return ErrNoAddress
+			}
+			for part, dst := range map[string]*string{"street": &a.Street, "postal_code": &a.PostalCode, "city": &a.City, "country": &a.Country} {
+				if v, ok := r.Address[part]; ok {
+					*dst = v
+				}
+			}
+			if err := writeAddress(ctx, tx, candidateID, dek, *a, false, recorded); err != nil {
+				return err
+			}
+		}
+		if r.WrittenForm != "" {
+			tag, err := tx.Exec(ctx, `UPDATE registrations SET written_form = $2 WHERE candidate_id = $1`, candidateID, r.WrittenForm)
+			if err != nil {
+				return fmt.Errorf("rectify written form: %w", err)
+			}
+			if tag.RowsAffected() == 0 {
+				return ErrNoRegistration
+			}
+		}
+		return nil
 	}))
 }
 

@@ -480,7 +480,8 @@ func classify(err error) error {
 	if errors.As(err, &pgErr) {
 		return err
 	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoSession) || errors.Is(err, ErrQuarantined) || errors.Is(err, ErrIdempotencyMismatch) || errors.Is(err, ErrIdentifierConflict) || errors.Is(err, ErrDuplicate) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoSession) || errors.Is(err, ErrQuarantined) || errors.Is(err, ErrIdempotencyMismatch) || errors.Is(err, ErrIdentifierConflict) || errors.Is(err, ErrDuplicate) ||
+		errors.Is(err, ErrBirthDateContradicts) || errors.Is(err, ErrNoAddress) || errors.Is(err, ErrNoRegistration) {
 		return err
 	}
 	if errors.Is(err, context.Canceled) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/policy"
 )
 
 // Anonymous statistics (T01 "statistics", C05 "anonymously"); the rules are
@@ -128,12 +129,15 @@ func (s *Store) MaterialiseStatistics(ctx context.Context, month time.Time) (int
 				FROM results res JOIN registrations r ON r.id = res.registration_id
 				WHERE r.session_date >= $1 AND r.session_date < $2 AND r.stage = ANY($3)
 					AND res.superseded_by IS NULL
+					-- An upheld objection to statistics or research (T18).
+					AND NOT EXISTS (SELECT 1 FROM processing_objections o
+						WHERE o.candidate_id = r.candidate_id AND o.purpose = ANY($5))
 				ORDER BY res.registration_id, res.part, res.decided_at DESC, res.id DESC
 			)
 			SELECT test_type, test_centre, language, part, result, count(*)
 			FROM latest WHERE annulled_at IS NULL
 			GROUP BY test_type, test_centre, language, part, result`,
-			from, to, releasedStages, UnspecifiedLanguage)
+			from, to, releasedStages, UnspecifiedLanguage, policy.StatisticsObjections)
 		if err != nil {
 			return fmt.Errorf("aggregate results: %w", err)
 		}

@@ -39,6 +39,9 @@ type SubjectRequest struct {
 type RequestDetails struct {
 	Rectification map[string]string `json:"rectification,omitempty"`
 	Grounds       string            `json:"grounds,omitempty"`
+	// Purposes are the purposes an objection objects to
+	// (policy.ObjectionPurposes).
+	Purposes []string `json:"purposes,omitempty"`
 }
 
 // FindCandidate finds a candidate by one identifier (national_id,
@@ -152,6 +155,33 @@ func (s *Store) SetRestriction(ctx context.Context, candidateID uuid.UUID, restr
 		_, err = s.pool.Exec(ctx, `UPDATE candidates SET restricted_at = NULL, restricted_by_request = NULL WHERE id = $1`, candidateID)
 	}
 	return classify(err)
+}
+
+// RecordObjection records an upheld objection of the candidate to each of
+// the purposes (policy.ObjectionRules says what that stops). Idempotent.
+func (s *Store) RecordObjection(ctx context.Context, candidateID, requestID uuid.UUID, purposes []string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO processing_objections (request_id, purpose, candidate_id, upheld_at)
+		SELECT $1, p, $2, $4 FROM unnest($3::text[]) AS p
+		ON CONFLICT (request_id, purpose) DO NOTHING`, requestID, candidateID, purposes, at)
+	if err != nil {
+		return classify(fmt.Errorf("record objection: %w", err))
+	}
+	return nil
+}
+
+// Objections returns the purposes the candidate has an upheld objection
+// to, sorted.
+func (s *Store) Objections(ctx context.Context, candidateID uuid.UUID) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT purpose FROM processing_objections WHERE candidate_id = $1 ORDER BY purpose`, candidateID)
+	if err != nil {
+		return nil, classify(fmt.Errorf("read objections: %w", err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, classify(fmt.Errorf("read objections: %w", err))
+	}
+	return out, nil
 }
 
 // Restricted reports whether processing of the candidate's data is restricted.

@@ -116,6 +116,7 @@ func Register(r sdkworker.Registry, d Deps) {
 	r.RegisterActivityWithOptions(dsr.SubjectRequestStep, activity.RegisterOptions{Name: workflows.ActivityRequestStep})
 	r.RegisterActivityWithOptions(dsr.RepublishCandidate, activity.RegisterOptions{Name: workflows.ActivityRepublishCandidate})
 	r.RegisterWorkflowWithOptions(workflows.CandidateMerge, workflow.RegisterOptions{Name: workflows.MergeWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.IdentifierCorrection, workflow.RegisterOptions{Name: workflows.CorrectionWorkflow})
 	r.RegisterActivityWithOptions(pub.SettleMergedPublication, activity.RegisterOptions{Name: workflows.ActivitySettleMergedPublication})
 	r.RegisterWorkflowWithOptions(workflows.CandidateAppeal, workflow.RegisterOptions{Name: workflows.AppealWorkflow})
 	ap := &activities.Appeals{Store: d.Store, Catalogue: d.Catalogue, Rules: d.Appeals.Rules(), Logger: d.Logger}
@@ -291,7 +292,7 @@ func reconcileCourses(ctx context.Context, d Deps, minAge time.Duration) (int, e
 // due date it was stored with, its furthest extension, whether an upstream
 // login confirmed the identity, and the configured reminders.
 func SubjectRequestInput(r storage.SubjectRequest, reminders []time.Duration, liftNotice time.Duration) workflows.SubjectRequestInput {
-	return workflows.SubjectRequestInput{RequestID: r.ID.String(), Kind: r.Kind, DueAt: r.OriginalDueAt,
+	return workflows.SubjectRequestInput{RequestID: r.ID.String(), Kind: r.Kind, Purposes: r.Details.Purposes, DueAt: r.OriginalDueAt,
 		MaxDueAt: r.OriginalDueAt.AddDate(0, workflows.ExtensionMonths, 0), IdentityVerified: r.IdentityVerifiedAt != nil,
 		Reminders: reminders, LiftNotice: liftNotice}
 }

@@ -41,3 +41,38 @@ func CandidateMerge(ctx workflow.Context, in MergeInput) (PublishOutcome, error)
 	err := workflow.ExecuteActivity(ctx, ActivitySettleMergedPublication, in).Get(ctx, &out)
 	return out, err
 }
+
+// After a case handler corrects an identifier
+// (storage.CorrectIdentifier), the Diploma Registry holds the candidate
+// under the old one. IdentifierCorrection withdraws the publication under
+// the candidate's key and publishes the candidate's final results again:
+// a corrected fødselsnummer is published, and a candidate whose number
+// turns out not to be a fødselsnummer leaves the registry (T09). It runs
+// the merge's activity with the candidate on both sides.
+const (
+	// CorrectionWorkflow is the workflow type.
+	CorrectionWorkflow = "IdentifierCorrection"
+)
+
+// CorrectionWorkflowID is the workflow ID of an identifier correction's
+// workflow.
+func CorrectionWorkflowID(correctionID string) string { return "identifier-correction-" + correctionID }
+
+// CorrectionInput names a correction: IDs only.
+type CorrectionInput struct {
+	CorrectionID string `json:"correction_id"`
+	CandidateID  string `json:"candidate_id"`
+}
+
+// IdentifierCorrection republishes a candidate after an identifier
+// correction.
+func IdentifierCorrection(ctx workflow.Context, in CorrectionInput) (PublishOutcome, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
+	})
+	var out PublishOutcome
+	err := workflow.ExecuteActivity(ctx, ActivitySettleMergedPublication,
+		MergeInput{MergeID: in.CorrectionID, SurvivorID: in.CandidateID, MergedID: in.CandidateID}).Get(ctx, &out)
+	return out, err
+}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/examflow/examflow/policy"
 )
 
 // Data subject requests (T18-T21): each is a SubjectRequest workflow with
@@ -46,11 +49,15 @@ const (
 // RequestKindKey is the kind of a subject request's workflow.
 var RequestKindKey = temporal.NewSearchAttributeKeyKeyword("RequestKind")
 
-// SubjectRequestInput starts a request's workflow: IDs, kind and dates only.
+// SubjectRequestInput starts a request's workflow: IDs, kind, purposes and
+// dates only.
 type SubjectRequestInput struct {
-	RequestID string    `json:"request_id"`
-	Kind      string    `json:"kind"`
-	DueAt     time.Time `json:"due_at"`
+	RequestID string `json:"request_id"`
+	Kind      string `json:"kind"`
+	// Purposes are the purposes an objection objects to (policy IDs); an
+	// objection may be upheld only where policy.CanUpholdObjection allows.
+	Purposes []string  `json:"purposes,omitempty"`
+	DueAt    time.Time `json:"due_at"`
 	// MaxDueAt is the furthest an extension may move the due date.
 	MaxDueAt time.Time `json:"max_due_at"`
 	// IdentityVerified: a trusted upstream login asserted the identity.
@@ -172,6 +179,8 @@ func (r *subjectRequest) validateDecision(d RequestDecision) error {
 		return fmt.Errorf("decision: already decided")
 	case !slices.Contains(allowed, d.Decision):
 		return fmt.Errorf("decision must be one of %v", allowed)
+	case r.in.Kind == RequestObjection && d.Decision == "upheld" && !policy.CanUpholdObjection(r.in.Purposes):
+		return fmt.Errorf("decision: an objection to %s cannot be upheld (policy.ObjectionRules: the law requires that processing while the registration stands); reject it with that reason", strings.Join(r.in.Purposes, ", "))
 	case d.Reason == "" || d.DecidedBy == "":
 		return fmt.Errorf("reason and decided_by are required")
 	}

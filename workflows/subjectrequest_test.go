@@ -159,3 +159,29 @@ func TestSubjectRequestExtendedOnlyWithinTheFirstThirtyDays(t *testing.T) {
 		})
 	}
 }
+
+// TestObjectionUpheldOnlyWhereItCanStopTheProcessing: an objection may be
+// upheld only for purposes whose processing it can stop
+// (policy.ObjectionRules); one that names a purpose the law requires is
+// rejected, never upheld.
+func TestObjectionUpheldOnlyWhereItCanStopTheProcessing(t *testing.T) {
+	tests := []struct {
+		purposes []string
+		decision string
+		ok       bool
+	}{
+		{[]string{"statistics"}, "upheld", true},
+		{[]string{"research", "statistics"}, "upheld", true},
+		{[]string{"statistics", "arrange_tests"}, "upheld", false},
+		{[]string{"appeals"}, "upheld", false},
+		{[]string{"appeals"}, "rejected", true},
+		{nil, "upheld", false},
+	}
+	for _, tt := range tests {
+		r := &subjectRequest{in: SubjectRequestInput{Kind: RequestObjection, Purposes: tt.purposes}, verified: true}
+		err := r.validateDecision(RequestDecision{Decision: tt.decision, Reason: "weighed", DecidedBy: "ch-1"})
+		if (err == nil) != tt.ok {
+			t.Errorf("%s for %v: %v, want accepted %v", tt.decision, tt.purposes, err, tt.ok)
+		}
+	}
+}
