@@ -27,17 +27,17 @@ type Appeals struct {
 	Logger    *slog.Logger
 }
 
-// refused is an appeal the rules do not admit: not retried, and the caller
-// reads the reason ("field: reason").
+// refused is an appeal the rules do not admit: not retried; its details
+// name the field, and the message says why ("field: reason").
 func refused(r *appeals.Refusal) error {
-	return temporal.NewNonRetryableApplicationError(r.Error(), "AppealRefused", nil)
+	return workflows.Refuse(workflows.ErrorAppealRefused, r.Field, "%s", r.Error())
 }
 
 // facts reads what the rules need about a registration.
 func (a *Appeals) facts(ctx context.Context, regID uuid.UUID, now time.Time, skip uuid.UUID) (appeals.Facts, storage.AppealRecord, error) {
 	reg, sess, err := a.Store.RegistrationSession(ctx, regID)
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrNoSession) {
-		return appeals.Facts{}, storage.AppealRecord{}, temporal.NewNonRetryableApplicationError("registration or session not found", "NotFound", err)
+		return appeals.Facts{}, storage.AppealRecord{}, temporal.NewNonRetryableApplicationError("registration or session not found", workflows.ErrorNotFound, err)
 	}
 	if err != nil {
 		return appeals.Facts{}, storage.AppealRecord{}, err
@@ -48,7 +48,7 @@ func (a *Appeals) facts(ctx context.Context, regID uuid.UUID, now time.Time, ski
 	}
 	tv, ok := a.Catalogue.Lookup(sess.TestType, sess.TestVersion)
 	if !ok {
-		return appeals.Facts{}, rec, temporal.NewNonRetryableApplicationError("test version not in the catalogue", "NotFound", nil)
+		return appeals.Facts{}, rec, temporal.NewNonRetryableApplicationError("test version not in the catalogue", workflows.ErrorNotFound, nil)
 	}
 	f := appeals.Facts{TestType: reg.TestType, TestDate: rec.TestDate, ResultAt: rec.ResultAt,
 		QuarantineActive: rec.QuarantineActive, ComplaintRejectedAt: rec.ComplaintRejectedAt}
@@ -145,7 +145,7 @@ func (a *Appeals) DecideAppeal(ctx context.Context, in workflows.DecideAppealInp
 	}
 	ap, err := a.Store.GetAppeal(ctx, appealID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return workflows.AppealOutcome{}, temporal.NewNonRetryableApplicationError("appeal not found", "NotFound", err)
+		return workflows.AppealOutcome{}, temporal.NewNonRetryableApplicationError("appeal not found", workflows.ErrorNotFound, err)
 	}
 	if err != nil {
 		return workflows.AppealOutcome{}, err
@@ -240,7 +240,7 @@ func appealHandover(appealID uuid.UUID, instance, against string, at time.Time) 
 	}
 	r, err := policy.CheckRelease(instance, cats)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "ReleaseRefused", err)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrorReleaseRefused, err)
 	}
 	return &storage.Disclosure{
 		ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(appealID.String()+"/handover/"+r.ID)), Recipient: r.ID, LegalBasis: r.LegalBasis,
@@ -253,18 +253,18 @@ func appealHandover(appealID uuid.UUID, instance, against string, at time.Time) 
 func (a *Appeals) reassess(ctx context.Context, in workflows.DecideAppealInput, ap storage.Appeal, rec storage.AppealRecord, d *storage.AppealDecision, fx *storage.AppealEffects) error {
 	r := in.Reassessment
 	if r == nil {
-		return temporal.NewNonRetryableApplicationError("decision: this appeal is decided by a re-assessment", "AppealRefused", nil)
+		return workflows.Refuse(workflows.ErrorAppealRefused, "decision", "decision: this appeal is decided by a re-assessment")
 	}
 	old, ok := rec.Results[ap.Part]
 	if !ok {
-		return temporal.NewNonRetryableApplicationError("part: the appealed part has no standing result", "AppealRefused", nil)
+		return workflows.Refuse(workflows.ErrorAppealRefused, "part", "part: the appealed part has no standing result")
 	}
 	before, err := a.Store.Assessors(ctx, ap.RegistrationID, ap.Part)
 	if err != nil {
 		return err
 	}
 	if slices.Contains(before, r.Assessor) {
-		return temporal.NewNonRetryableApplicationError("assessor: the re-assessment must be independent: this examiner has assessed the part before", "AppealRefused", nil)
+		return workflows.Refuse(workflows.ErrorAppealRefused, "assessor", "assessor: the re-assessment must be independent: this examiner has assessed the part before")
 	}
 	reg, err := a.Store.GetRegistration(ctx, ap.RegistrationID)
 	if err != nil {

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/minio/sio"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
@@ -33,8 +35,15 @@ func gone(err error) bool {
 	return errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrKeyDestroyed)
 }
 
+// courseSteps are the steps CourseStep knows.
+var courseSteps = []string{"event_held", "completed", "survey"}
+
 // CourseStep records a stage and sends the survey invitation (C04).
 func (a *Courses) CourseStep(ctx context.Context, in workflows.CourseStepInput) error {
+	if !slices.Contains(courseSteps, in.Step) {
+		// A step this code does not know is a bug, not a passing fault.
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown course step %q", in.Step), workflows.ErrorInvalidInput, nil)
+	}
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
 		return err
@@ -63,7 +72,7 @@ func (a *Courses) CourseStep(ctx context.Context, in workflows.CourseStepInput) 
 		}
 		return a.Store.SetCourseStage(ctx, id, string(workflows.StageSurveyInvited), "", in.At)
 	}
-	return fmt.Errorf("unknown course step %q", in.Step)
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown course step %q", in.Step), workflows.ErrorInvalidInput, nil)
 }
 
 // IssueCourseCertificate stores a course certificate for the participant

@@ -64,7 +64,7 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 	}
 	recipient, err := policy.CheckRelease("sikt", registryCategories)
 	if err != nil {
-		return workflows.PublishOutcome{}, temporal.NewNonRetryableApplicationError(err.Error(), "ReleaseRefused", err)
+		return workflows.PublishOutcome{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrorReleaseRefused, err)
 	}
 	released, err := a.Store.ReleasedResults(ctx, reg.CandidateID)
 	if err != nil {
@@ -155,7 +155,7 @@ func (a *Publication) registryError(ctx context.Context, err error) error {
 
 func registryError(err error) error {
 	if registry.IsPermanent(err) {
-		return temporal.NewNonRetryableApplicationError("the Diploma Registry refused the publication", "RegistryRefused", err)
+		return temporal.NewNonRetryableApplicationError("the Diploma Registry refused the publication", workflows.ErrorRegistryRefused, err)
 	}
 	return err
 }

@@ -26,11 +26,11 @@ type Registration struct {
 func (a *Registration) RecordStage(ctx context.Context, in workflows.RecordStageInput) error {
 	id, err := uuid.Parse(in.RegistrationID)
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", "InvalidInput", err)
+		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", workflows.ErrorInvalidInput, err)
 	}
 	err = a.Store.RecordStage(ctx, id, string(in.Stage), in.At)
 	if errors.Is(err, storage.ErrNotFound) {
-		return temporal.NewNonRetryableApplicationError("registration not found", "NotFound", err)
+		return temporal.NewNonRetryableApplicationError("registration not found", workflows.ErrorNotFound, err)
 	}
 	if err != nil {
 		return fmt.Errorf("record stage: %w", err)

@@ -32,7 +32,7 @@ func (a *Statistics) MaterialiseStatistics(ctx context.Context, month string) (w
 	m, err := time.Parse(workflows.StatisticsMonthLayout, month)
 	if err != nil {
 		return workflows.StatisticsResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("month %q is not YYYY-MM", month), "InvalidInput", err)
+			fmt.Sprintf("month %q is not YYYY-MM", month), workflows.ErrorInvalidInput, err)
 	}
 	now := time.Now
 	if a.Now != nil {

@@ -392,7 +392,7 @@ func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in workflows.R
 			// person is told only once it holds.
 			if outcome == "upheld" {
 				if !policy.CanUpholdObjection(req.Details.Purposes) {
-					return temporal.NewNonRetryableApplicationError("an objection to these purposes cannot be upheld", "InvalidInput", nil)
+					return temporal.NewNonRetryableApplicationError("an objection to these purposes cannot be upheld", workflows.ErrorInvalidInput, nil)
 				}
 				if err := a.Store.RecordObjection(ctx, req.CandidateID, req.ID, req.Details.Purposes, in.At); err != nil {
 					return err
@@ -412,7 +412,7 @@ func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in workflows.R
 	case "lifted":
 		return a.Store.SetRestriction(ctx, req.CandidateID, false, id, in.At)
 	}
-	return temporal.NewNonRetryableApplicationError("unknown step "+in.Step, "InvalidInput", nil)
+	return temporal.NewNonRetryableApplicationError("unknown step "+in.Step, workflows.ErrorInvalidInput, nil)
 }
 
 // Rectifiable are the fields a rectification request may correct: every
@@ -444,13 +444,13 @@ func rectification(fields map[string]string) (storage.Rectification, error) {
 		case "date_of_birth":
 			dob, err := time.Parse(time.DateOnly, v)
 			if err != nil {
-				return r, temporal.NewNonRetryableApplicationError("rectification: date_of_birth is not a date", "InvalidInput", err)
+				return r, temporal.NewNonRetryableApplicationError("rectification: date_of_birth is not a date", workflows.ErrorInvalidInput, err)
 			}
 			r.DateOfBirth = dob
 		default:
 			part, ok := strings.CutPrefix(field, "address.")
 			if !ok || !slices.Contains(Rectifiable, field) {
-				return r, temporal.NewNonRetryableApplicationError("rectification: "+field+" is not corrected this way", "InvalidInput", nil)
+				return r, temporal.NewNonRetryableApplicationError("rectification: "+field+" is not corrected this way", workflows.ErrorInvalidInput, nil)
 			}
 			if r.Address == nil {
 				r.Address = map[string]string{}

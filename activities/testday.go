@@ -46,7 +46,7 @@ type TestDay struct {
 func parseID(s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil {
-		return uuid.Nil, temporal.NewNonRetryableApplicationError("not a UUID", "InvalidInput", err)
+		return uuid.Nil, temporal.NewNonRetryableApplicationError("not a UUID", workflows.ErrorInvalidInput, err)
 	}
 	return id, nil
 }
@@ -70,14 +70,14 @@ func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (
 	}
 	reg, sess, err := a.Store.RegistrationSession(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrNoSession) {
-		return workflows.RegistrationContext{}, temporal.NewNonRetryableApplicationError("registration or session not found", "NotFound", err)
+		return workflows.RegistrationContext{}, temporal.NewNonRetryableApplicationError("registration or session not found", workflows.ErrorNotFound, err)
 	}
 	if err != nil {
 		return workflows.RegistrationContext{}, err
 	}
 	tv, ok := a.Catalogue.Lookup(sess.TestType, sess.TestVersion)
 	if !ok {
-		return workflows.RegistrationContext{}, temporal.NewNonRetryableApplicationError("test version not in the catalogue", "NotFound", nil)
+		return workflows.RegistrationContext{}, temporal.NewNonRetryableApplicationError("test version not in the catalogue", workflows.ErrorNotFound, nil)
 	}
 	rc := workflows.RegistrationContext{
 		TestType: reg.TestType, WindowStart: sess.WindowStart, WindowEnd: sess.WindowEnd,
@@ -93,7 +93,7 @@ func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (
 	for _, name := range reg.TestParts {
 		def, ok := tv.Part(name)
 		if !ok {
-			return rc, temporal.NewNonRetryableApplicationError("part "+name+" not in test version "+tv.Version, "NotFound", nil)
+			return rc, temporal.NewNonRetryableApplicationError("part "+name+" not in test version "+tv.Version, workflows.ErrorNotFound, nil)
 		}
 		info := workflows.PartInfo{Name: name, Automated: def.Automated()}
 		if info.Automated {
@@ -183,7 +183,7 @@ func (a *TestDay) MarkPart(ctx context.Context, in workflows.MarkPartInput) (wor
 	// Mark only the key's items; unknown items are a sheet problem above.
 	out, err := marking.Mark(key.Items, key.Rule, sheet.Answers)
 	if err != nil {
-		return workflows.MarkOutcome{}, temporal.NewNonRetryableApplicationError("answer key cannot be applied", "InvalidKey", err)
+		return workflows.MarkOutcome{}, temporal.NewNonRetryableApplicationError("answer key cannot be applied", workflows.ErrorInvalidKey, err)
 	}
 	res, err := a.Store.InsertResult(ctx, storage.Result{
 		ID: stableID(ctx, in.RegistrationID, in.Part, "result"), RegistrationID: id, Part: in.Part, Result: out.Result,
@@ -267,11 +267,11 @@ func (a *TestDay) DecideReview(ctx context.Context, in workflows.DecideReviewInp
 		}
 		var rule marking.Rule
 		if err := remarshal(cur.Rule, &rule); err != nil {
-			return temporal.NewNonRetryableApplicationError("stored rule unreadable", "InvalidKey", err)
+			return temporal.NewNonRetryableApplicationError("stored rule unreadable", workflows.ErrorInvalidKey, err)
 		}
 		score := *d.CorrectedScore
 		if cur.MaxScore != nil && score > *cur.MaxScore {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("corrected score %d is above the maximum %d", score, *cur.MaxScore), "InvalidInput", nil)
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("corrected score %d is above the maximum %d", score, *cur.MaxScore), workflows.ErrorInvalidInput, nil)
 		}
 		answered := score
 		if v, ok := cur.Basis["answered"].(float64); ok {

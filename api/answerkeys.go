@@ -63,8 +63,7 @@ func (s *server) createAnswerKey(c *gin.Context) {
 			Detail: pluralFields(len(errs)), Errors: errs})
 		return
 	case err != nil:
-		s.Logger.WarnContext(c.Request.Context(), "answer key not stored", "error", err)
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	c.Header("Location", "/v1/answer-keys/"+key.FormID)
@@ -75,7 +74,7 @@ func (s *server) listAnswerKeys(c *gin.Context) {
 	keys, err := s.Store.AnswerKeyVersions(c.Request.Context(), c.Param("form_id"))
 	switch {
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	case len(keys) == 0:
 		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no answer key for this form"})

@@ -1,7 +1,7 @@
 package api
 
 import (
-	"errors"
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -125,7 +125,7 @@ func (s *server) listAppeals(c *gin.Context) {
 	}
 	list, err := s.Store.Appeals(c.Request.Context(), reg.ID)
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	out := []AppealView{}
@@ -141,22 +141,14 @@ func (s *server) appealOf(c *gin.Context) (storage.Appeal, bool) {
 	if !ok {
 		return storage.Appeal{}, false
 	}
-	id, err := uuid.Parse(c.Param("appeal_id"))
-	if err != nil {
-		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
-			Detail: "the appeal id must be a UUID", Errors: []FieldError{{Field: "appeal_id", Detail: "must be a UUID"}}})
-		return storage.Appeal{}, false
-	}
-	a, err := s.Store.GetAppeal(c.Request.Context(), id)
-	switch {
-	case errors.Is(err, storage.ErrNotFound) || (err == nil && a.RegistrationID != reg.ID):
-		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no appeal with this id for this registration"})
-		return a, false
-	case err != nil:
-		unavailable(c, "the database is unavailable")
-		return a, false
-	}
-	return a, true
+	// An appeal of another registration is not found under this one.
+	return loadRow(s, c, "appeal_id", "no appeal with this id for this registration", func(ctx context.Context, id uuid.UUID) (storage.Appeal, error) {
+		a, err := s.Store.GetAppeal(ctx, id)
+		if err == nil && a.RegistrationID != reg.ID {
+			return storage.Appeal{}, storage.ErrNotFound
+		}
+		return a, err
+	})
 }
 
 func (s *server) getAppeal(c *gin.Context) {

@@ -198,7 +198,7 @@ func (s *server) listAuditLog(c *gin.Context) {
 	}
 	recs, err := s.Store.AuditLog(c.Request.Context(), f)
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	out := make([]AuditRecordView, 0, len(recs))

@@ -151,8 +151,7 @@ func (s *server) authorize(roles ...string) gin.HandlerFunc {
 		p, err := s.authenticate(c)
 		if err != nil {
 			if !errors.Is(err, errUnauthenticated) && !errors.Is(err, storage.ErrInvalidToken) {
-				s.Logger.WarnContext(c.Request.Context(), "authentication failed", "error", err)
-				unavailable(c, "the database is unavailable")
+				s.failed(c, err, "the database is unavailable")
 				c.Abort()
 				return
 			}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/examflow/examflow/marking"
 )
@@ -24,15 +23,13 @@ type CertificateEntry struct {
 // certificate answers the latest and best released result per test and
 // part, across all the candidate's registrations.
 func (s *server) certificate(c *gin.Context) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
-			Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+	id, ok := pathID(c, "id")
+	if !ok {
 		return
 	}
 	rs, err := s.Store.ReleasedResults(c.Request.Context(), id)
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	byTest := map[string][]marking.PartResult{}

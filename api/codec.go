@@ -121,7 +121,7 @@ func (s *server) auditDecode(c *gin.Context) {
 	}
 	if err := s.Store.Audit(c.Request.Context(), storage.AuditEntry{Who: who, Role: role, Purpose: purposeArranging,
 		Action: storage.AuditRead, Fields: []string{"temporal_payloads"}, Operation: "POST /codec/decode"}); err != nil {
-		unavailable(c, "the audit log is unavailable")
+		s.failed(c, err, "the audit log is unavailable")
 		c.Abort()
 	}
 }

@@ -100,7 +100,7 @@ func (s *server) createCourse(c *gin.Context) {
 	course, err := s.Store.CreateCourse(c.Request.Context(), storage.Course{ID: uuid.Must(uuid.NewV7()), Title: title, CourseType: req.CourseType,
 		EventDate: date, Paid: req.Paid, ProfileQuestions: req.ProfileQuestions})
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	c.JSON(http.StatusCreated, courseView(course))
@@ -109,7 +109,7 @@ func (s *server) createCourse(c *gin.Context) {
 func (s *server) listCourses(c *gin.Context) {
 	list, err := s.Store.Courses(c.Request.Context(), c.Query("course_type"), nil)
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	out := make([]CourseView, 0, len(list))
@@ -220,7 +220,7 @@ func (s *server) registerForCourse(c *gin.Context) {
 		return
 	}
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	p, errs := req.participant(course)
@@ -242,7 +242,7 @@ func (s *server) registerForCourse(c *gin.Context) {
 		return
 	}
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	in := workflows.NewCourseInput(reg.ID.String(), course.CourseType, course.EventDate, reg.ConsentAt, s.Courses.timing())
@@ -293,14 +293,13 @@ func participantView(r storage.CourseRegistration) CourseParticipantView {
 }
 
 func (s *server) listParticipants(c *gin.Context) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest, Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+	id, ok := pathID(c, "id")
+	if !ok {
 		return
 	}
 	list, err := s.Store.CourseParticipants(c.Request.Context(), id)
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	out := make([]CourseParticipantView, 0, len(list))
@@ -312,9 +311,8 @@ func (s *server) listParticipants(c *gin.Context) {
 
 // courseRegistrationOf reads the course registration in the path.
 func (s *server) courseRegistrationOf(c *gin.Context) (storage.CourseRegistration, bool) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest, Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+	id, ok := pathID(c, "id")
+	if !ok {
 		return storage.CourseRegistration{}, false
 	}
 	return s.courseRegistration(c, id)
@@ -327,7 +325,7 @@ func (s *server) courseRegistration(c *gin.Context, id uuid.UUID) (storage.Cours
 		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no such course registration (withdrawn or deleted registrations leave nothing)"})
 		return r, false
 	case err != nil:
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return r, false
 	}
 	return r, true
@@ -406,7 +404,7 @@ func (s *server) correct(c *gin.Context, r storage.CourseRegistration) {
 	case errors.Is(err, errInvalidCorrection):
 		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid correction", Status: http.StatusUnprocessableEntity, Detail: errs[0].Field + " " + errs[0].Detail, Errors: errs})
 	case err != nil:
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 	default:
 		c.Set(auditSubjectKey, auditSubject{storage.SubjectCourseRegistration, r.ID})
 		c.JSON(http.StatusOK, gin.H{"registration_id": r.ID.String(), "status": "corrected"})
@@ -624,7 +622,7 @@ func (s *server) sendCourseLink(c *gin.Context) {
 		return
 	}
 	if err := s.sendFreshLink(c.Request.Context(), r.ID); err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	c.Set(auditSubjectKey, auditSubject{storage.SubjectCourseRegistration, r.ID})
@@ -718,7 +716,7 @@ func (s *server) auditSelfService(c *gin.Context, r storage.CourseRegistration, 
 func (s *server) courseStatistics(c *gin.Context) {
 	cells, err := s.Store.CourseStatistics(c.Request.Context())
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	out := make([]gin.H, 0, len(cells))

@@ -47,19 +47,12 @@ func disclosureView(d storage.Disclosure) DisclosureView {
 
 // candidateOf reads the candidate named in the path.
 func (s *server) candidateOf(c *gin.Context) (uuid.UUID, bool) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
-			Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+	id, ok := pathID(c, "id")
+	if !ok {
 		return uuid.Nil, false
 	}
-	restricted, err := s.Store.Restricted(c.Request.Context(), id)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no candidate with this id"})
-		return id, false
-	case err != nil:
-		unavailable(c, "the database is unavailable")
+	restricted, ok := loadRow(s, c, "id", "no candidate with this id", s.Store.Restricted)
+	if !ok {
 		return id, false
 	}
 	c.Set(restrictedKey, restricted)
@@ -120,7 +113,7 @@ func (s *server) releaseData(c *gin.Context) {
 	}
 	objected, err := s.Store.Objections(c.Request.Context(), cand)
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	if slices.Contains(objected, recipient.Purpose) {
@@ -139,7 +132,7 @@ func (s *server) releaseData(c *gin.Context) {
 		LegalBasis: recipient.LegalBasis, Categories: req.Categories, Action: storage.DisclosureRelease, Reference: req.Reference,
 		By: p.Subject, Role: p.roleFor(releaseRoles), Operation: c.Request.Method + " " + c.FullPath()}
 	if err := s.Store.RecordDisclosure(c.Request.Context(), d); err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	d.DisclosedAt = s.Validation.Now()
@@ -153,7 +146,7 @@ func (s *server) listDisclosures(c *gin.Context) {
 	}
 	ds, err := s.Store.Disclosures(c.Request.Context(), cand)
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	out := make([]DisclosureView, 0, len(ds))

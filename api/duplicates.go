@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/examflow/examflow/storage"
 )
@@ -33,7 +32,7 @@ func possibleDuplicateView(d storage.PossibleDuplicate) PossibleDuplicateView {
 func (s *server) listPossibleDuplicates(c *gin.Context) {
 	list, err := s.Store.PossibleDuplicates(c.Request.Context(), 1000)
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	out := make([]PossibleDuplicateView, 0, len(list))
@@ -50,9 +49,8 @@ type DismissalRequest struct {
 }
 
 func (s *server) dismissPossibleDuplicate(c *gin.Context) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest, Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+	id, ok := pathID(c, "id")
+	if !ok {
 		return
 	}
 	var req DismissalRequest
@@ -71,7 +69,7 @@ func (s *server) dismissPossibleDuplicate(c *gin.Context) {
 		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no open possible-duplicate flag with this id (merged or dismissed already)"})
 		return
 	case err != nil:
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	c.Set(auditSubjectKey, auditSubject{storage.SubjectCandidate, d.CandidateID})

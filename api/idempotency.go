@@ -99,7 +99,7 @@ func (s *server) bindIdempotencyKey(c *gin.Context, k *storage.IdempotencyKey, r
 		idempotencyMismatch(c)
 		return false
 	case err != nil:
-		unavailable(c, "the database is unavailable; nothing was changed")
+		s.failed(c, err, "the database is unavailable; nothing was changed")
 		return false
 	}
 	return true

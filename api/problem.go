@@ -1,11 +1,16 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/examflow/examflow/storage"
 )
 
 // Problem is an RFC 9457 problem details document. Errors names each invalid
@@ -77,4 +82,29 @@ func unavailable(c *gin.Context, detail string) {
 
 func internalError(c *gin.Context) {
 	writeProblem(c, Problem{Type: ProblemInternal, Title: "Internal error", Status: http.StatusInternalServerError})
+}
+
+// failed answers a request that failed on a dependency or on a bug, and
+// logs why: 503 with detail when the dependency could not be reached or did
+// not answer in time (the client retries; logged at warn), 500 otherwise
+// (retrying does not help; logged at error with the cause).
+func (s *server) failed(c *gin.Context, err error, detail string) {
+	ctx := c.Request.Context()
+	if dependencyUnavailable(err) {
+		s.Logger.WarnContext(ctx, "dependency unavailable", "route", c.FullPath(), "error", err.Error())
+		unavailable(c, detail)
+		return
+	}
+	s.Logger.ErrorContext(ctx, "request failed", "route", c.FullPath(), "error", err.Error())
+	internalError(c)
+}
+
+// dependencyUnavailable reports whether err says that PostgreSQL, MinIO or
+// Temporal could not be reached or did not answer in time.
+func dependencyUnavailable(err error) bool {
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	var exhausted *serviceerror.ResourceExhausted
+	return errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &exhausted)
 }

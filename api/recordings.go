@@ -97,7 +97,7 @@ func (s *server) uploadRecording(c *gin.Context) {
 	key := storage.AudioKey(reg.ID, id)
 	dek, err := s.Store.RegistrationKey(ctx, reg.ID)
 	if err != nil {
-		unavailable(c, "the database is unavailable; nothing was stored")
+		s.failed(c, err, "the database is unavailable; nothing was stored")
 		return
 	}
 	// Hash the audio as it arrives, then encrypt it with the subject's data
@@ -172,7 +172,7 @@ func (s *server) listRecordings(c *gin.Context) {
 	}
 	recs, err := s.Store.Recordings(c.Request.Context(), reg.ID)
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	out := make([]RecordingView, 0, len(recs))

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/examflow/examflow/storage"
@@ -229,23 +228,8 @@ func pluralFields(n int) string {
 
 func (s *server) getRegistration(c *gin.Context) {
 	ctx := c.Request.Context()
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
-			Detail: "the registration id must be a UUID", Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
-		return
-	}
-	reg, err := s.Store.GetRegistration(ctx, id)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no registration with this id"})
-		return
-	case errors.Is(err, storage.ErrUnavailable):
-		unavailable(c, "the database is unavailable")
-		return
-	case err != nil:
-		s.Logger.ErrorContext(ctx, "read registration", "error", err)
-		internalError(c)
+	reg, ok := s.registrationForUpdate(c)
+	if !ok {
 		return
 	}
 	status, err := s.queryStatus(ctx, reg)

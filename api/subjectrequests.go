@@ -226,7 +226,7 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 		return
 	}
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	received := now
@@ -245,7 +245,7 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 		req.Status, req.IdentityMethod, req.IdentityVerifiedBy, req.IdentityVerifiedAt = "in_progress", "upstream_login", b.IdentityAsserted.Provider, &now
 	}
 	if err := s.Store.CreateSubjectRequest(ctx, req); err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	// Answered with the request as stored, so that a retry with the same
@@ -273,19 +273,8 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 
 // subjectRequestOf reads the request named in the path.
 func (s *server) subjectRequestOf(c *gin.Context) (storage.SubjectRequest, bool) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
-			Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
-		return storage.SubjectRequest{}, false
-	}
-	r, err := s.Store.GetSubjectRequest(c.Request.Context(), id)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no subject request with this id"})
-		return r, false
-	case err != nil:
-		unavailable(c, "the database is unavailable")
+	r, ok := loadRow(s, c, "id", "no subject request with this id", s.Store.GetSubjectRequest)
+	if !ok {
 		return r, false
 	}
 	c.Set(auditSubjectKey, auditSubject{storage.SubjectCandidate, r.CandidateID})
@@ -367,12 +356,12 @@ func (s *server) downloadExport(c *gin.Context) {
 	}
 	doc, err := activities.ReadExport(ctx, s.Store, s.Objects, r)
 	if err != nil {
-		unavailable(c, "the export cannot be read now")
+		s.failed(c, err, "the export cannot be read now")
 		return
 	}
 	if err := s.Store.Audit(ctx, storage.AuditEntry{Who: "data subject (export link)", Role: "data_subject", Purpose: purposeRights,
 		Action: storage.AuditExport, SubjectKind: storage.SubjectCandidate, SubjectID: r.CandidateID, Fields: []string{"all"}, Operation: "GET /exports/:token"}); err != nil {
-		unavailable(c, "the audit log is unavailable")
+		s.failed(c, err, "the audit log is unavailable")
 		return
 	}
 	c.Header("Content-Disposition", `attachment; filename="examflow-export-`+id.String()+`.json"`)

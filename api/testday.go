@@ -22,22 +22,7 @@ import (
 // registrationForUpdate reads the registration named in the path, answering
 // 400/404/503 itself when it cannot.
 func (s *server) registrationForUpdate(c *gin.Context) (storage.Registration, bool) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
-			Detail: "the registration id must be a UUID", Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
-		return storage.Registration{}, false
-	}
-	reg, err := s.Store.GetRegistration(c.Request.Context(), id)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no registration with this id"})
-		return reg, false
-	case err != nil:
-		unavailable(c, "the database is unavailable")
-		return reg, false
-	}
-	return reg, true
+	return loadRow(s, c, "id", "no registration with this id", s.Store.GetRegistration)
 }
 
 // sendUpdate sends a workflow Update to the registration's workflow and
@@ -110,7 +95,7 @@ func (s *server) updateProblem(c *gin.Context, workflowID, name string, err erro
 	switch appErr, ok := refusalOf(err); {
 	case ok:
 		writeProblem(c, Problem{Type: ProblemValidation, Title: "Refused by the workflow", Status: http.StatusUnprocessableEntity,
-			Detail: appErr.Message(), Errors: []FieldError{{Field: fieldOfRefusal(appErr.Message()), Detail: appErr.Message()}}})
+			Detail: appErr.Message(), Errors: []FieldError{{Field: workflows.RefusedField(appErr), Detail: appErr.Message()}}})
 	case workflowNotRunning(err):
 		writeProblem(c, Problem{Type: ProblemConflict, Title: "Workflow not running", Status: http.StatusConflict,
 			Detail: "the workflow is not running"})
@@ -132,7 +117,7 @@ func refusalOf(err error) (*temporal.ApplicationError, bool) {
 		case *temporal.ActivityError:
 			activityFailed = true
 		case *temporal.ApplicationError:
-			if x.Type() == "AppealRefused" {
+			if x.Type() == workflows.ErrorAppealRefused {
 				return x, true
 			}
 			if first == nil {
@@ -141,23 +126,6 @@ func refusalOf(err error) (*temporal.ApplicationError, bool) {
 		}
 	}
 	return first, first != nil && !activityFailed
-}
-
-// fieldOfRefusal finds the request field a refusal is about: by convention
-// the message starts with the field name ("answers[3]: ...", "part ...",
-// "late_acceptance.reason: ...").
-func fieldOfRefusal(msg string) string {
-	if i := strings.Index(msg, ": "); i > 0 && !strings.ContainsAny(msg[:i], " \"") {
-		return msg[:i]
-	}
-	for _, f := range []string{"answers", "form_id", "key_version", "submitted_at", "part", "kind", "decision",
-		"corrected_score", "reason", "decided_by", "level", "role", "assessor", "instance", "against", "received_at",
-		"grounds", "late_acceptance"} {
-		if strings.HasPrefix(msg, f) {
-			return f
-		}
-	}
-	return "body"
 }
 
 func (s *server) decodeBody(c *gin.Context, v any) bool {
@@ -275,7 +243,7 @@ func (s *server) listResults(c *gin.Context) {
 	}
 	rs, err := s.Store.ResultHistory(c.Request.Context(), reg.ID)
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	out := make([]ResultView, 0, len(rs))
@@ -365,7 +333,7 @@ func (s *server) createSession(c *gin.Context) {
 				case errors.Is(err, storage.ErrNotFound):
 					v.add("forms."+part, "form %q has no answer key; create the key before the session", form)
 				case err != nil:
-					unavailable(c, "the database is unavailable")
+					s.failed(c, err, "the database is unavailable")
 					return
 				case key.TestType != req.TestType || key.Part != part || key.TestVersion != tv.Version:
 					v.add("forms."+part, "form %q is a key for %s %s version %s, not %s %s version %s", form, key.TestType, key.Part, key.TestVersion, req.TestType, part, tv.Version)
@@ -402,7 +370,7 @@ func (s *server) createSession(c *gin.Context) {
 			Detail: "a session for this test, centre and date exists", Extra: map[string]any{"session": sessionView(sess)}})
 		return
 	case err != nil:
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	c.Header("Location", "/v1/sessions/"+sess.ID.String())
@@ -413,9 +381,8 @@ func (s *server) createSession(c *gin.Context) {
 // sends it to every registration's workflow.
 func (s *server) reportSessionDiscrepancy(c *gin.Context) {
 	ctx := c.Request.Context()
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		writeProblem(c, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest, Errors: []FieldError{{Field: "id", Detail: "must be a UUID"}}})
+	id, ok := pathID(c, "id")
+	if !ok {
 		return
 	}
 	var d workflows.Discrepancy
@@ -432,7 +399,7 @@ func (s *server) reportSessionDiscrepancy(c *gin.Context) {
 		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no session with this id"})
 		return
 	} else if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	idem, ok := s.claimIdempotencyKey(c, sess.ID)
@@ -444,12 +411,12 @@ func (s *server) reportSessionDiscrepancy(c *gin.Context) {
 		dID = idempotentID(idem)
 	}
 	if err := s.Store.RecordDiscrepancy(ctx, storage.Discrepancy{ID: dID, SessionID: &sess.ID, Part: d.Part, Kind: d.Kind, Note: d.Note}); err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	regs, err := s.Store.SessionRegistrations(ctx, sess.ID)
 	if err != nil {
-		unavailable(c, "the database is unavailable")
+		s.failed(c, err, "the database is unavailable")
 		return
 	}
 	d.SessionWide = true

@@ -34,7 +34,7 @@ func AudioKey(regID, recordingID uuid.UUID) string {
 func (o *Objects) PutObject(ctx context.Context, key string, r io.Reader, size int64, contentType string) (minio.UploadInfo, error) {
 	info, err := o.client.PutObject(ctx, o.cfg.Bucket, key, r, size, minio.PutObjectOptions{ContentType: contentType, PartSize: 16 << 20})
 	if err != nil {
-		return info, fmt.Errorf("%w: put object: %w", ErrUnavailable, err)
+		return info, classify(fmt.Errorf("put object: %w", err))
 	}
 	return info, nil
 }
@@ -42,7 +42,7 @@ func (o *Objects) PutObject(ctx context.Context, key string, r io.Reader, size i
 // RemoveObject deletes an object; a missing object is not an error.
 func (o *Objects) RemoveObject(ctx context.Context, key string) error {
 	if err := o.client.RemoveObject(ctx, o.cfg.Bucket, key, minio.RemoveObjectOptions{}); err != nil {
-		return fmt.Errorf("%w: remove object: %w", ErrUnavailable, err)
+		return classify(fmt.Errorf("remove object: %w", err))
 	}
 	return nil
 }
@@ -55,7 +55,7 @@ func (o *Objects) StatObject(ctx context.Context, key string) (minio.ObjectInfo,
 		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
 			return info, ErrNotFound
 		}
-		return info, fmt.Errorf("%w: stat object: %w", ErrUnavailable, err)
+		return info, classify(fmt.Errorf("stat object: %w", err))
 	}
 	return info, nil
 }
@@ -133,7 +133,7 @@ func (s *Store) RemoveRecordings(ctx context.Context, objects *Objects, regID uu
 func (o *Objects) GetObject(ctx context.Context, key string) (*minio.Object, error) {
 	obj, err := o.client.GetObject(ctx, o.cfg.Bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("%w: minio: %w", ErrUnavailable, err)
+		return nil, classify(fmt.Errorf("minio: %w", err))
 	}
 	return obj, nil
 }
@@ -144,10 +144,10 @@ func (o *Objects) RemovePrefix(ctx context.Context, prefix string) (int, error) 
 	n := 0
 	for obj := range o.client.ListObjects(ctx, o.cfg.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, WithVersions: true}) {
 		if obj.Err != nil {
-			return n, fmt.Errorf("%w: minio: %w", ErrUnavailable, obj.Err)
+			return n, classify(fmt.Errorf("minio: %w", obj.Err))
 		}
 		if err := o.client.RemoveObject(ctx, o.cfg.Bucket, obj.Key, minio.RemoveObjectOptions{VersionID: obj.VersionID}); err != nil {
-			return n, fmt.Errorf("%w: minio: %w", ErrUnavailable, err)
+			return n, classify(fmt.Errorf("minio: %w", err))
 		}
 		n++
 	}

@@ -6,12 +6,17 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/minio/minio-go/v7"
 )
 
 // Errors that callers map to HTTP answers.
@@ -471,21 +476,48 @@ func (s *Store) StageHistory(ctx context.Context, id uuid.UUID) ([]string, error
 	return stages, nil
 }
 
-// classify marks connection failures as ErrUnavailable.
+// classify marks the failures to reach a dependency (PostgreSQL or MinIO
+// down, restarting, refusing connections, or a timeout) as ErrUnavailable,
+// which the API answers with 503 and a client retries. Every other error
+// keeps its cause unmarked: a constraint, a bug or bad data is not cured by
+// retrying, so the API answers 500 and logs it.
 func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return err
-	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoSession) || errors.Is(err, ErrQuarantined) || errors.Is(err, ErrIdempotencyMismatch) || errors.Is(err, ErrIdentifierConflict) || errors.Is(err, ErrDuplicate) ||
-		errors.Is(err, ErrBirthDateContradicts) || errors.Is(err, ErrNoAddress) || errors.Is(err, ErrNoRegistration) {
-		return err
-	}
-	if errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, ErrUnavailable) || !unreachable(err) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// unreachable reports whether err says that a dependency could not be
+// reached or did not answer in time.
+func unreachable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"): // connection exception
+			return true
+		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // shutting down, crashed, starting
+			return true
+		case pgErr.Code == "53300": // too many connections
+			return true
+		}
+		return false
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	var minioErr minio.ErrorResponse
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr):
+		return true
+	case errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err), pgconn.SafeToRetry(err):
+		return true
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return true
+	case errors.As(err, &minioErr):
+		return minioErr.StatusCode == 503 || minioErr.StatusCode == 500 || minioErr.Code == "XMinioServerNotInitialized"
+	}
+	return false
 }

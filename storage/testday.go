@@ -273,9 +273,18 @@ func (s *Store) results(ctx context.Context, where string, args ...any) ([]Resul
 			&rule, &items, &r.DecidedBy, &basis, &r.Reason, &r.DecidedAt, &r.SupersededBy, &r.Annulled, &r.LegalBasis); err != nil {
 			return nil, classify(fmt.Errorf("read result: %w", err))
 		}
-		_ = json.Unmarshal(rule, &r.Rule)
-		_ = json.Unmarshal(items, &r.Items)
-		_ = json.Unmarshal(basis, &r.Basis)
+		for _, f := range []struct {
+			name string
+			raw  []byte
+			dst  any
+		}{{"rule", rule, &r.Rule}, {"items", items, &r.Items}, {"basis", basis, &r.Basis}} {
+			if len(f.raw) == 0 {
+				continue
+			}
+			if err := json.Unmarshal(f.raw, f.dst); err != nil {
+				return nil, fmt.Errorf("read result %s: %s: %w", r.ID, f.name, err)
+			}
+		}
 		out = append(out, r)
 	}
 	return out, classify(rows.Err())

@@ -191,22 +191,22 @@ func (a *appealRun) validateDecision(d AppealDecision) error {
 	want := a.instance()
 	switch {
 	case a.outcome != nil && a.outcome.Closed:
-		return fmt.Errorf("decision: the appeal has been decided")
+		return refuse("decision", "decision: the appeal has been decided")
 	case a.deciding:
-		return fmt.Errorf("decision: another decision is being recorded; try again")
+		return refuse("decision", "decision: another decision is being recorded; try again")
 	case want == appeals.InstanceReassessment:
-		return fmt.Errorf("instance: this appeal is decided by a re-assessment, not by a decision")
+		return refuse("instance", "instance: this appeal is decided by a re-assessment, not by a decision")
 	case d.Instance != want:
-		return fmt.Errorf("instance: the appeal is with the %s, not the %s", want, d.Instance)
+		return refuse("instance", "instance: the appeal is with the %s, not the %s", want, d.Instance)
 	case d.Reasons == "" || d.DecidedBy == "":
-		return fmt.Errorf("reasons and decided_by are required")
+		return refuse("reason", "reasons and decided_by are required")
 	}
 	allowed := []string{appeals.Upheld, appeals.Rejected}
 	if want == appeals.InstanceFirstInstance {
 		allowed = []string{appeals.Upheld, appeals.Maintained}
 	}
 	if !slices.Contains(allowed, d.Decision) {
-		return fmt.Errorf("decision: the %s decides %v", want, allowed)
+		return refuse("decision", "decision: the %s decides %v", want, allowed)
 	}
 	return nil
 }
@@ -214,15 +214,15 @@ func (a *appealRun) validateDecision(d AppealDecision) error {
 func (a *appealRun) validateReassessment(r Reassessment) error {
 	switch {
 	case a.outcome != nil && a.outcome.Closed:
-		return fmt.Errorf("decision: the appeal has been decided")
+		return refuse("decision", "decision: the appeal has been decided")
 	case a.deciding:
-		return fmt.Errorf("decision: another decision is being recorded; try again")
+		return refuse("decision", "decision: another decision is being recorded; try again")
 	case a.stage != StageAppealReassessment:
-		return fmt.Errorf("kind: only a writing or C1 appeal is re-assessed")
+		return refuse("kind", "kind: only a writing or C1 appeal is re-assessed")
 	case r.Assessor == "":
-		return fmt.Errorf("assessor is required")
+		return refuse("assessor", "assessor is required")
 	case !slices.Contains(a.in.Admission.Levels, r.Level):
-		return fmt.Errorf("level must be one of %v", a.in.Admission.Levels)
+		return refuse("level", "level must be one of %v", a.in.Admission.Levels)
 	}
 	return nil
 }
@@ -309,11 +309,11 @@ type appealDesk struct {
 func validateAppealRequest(r AppealRequest) error {
 	switch {
 	case r.Kind == "":
-		return fmt.Errorf("kind is required")
+		return refuse("kind", "kind is required")
 	case len(r.Grounds) > 10000:
-		return fmt.Errorf("grounds must be at most 10000 characters")
+		return refuse("grounds", "grounds must be at most 10000 characters")
 	case r.LateAcceptance != nil && (r.LateAcceptance.AcceptedBy == "" || r.LateAcceptance.Reason == ""):
-		return fmt.Errorf("late_acceptance needs accepted_by and reason")
+		return refuse("late_acceptance", "late_acceptance needs accepted_by and reason")
 	}
 	return nil
 }

@@ -182,9 +182,9 @@ func CourseRegistrationFlow(ctx workflow.Context, in CourseInput) error {
 	}, workflow.UpdateHandlerOptions{Validator: func(w Withdrawal) error {
 		switch {
 		case deleting || withdrawn != nil:
-			return fmt.Errorf("consent: already withdrawn; everything is deleted")
+			return refuse("consent", "consent: already withdrawn; everything is deleted")
 		case w.Via == "":
-			return fmt.Errorf("via is required")
+			return refuse("via", "via is required")
 		}
 		return nil
 	}}); err != nil {
@@ -196,13 +196,13 @@ func CourseRegistrationFlow(ctx workflow.Context, in CourseInput) error {
 	}, workflow.UpdateHandlerOptions{Validator: func(c Completion) error {
 		switch {
 		case deleting || withdrawn != nil:
-			return fmt.Errorf("consent: withdrawn; nothing is kept")
+			return refuse("consent", "consent: withdrawn; nothing is kept")
 		case completed != nil:
-			return fmt.Errorf("completed_by: already marked completed")
+			return refuse("completed_by", "completed_by: already marked completed")
 		case workflow.Now(ctx).Before(in.EventEnds) && st.Stage == StageCourseRegistered:
-			return fmt.Errorf("completed_by: the event has not been held yet")
+			return refuse("completed_by", "completed_by: the event has not been held yet")
 		case c.CompletedBy == "":
-			return fmt.Errorf("completed_by is required")
+			return refuse("completed_by", "completed_by is required")
 		}
 		return nil
 	}}); err != nil {

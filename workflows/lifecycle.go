@@ -124,7 +124,7 @@ func activityOptions(ctx workflow.Context, attempts int32) workflow.Context {
 // test day, marking, review and assessment to the result.
 func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 	if _, err := uuid.Parse(in.RegistrationID); err != nil {
-		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", "InvalidInput", err)
+		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", ErrorInvalidInput, err)
 	}
 	l := &lifecycle{in: in, now: func() time.Time { return workflow.Now(ctx) }}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (LifecycleStatus, error) {

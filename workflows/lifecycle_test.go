@@ -28,6 +28,8 @@ type fakeActivities struct {
 	parts     []PartInfo
 	cheating  []DecideCheatingInput
 	failStage int // fail RecordStage this many times first
+	// failReview fails OpenReview this many times first.
+	failReview int
 	// unheld are the milestones PlanUnheldDeletions returns.
 	unheld []Milestone
 	// deleted and escalated record DeleteCategory and
@@ -95,6 +97,12 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 	}, activity.RegisterOptions{Name: ActivityMarkPart})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ OpenReviewInput) (ReviewRef, error) {
 		rec(ActivityOpenReview)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.failReview > 0 {
+			f.failReview--
+			return ReviewRef{}, temporal.NewApplicationError("database down", "Unavailable")
+		}
 		return ReviewRef{ReviewID: uuid.NewString()}, nil
 	}, activity.RegisterOptions{Name: ActivityOpenReview})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ ReviewRef) error {
@@ -249,6 +257,7 @@ func TestLifecycleBranches(t *testing.T) {
 		wantParts  map[string]string
 		wantCalls  map[string]int
 		checkFakes func(t *testing.T, f *fakeActivities)
+		failReview int
 	}{
 		{
 			name: "automated pass releases the result", parts: []PartInfo{reading},
@@ -309,6 +318,19 @@ func TestLifecycleBranches(t *testing.T) {
 			wantStage: StageUnderReview,
 			wantParts: map[string]string{"reading": PartHeld, "writing": PartAwaiting},
 			wantCalls: map[string]int{ActivityRecordDiscrepancy: 1, ActivityOpenReview: 1},
+		},
+		{
+			// T04: a review that fails to open is retried until it opens;
+			// the result is never released in the meantime.
+			name: "technical problem holds the result even while the review fails to open", parts: []PartInfo{reading, writing},
+			failReview: 8,
+			steps: []step{
+				{time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{2 * time.Minute, UpdateReportDiscrepancy, Discrepancy{Kind: DiscrepancyTechnicalProblem, Part: "reading"}, true},
+			},
+			wantStage: StageUnderReview,
+			wantParts: map[string]string{"reading": PartHeld},
+			wantCalls: map[string]int{ActivityOpenReview: 9, ActivityReleaseResults: 0},
 		},
 		{
 			name: "examiners agree", parts: []PartInfo{writing},
@@ -439,6 +461,7 @@ func TestLifecycleBranches(t *testing.T) {
 			if tt.hold != nil {
 				f.hold = tt.hold
 			}
+			f.failReview = tt.failReview
 			st, _ := run(t, f, tt.steps)
 			if st.Stage != tt.wantStage {
 				t.Fatalf("stage = %s (%v), want %s", st.Stage, st.Stages, tt.wantStage)

@@ -142,9 +142,9 @@ type subjectRequest struct {
 func (r *subjectRequest) validateIdentity(c IdentityCheck) error {
 	switch {
 	case r.verified:
-		return fmt.Errorf("identity: already confirmed")
+		return refuse("identity", "identity: already confirmed")
 	case c.VerifiedBy == "" || c.Evidence == "":
-		return fmt.Errorf("verified_by and evidence are required")
+		return refuse("verified_by", "verified_by and evidence are required")
 	}
 	return nil
 }
@@ -155,15 +155,15 @@ func (r *subjectRequest) validateIdentity(c IdentityCheck) error {
 func (r *subjectRequest) validateExtension(ctx workflow.Context, e Extension) error {
 	switch {
 	case r.answered:
-		return fmt.Errorf("until: the request has been answered")
+		return refuse("until", "until: the request has been answered")
 	case workflow.Now(ctx).After(r.in.DueAt):
-		return fmt.Errorf("until: an extension must be made, and the person told why, within the first period (by %s)", r.in.DueAt.UTC().Format(time.RFC3339))
+		return refuse("until", "until: an extension must be made, and the person told why, within the first period (by %s)", r.in.DueAt.UTC().Format(time.RFC3339))
 	case e.Reason == "":
-		return fmt.Errorf("reason: the person is told why; it is required")
+		return refuse("reason", "reason: the person is told why; it is required")
 	case !e.Until.After(r.due):
-		return fmt.Errorf("until must be after the current due date %s", r.due.UTC().Format(time.RFC3339))
+		return refuse("until", "until must be after the current due date %s", r.due.UTC().Format(time.RFC3339))
 	case e.Until.After(r.in.MaxDueAt):
-		return fmt.Errorf("until: at most two months beyond the first due date (%s)", r.in.MaxDueAt.UTC().Format(time.RFC3339))
+		return refuse("until", "until: at most two months beyond the first due date (%s)", r.in.MaxDueAt.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
@@ -172,17 +172,17 @@ func (r *subjectRequest) validateDecision(d RequestDecision) error {
 	allowed := map[string][]string{RequestRectification: {"approved", "refused"}, RequestObjection: {"upheld", "rejected"}}[r.in.Kind]
 	switch {
 	case allowed == nil:
-		return fmt.Errorf("decision: a %s request takes no decision", r.in.Kind)
+		return refuse("decision", "decision: a %s request takes no decision", r.in.Kind)
 	case !r.verified:
-		return fmt.Errorf("decision: the person's identity is not confirmed yet")
+		return refuse("decision", "decision: the person's identity is not confirmed yet")
 	case r.decision != nil:
-		return fmt.Errorf("decision: already decided")
+		return refuse("decision", "decision: already decided")
 	case !slices.Contains(allowed, d.Decision):
-		return fmt.Errorf("decision must be one of %v", allowed)
+		return refuse("decision", "decision must be one of %v", allowed)
 	case r.in.Kind == RequestObjection && d.Decision == "upheld" && !policy.CanUpholdObjection(r.in.Purposes):
-		return fmt.Errorf("decision: an objection to %s cannot be upheld (policy.ObjectionRules: the law requires that processing while the registration stands); reject it with that reason", strings.Join(r.in.Purposes, ", "))
+		return refuse("decision", "decision: an objection to %s cannot be upheld (policy.ObjectionRules: the law requires that processing while the registration stands); reject it with that reason", strings.Join(r.in.Purposes, ", "))
 	case d.Reason == "" || d.DecidedBy == "":
-		return fmt.Errorf("reason and decided_by are required")
+		return refuse("reason", "reason and decided_by are required")
 	}
 	return nil
 }
@@ -190,11 +190,11 @@ func (r *subjectRequest) validateDecision(d RequestDecision) error {
 func (r *subjectRequest) validateLift(d RequestDecision) error {
 	switch {
 	case r.in.Kind != RequestRestriction || r.stage != StageRestricted:
-		return fmt.Errorf("decision: no restriction in force to lift")
+		return refuse("decision", "decision: no restriction in force to lift")
 	case r.lift != nil:
-		return fmt.Errorf("decision: the restriction is being lifted")
+		return refuse("decision", "decision: the restriction is being lifted")
 	case d.Reason == "" || d.DecidedBy == "":
-		return fmt.Errorf("reason and decided_by are required")
+		return refuse("reason", "reason and decided_by are required")
 	}
 	return nil
 }

@@ -289,31 +289,31 @@ func (l *lifecycle) validateSheet(s AnswerSheet) error {
 	p := l.part(s.Part)
 	switch {
 	case l.ctx == nil:
-		return fmt.Errorf("the registration is still being set up; try again")
+		return refuse("body", "the registration is still being set up; try again")
 	case p == nil:
-		return fmt.Errorf("part %q is not registered for this candidate", s.Part)
+		return refuse("part", "part %q is not registered for this candidate", s.Part)
 	case !p.info.Automated:
-		return fmt.Errorf("part %q is assessed by examiners, not by answer sheet", s.Part)
+		return refuse("part", "part %q is assessed by examiners, not by answer sheet", s.Part)
 	case p.status != PartAwaiting:
-		return fmt.Errorf("part %q has already been submitted or closed (%s)", s.Part, p.status)
+		return refuse("part", "part %q has already been submitted or closed (%s)", s.Part, p.status)
 	case s.FormID != p.info.FormID:
-		return fmt.Errorf("form_id %q is not the session's form %q for part %s", s.FormID, p.info.FormID, s.Part)
+		return refuse("form_id", "form_id %q is not the session's form %q for part %s", s.FormID, p.info.FormID, s.Part)
 	case s.KeyVersion < 1:
-		return fmt.Errorf("key_version must be 1 or more")
+		return refuse("key_version", "key_version must be 1 or more")
 	case s.SubmittedAt.IsZero():
-		return fmt.Errorf("submitted_at is required")
+		return refuse("submitted_at", "submitted_at is required")
 	case len(s.Answers) == 0:
-		return fmt.Errorf("answers must not be empty")
+		return refuse("answers", "answers must not be empty")
 	}
 	seen := make(map[string]bool, len(s.Answers))
 	for i, a := range s.Answers {
 		switch {
 		case !slices.Contains(p.info.ItemIDs, a.Item):
-			return fmt.Errorf("answers[%d]: item %q is not on form %s", i, a.Item, s.FormID)
+			return refuse(fmt.Sprintf("answers[%d]", i), "answers[%d]: item %q is not on form %s", i, a.Item, s.FormID)
 		case seen[a.Item]:
-			return fmt.Errorf("answers[%d]: item %q is answered twice; one choice per item", i, a.Item)
+			return refuse(fmt.Sprintf("answers[%d]", i), "answers[%d]: item %q is answered twice; one choice per item", i, a.Item)
 		case len(a.Choice) > 16:
-			return fmt.Errorf("answers[%d]: choice is longer than 16 characters", i)
+			return refuse(fmt.Sprintf("answers[%d]", i), "answers[%d]: choice is longer than 16 characters", i)
 		}
 		seen[a.Item] = true
 	}
@@ -324,16 +324,16 @@ func (l *lifecycle) validateDiscrepancy(d Discrepancy) error {
 	switch d.Kind {
 	case DiscrepancyTechnicalProblem, DiscrepancyDidNotAttend, DiscrepancyValidAbsence, DiscrepancyProvisionalCheating:
 	default:
-		return fmt.Errorf("kind must be technical_problem, did_not_attend, valid_absence or provisional_cheating")
+		return refuse("kind", "kind must be technical_problem, did_not_attend, valid_absence or provisional_cheating")
 	}
 	if l.ctx == nil {
-		return fmt.Errorf("the registration is still being set up; try again")
+		return refuse("body", "the registration is still being set up; try again")
 	}
 	if d.Part != "" && l.part(d.Part) == nil {
-		return fmt.Errorf("part %q is not registered for this candidate", d.Part)
+		return refuse("part", "part %q is not registered for this candidate", d.Part)
 	}
 	if l.stage == StageResult || l.stage == StageAnnulled {
-		return fmt.Errorf("the result has been released; a discrepancy after that is a formal-error complaint")
+		return refuse("body", "the result has been released; a discrepancy after that is a formal-error complaint")
 	}
 	return nil
 }
@@ -342,33 +342,33 @@ func (l *lifecycle) validateReview(d ReviewDecision) error {
 	p := l.part(d.Part)
 	switch {
 	case p == nil:
-		return fmt.Errorf("part %q is not registered for this candidate", d.Part)
+		return refuse("part", "part %q is not registered for this candidate", d.Part)
 	case p.status != PartHeld:
-		return fmt.Errorf("part %q has no open review (status %s)", d.Part, p.status)
+		return refuse("part", "part %q has no open review (status %s)", d.Part, p.status)
 	case d.DecidedBy == "":
-		return fmt.Errorf("decided_by is required")
+		return refuse("decided_by", "decided_by is required")
 	}
 	switch d.Decision {
 	case ReviewConfirm:
 		if d.CorrectedScore != nil {
-			return fmt.Errorf("corrected_score goes with decision correct")
+			return refuse("corrected_score", "corrected_score goes with decision correct")
 		}
 	case ReviewCorrect:
 		if d.CorrectedScore == nil || *d.CorrectedScore < 0 {
-			return fmt.Errorf("decision correct needs corrected_score of 0 or more")
+			return refuse("decision", "decision correct needs corrected_score of 0 or more")
 		}
 		if d.Reason == "" {
-			return fmt.Errorf("decision correct needs a reason")
+			return refuse("decision", "decision correct needs a reason")
 		}
 		if !p.info.Automated {
-			return fmt.Errorf("only machine-marked parts have a score to correct")
+			return refuse("corrected_score", "only machine-marked parts have a score to correct")
 		}
 	case ReviewAnnul:
 		if d.Reason == "" {
-			return fmt.Errorf("decision annul needs a reason")
+			return refuse("decision", "decision annul needs a reason")
 		}
 	default:
-		return fmt.Errorf("decision must be confirm, correct or annul")
+		return refuse("decision", "decision must be confirm, correct or annul")
 	}
 	return nil
 }
@@ -377,37 +377,37 @@ func (l *lifecycle) validateAssessment(a Assessment) error {
 	p := l.part(a.Part)
 	switch {
 	case p == nil:
-		return fmt.Errorf("part %q is not registered for this candidate", a.Part)
+		return refuse("part", "part %q is not registered for this candidate", a.Part)
 	case p.info.Automated:
-		return fmt.Errorf("part %q is machine-marked; examiners assess writing and oral parts", a.Part)
+		return refuse("part", "part %q is machine-marked; examiners assess writing and oral parts", a.Part)
 	case p.status != PartAwaiting && p.status != PartAssessing && p.status != PartDisputed:
-		return fmt.Errorf("part %q is not open for assessment (status %s)", a.Part, p.status)
+		return refuse("part", "part %q is not open for assessment (status %s)", a.Part, p.status)
 	case a.Assessor == "":
-		return fmt.Errorf("assessor is required")
+		return refuse("assessor", "assessor is required")
 	case !slices.Contains(p.info.Levels, a.Level):
-		return fmt.Errorf("level must be one of %v", p.info.Levels)
+		return refuse("level", "level must be one of %v", p.info.Levels)
 	}
 	switch a.Role {
 	case RoleExaminer, RoleExternalExaminer:
 		if _, done := p.assessments[a.Role]; done {
-			return fmt.Errorf("the %s has already assessed part %q", a.Role, a.Part)
+			return refuse("role", "the %s has already assessed part %q", a.Role, a.Part)
 		}
 		for role, prev := range p.assessments {
 			if prev.Assessor == a.Assessor && role != a.Role {
-				return fmt.Errorf("the examiner and the external examiner must be different people")
+				return refuse("assessor", "the examiner and the external examiner must be different people")
 			}
 		}
 	case RoleThirdExaminer:
 		if p.status != PartDisputed {
-			return fmt.Errorf("a third assessment is only for parts the examiners disagree on")
+			return refuse("role", "a third assessment is only for parts the examiners disagree on")
 		}
 		for _, prev := range p.assessments {
 			if prev.Assessor == a.Assessor {
-				return fmt.Errorf("the third examiner must be someone who has not assessed the part")
+				return refuse("assessor", "the third examiner must be someone who has not assessed the part")
 			}
 		}
 	default:
-		return fmt.Errorf("role must be examiner, external_examiner or third_examiner")
+		return refuse("role", "role must be examiner, external_examiner or third_examiner")
 	}
 	return nil
 }
@@ -415,19 +415,19 @@ func (l *lifecycle) validateAssessment(a Assessment) error {
 func (l *lifecycle) validateCheating(d CheatingDecision) error {
 	switch {
 	case d.Decision != CheatingFinal && d.Decision != CheatingDismissed:
-		return fmt.Errorf("decision must be final or dismissed")
+		return refuse("decision", "decision must be final or dismissed")
 	case d.Reasons == "" || d.DecidedBy == "":
-		return fmt.Errorf("reasons and decided_by are required")
+		return refuse("reason", "reasons and decided_by are required")
 	case l.cheatingDecided:
-		return fmt.Errorf("the cheating case has been decided")
+		return refuse("decision", "the cheating case has been decided")
 	case d.Decision == CheatingDismissed && !l.cheated:
-		return fmt.Errorf("decision dismissed needs a provisional cheating report")
+		return refuse("decision", "decision dismissed needs a provisional cheating report")
 	case d.Decision == CheatingDismissed && d.QuarantineUntil != nil:
-		return fmt.Errorf("quarantine_until goes with decision final")
+		return refuse("quarantine_until", "quarantine_until goes with decision final")
 	case d.QuarantineUntil != nil && l.ctx != nil:
 		now := l.now()
 		if !d.QuarantineUntil.After(now) || d.QuarantineUntil.After(now.Add(l.ctx.QuarantineDefault)) {
-			return fmt.Errorf("quarantine_until must be after the decision and at most %s after it", l.ctx.QuarantineDefault)
+			return refuse("quarantine_until", "quarantine_until must be after the decision and at most %s after it", l.ctx.QuarantineDefault)
 		}
 	}
 	return nil
@@ -437,13 +437,13 @@ func (l *lifecycle) validateReapply(k ReapplyKey) error {
 	p := l.part(k.Part)
 	switch {
 	case p == nil:
-		return fmt.Errorf("part %q is not registered for this candidate", k.Part)
+		return refuse("part", "part %q is not registered for this candidate", k.Part)
 	case !p.info.Automated || p.info.FormID != k.FormID:
-		return fmt.Errorf("form_id %q is not the form of part %s", k.FormID, k.Part)
+		return refuse("form_id", "form_id %q is not the form of part %s", k.FormID, k.Part)
 	case p.status != PartDecided:
-		return fmt.Errorf("part %q has no standing automated result (status %s)", k.Part, p.status)
+		return refuse("part", "part %q has no standing automated result (status %s)", k.Part, p.status)
 	case k.KeyVersion < 2:
-		return fmt.Errorf("key_version must be a corrected version (2 or more)")
+		return refuse("key_version", "key_version must be a corrected version (2 or more)")
 	}
 	return nil
 }
@@ -452,13 +452,13 @@ func (l *lifecycle) validateSettlement(s Settlement) error {
 	p := l.part(s.Part)
 	switch {
 	case p == nil:
-		return fmt.Errorf("part %q is not registered for this candidate", s.Part)
+		return refuse("part", "part %q is not registered for this candidate", s.Part)
 	case p.status != PartDisputed:
-		return fmt.Errorf("part %q is not disputed (status %s)", s.Part, p.status)
+		return refuse("part", "part %q is not disputed (status %s)", s.Part, p.status)
 	case !slices.Contains(p.info.Levels, s.Level):
-		return fmt.Errorf("level must be one of %v", p.info.Levels)
+		return refuse("level", "level must be one of %v", p.info.Levels)
 	case s.Reason == "" || s.DecidedBy == "":
-		return fmt.Errorf("reason and decided_by are required")
+		return refuse("reason", "reason and decided_by are required")
 	}
 	return nil
 }
@@ -605,9 +605,14 @@ func (l *lifecycle) applyDiscrepancy(ctx workflow.Context, d Discrepancy) {
 			}
 		case DiscrepancyTechnicalProblem:
 			// A machine-marked result that already stands but is not yet
-			// released is held for review (T04).
+			// released is held for review (T04). Opening the review is
+			// retried until it opens: given up, the result would be
+			// released unreviewed. (Retry options are not part of the
+			// history, so this replays without a version.)
 			if p.info.Automated && p.status == PartDecided {
-				_ = l.openReview(activityOptions(ctx, 5), p, []string{"technical_problem"})
+				if err := l.openReview(activityOptions(ctx, 0), p, []string{"technical_problem"}); err != nil {
+					workflow.GetLogger(ctx).Error("review not opened", "part", p.info.Name, "error", err)
+				}
 			}
 		case DiscrepancyProvisionalCheating:
 			l.cheated = true
