@@ -189,6 +189,9 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 	// make run wrote one API key per role; without one the API refuses.
 	tokensFile := filepath.Join(dir, "tokens.env")
 	tokens := readTokensFile(t, tokensFile)
+	if tokens["EXAMFLOW_URL"] != apiURL {
+		t.Fatalf("%s gives the API as EXAMFLOW_URL=%q, not %s", tokensFile, tokens["EXAMFLOW_URL"], apiURL)
+	}
 	auth := func(role string) map[string]string {
 		tok := tokens["EXAMFLOW_TOKEN_"+strings.ToUpper(role)]
 		if !strings.HasPrefix(tok, "efk_") {

@@ -15,6 +15,10 @@ import (
 	"github.com/examflow/examflow/storage"
 )
 
+// urlVar is the tokens.env variable of the API's base URL, which the
+// README's examples call.
+const urlVar = "EXAMFLOW_URL"
+
 // tokenVar is the tokens.env variable of a role, e.g. EXAMFLOW_TOKEN_CASE_HANDLER.
 func tokenVar(role string) string { return "EXAMFLOW_TOKEN_" + strings.ToUpper(role) }
 
@@ -40,7 +44,8 @@ func readTokensEnv(path string) (map[string]string, error) {
 }
 
 // ensureDevTokens makes sure the local stack has one API key per role and
-// writes them to <dir>/tokens.env (mode 0600). Keys from an earlier run
+// writes them to <dir>/tokens.env (mode 0600), with the API's base URL as
+// EXAMFLOW_URL. Keys from an earlier run
 // that still work are kept; only a hash of each is in the database, so a
 // lost file means new keys.
 func ensureDevTokens(ctx context.Context, cfg config.Config, dir string) (string, error) {
@@ -57,7 +62,8 @@ func ensureDevTokens(ctx context.Context, cfg config.Config, dir string) (string
 	key, _ := cfg.LookupKey()
 	store := storage.NewStore(pool, key)
 	var b strings.Builder
-	b.WriteString("# API keys of the local stack, one per role (examflow dev). Use one as\n#   curl -H \"Authorization: Bearer $EXAMFLOW_TOKEN_CASE_HANDLER\" ...\n# after: set -a; . " + path + "; set +a\n")
+	b.WriteString("# The API of the local stack and its keys, one per role (examflow dev). Use them as\n#   curl -H \"Authorization: Bearer $EXAMFLOW_TOKEN_CASE_HANDLER\" \"$EXAMFLOW_URL/v1/...\"\n# after: set -a; . " + path + "; set +a\n")
+	fmt.Fprintf(&b, "%s=http://%s\n", urlVar, cfg.APIAddr)
 	for _, role := range api.Roles() {
 		secret := old[tokenVar(role)]
 		if secret != "" {
