@@ -136,15 +136,12 @@ examflow is running. Ctrl-C stops everything; data stays in %[1]s.
   Registry sim    http://%[13]s/v1/publications  (Diploma Registry simulator)
   API keys        %[14]s  (one per role; every /v1 route needs one)
 
-Register a candidate:
+Call the API with the address and keys in %[14]s:
 
   set -a; . %[14]s; set +a
-  curl -s -X POST %[2]s/v1/registrations -H 'Content-Type: application/json' \
-    -H "Authorization: Bearer $EXAMFLOW_TOKEN_INTEGRATION" \
-    -H 'Idempotency-Key: demo-1' -d '{"person": {"given_name": "Kari", "family_name": "Nordmann",
-    "date_of_birth": "1985-04-12", "national_id": "12048510092"}, "test": {"type": "citizenship"},
-    "test_centre": "OSLO-VO", "session_date": "2027-02-10"}'
+  curl -sS --fail-with-body -H "Authorization: Bearer $EXAMFLOW_TOKEN_STATISTICS" "$EXAMFLOW_URL/v1/statistics?test_type=citizenship"
 
+README.md ("What make run gives you") registers a candidate by hand, answer key and session first.
 Or run 'make demo' for a handful of fictional candidates.
 `, *dir, api, cfg.WorkerAddr, temporalPort+1000, cfg.TemporalAddress, minioPort+1, cfg.MinIO.AccessKey, cfg.MinIO.SecretKey,
 		stack.DatabaseURL(), logs, fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), mailDir, cfg.Registry.SimulatorAddr, tokensFile, cfg.Auth.CodecLocalAddr)
