@@ -134,8 +134,34 @@ func TestReadmeExamples(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, ".tools"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(tools, filepath.Join(dir, ".tools", "bin")); err != nil {
-		t.Fatal(err)
+	if !clusterMode() {
+		if err := os.Symlink(tools, filepath.Join(dir, ".tools", "bin")); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		// The cluster's frontend serves TLS with the test CA, which the
+		// Temporal CLI takes only as flags: its .tools/bin/temporal adds
+		// them, the other tools are the real ones.
+		bin := filepath.Join(dir, ".tools", "bin")
+		if err := os.MkdirAll(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(tools)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() != "temporal" {
+				if err := os.Symlink(filepath.Join(tools, e.Name()), filepath.Join(bin, e.Name())); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		wrapper := fmt.Sprintf("#!/bin/sh\nexec %q \"$@\" --tls --tls-ca-path %q --tls-server-name %q\n",
+			filepath.Join(tools, "temporal"), env.stack.TemporalCAFile(), devstack.TemporalServerName)
+		if err := os.WriteFile(filepath.Join(bin, "temporal"), []byte(wrapper), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// curl reports each answer's status on stderr, in line with the
 	// output, through a .curlrc of the test's own (the README's commands
@@ -162,10 +188,6 @@ func TestReadmeExamples(t *testing.T) {
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "CURL_HOME=" + curlHome, "LANG=C.UTF-8",
 		"TEMPORAL_ADDRESS=" + env.stack.TemporalAddress(), "TEMPORAL_NAMESPACE=" + env.cfg.TemporalNamespace}
-	if clusterMode() {
-		cmd.Env = append(cmd.Env, "TEMPORAL_TLS=true", "TEMPORAL_TLS_CA_PATH="+env.stack.TemporalCAFile(),
-			"TEMPORAL_TLS_SERVER_NAME="+devstack.TemporalServerName)
-	}
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output // one pipe: the order as printed
 	runErr := cmd.Run()
