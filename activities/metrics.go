@@ -23,7 +23,7 @@ const (
 // Metric is a domain metric an activity reports where its event happens,
 // through the activity's Temporal metrics handler
 // (activity.GetMetricsHandler), which the worker bridges into its
-// Prometheus registry (worker.MetricsHandler). Name is what the activity
+// Prometheus registry (process.MetricsHandler). Name is what the activity
 // passes to the handler; the bridge appends "_total" to a counter's name.
 // Tags are the metric's own labels; the SDK adds its own (namespace,
 // task_queue, workflow_type, activity_type, worker_type, client_name).

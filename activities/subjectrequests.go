@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -304,35 +303,6 @@ func (a *SubjectRequests) BuildAccessExport(ctx context.Context, requestID strin
 	return a.Store.SetExportObject(ctx, id, key)
 }
 
-// ReadExport fetches and decrypts a request's export.
-func ReadExport(ctx context.Context, store *storage.Store, objects *storage.Objects, req storage.SubjectRequest) ([]byte, error) {
-	if req.ExportObject == "" {
-		return nil, storage.ErrNotFound
-	}
-	obj, err := objects.GetObject(ctx, req.ExportObject)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = obj.Close() }()
-	// An export made before its candidate was merged into another is
-	// encrypted with the merged candidate's key, which the survivor keeps.
-	keys, err := store.SubjectKeys(ctx, req.CandidateID)
-	if err != nil {
-		return nil, err
-	}
-	sealed, err := io.ReadAll(obj)
-	if err != nil {
-		return nil, fmt.Errorf("read export: %w", err)
-	}
-	for _, dek := range keys {
-		var plain bytes.Buffer
-		if _, err = sio.Decrypt(&plain, bytes.NewReader(sealed), sio.Config{Key: dek}); err == nil {
-			return plain.Bytes(), nil
-		}
-	}
-	return nil, fmt.Errorf("decrypt export: %w", err)
-}
-
 // SubjectRequestStep records a step of a request and tells the person what
 // the step calls for: an extension with its reason, the answer, a
 // restriction about to be lifted. Each notice says how to complain (T21).
@@ -415,14 +385,6 @@ func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in workflows.R
 	return temporal.NewNonRetryableApplicationError("unknown step "+in.Step, workflows.ErrorInvalidInput, nil)
 }
 
-// Rectifiable are the fields a rectification request may correct: every
-// field the candidate gives at registration but the identifiers, which are
-// the lookup index and are corrected by a case handler
-// (PUT /v1/candidates/{id}/identifiers/{kind}) or a merge. An address part
-// is named address.<part>.
-var Rectifiable = []string{"given_name", "family_name", "email", "phone", "date_of_birth", "gender", "written_form",
-	"address.street", "address.postal_code", "address.city", "address.country"}
-
 // rectification turns the request's validated fields into the store's
 // rectification.
 func rectification(fields map[string]string) (storage.Rectification, error) {
@@ -449,7 +411,7 @@ func rectification(fields map[string]string) (storage.Rectification, error) {
 			r.DateOfBirth = dob
 		default:
 			part, ok := strings.CutPrefix(field, "address.")
-			if !ok || !slices.Contains(Rectifiable, field) {
+			if !ok || !slices.Contains(policy.Rectifiable, field) {
 				return r, temporal.NewNonRetryableApplicationError("rectification: "+field+" is not corrected this way", workflows.ErrorInvalidInput, nil)
 			}
 			if r.Address == nil {

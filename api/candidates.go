@@ -9,9 +9,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/storage"
@@ -210,17 +207,11 @@ func (s *server) mergeCandidates(c *gin.Context) {
 	// The Diploma Registry follows the merge: the duplicate's publication is
 	// withdrawn and the survivor published with every result. A replayed
 	// merge starts the workflow only if it did not start before.
-	if _, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.MergeWorkflowID(res.ID.String()), TaskQueue: s.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.MergeWorkflow, workflows.MergeInput{MergeID: res.ID.String(), SurvivorID: res.SurvivorID.String(), MergedID: res.MergedID.String()}); err != nil {
-		var started *serviceerror.WorkflowExecutionAlreadyStarted
-		if !errors.As(err, &started) {
-			s.Logger.WarnContext(ctx, "merge recorded, its publication update not started", "merge_id", res.ID.String(), "error", err)
-			unavailable(c, "the merge is recorded, but Temporal did not answer to update the Diploma Registry; send the same request again")
-			return
-		}
+	if _, err := workflows.StartMerge(ctx, s.Temporal, s.TaskQueue,
+		workflows.MergeInput{MergeID: res.ID.String(), SurvivorID: res.SurvivorID.String(), MergedID: res.MergedID.String()}); !workflows.Started(err) {
+		s.Logger.WarnContext(ctx, "merge recorded, its publication update not started", "merge_id", res.ID.String(), "error", err)
+		unavailable(c, "the merge is recorded, but Temporal did not answer to update the Diploma Registry; send the same request again")
+		return
 	}
 	if !res.Replayed {
 		// The reason may name the person, so it is not logged.
@@ -336,17 +327,11 @@ func (s *server) correctIdentifier(c *gin.Context) {
 	if changed {
 		view.CorrectionID = id.String()
 		view.WorkflowID = workflows.CorrectionWorkflowID(id.String())
-		if _, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID: view.WorkflowID, TaskQueue: s.TaskQueue,
-			WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		}, workflows.CorrectionWorkflow, workflows.CorrectionInput{CorrectionID: id.String(), CandidateID: cand.String()}); err != nil {
-			var started *serviceerror.WorkflowExecutionAlreadyStarted
-			if !errors.As(err, &started) {
-				s.Logger.WarnContext(ctx, "identifier corrected, its publication update not started", "correction_id", id.String(), "error", err)
-				unavailable(c, "the correction is recorded, but Temporal did not answer to update the Diploma Registry; send the same request again with the same Idempotency-Key")
-				return
-			}
+		if _, err := workflows.StartCorrection(ctx, s.Temporal, s.TaskQueue,
+			workflows.CorrectionInput{CorrectionID: id.String(), CandidateID: cand.String()}); !workflows.Started(err) {
+			s.Logger.WarnContext(ctx, "identifier corrected, its publication update not started", "correction_id", id.String(), "error", err)
+			unavailable(c, "the correction is recorded, but Temporal did not answer to update the Diploma Registry; send the same request again with the same Idempotency-Key")
+			return
 		}
 		// The reason may name the person, so it is not logged.
 		s.Logger.InfoContext(ctx, "identifier corrected", "candidate_id", cand.String(), "kind", kind, "correction_id", id.String())

@@ -19,7 +19,6 @@ import (
 
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/worker"
 	"github.com/examflow/examflow/workflows"
 )
 
@@ -236,7 +235,7 @@ func (s *server) registerForCourse(c *gin.Context) {
 	now := s.Validation.Now()
 	id := uuid.Must(uuid.NewV7())
 	reg, created, err := s.Store.CreateCourseRegistration(ctx, storage.CourseRegistration{ID: id, CourseID: courseID, Participant: p,
-		ConsentAt: now, PolicyVersion: s.Courses.PolicyVersion, WorkflowID: "course-registration-" + id.String()}, idem)
+		ConsentAt: now, PolicyVersion: s.Courses.PolicyVersion, WorkflowID: workflows.CourseWorkflowID(id)}, idem)
 	if errors.Is(err, storage.ErrIdempotencyMismatch) {
 		idempotencyMismatch(c)
 		return
@@ -363,7 +362,7 @@ func (s *server) complete(c *gin.Context, r storage.CourseRegistration, body wor
 	if workflowNotRunning(err) {
 		ctx := c.Request.Context()
 		if st, serr := s.Store.GetCourseStart(ctx, r.ID); serr == nil && !st.Started {
-			if serr := worker.EnsureCourseStarted(ctx, s.Temporal, s.Store, s.TaskQueue, s.Courses.timing(), st); serr == nil {
+			if serr := workflows.EnsureCourse(ctx, s.Temporal, s.Store, s.TaskQueue, st.ID, st.WorkflowID, st.Input(s.Courses.timing()), st.Started); serr == nil {
 				err = update(r.WorkflowID, workflows.UpdateCompleteCourse, body, nil)
 			}
 		}

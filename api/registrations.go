@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/worker"
 	"github.com/examflow/examflow/workflows"
 )
 
@@ -132,7 +131,7 @@ func (s *server) register(c *gin.Context, parse func(body []byte) (registrationI
 	case errors.Is(err, storage.ErrDuplicate):
 		s.metrics.regs.WithLabelValues(testType, "duplicate").Inc()
 		// The existing registration's workflow may still need starting.
-		_ = worker.EnsureStarted(ctx, s.Temporal, s.Store, s.TaskQueue, reg)
+		_ = workflows.EnsureLifecycle(ctx, s.Temporal, s.Store, s.TaskQueue, reg.LifecycleStart(), reg.WorkflowStarted)
 		c.Header("Location", "/v1/registrations/"+reg.ID.String())
 		writeProblem(c, Problem{Type: ProblemConflict, Title: "Already registered", Status: http.StatusConflict,
 			Detail: "this candidate is already registered for this test on this session date; nothing was stored",
@@ -176,7 +175,7 @@ func (s *server) register(c *gin.Context, parse func(body []byte) (registrationI
 		return
 	}
 
-	if err := worker.EnsureStarted(ctx, s.Temporal, s.Store, s.TaskQueue, reg); err != nil {
+	if err := workflows.EnsureLifecycle(ctx, s.Temporal, s.Store, s.TaskQueue, reg.LifecycleStart(), reg.WorkflowStarted); err != nil {
 		// The registration is stored; the worker's reconciler starts its
 		// workflow, and a retry with the same Idempotency-Key answers 201.
 		s.Logger.WarnContext(ctx, "workflow start deferred", "registration_id", reg.ID.String(), "error", err)
@@ -264,7 +263,7 @@ func (s *server) queryStatus(ctx context.Context, reg storage.Registration) (wor
 	v, err := s.Temporal.QueryWorkflow(ctx, reg.WorkflowID, "", workflows.QueryStatus)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		if err := worker.EnsureStarted(ctx, s.Temporal, s.Store, s.TaskQueue, reg); err != nil {
+		if err := workflows.EnsureLifecycle(ctx, s.Temporal, s.Store, s.TaskQueue, reg.LifecycleStart(), reg.WorkflowStarted); err != nil {
 			return st, err
 		}
 		v, err = s.Temporal.QueryWorkflow(ctx, reg.WorkflowID, "", workflows.QueryStatus)

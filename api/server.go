@@ -51,7 +51,7 @@ type Deps struct {
 	// are DefaultHTTPTimeouts'.
 	HTTPTimeouts HTTPTimeouts
 	// Codec, when set, is served as the Temporal UI's codec server
-	// (decode only; worker.Codec.DisplayCodec).
+	// (decode only; process.Codec.DisplayCodec).
 	Codec converter.PayloadCodec
 	// CodecCORSOrigins are the UI origins allowed to call the codec server.
 	CodecCORSOrigins []string

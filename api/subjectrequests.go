@@ -18,7 +18,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
@@ -156,7 +155,7 @@ func (b *SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 					}
 				}
 			default:
-				v.add(field, "is not corrected this way: one of %s (identifiers are corrected by a case handler)", strings.Join(activities.Rectifiable, ", "))
+				v.add(field, "is not corrected this way: one of %s (identifiers are corrected by a case handler)", strings.Join(policy.Rectifiable, ", "))
 			}
 		}
 		errs = append(errs, v.errs...)
@@ -191,12 +190,8 @@ func (b *SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 
 // answerWithin is how long after receipt a subject request is due (T19:
 // "no later than within 30 days"); an extension may add two further months
-// (extensionMonths), made and told to the person within these days.
+// (workflows.ExtensionMonths), made and told to the person within these days.
 const answerWithin = 30 * 24 * time.Hour
-
-// extensionMonths is how many months beyond the first due date an
-// extension may move a request's due date.
-const extensionMonths = workflows.ExtensionMonths
 
 // createSubjectRequest registers a request and starts its workflow. The
 // 30 days run from receipt; the identity is confirmed first (a case
@@ -239,7 +234,7 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 	}
 	due := received.Add(answerWithin)
 	req := storage.SubjectRequest{ID: id, CandidateID: candidateID, Kind: b.Kind, ReceivedAt: received, DueAt: due,
-		Status: "awaiting_identity", WorkflowID: "subject-request-" + id.String(),
+		Status: "awaiting_identity", WorkflowID: workflows.SubjectRequestWorkflowID(id),
 		Details: storage.RequestDetails{Rectification: b.Rectification, Grounds: b.Grounds, Purposes: b.Purposes}}
 	if b.IdentityAsserted != nil {
 		req.Status, req.IdentityMethod, req.IdentityVerifiedBy, req.IdentityVerifiedAt = "in_progress", "upstream_login", b.IdentityAsserted.Provider, &now
@@ -253,9 +248,8 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 	if stored, err := s.Store.GetSubjectRequest(ctx, id); err == nil {
 		due = stored.OriginalDueAt
 	}
-	in := workflows.SubjectRequestInput{RequestID: id.String(), Kind: b.Kind, Purposes: b.Purposes, DueAt: due, MaxDueAt: due.AddDate(0, extensionMonths, 0),
-		IdentityVerified: b.IdentityAsserted != nil, Reminders: s.SubjectRequests.Reminders, LiftNotice: s.SubjectRequests.LiftNotice}
-	if _, err := workflows.StartSubjectRequest(ctx, s.Temporal, s.TaskQueue, req.WorkflowID, in); err != nil {
+	in := workflows.NewSubjectRequestInput(id, b.Kind, b.Purposes, due, b.IdentityAsserted != nil, s.SubjectRequests.Reminders, s.SubjectRequests.LiftNotice)
+	if _, err := workflows.StartSubjectRequest(ctx, s.Temporal, s.TaskQueue, req.WorkflowID, in); !workflows.Started(err) {
 		// The request is stored: the worker's reconciler starts its
 		// workflow if no retry does.
 		s.Logger.WarnContext(ctx, "start subject request workflow", "request_id", id.String(), "error", err)
@@ -354,7 +348,7 @@ func (s *server) downloadExport(c *gin.Context) {
 		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no such export"})
 		return
 	}
-	doc, err := activities.ReadExport(ctx, s.Store, s.Objects, r)
+	doc, err := s.Store.ReadExport(ctx, s.Objects, r)
 	if err != nil {
 		s.failed(c, err, "the export cannot be read now")
 		return

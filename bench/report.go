@@ -342,7 +342,7 @@ same ` + "`Idempotency-Key`" + `, as the API asks clients to, and counted below.
    worker's deletions too); the median of five passes, as one pass takes milliseconds.
 5. **Payload encryption.** Every Temporal payload (workflow and activity inputs and results, Update
    arguments) goes through examflow's data converter, which encodes JSON and then seals it with
-   AES-256-GCM under the current payload key (` + "`worker/codec.go`" + `): the worker pays it for every
+   AES-256-GCM under the current payload key (` + "`process/codec.go`" + `): the worker pays it for every
    payload it sends or reads, and so does the API. Measured in-process with ` + "`testing.Benchmark`" + `:
    a citizenship answer sheet of 36 answers (the largest Update payload of a test day) encoded to a
    payload and decoded back, CPU time and memory allocated per round trip. Baseline: the Temporal

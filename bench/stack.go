@@ -25,6 +25,7 @@ import (
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
@@ -32,12 +33,12 @@ import (
 )
 
 // bench is the running stack and what the figures share. examflow is wired
-// as its processes and the end-to-end tests wire it (worker.Open).
+// as its processes and the end-to-end tests wire it (process.Open).
 type bench struct {
 	opts      options
 	dir       string
 	stack     *devstack.Stack
-	process   *worker.Process
+	process   *process.Process
 	pool      *pgxpool.Pool
 	store     *storage.Store
 	objects   *storage.Objects
@@ -126,10 +127,10 @@ func (b *bench) setup(ctx context.Context) error {
 		return err
 	}
 	b.cfg = cfg
-	if err := worker.Prepare(ctx, cfg, b.quiet, worker.PrepareOptions{}); err != nil {
+	if err := process.Prepare(ctx, cfg, b.quiet, process.PrepareOptions{}); err != nil {
 		return err
 	}
-	p, err := worker.Open(ctx, cfg, b.quiet)
+	p, err := process.Open(ctx, cfg, b.quiet)
 	if err != nil {
 		return err
 	}
@@ -148,7 +149,7 @@ func (b *bench) setup(ctx context.Context) error {
 	if err := b.startWorker(b.deps); err != nil {
 		return err
 	}
-	if err := worker.EnsureSchedules(ctx, b.temporal, cfg.TaskQueue, cfg.TestDay.ReconcileEvery); err != nil {
+	if err := process.EnsureSchedules(ctx, b.temporal, cfg.TaskQueue, cfg.TestDay.ReconcileEvery); err != nil {
 		return err
 	}
 	b.apiURL = b.startAPI(cfg.TaskQueue)
@@ -179,9 +180,9 @@ func (b *bench) startAPI(queue string) string {
 	key, _ := b.cfg.LinkKey()
 	srv := httptest.NewServer(api.New(api.Deps{
 		Store: b.store, Tokens: b.store, Temporal: b.temporal, TaskQueue: queue, Logger: logger,
-		Registry: worker.NewRegistry(), Catalogue: b.catalogue, Codec: b.process.Codec.DisplayCodec(), Objects: b.objects, AudioMaxBytes: b.cfg.MinIO.AudioMaxBytes,
+		Registry: process.NewRegistry(), Catalogue: b.catalogue, Codec: b.process.Codec.DisplayCodec(), Objects: b.objects, AudioMaxBytes: b.cfg.MinIO.AudioMaxBytes,
 		Validation:    api.ValidationOptions{Now: time.Now, Identity: identity.Options{}},
-		Ready:         func(ctx context.Context) error { return worker.Ready(ctx, b.store, b.temporal) },
+		Ready:         func(ctx context.Context) error { return process.Ready(ctx, b.store, b.temporal) },
 		ExportLinkKey: key,
 	}))
 	b.closers = append(b.closers, srv.Close)

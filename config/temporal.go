@@ -32,7 +32,7 @@ type TemporalBoundary struct {
 	// keys). It needs TLS.
 	APIKey string `env:"EXAMFLOW_TEMPORAL_API_KEY"`
 	// BindPayloads binds each payload sealed for a workflow to the
-	// workflow's ID (worker.Codec). Processes of this version read bound
+	// workflow's ID (process.Codec). Processes of this version read bound
 	// payloads either way; set it to false while processes of an earlier
 	// version, which cannot read them, still run.
 	BindPayloads bool `env:"EXAMFLOW_PAYLOAD_BIND_WORKFLOW" envDefault:"true"`

@@ -25,6 +25,7 @@ import (
 	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/notify"
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
 )
@@ -64,8 +65,8 @@ func examflowMetrics(t *testing.T) exported {
 	store := storage.NewStore(nil, nil)
 	apiReg := prometheus.NewRegistry()
 	api.New(api.Deps{Registry: apiReg, Store: store, Logger: quiet})
-	workerReg := worker.NewRegistry()
-	_, closeMetrics := worker.MetricsHandler(workerReg, quiet)
+	workerReg := process.NewRegistry()
+	_, closeMetrics := process.MetricsHandler(workerReg, quiet)
 	t.Cleanup(closeMetrics)
 	workerReg.MustRegister(worker.NewStateCollector(store, worker.StateOptions{}))
 	// The drainer registers its counters on first use; without a store it

@@ -18,7 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/examflow/examflow/api"
-	"github.com/examflow/examflow/worker"
+	"github.com/examflow/examflow/process"
 )
 
 // signedInAPI starts an API on the task queue that also accepts OIDC
@@ -55,7 +55,7 @@ func signedInAPI(t *testing.T, queue string) (string, func(subject string, roles
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: queue,
-		Logger: quiet, Registry: worker.NewRegistry(), Catalogue: env.catalogue,
+		Logger: quiet, Registry: process.NewRegistry(), Catalogue: env.catalogue,
 		OIDC: api.NewOIDC(ctx, issuer, jwks.URL, "examflow", "roles", "sub", nil)}))
 	t.Cleanup(srv.Close)
 	return srv.URL, tokenFor

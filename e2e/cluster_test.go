@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/examflow/examflow/worker"
+	"github.com/examflow/examflow/process"
 )
 
 // TestTemporalUIServerOnTheCluster: on the cluster stack the Temporal UI
@@ -78,7 +78,7 @@ func TestTemporalUIServerOnTheCluster(t *testing.T) {
 // then says which namespace is missing and how to create it, instead of a
 // bare "not found".
 func TestMigrateNamesAMissingNamespace(t *testing.T) {
-	err := worker.EnsureSearchAttributes(context.Background(), env.temporal, "examflow-no-such-namespace")
+	err := process.EnsureSearchAttributes(context.Background(), env.temporal, "examflow-no-such-namespace")
 	if err == nil {
 		t.Fatal("search attributes registered on a namespace that does not exist")
 	}

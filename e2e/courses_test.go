@@ -18,7 +18,7 @@ import (
 
 	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/api"
-	"github.com/examflow/examflow/worker"
+	"github.com/examflow/examflow/process"
 )
 
 func createCourse(t *testing.T, admin map[string]string, paid, profile bool, date string) string {
@@ -239,7 +239,7 @@ func TestCourseDataDeletedAfterRetention(t *testing.T) {
 	course := createCourse(t, admin, false, false, yesterday())
 	key, _ := env.cfg.LinkKey()
 	srv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: env.cfg.TaskQueue,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: worker.NewRegistry(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: process.NewRegistry(),
 		Courses: api.CourseOptions{PolicyVersion: "2025-02-11", Retention: 4 * time.Second, SurveyAfter: time.Hour, PublicURL: "http://x", LinkKey: key}}))
 	defer srv.Close()
 	reg := doAt(t, srv.URL, http.MethodPost, "/v1/course-registrations", "application/json", []byte(mustJSON(courseBody(course, nil))), portal)
@@ -306,7 +306,7 @@ func TestCourseStatisticsAreAnonymous(t *testing.T) {
 	}
 	// A raised minimum cell: the API serves the cell of five without numbers.
 	raised := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: env.cfg.TaskQueue,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: worker.NewRegistry(), StatisticsMinCell: 6}))
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: process.NewRegistry(), StatisticsMinCell: 6}))
 	defer raised.Close()
 	for _, x := range doAt(t, raised.URL, http.MethodGet, "/v1/statistics/courses", "", nil, stats).Body["cells"].([]any) {
 		if c := x.(map[string]any); c["course_type"] == large && (c["suppressed"] != true || c["registered"] != nil) {

@@ -24,8 +24,8 @@ import (
 
 	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/notify"
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/registry"
-	"github.com/examflow/examflow/worker"
 )
 
 // drillSize is how many lifecycles the failure drill runs: a short form in
@@ -146,8 +146,8 @@ func TestFailureDrills(t *testing.T) {
 	} else {
 		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 		apiSrv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: queue, Logger: quiet,
-			Registry: worker.NewRegistry(), Catalogue: env.catalogue,
-			Ready: func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }}))
+			Registry: process.NewRegistry(), Catalogue: env.catalogue,
+			Ready: func(ctx context.Context) error { return process.Ready(ctx, env.store, env.temporal) }}))
 		t.Cleanup(apiSrv.Close)
 		apiURLs = []string{apiSrv.URL}
 	}

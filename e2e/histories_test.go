@@ -33,6 +33,7 @@ import (
 	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/policy"
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/worker"
 	"github.com/examflow/examflow/workflows"
 )
@@ -158,7 +159,7 @@ func newHistoryRecorder(t *testing.T) *historyRecorder {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := env.cfg
 	cfg.PayloadKeyHex, cfg.PayloadKeyID, cfg.PayloadOldKeys = historyKeyHex, historyKeyID, nil
-	c, err := worker.Dial(cfg, nil, quiet)
+	c, err := process.Dial(cfg, nil, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,8 +192,8 @@ func (r *historyRecorder) startStack(t *testing.T, queue string, td config.TestD
 	t.Cleanup(w.Stop)
 	key, _ := env.cfg.LinkKey()
 	srv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: r.client, TaskQueue: queue, Logger: quiet,
-		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Objects: env.objects, AudioMaxBytes: 1 << 20, ExportLinkKey: key,
-		Ready:           func(ctx context.Context) error { return worker.Ready(ctx, env.store, r.client) },
+		Registry: process.NewRegistry(), Catalogue: env.catalogue, Objects: env.objects, AudioMaxBytes: 1 << 20, ExportLinkKey: key,
+		Ready:           func(ctx context.Context) error { return process.Ready(ctx, env.store, r.client) },
 		SubjectRequests: api.SubjectRequestOptions{Reminders: []time.Duration{168 * time.Hour, 24 * time.Hour}, LiftNotice: time.Second, ExportLinkTTL: time.Minute},
 		Courses: api.CourseOptions{PolicyVersion: "2025-02-11", SurveyAfter: time.Second, NewsEvery: 2 * time.Second, Retention: 10 * time.Second,
 			PublicURL: "http://self-service.example", LinkKey: key},

@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/worker"
 )
 
 // Sessions of legacy registrations: one before the T07 cut-off (15 February
@@ -123,7 +123,7 @@ func TestLegacyRegistrationBefore2022RecordsSensitiveData(t *testing.T) {
 		t.Fatalf("first event = %v", first)
 	}
 	// The input is encrypted; decrypt it to see what it holds.
-	codec, err := worker.CodecFor(env.cfg)
+	codec, err := process.CodecFor(env.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
@@ -38,7 +39,7 @@ var env struct {
 	stack *devstack.Stack
 	// process is examflow wired as its processes are; the fields below
 	// are its parts.
-	process   *worker.Process
+	process   *process.Process
 	pool      *pgxpool.Pool
 	store     *storage.Store
 	objects   *storage.Objects
@@ -162,10 +163,10 @@ func setup(ctx context.Context) error {
 	}
 	env.cfg = cfg
 	quiet := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := worker.Prepare(ctx, cfg, quiet, worker.PrepareOptions{}); err != nil {
+	if err := process.Prepare(ctx, cfg, quiet, process.PrepareOptions{}); err != nil {
 		return err
 	}
-	p, err := worker.Open(ctx, cfg, quiet)
+	p, err := process.Open(ctx, cfg, quiet)
 	if err != nil {
 		return err
 	}
@@ -185,7 +186,7 @@ func setup(ctx context.Context) error {
 	if err := env.worker.Start(); err != nil {
 		return err
 	}
-	if err := worker.EnsureSchedules(ctx, env.temporal, cfg.TaskQueue, cfg.TestDay.ReconcileEvery); err != nil {
+	if err := process.EnsureSchedules(ctx, env.temporal, cfg.TaskQueue, cfg.TestDay.ReconcileEvery); err != nil {
 		return err
 	}
 
@@ -195,7 +196,7 @@ func setup(ctx context.Context) error {
 	handler := api.New(api.Deps{
 		Store: env.store, Temporal: env.temporal, TaskQueue: cfg.TaskQueue, Logger: apiLogger, Registry: reg, Catalogue: env.catalogue,
 		Validation:       api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
-		Ready:            func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) },
+		Ready:            func(ctx context.Context) error { return process.Ready(ctx, env.store, env.temporal) },
 		Codec:            p.Codec.DisplayCodec(),
 		CodecCORSOrigins: cfg.CodecCORSOrigins,
 		Objects:          env.objects,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/examflow/examflow/policy"
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/worker"
 )
 
@@ -139,7 +140,7 @@ func TestMetricsExportDomainStateWithoutPersonalData(t *testing.T) {
 	stateCollectorOnce.Do(func() {
 		env.metrics.MustRegister(worker.NewStateCollector(env.store, worker.StateOptions{Logger: env.deps.Logger}))
 	})
-	workerOps := httptest.NewServer(worker.OpsHandler(env.metrics, func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }))
+	workerOps := httptest.NewServer(process.OpsHandler(env.metrics, func(ctx context.Context) error { return process.Ready(ctx, env.store, env.temporal) }))
 	t.Cleanup(workerOps.Close)
 	// Counters add up over the worker and API replicas (the cluster stack
 	// runs two of each), as Prometheus sums them; the state gauges are

@@ -20,8 +20,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/registry"
-	"github.com/examflow/examflow/worker"
 	"github.com/examflow/examflow/workflows"
 )
 
@@ -155,13 +155,13 @@ func TestWorkerKilledMidPublicationPublishesOnce(t *testing.T) {
 
 	// An API that starts the lifecycles on that task queue.
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	codec, err := worker.CodecFor(cfg)
+	codec, err := process.CodecFor(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	apiSrv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: queue, Logger: quiet,
-		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Codec: codec.DisplayCodec(), Objects: env.objects, AudioMaxBytes: 1 << 20,
-		Ready: func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }}))
+		Registry: process.NewRegistry(), Catalogue: env.catalogue, Codec: codec.DisplayCodec(), Objects: env.objects, AudioMaxBytes: 1 << 20,
+		Ready: func(ctx context.Context) error { return process.Ready(ctx, env.store, env.temporal) }}))
 	t.Cleanup(apiSrv.Close)
 
 	// A candidate with a fødselsnummer passes the citizenship test.

@@ -25,6 +25,7 @@ import (
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/policy"
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/worker"
 	"github.com/examflow/examflow/workflows"
@@ -62,10 +63,10 @@ func startRetentionStack(t *testing.T, periods policy.Periods, options ...func(*
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	codec, _ := worker.CodecFor(env.cfg)
+	codec, _ := process.CodecFor(env.cfg)
 	srv := httptest.NewServer(api.New(api.Deps{Store: env.store, Tokens: env.store, Temporal: env.temporal, TaskQueue: queue, Logger: quiet,
-		Registry: worker.NewRegistry(), Catalogue: env.catalogue, Codec: codec.DisplayCodec(), Objects: env.objects, AudioMaxBytes: 1 << 20,
-		Ready: func(ctx context.Context) error { return worker.Ready(ctx, env.store, env.temporal) }}))
+		Registry: process.NewRegistry(), Catalogue: env.catalogue, Codec: codec.DisplayCodec(), Objects: env.objects, AudioMaxBytes: 1 << 20,
+		Ready: func(ctx context.Context) error { return process.Ready(ctx, env.store, env.temporal) }}))
 	t.Cleanup(srv.Close)
 	return retentionStack{url: srv.URL, sim: sim, queue: queue}
 }
@@ -326,7 +327,7 @@ func TestReconciliationDeletesWhenWorkflowLost(t *testing.T) {
 		t.Fatalf("schedule: %v", err)
 	}
 	before := len(desc.Info.RecentActions)
-	if err := worker.EnsureSchedules(ctx, env.temporal, env.cfg.TaskQueue, time.Hour); err != nil {
+	if err := process.EnsureSchedules(ctx, env.temporal, env.cfg.TaskQueue, time.Hour); err != nil {
 		t.Fatalf("creating the schedule again: %v", err)
 	}
 	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {

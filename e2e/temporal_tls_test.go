@@ -21,7 +21,7 @@ import (
 
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/internal/testca"
-	"github.com/examflow/examflow/worker"
+	"github.com/examflow/examflow/process"
 )
 
 // tlsFrontend is a TLS-terminating gRPC proxy in front of the test stack's
@@ -116,7 +116,7 @@ func TestTemporalOverTLS(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := env.cfg
 			cfg.TemporalAddress, cfg.TemporalBoundary = tt.frontend, tt.conn
-			opts, err := worker.ClientOptions(cfg, nil, quiet)
+			opts, err := process.ClientOptions(cfg, nil, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/deploy/devstack"
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/worker"
 )
 
 // With PostgreSQL unreachable the API is not ready, and a registration gets
@@ -34,9 +34,9 @@ func TestDatabaseDownGives503(t *testing.T) {
 	store := storage.NewStore(pool, key)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewServer(api.New(api.Deps{
-		Store: store, Tokens: store, Temporal: env.temporal, TaskQueue: env.cfg.TaskQueue, Logger: quiet, Registry: worker.NewRegistry(),
+		Store: store, Tokens: store, Temporal: env.temporal, TaskQueue: env.cfg.TaskQueue, Logger: quiet, Registry: process.NewRegistry(),
 		Validation: api.ValidationOptions{Now: time.Now},
-		Ready:      func(ctx context.Context) error { return worker.Ready(ctx, store, env.temporal) },
+		Ready:      func(ctx context.Context) error { return process.Ready(ctx, store, env.temporal) },
 	}))
 	defer srv.Close()
 

@@ -1,13 +1,16 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/minio/sio"
 )
 
 // SubjectData is everything examflow holds about a candidate, by category,
@@ -174,4 +177,33 @@ func (s *Store) SubjectKeys(ctx context.Context, candidateID uuid.UUID) ([][]byt
 		return nil, err
 	}
 	return keys, classify(err)
+}
+
+// ReadExport fetches and decrypts a request's export.
+func (s *Store) ReadExport(ctx context.Context, objects *Objects, req SubjectRequest) ([]byte, error) {
+	if req.ExportObject == "" {
+		return nil, ErrNotFound
+	}
+	obj, err := objects.GetObject(ctx, req.ExportObject)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = obj.Close() }()
+	// An export made before its candidate was merged into another is
+	// encrypted with the merged candidate's key, which the survivor keeps.
+	keys, err := s.SubjectKeys(ctx, req.CandidateID)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := io.ReadAll(obj)
+	if err != nil {
+		return nil, fmt.Errorf("read export: %w", err)
+	}
+	for _, dek := range keys {
+		var plain bytes.Buffer
+		if _, err = sio.Decrypt(&plain, bytes.NewReader(sealed), sio.Config{Key: dek}); err == nil {
+			return plain.Bytes(), nil
+		}
+	}
+	return nil, fmt.Errorf("decrypt export: %w", err)
 }

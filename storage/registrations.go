@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
+
+	"github.com/examflow/examflow/workflows"
 )
 
 // Errors that callers map to HTTP answers.
@@ -132,9 +134,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// WorkflowIDFor is the lifecycle workflow ID of a registration: opaque, no
+// WorkflowIDFor is the lifecycle workflow ID of a registration
+// (workflows.RegistrationWorkflowID): opaque, no
 // personal data.
-func WorkflowIDFor(id uuid.UUID) string { return "registration-" + id.String() }
+func WorkflowIDFor(id uuid.UUID) string { return workflows.RegistrationWorkflowID(id) }
 
 func (s *Store) lookup(kind, value string) []byte {
 	m := hmac.New(sha256.New, s.lookupKey)

@@ -1,3 +1,7 @@
+// Package worker is examflow's Temporal worker: it registers the
+// workflows and activities (Register, New) and runs the reconciler that
+// starts the workflows a failed API call left unstarted (Reconcile). The
+// process around it is wired by package process.
 package worker
 
 import (
@@ -5,16 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -151,39 +149,6 @@ func New(d Deps) sdkworker.Worker {
 	return w
 }
 
-// Ready reports whether PostgreSQL and Temporal answer.
-func Ready(ctx context.Context, store *storage.Store, c client.Client) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := store.Ping(ctx); err != nil {
-		return err
-	}
-	if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		return fmt.Errorf("%w: temporal: %w", storage.ErrUnavailable, err)
-	}
-	return nil
-}
-
-// EnsureStarted starts the lifecycle workflow of a stored registration if it
-// is not running yet, and records that it was started. It is idempotent.
-func EnsureStarted(ctx context.Context, c client.Client, store *storage.Store, taskQueue string, r storage.Registration) error {
-	_, err := workflows.StartLifecycle(ctx, c, taskQueue, workflows.LifecycleStart{
-		RegistrationID: r.ID,
-		WorkflowID:     r.WorkflowID,
-		TestType:       r.TestType,
-		TestCentre:     r.TestCentre,
-		SessionDate:    r.SessionDate,
-	})
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if err != nil && !errors.As(err, &started) {
-		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
-	}
-	if r.WorkflowStarted {
-		return nil
-	}
-	return store.MarkWorkflowStarted(ctx, r.ID)
-}
-
 // Reconcile starts the workflow of every registration, course
 // registration and subject request that was stored but whose start the API
 // could not confirm (Temporal down, the API killed between commit and
@@ -220,7 +185,7 @@ func ReconcileOnce(ctx context.Context, d Deps, minAge time.Duration) (int, erro
 	regs, err := d.Store.UnstartedRegistrations(ctx, minAge, 500)
 	errs = append(errs, err)
 	for _, r := range regs {
-		if err := EnsureStarted(ctx, d.Client, d.Store, d.TaskQueue, r); err != nil {
+		if err := workflows.EnsureLifecycle(ctx, d.Client, d.Store, d.TaskQueue, r.LifecycleStart(), r.WorkflowStarted); err != nil {
 			errs = append(errs, err)
 			break
 		}
@@ -238,23 +203,6 @@ func ReconcileOnce(ctx context.Context, d Deps, minAge time.Duration) (int, erro
 // courseTiming is what the worker starts course workflows with.
 func (d Deps) courseTiming() workflows.CourseTiming {
 	return workflows.CourseTiming{Retention: d.CourseRetention, SurveyAfter: d.CourseSurveyAfter, NewsEvery: d.CourseNewsEvery}
-}
-
-// EnsureCourseStarted starts the workflow of a stored course registration
-// if it is not running yet, and records that it was started. A workflow
-// that already exists, running or closed, counts as started. It is
-// idempotent.
-func EnsureCourseStarted(ctx context.Context, c client.Client, store *storage.Store, taskQueue string, t workflows.CourseTiming, r storage.CourseStart) error {
-	in := workflows.NewCourseInput(r.ID.String(), r.CourseType, r.EventDate, r.ConsentAt, t)
-	_, err := workflows.StartCourse(ctx, c, taskQueue, r.WorkflowID, in)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if err != nil && !errors.As(err, &started) {
-		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
-	}
-	if r.Started {
-		return nil
-	}
-	return store.MarkCourseWorkflowStarted(ctx, r.ID)
 }
 
 // reconcileCourses starts the workflow of each unstarted course
@@ -280,21 +228,12 @@ func reconcileCourses(ctx context.Context, d Deps, minAge time.Duration) (int, e
 				"course_registration_id", r.ID.String(), "reason", del.Reason, "rows", del.RowsDeleted, "objects", del.ObjectsRemoved)
 			continue
 		}
-		if err := EnsureCourseStarted(ctx, d.Client, d.Store, d.TaskQueue, d.courseTiming(), r); err != nil {
+		if err := workflows.EnsureCourse(ctx, d.Client, d.Store, d.TaskQueue, r.ID, r.WorkflowID, r.Input(d.courseTiming()), r.Started); err != nil {
 			return n, err
 		}
 		n++
 	}
 	return n, nil
-}
-
-// SubjectRequestInput is what a stored request's workflow starts with: the
-// due date it was stored with, its furthest extension, whether an upstream
-// login confirmed the identity, and the configured reminders.
-func SubjectRequestInput(r storage.SubjectRequest, reminders []time.Duration, liftNotice time.Duration) workflows.SubjectRequestInput {
-	return workflows.SubjectRequestInput{RequestID: r.ID.String(), Kind: r.Kind, Purposes: r.Details.Purposes, DueAt: r.OriginalDueAt,
-		MaxDueAt: r.OriginalDueAt.AddDate(0, workflows.ExtensionMonths, 0), IdentityVerified: r.IdentityVerifiedAt != nil,
-		Reminders: reminders, LiftNotice: liftNotice}
 }
 
 // reconcileSubjectRequests starts the workflow of each open, unstarted
@@ -306,61 +245,11 @@ func reconcileSubjectRequests(ctx context.Context, d Deps, minAge time.Duration)
 	}
 	n := 0
 	for _, r := range list {
-		in := SubjectRequestInput(r, d.SubjectRequestReminders, d.SubjectRequestLiftNotice)
-		_, err := workflows.StartSubjectRequest(ctx, d.Client, d.TaskQueue, r.WorkflowID, in)
-		var started *serviceerror.WorkflowExecutionAlreadyStarted
-		if err != nil && !errors.As(err, &started) {
-			return n, fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
-		}
-		if err := d.Store.MarkSubjectRequestStarted(ctx, r.ID); err != nil {
+		if err := workflows.EnsureSubjectRequest(ctx, d.Client, d.Store, d.TaskQueue, r.ID, r.WorkflowID,
+			r.Input(d.SubjectRequestReminders, d.SubjectRequestLiftNotice)); err != nil {
 			return n, err
 		}
 		n++
 	}
 	return n, nil
-}
-
-// OpsHandler serves /healthz, /readyz and /metrics for the worker process.
-func OpsHandler(reg *prometheus.Registry, ready func(context.Context) error) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}`))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if err := ready(r.Context()); err != nil {
-			w.Header().Set("Retry-After", "5")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = fmt.Fprintf(w, `{"status":"unavailable"}`)
-			return
-		}
-		_, _ = w.Write([]byte(`{"status":"ready"}`))
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	return mux
-}
-
-// EnsureSchedules creates the daily retention reconciliation Schedule if it
-// does not exist. It is safe to call from every worker at start-up.
-// It also creates the monthly statistics Schedule (EnsureStatisticsSchedule).
-func EnsureSchedules(ctx context.Context, c client.Client, taskQueue string, every time.Duration) error {
-	if err := EnsureStatisticsSchedule(ctx, c, taskQueue); err != nil {
-		return err
-	}
-	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID:   workflows.ReconciliationScheduleID,
-		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
-		Action: &client.ScheduleWorkflowAction{
-			ID: reconciliationActionID, Workflow: workflows.ReconciliationWorkflow, TaskQueue: taskQueue,
-		},
-		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-	})
-	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("create reconciliation schedule: %w", err)
-	}
-	return nil
 }

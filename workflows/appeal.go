@@ -330,7 +330,7 @@ func (d *appealDesk) register(ctx workflow.Context) error {
 		// The appeal's ID follows from the Update's ID, so the same
 		// request sent twice is the same appeal.
 		id := uuid.NewSHA1(uuid.NameSpaceOID, []byte(d.registrationID+"/appeal/"+workflow.GetCurrentUpdateInfo(ctx).ID)).String()
-		ref := AppealRef{AppealID: id, WorkflowID: "appeal-" + id}
+		ref := AppealRef{AppealID: id, WorkflowID: AppealWorkflowID(id)}
 		var adm AppealAdmission
 		err := workflow.ExecuteActivity(activityOptions(ctx, 5), ActivityAdmitAppeal, AdmitAppealInput{
 			RegistrationID: d.registrationID, AppealID: id, WorkflowID: ref.WorkflowID, Request: req, Now: workflow.Now(ctx),

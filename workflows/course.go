@@ -1,12 +1,9 @@
 package workflows
 
 import (
-	"context"
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -75,24 +72,6 @@ type CourseTiming struct {
 func NewCourseInput(registrationID, courseType string, eventDate, consentAt time.Time, t CourseTiming) CourseInput {
 	return CourseInput{RegistrationID: registrationID, CourseType: courseType, EventEnds: eventDate.AddDate(0, 0, 1),
 		DeleteAt: policy.CourseDeletionDue(consentAt, t.Retention), SurveyAfter: t.SurveyAfter, NewsEvery: t.NewsEvery}
-}
-
-// StartCourse starts a course registration's workflow under workflowID. It
-// is idempotent: starting it again returns the run that already exists,
-// and a closed run is never started a second time
-// (serviceerror.WorkflowExecutionAlreadyStarted).
-func StartCourse(ctx context.Context, c client.Client, taskQueue, workflowID string, in CourseInput) (client.WorkflowRun, error) {
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflowID, TaskQueue: taskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		TypedSearchAttributes: temporal.NewSearchAttributes(StageKey.ValueSet(string(StageCourseRegistered)),
-			CourseTypeKey.ValueSet(in.CourseType)),
-	}, CourseWorkflow, in)
-	if err != nil {
-		return nil, fmt.Errorf("start course workflow: %w", err)
-	}
-	return run, nil
 }
 
 // Completion marks a participant as having completed.

@@ -5,14 +5,11 @@
 package workflows
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -411,37 +408,4 @@ func (l *lifecycle) enter(ctx workflow.Context, stage Stage) error {
 		return record()
 	}
 	return nil
-}
-
-// LifecycleStart is what a starter knows about a registration: the opaque ID
-// and the non-personal values shown as search attributes from the start.
-type LifecycleStart struct {
-	RegistrationID uuid.UUID
-	WorkflowID     string
-	TestType       string
-	TestCentre     string
-	SessionDate    time.Time
-}
-
-// StartLifecycle starts a registration's lifecycle workflow. It is
-// idempotent: starting it again returns the run that already exists, and a
-// closed run is never started a second time.
-func StartLifecycle(ctx context.Context, c client.Client, taskQueue string, s LifecycleStart) (client.WorkflowRun, error) {
-	opts := client.StartWorkflowOptions{
-		ID:                       s.WorkflowID,
-		TaskQueue:                taskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			StageKey.ValueSet(string(StageRegistered)),
-			TestTypeKey.ValueSet(s.TestType),
-			TestCentreKey.ValueSet(s.TestCentre),
-			SessionDateKey.ValueSet(s.SessionDate),
-		),
-	}
-	run, err := c.ExecuteWorkflow(ctx, opts, LifecycleWorkflow, LifecycleInput{RegistrationID: s.RegistrationID.String()})
-	if err != nil {
-		return nil, fmt.Errorf("start lifecycle workflow: %w", err)
-	}
-	return run, nil
 }

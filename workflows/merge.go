@@ -21,9 +21,6 @@ const (
 	ActivitySettleMergedPublication = "SettleMergedPublication"
 )
 
-// MergeWorkflowID is the workflow ID of a merge's workflow.
-func MergeWorkflowID(mergeID string) string { return "candidate-merge-" + mergeID }
-
 // MergeInput names a merge: IDs only.
 type MergeInput struct {
 	MergeID    string `json:"merge_id"`
@@ -53,10 +50,6 @@ const (
 	// CorrectionWorkflow is the workflow type.
 	CorrectionWorkflow = "IdentifierCorrection"
 )
-
-// CorrectionWorkflowID is the workflow ID of an identifier correction's
-// workflow.
-func CorrectionWorkflowID(correctionID string) string { return "identifier-correction-" + correctionID }
 
 // CorrectionInput names a correction: IDs only.
 type CorrectionInput struct {

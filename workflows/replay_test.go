@@ -27,6 +27,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/worker"
 	"github.com/examflow/examflow/workflows"
 )
@@ -83,7 +84,7 @@ func newReplayer(t *testing.T, changed map[string]any) sdkworker.WorkflowReplaye
 	if err != nil {
 		t.Fatal(err)
 	}
-	codec, err := worker.NewCodec(map[string][]byte{replayKeyID: key}, replayKeyID)
+	codec, err := process.NewCodec(map[string][]byte{replayKeyID: key}, replayKeyID)
 	if err != nil {
 		t.Fatal(err)
 	}

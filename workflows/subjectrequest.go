@@ -1,14 +1,11 @@
 package workflows
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -71,23 +68,6 @@ type SubjectRequestInput struct {
 // ExtensionMonths is how many months beyond the first due date an
 // extension may move a request's due date (T19): MaxDueAt.
 const ExtensionMonths = 2
-
-// StartSubjectRequest starts a request's workflow under workflowID. It is
-// idempotent: starting it again returns the run that already exists, and
-// a closed run is never started a second time
-// (serviceerror.WorkflowExecutionAlreadyStarted).
-func StartSubjectRequest(ctx context.Context, c client.Client, taskQueue, workflowID string, in SubjectRequestInput) (client.WorkflowRun, error) {
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflowID, TaskQueue: taskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(RequestKindKey.ValueSet(in.Kind)),
-	}, SubjectRequestWorkflow, in)
-	if err != nil {
-		return nil, fmt.Errorf("start subject request workflow: %w", err)
-	}
-	return run, nil
-}
 
 // IdentityCheck is a case handler's confirmation of the person's identity.
 type IdentityCheck struct {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/deploy/devstack"
-	"github.com/examflow/examflow/worker"
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/workflows"
 )
 
@@ -80,7 +80,7 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 		return err
 	}
 	defer func() { _ = sink.Close() }()
-	if err := worker.Prepare(ctx, cfg, logger, worker.PrepareOptions{}); err != nil {
+	if err := process.Prepare(ctx, cfg, logger, process.PrepareOptions{}); err != nil {
 		return err
 	}
 	tokensFile, err := ensureDevTokens(ctx, cfg, stack.Config().Dir)

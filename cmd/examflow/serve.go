@@ -13,6 +13,7 @@ import (
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/notify"
+	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/worker"
 )
@@ -41,7 +42,7 @@ func runAPI(ctx context.Context, args []string) error {
 	handler := api.New(api.Deps{
 		Store: store, Temporal: tc, TaskQueue: cfg.TaskQueue, Logger: logger, Registry: reg, Catalogue: p.Catalogue,
 		Validation:         api.ValidationOptions{Now: time.Now, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check}},
-		Ready:              func(ctx context.Context) error { return worker.Ready(ctx, store, tc) },
+		Ready:              func(ctx context.Context) error { return process.Ready(ctx, store, tc) },
 		Codec:              p.Codec.DisplayCodec(),
 		CodecCORSOrigins:   cfg.CodecCORSOrigins,
 		Objects:            p.Objects,
@@ -78,14 +79,14 @@ func runAPI(ctx context.Context, args []string) error {
 
 // openProcess loads the configuration, sets the process's JSON logger as
 // the default and wires what the api and worker processes share.
-func openProcess(ctx context.Context, name string) (*worker.Process, error) {
+func openProcess(ctx context.Context, name string) (*process.Process, error) {
 	cfg, err := config.Load()
 	if err != nil {
 		return nil, err
 	}
 	logger := cfg.NewLogger().With("process", name)
 	slog.SetDefault(logger)
-	return worker.Open(ctx, cfg, logger)
+	return process.Open(ctx, cfg, logger)
 }
 
 // serve runs an HTTP server until ctx ends, then shuts it down gracefully.
@@ -156,7 +157,7 @@ func runWorker(ctx context.Context, args []string) error {
 	go func() {
 		// Temporal may still be starting: try until the schedule exists.
 		for ctx.Err() == nil {
-			if err := worker.EnsureSchedules(ctx, tc, cfg.TaskQueue, cfg.TestDay.ReconcileEvery); err == nil {
+			if err := process.EnsureSchedules(ctx, tc, cfg.TaskQueue, cfg.TestDay.ReconcileEvery); err == nil {
 				return
 			} else {
 				logger.Warn("reconciliation schedule not created yet", "error", err)
@@ -174,8 +175,8 @@ func runWorker(ctx context.Context, args []string) error {
 		go drainer.Run(ctx, notify.DefaultInterval)
 	}
 	logger.Info("worker started", "task_queue", cfg.TaskQueue)
-	err = serve(ctx, logger, cfg.WorkerAddr, worker.OpsHandler(reg, func(ctx context.Context) error {
-		return worker.Ready(ctx, store, tc)
+	err = serve(ctx, logger, cfg.WorkerAddr, process.OpsHandler(reg, func(ctx context.Context) error {
+		return process.Ready(ctx, store, tc)
 	}))
 	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
@@ -196,7 +197,7 @@ func runMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := cfg.NewLogger().With("process", "migrate")
-	return worker.Prepare(ctx, cfg, logger, worker.PrepareOptions{SkipObjects: *skipObjects, SkipTemporal: *skipTemporal})
+	return process.Prepare(ctx, cfg, logger, process.PrepareOptions{SkipObjects: *skipObjects, SkipTemporal: *skipTemporal})
 }
 
 // oidcFor returns the JWT verifier when OIDC is configured.

@@ -62,3 +62,11 @@ func CanUpholdObjection(purposes []string) bool {
 // StatisticsObjections are the purposes an upheld objection to which leaves
 // the person out of the statistics cells.
 var StatisticsObjections = []string{"statistics", "research"}
+
+// Rectifiable are the fields a rectification request may correct: every
+// field the candidate gives at registration but the identifiers, which are
+// the lookup index and are corrected by a case handler
+// (PUT /v1/candidates/{id}/identifiers/{kind}) or a merge (T18, C11). An address part
+// is named address.<part>.
+var Rectifiable = []string{"given_name", "family_name", "email", "phone", "date_of_birth", "gender", "written_form",
+	"address.street", "address.postal_code", "address.city", "address.country"}

@@ -1,7 +1,11 @@
-// Package worker wires examflow's Temporal side: the client both processes
-// use, the worker with its workflows and activities, metrics, and the
-// reconciler that starts workflows a failed API call left unstarted.
-package worker
+// Package process wires every examflow process from its configuration: the
+// database pool and store, the object store, the Temporal client with the
+// payload codec (codec.go) and the SDK's metrics bridged to Prometheus, the
+// namespace's search attributes and Schedules (Prepare), and the health and
+// metrics endpoints. The api and worker commands, the end-to-end tests and
+// the benchmarks all open a Process, so they run examflow wired the same
+// way. The Temporal worker itself is package worker.
+package process
 
 import (
 	"context"

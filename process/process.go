@@ -1,9 +1,11 @@
-package worker
+package process
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+
+	"github.com/examflow/examflow/worker"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -138,10 +140,10 @@ func Prepare(ctx context.Context, cfg config.Config, logger *slog.Logger, o Prep
 // configuration, with reg as the Diploma Registry client. `examflow worker`
 // and the end-to-end tests both use them, so the tests run the worker as it
 // is deployed.
-func (p *Process) WorkerDeps(reg registry.Client) Deps {
+func (p *Process) WorkerDeps(reg registry.Client) worker.Deps {
 	cfg := p.Config
 	periods, events, _ := cfg.Retention()
-	return Deps{Client: p.Temporal, Store: p.Store, TaskQueue: cfg.TaskQueue, Logger: p.Logger, Catalogue: p.Catalogue,
+	return worker.Deps{Client: p.Temporal, Store: p.Store, TaskQueue: cfg.TaskQueue, Logger: p.Logger, Catalogue: p.Catalogue,
 		TestDay: cfg.TestDay, Appeals: cfg.Appeals, CourseSurveyURL: cfg.Courses.SurveyURL,
 		Namespace: cfg.TemporalNamespace, RetentionPeriods: periods, RetentionEvents: events, Objects: p.Objects,
 		Registry: reg, Identity: identity.Options{AcceptPost2032Check: cfg.AcceptPost2032Check},
