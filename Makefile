@@ -10,6 +10,8 @@ TEMPORAL_VERSION    := v1.5.1
 # MinIO publishes no semantic versions; this is its final open-source commit.
 MINIO_VERSION       := v0.0.0-20260212201848-7aac2a2c5b7c
 STATICCHECK_VERSION := v0.8.2
+# Temporal's static check that workflow code stays deterministic.
+WORKFLOWCHECK_VERSION := v0.6.0
 # Temporal Server and its SQL tool for the cluster-shaped stack (make
 # test-cluster); docker-compose.yml runs the server image of the same version.
 TEMPORAL_SERVER_VERSION := v1.30.4
@@ -19,6 +21,7 @@ UI_SERVER_VERSION := v2.42.1
 TEMPORAL    := $(TOOLS_BIN)/.temporal-$(TEMPORAL_VERSION)
 MINIO       := $(TOOLS_BIN)/.minio-$(MINIO_VERSION)
 STATICCHECK := $(TOOLS_BIN)/.staticcheck-$(STATICCHECK_VERSION)
+WORKFLOWCHECK := $(TOOLS_BIN)/.workflowcheck-$(WORKFLOWCHECK_VERSION)
 TEMPORAL_SERVER := $(TOOLS_BIN)/.temporal-server-$(TEMPORAL_SERVER_VERSION)
 UI_SERVER := $(TOOLS_BIN)/.temporal-ui-server-$(UI_SERVER_VERSION)
 
@@ -30,7 +33,7 @@ help:
 	@echo "make run     start PostgreSQL, MinIO, Temporal (UI :8233), worker and API (:8080)"
 	@echo "make test    lint, unit and integration tests on a stack of their own"
 	@echo "make demo    register fictional candidates on the running stack"
-	@echo "make tools   build the pinned Temporal CLI, MinIO and staticcheck into .tools/"
+	@echo "make tools   build the pinned Temporal CLI, MinIO, staticcheck and workflowcheck into .tools/"
 	@echo "make test-cluster  the end-to-end tests on Temporal Server (PostgreSQL, TLS) with two worker and two API processes"
 	@echo "make drills  failure drills: 200 lifecycles through worker kills and restarts (STACK=cluster: on Temporal Server with replicas)"
 	@echo "make bench   benchmarks against same-run baselines, written to docs/benchmarks.md (STACK=cluster: on Temporal Server)"
@@ -46,7 +49,7 @@ demo: build
 build:
 	$(GO) build -o bin/examflow ./cmd/examflow
 
-tools: $(TEMPORAL) $(MINIO) $(STATICCHECK)
+tools: $(TEMPORAL) $(MINIO) $(STATICCHECK) $(WORKFLOWCHECK)
 
 # The cluster-shaped stack's tools: temporal-server, temporal-sql-tool and
 # the server's SQL schemas (from the module the binaries are built from),
@@ -89,14 +92,20 @@ $(STATICCHECK):
 	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@touch $@
 
+$(WORKFLOWCHECK):
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+	@touch $@
+
 postgres:
 	@deploy/ensure-postgres.sh
 
-lint: $(STATICCHECK)
+lint: $(STATICCHECK) $(WORKFLOWCHECK)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS_BIN)/staticcheck ./...
+	$(TOOLS_BIN)/workflowcheck ./...
 
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
