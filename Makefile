@@ -26,6 +26,9 @@ TEMPORAL_SERVER := $(TOOLS_BIN)/.temporal-server-$(TEMPORAL_SERVER_VERSION)
 UI_SERVER := $(TOOLS_BIN)/.temporal-ui-server-$(UI_SERVER_VERSION)
 
 export EXAMFLOW_TOOLS_DIR := $(TOOLS_BIN)
+# Through make, the end-to-end tests fail when a tool is missing; a bare
+# `go test ./...` skips them with the reason.
+export EXAMFLOW_E2E_REQUIRE := 1
 
 .PHONY: run test test-cluster tools-cluster demo build tools postgres lint unit integration clean-dev help drills bench histories
 

@@ -101,8 +101,17 @@ func run(m *testing.M) int {
 	}
 	for _, bin := range need {
 		if _, err := os.Stat(filepath.Join(tools, bin)); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: %s not found in %s: run the tests with `make test`, which builds the pinned tools\n", bin, tools)
-			return 1
+			// `go test ./...` on a machine without the pinned tools runs the
+			// unit tests and skips this package with the reason; the
+			// Makefile requires it (EXAMFLOW_E2E_REQUIRE), so `make test`
+			// fails instead of skipping.
+			msg := fmt.Sprintf("%s not found in %s: run the tests with `make test`, which builds the pinned tools", bin, tools)
+			if os.Getenv("EXAMFLOW_E2E_REQUIRE") != "" {
+				fmt.Fprintln(os.Stderr, "e2e: "+msg)
+				return 1
+			}
+			fmt.Println("--- SKIP: e2e: " + msg)
+			return 0
 		}
 	}
 	dir, err := os.MkdirTemp("", "examflow-e2e-")
