@@ -164,17 +164,19 @@ func appealUpdateRoute[T any](s *server, name string) gin.HandlerFunc {
 	return workflowUpdateRoute[T](s, name, func(c *gin.Context) (string, string, bool) {
 		a, ok := s.appealOf(c)
 		return a.WorkflowID, a.ID.String(), ok
-	}, func(c *gin.Context, id string, out workflows.AppealOutcome) {
+	}, nil, func(c *gin.Context, id string, _ T, out workflows.AppealOutcome) {
 		c.JSON(http.StatusOK, gin.H{"appeal_id": id, "status": out.Status, "stage": out.Stage, "closed": out.Closed,
 			"results_changed": out.ResultsChanged})
 	})
 }
 
-// workflowUpdateRoute decodes the request body as T and sends it as the
-// named Update to the workflow target finds (answering 4xx itself when it
-// cannot), then answers with what answer makes of the Update's result R.
+// workflowUpdateRoute decodes the request body as T, lets prepare (if not
+// nil) adjust it, and sends it as the named Update to the workflow target
+// finds (answering 4xx itself when it cannot), then answers with what
+// answer makes of the body and the Update's result R. Every Update route of
+// the API is one.
 func workflowUpdateRoute[T, R any](s *server, name string, target func(*gin.Context) (workflowID, id string, ok bool),
-	answer func(c *gin.Context, id string, result R)) gin.HandlerFunc {
+	prepare func(*T), answer func(c *gin.Context, id string, arg T, result R)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		wid, id, ok := target(c)
 		if !ok {
@@ -184,13 +186,16 @@ func workflowUpdateRoute[T, R any](s *server, name string, target func(*gin.Cont
 		if !s.decodeBody(c, &arg) {
 			return
 		}
+		if prepare != nil {
+			prepare(&arg)
+		}
 		var out R
 		var into any = &out
 		if _, none := into.(*any); none {
 			into = nil // the Update returns nothing to decode
 		}
 		if s.sendUpdateTo(c, wid, name, arg, into) {
-			answer(c, id, out)
+			answer(c, id, arg, out)
 		}
 	}
 }

@@ -293,7 +293,7 @@ func subjectRequestUpdate[T any](s *server, name string) gin.HandlerFunc {
 	return workflowUpdateRoute[T](s, name, func(c *gin.Context) (string, string, bool) {
 		r, ok := s.subjectRequestOf(c)
 		return r.WorkflowID, r.ID.String(), ok
-	}, func(c *gin.Context, id string, _ any) {
+	}, nil, func(c *gin.Context, id string, _ T, _ any) {
 		c.JSON(http.StatusOK, gin.H{"request_id": id, "status": "accepted"})
 	})
 }

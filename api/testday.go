@@ -25,17 +25,29 @@ func (s *server) registrationForUpdate(c *gin.Context) (storage.Registration, bo
 	return loadRow(s, c, "id", "no registration with this id", s.Store.GetRegistration)
 }
 
-// sendUpdate sends a workflow Update to the registration's workflow and
-// waits for its outcome. A validator's refusal is 422 with its reason; the
-// same Idempotency-Key with the same request is the same Update, so a
-// retry is answered without doing anything twice, and the key used before
-// for another request is refused (422) without sending anything.
-func (s *server) sendUpdate(c *gin.Context, reg storage.Registration, name string, arg any) bool {
-	return s.sendUpdateTo(c, reg.WorkflowID, name, arg, nil)
+// registrationUpdate decodes the body as T and sends it as the named Update
+// to the registration's lifecycle, then answers status with the
+// registration's ID and what answer takes from the body. prepare, if not
+// nil, adjusts the decoded body first. The six Updates of the test day
+// (answer sheets, discrepancies, reviews, assessments, settlements,
+// cheating decisions) are routes of it.
+func registrationUpdate[T any](s *server, name string, status int, prepare func(*T), answer func(T) gin.H) gin.HandlerFunc {
+	return workflowUpdateRoute[T, any](s, name, func(c *gin.Context) (string, string, bool) {
+		reg, ok := s.registrationForUpdate(c)
+		return reg.WorkflowID, reg.ID.String(), ok
+	}, prepare, func(c *gin.Context, id string, arg T, _ any) {
+		body := answer(arg)
+		body["registration_id"] = id
+		c.JSON(status, body)
+	})
 }
 
-// sendUpdateTo sends an Update to any workflow of the registration (an
-// appeal's, for one) and decodes its result into out when out is not nil.
+// sendUpdateTo sends a workflow Update and waits for its outcome, and
+// decodes its result into out when out is not nil. A validator's refusal is
+// 422 with its reason; the same Idempotency-Key with the same request is
+// the same Update, so a retry is answered without doing anything twice,
+// and the key used before for another request is refused (422) without
+// sending anything.
 // The Idempotency-Key is claimed for the resource in the path's :id (the
 // registration, subject request or course registration), so that it is
 // deleted with it.
@@ -142,77 +154,6 @@ func (s *server) decodeBody(c *gin.Context, v any) bool {
 		return false
 	}
 	return true
-}
-
-func (s *server) submitAnswerSheet(c *gin.Context) {
-	reg, ok := s.registrationForUpdate(c)
-	if !ok {
-		return
-	}
-	var sheet workflows.AnswerSheet
-	if !s.decodeBody(c, &sheet) {
-		return
-	}
-	if s.sendUpdate(c, reg, workflows.UpdateSubmitAnswerSheet, sheet) {
-		c.JSON(http.StatusAccepted, gin.H{"registration_id": reg.ID.String(), "part": sheet.Part, "status": "submitted"})
-	}
-}
-
-func (s *server) reportDiscrepancy(c *gin.Context) {
-	reg, ok := s.registrationForUpdate(c)
-	if !ok {
-		return
-	}
-	var d workflows.Discrepancy
-	if !s.decodeBody(c, &d) {
-		return
-	}
-	d.SessionWide = false
-	if s.sendUpdate(c, reg, workflows.UpdateReportDiscrepancy, d) {
-		c.JSON(http.StatusAccepted, gin.H{"registration_id": reg.ID.String(), "kind": d.Kind, "status": "recorded"})
-	}
-}
-
-func (s *server) decideReview(c *gin.Context) {
-	reg, ok := s.registrationForUpdate(c)
-	if !ok {
-		return
-	}
-	var d workflows.ReviewDecision
-	if !s.decodeBody(c, &d) {
-		return
-	}
-	if s.sendUpdate(c, reg, workflows.UpdateReviewDecision, d) {
-		c.JSON(http.StatusOK, gin.H{"registration_id": reg.ID.String(), "part": d.Part, "decision": d.Decision})
-	}
-}
-
-func (s *server) submitAssessment(c *gin.Context) {
-	reg, ok := s.registrationForUpdate(c)
-	if !ok {
-		return
-	}
-	var a workflows.Assessment
-	if !s.decodeBody(c, &a) {
-		return
-	}
-	if s.sendUpdate(c, reg, workflows.UpdateAssessment, a) {
-		c.JSON(http.StatusAccepted, gin.H{"registration_id": reg.ID.String(), "part": a.Part, "role": a.Role, "status": "recorded"})
-	}
-}
-
-func (s *server) settleAssessment(c *gin.Context) {
-	reg, ok := s.registrationForUpdate(c)
-	if !ok {
-		return
-	}
-	var st workflows.Settlement
-	if !s.decodeBody(c, &st) {
-		return
-	}
-	if s.sendUpdate(c, reg, workflows.UpdateSettleAssessment, st) {
-		c.JSON(http.StatusOK, gin.H{"registration_id": reg.ID.String(), "part": st.Part, "status": "decided"})
-	}
 }
 
 // ResultView is one decision on a part, for case handlers.
@@ -438,20 +379,6 @@ func (s *server) reportSessionDiscrepancy(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"session_id": sess.ID.String(), "kind": d.Kind, "registrations": len(regs)})
-}
-
-func (s *server) decideCheating(c *gin.Context) {
-	reg, ok := s.registrationForUpdate(c)
-	if !ok {
-		return
-	}
-	var d workflows.CheatingDecision
-	if !s.decodeBody(c, &d) {
-		return
-	}
-	if s.sendUpdate(c, reg, workflows.UpdateCheatingDecision, d) {
-		c.JSON(http.StatusOK, gin.H{"registration_id": reg.ID.String(), "decision": d.Decision})
-	}
 }
 
 // ReapplyRequest re-applies a form's latest (corrected) answer key.

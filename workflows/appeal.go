@@ -35,18 +35,6 @@ const (
 	ActivityDecideAppeal = "DecideAppeal"
 )
 
-// Appeal stages, shown in the Stage search attribute of the appeal's own
-// workflow.
-const (
-	StageAppealAtTestCentre   Stage = "AppealAtTestCentre"
-	StageAppealReassessment   Stage = "AppealReassessment"
-	StageAppealFirstInstance  Stage = "AppealFirstInstance"
-	StageAppealCountyGovernor Stage = "CountyGovernor"
-	StageAppealUpheld         Stage = "AppealUpheld"
-	StageAppealRejected       Stage = "AppealRejected"
-	StageAppealReassessed     Stage = "AppealReassessed"
-)
-
 // AppealKindKey is the appeal's kind on the appeal's workflow.
 var AppealKindKey = temporal.NewSearchAttributeKeyKeyword("AppealKind")
 

@@ -29,16 +29,6 @@ const (
 	CourseReasonRetentionEnded = "retention_expired"
 )
 
-// Course stages, shown in the Stage search attribute.
-const (
-	StageCourseRegistered Stage = "CourseRegistered"
-	StageEventHeld        Stage = "EventHeld"
-	StageCourseCompleted  Stage = "CourseCompleted"
-	StageSurveyInvited    Stage = "SurveyInvited"
-	StageConsentWithdrawn Stage = "ConsentWithdrawn"
-	StageCourseDeleted    Stage = "CourseDataDeleted"
-)
-
 // CourseTypeKey is a course registration's course type.
 var CourseTypeKey = temporal.NewSearchAttributeKeyKeyword("CourseType")
 

@@ -26,15 +26,6 @@ const (
 	ActivityRecordStage = "RecordStage"
 )
 
-// Stage is a lifecycle stage, shown in the Stage search attribute.
-type Stage string
-
-// Stages of the candidate lifecycle, in order. Later stages arrive with the
-// test-day, retention and appeals work.
-const (
-	StageRegistered Stage = "Registered"
-)
-
 // LifecycleInput is the only input of the lifecycle workflow: the
 // registration's UUID. Everything else is read through activities.
 type LifecycleInput struct {

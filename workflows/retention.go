@@ -13,14 +13,6 @@ import (
 
 // Retention stages and names.
 const (
-	// StageRetained: the result is final; the data waits for its deletion
-	// milestones.
-	StageRetained Stage = "Retained"
-	// StageDeletionOnHold: a milestone is due but a legal hold postpones it.
-	StageDeletionOnHold Stage = "DeletionOnHold"
-	// StageDeleted: the final deletion is done.
-	StageDeleted Stage = "Deleted"
-
 	ActivityPlanRetention   = "PlanRetention"
 	ActivityLegalHold       = "LegalHold"
 	ActivityDeleteCategory  = "DeleteCategory"
@@ -32,8 +24,6 @@ const (
 // Publication to the Diploma Registry (T09).
 const (
 	ActivityPublishResults = "PublishResults"
-	// StagePublished: the final result is in the Diploma Registry.
-	StagePublished Stage = "Published"
 )
 
 // PublishOutcome says what the publication did.

@@ -35,12 +35,6 @@ const (
 	RequestRectification = "rectification"
 	RequestRestriction   = "restriction"
 	RequestObjection     = "objection"
-
-	StageAwaitingIdentity  Stage = "AwaitingIdentity"
-	StageRequestInProgress Stage = "RequestInProgress"
-	StageAwaitingDecision  Stage = "AwaitingDecision"
-	StageRestricted        Stage = "Restricted"
-	StageRequestAnswered   Stage = "RequestAnswered"
 )
 
 // RequestKindKey is the kind of a subject request's workflow.

@@ -37,15 +37,6 @@ const (
 	ActivityReapplyKey         = "ReapplyKey"
 )
 
-// Further stages of the lifecycle.
-const (
-	StageTested      Stage = "Tested"
-	StageUnderReview Stage = "UnderReview"
-	StageResult      Stage = "Result"
-	StageAbsent      Stage = "Absent"
-	StageAnnulled    Stage = "Annulled"
-)
-
 // Part statuses, as the status query shows them.
 const (
 	PartAwaiting  = "awaiting"  // nothing received yet
