@@ -241,17 +241,26 @@ func (s *server) getRegistration(c *gin.Context) {
 		RegistrationID: reg.ID.String(),
 		CandidateID:    reg.CandidateID.String(),
 		WorkflowID:     reg.WorkflowID,
-		Test:           TestView{Type: reg.TestType, Parts: reg.TestParts, LevelBand: reg.LevelBand, Language: reg.Language},
+		Test:           TestView{Type: reg.TestType, Parts: orEmpty(reg.TestParts), LevelBand: reg.LevelBand, Language: reg.Language},
 		TestCentre:     reg.TestCentre,
 		SessionDate:    reg.SessionDate.Format(time.DateOnly),
 		Stage:          status.Stage,
 		StageSince:     status.Since,
-		Stages:         status.Stages,
-		Parts:          status.Parts,
+		Stages:         orEmpty(status.Stages),
+		Parts:          orEmpty(status.Parts),
 		Source:         reg.Source,
 		PaymentStatus:  reg.PaymentStatus,
 		RegisteredAt:   reg.RegisteredAt,
 	})
+}
+
+// orEmpty is s, or an empty slice for nil: the API's arrays are arrays,
+// never null (a registration whose parts are not yet known has none).
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // queryStatus reads the stage from the workflow. A registration whose
