@@ -278,7 +278,7 @@ func TestOverdueRequestRaisesTheMetric(t *testing.T) {
 	received := time.Now().Add(-20 * 24 * time.Hour).Truncate(time.Second)
 	created = do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "objection",
 		"identifier": map[string]any{"kind": "national_id", "value": p.NationalID}, "received_at": received.Format(time.RFC3339),
-		"grounds": "I object to the use of my data for research"})), ch)
+		"grounds": "I object to the use of my data for research", "purposes": []string{"research"}})), ch)
 	if created.Status != 201 {
 		t.Fatalf("create: %d %s", created.Status, created.Raw)
 	}
