@@ -160,6 +160,7 @@ func TestFailureDrills(t *testing.T) {
 		for k := range len(apiURLs) * 3 {
 			a, err := tryAt(apiURLs[(i+k)%len(apiURLs)], method, path, "application/json", body, headers)
 			if err == nil {
+				checkAnswer(t, a)
 				return a
 			}
 			last = err

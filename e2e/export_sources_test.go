@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -32,16 +31,11 @@ func accessExport(t *testing.T, nationalID string) []byte {
 	if link.Status != 200 {
 		t.Fatalf("link: %d %s", link.Status, link.Raw)
 	}
-	resp, err := http.Get(env.api.URL + link.Body["url"].(string))
-	if err != nil {
-		t.Fatal(err)
+	export := do(t, http.MethodGet, link.Body["url"].(string), "", nil, map[string]string{"Authorization": ""})
+	if export.Status != 200 {
+		t.Fatalf("export: %d %s", export.Status, export.Raw)
 	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("export: %s %s", resp.Status, raw)
-	}
-	return raw
+	return export.Raw
 }
 
 // TestAccessExportNamesEachSectionsSource (T05, T18): a candidate imported

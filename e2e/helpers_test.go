@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -26,6 +25,9 @@ type answer struct {
 	Header http.Header
 	Body   map[string]any
 	Raw    []byte
+	// Violation says how the exchange breaks api/openapi.yaml ("" when it
+	// keeps to it); see send.
+	Violation string
 }
 
 func do(t *testing.T, method, path, contentType string, body []byte, headers map[string]string) answer {
@@ -41,12 +43,13 @@ func doAt(t *testing.T, base, method, path, contentType string, body []byte, hea
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
+	checkAnswer(t, a)
 	return a
 }
 
 // tryAt is doAt that returns an error where the request could not be made
 // or its answer not read (a replica that is down), for clients that fail
-// over to another replica.
+// over to another replica. The caller reports a.Violation (checkAnswer).
 func tryAt(base, method, path, contentType string, body []byte, headers map[string]string) (answer, error) {
 	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
 	if err != nil {
@@ -62,17 +65,12 @@ func tryAt(base, method, path, contentType string, body []byte, headers map[stri
 	if req.Header.Get("Authorization") == "" {
 		req.Header.Del("Authorization")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	a, err := send(nil, req)
 	if err != nil {
 		return answer{}, err
 	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return answer{}, err
-	}
-	a := answer{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
-	if len(raw) > 0 && (resp.Header.Get("Content-Type") == "application/json; charset=utf-8" || resp.Header.Get("Content-Type") == "application/problem+json") {
+	raw := a.Raw
+	if len(raw) > 0 && (a.Header.Get("Content-Type") == "application/json; charset=utf-8" || a.Header.Get("Content-Type") == "application/problem+json") {
 		if err := json.Unmarshal(raw, &a.Body); err != nil {
 			return a, fmt.Errorf("decode %s: %w", raw, err)
 		}

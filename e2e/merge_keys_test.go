@@ -175,13 +175,9 @@ func exportOf(t *testing.T, _, id string, ch map[string]string) (string, int) {
 	if link.Status != http.StatusOK {
 		return string(link.Raw), link.Status
 	}
-	resp, err := http.Get(base + link.Body["url"].(string))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, _ := io.ReadAll(resp.Body)
-	return string(raw), resp.StatusCode
+	// The link is the capability: no bearer token.
+	export := doAt(t, base, http.MethodGet, link.Body["url"].(string), "", nil, map[string]string{"Authorization": ""})
+	return string(export.Raw), export.Status
 }
 
 // storeRecording stores a recording for a registration as the upload route

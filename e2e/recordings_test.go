@@ -46,14 +46,12 @@ func upload(t *testing.T, base, regID, part, contentType string, body io.Reader,
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	a, err := send(nil, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, _ := io.ReadAll(resp.Body)
-	a := answer{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
-	_ = jsonInto(raw, &a.Body)
+	checkAnswer(t, a)
+	_ = jsonInto(a.Raw, &a.Body)
 	return a
 }
 

@@ -103,14 +103,10 @@ func TestAccessRequestAnsweredWithACompleteExport(t *testing.T) {
 	}
 	url := link.Body["url"].(string)
 	// The link is the capability: no bearer token; a forged one is refused.
-	resp, err := http.Get(env.api.URL + url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
-		t.Fatalf("export: %s %s", resp.Status, raw)
+	download := do(t, http.MethodGet, url, "", nil, map[string]string{"Authorization": ""})
+	raw := download.Raw
+	if download.Status != 200 || download.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("export: %d %s", download.Status, raw)
 	}
 	if forged := do(t, http.MethodGet, url[:len(url)-4]+"AAAA", "", nil, map[string]string{"Authorization": ""}); forged.Status != 404 {
 		t.Fatalf("forged link: %d", forged.Status)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,31 +39,15 @@ func TestDatabaseDownGives503(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	resp, err := http.Get(srv.URL + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("readyz = %s, Retry-After %q; want 503 with Retry-After", resp.Status, resp.Header.Get("Retry-After"))
+	if a := doAt(t, srv.URL, http.MethodGet, "/readyz", "", nil, nil); a.Status != http.StatusServiceUnavailable || a.Header.Get("Retry-After") == "" {
+		t.Fatalf("readyz = %d, Retry-After %q; want 503 with Retry-After", a.Status, a.Header.Get("Retry-After"))
 	}
 
 	centre := uniqueCentre()
-	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/registrations", strings.NewReader(mustJSON(newPerson(t).reg(t, "citizenship", centre, session))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+env.token)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
-		resp.Header.Get("Content-Type") != "application/problem+json" {
-		t.Fatalf("register = %s %s", resp.Status, body)
+	a := doAt(t, srv.URL, http.MethodPost, "/v1/registrations", "application/json", []byte(mustJSON(newPerson(t).reg(t, "citizenship", centre, session))), nil)
+	if a.Status != http.StatusServiceUnavailable || a.Header.Get("Retry-After") == "" ||
+		a.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("register = %d %s", a.Status, a.Raw)
 	}
 	if n := countWorkflows(t, fmt.Sprintf("TestCentre=%q", centre)); n != 0 {
 		t.Fatalf("%d workflows started without a stored registration", n)

@@ -47,15 +47,14 @@ func slowPost(t *testing.T, base, path, contentType string, body []byte, over ti
 	req.ContentLength = int64(len(body))
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", "Bearer "+env.token)
-	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+	a, err := send(&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, req)
 	if err != nil {
 		t.Logf("%s: %v", path, err)
 		return 0
 	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, _ := io.ReadAll(resp.Body)
-	t.Logf("%s: %d %s", path, resp.StatusCode, raw)
-	return resp.StatusCode
+	checkAnswer(t, a)
+	t.Logf("%s: %d %s", path, a.Status, a.Raw)
+	return a.Status
 }
 
 // TestSlowAudioUploadIsNotCutOff (T15): the API server's read timeout
