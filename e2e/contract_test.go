@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/google/uuid"
 )
 
 // Every request the tests send to examflow's API and every answer they get
@@ -189,5 +191,39 @@ func checkAnswer(t *testing.T, a answer) {
 	t.Helper()
 	if a.Violation != "" {
 		t.Error(a.Violation)
+	}
+}
+
+// TestContractCheckFindsDrift: the check itself tells drift from keeping to
+// the document (no server needed).
+func TestContractCheckFindsDrift(t *testing.T) {
+	get := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:1/v1/registrations/"+uuid.NewString(), nil)
+	post := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:1/v1/registrations", nil)
+	post.Header.Set("Content-Type", "application/json")
+	undocumented := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:1/v2/x", nil)
+	jsonCT := http.Header{"Content-Type": {"application/json; charset=utf-8"}}
+	problemCT := http.Header{"Content-Type": {"application/problem+json"}}
+	problem := `{"type":"/problems/malformed-request","title":"Malformed","status":400}`
+	for name, tc := range map[string]struct {
+		req    *http.Request
+		sent   string
+		status int
+		header http.Header
+		body   string
+		want   string // in the violation; "" for none
+	}{
+		"an array as an array":                     {get, "", 200, jsonCT, `{"parts": []}`, ""},
+		"an array as null":                         {get, "", 200, jsonCT, `{"parts": null}`, "/parts: Value is not nullable"},
+		"a status the operation does not list":     {get, "", 418, jsonCT, `{}`, "status is not supported"},
+		"a media type the operation does not list": {get, "", 200, http.Header{"Content-Type": {"text/plain"}}, `x`, "Content-Type"},
+		"an invalid request refused":               {post, `{"person": 1}`, 400, problemCT, problem, ""},
+		"an invalid request accepted":              {post, `{"person": 1}`, 201, jsonCT, `{}`, "request: request body has an error"},
+		"a path the document lacks, not served":    {undocumented, "", 404, problemCT, problem, ""},
+		"a path the document lacks, served":        {undocumented, "", 200, jsonCT, `{}`, "not in the document"},
+	} {
+		got := checkContract(tc.req, []byte(tc.sent), tc.status, tc.header, []byte(tc.body))
+		if (tc.want == "" && got != "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: violation %q, want %q", name, got, tc.want)
+		}
 	}
 }
