@@ -95,8 +95,8 @@ const laterRegistration = `SELECT 1 FROM registrations o JOIN registrations r ON
 // categoryDeletes are the statements that delete a category of one
 // registration's data (@reg the registration, @candidate its candidate,
 // @registered its registered_at). personal_data is the registration's final deletion.
-var categoryDeletes = map[string][]string{
-	"address": {
+var categoryDeletes = map[policy.Category][]string{
+	policy.Address: {
 		// The address a later registration recorded is that registration's,
 		// and while the candidate has a registration for a later test (a
 		// legacy import of an old test arrives after a new registration) the
@@ -104,18 +104,18 @@ var categoryDeletes = map[string][]string{
 		`DELETE FROM candidate_addresses WHERE candidate_id = @candidate AND recorded_at <= @registered
 			AND NOT EXISTS (` + laterRegistration + `)`,
 	},
-	"cheating": {
+	policy.Cheating: {
 		`DELETE FROM cheating_decisions WHERE registration_id = @reg`,
 		`DELETE FROM discrepancies WHERE registration_id = @reg AND kind = 'provisional_cheating'`,
 	},
-	"payment_status": {
+	policy.PaymentStatus: {
 		`UPDATE registrations SET payment_status = NULL WHERE id = @reg AND payment_status IS NOT NULL`,
 	},
 	// The audio objects are removed from MinIO first (RemoveRecordings).
-	"audio": {
+	policy.Audio: {
 		`DELETE FROM recordings WHERE registration_id = @reg`,
 	},
-	"personal_data": {
+	policy.PersonalData: {
 		`DELETE FROM notification_outbox WHERE registration_id = @reg`,
 		`DELETE FROM reviews WHERE registration_id = @reg`,
 		`UPDATE results SET superseded_by = NULL WHERE registration_id = @reg`,
@@ -138,7 +138,7 @@ var categoryDeletes = map[string][]string{
 // candidate has no registration left, the candidate: the subject's final
 // deletion (identifiers, address and sensitive data go with it).
 func (s *Store) DeleteCategory(ctx context.Context, regID uuid.UUID, category string, due time.Time) (Deletion, error) {
-	stmts, ok := categoryDeletes[category]
+	stmts, ok := categoryDeletes[policy.Category(category)]
 	if !ok {
 		return Deletion{}, fmt.Errorf("unknown retention category %q", category)
 	}
