@@ -484,3 +484,17 @@ func (s *Store) GetCandidate(ctx context.Context, id uuid.UUID) (CandidateSummar
 	}
 	return out, nil
 }
+
+// FindCandidate finds a candidate by one identifier (national_id,
+// duf_number or passport_number) through the blind index.
+func (s *Store) FindCandidate(ctx context.Context, kind, value string) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := s.pool.QueryRow(ctx, `SELECT candidate_id FROM candidate_identifiers WHERE kind = $1 AND lookup = $2`, kind, s.lookup(kind, value)).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, ErrNotFound
+	}
+	if err != nil {
+		return uuid.Nil, classify(fmt.Errorf("find candidate: %w", err))
+	}
+	return id, nil
+}

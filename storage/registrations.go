@@ -524,3 +524,20 @@ func unreachable(err error) bool {
 	}
 	return false
 }
+
+// MarkFinal records that a registration's result is final. Idempotent.
+func (s *Store) MarkFinal(ctx context.Context, regID uuid.UUID, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE registrations SET final_at = COALESCE(final_at, $2) WHERE id = $1`, regID, at)
+	return classify(err)
+}
+
+// FinalRegistrations lists a candidate's registrations whose result is
+// final, for republication.
+func (s *Store) FinalRegistrations(ctx context.Context, candidateID uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM registrations WHERE candidate_id = $1 AND final_at IS NOT NULL ORDER BY registered_at`, candidateID)
+	if err != nil {
+		return nil, classify(fmt.Errorf("read registrations: %w", err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	return out, classify(err)
+}

@@ -44,20 +44,6 @@ type RequestDetails struct {
 	Purposes []string `json:"purposes,omitempty"`
 }
 
-// FindCandidate finds a candidate by one identifier (national_id,
-// duf_number or passport_number) through the blind index.
-func (s *Store) FindCandidate(ctx context.Context, kind, value string) (uuid.UUID, error) {
-	var id uuid.UUID
-	err := s.pool.QueryRow(ctx, `SELECT candidate_id FROM candidate_identifiers WHERE kind = $1 AND lookup = $2`, kind, s.lookup(kind, value)).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return uuid.Nil, ErrNotFound
-	}
-	if err != nil {
-		return uuid.Nil, classify(fmt.Errorf("find candidate: %w", err))
-	}
-	return id, nil
-}
-
 // CreateSubjectRequest stores a request with its details sealed.
 // Idempotent by ID.
 func (s *Store) CreateSubjectRequest(ctx context.Context, r SubjectRequest) error {
@@ -199,23 +185,6 @@ func (s *Store) OverdueSubjectRequests(ctx context.Context, now time.Time) (int,
 	var n int
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM subject_requests WHERE answered_at IS NULL AND due_at < $1`, now).Scan(&n)
 	return n, classify(err)
-}
-
-// MarkFinal records that a registration's result is final. Idempotent.
-func (s *Store) MarkFinal(ctx context.Context, regID uuid.UUID, at time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE registrations SET final_at = COALESCE(final_at, $2) WHERE id = $1`, regID, at)
-	return classify(err)
-}
-
-// FinalRegistrations lists a candidate's registrations whose result is
-// final, for republication.
-func (s *Store) FinalRegistrations(ctx context.Context, candidateID uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM registrations WHERE candidate_id = $1 AND final_at IS NOT NULL ORDER BY registered_at`, candidateID)
-	if err != nil {
-		return nil, classify(fmt.Errorf("read registrations: %w", err))
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-	return out, classify(err)
 }
 
 // SetExportObject records where a request's encrypted export is.
