@@ -183,30 +183,22 @@ func (r *subjectRequest) validateLift(d RequestDecision) error {
 // it is lifted, and the person is told before it is.
 func SubjectRequest(ctx workflow.Context, in SubjectRequestInput) error {
 	r := &subjectRequest{in: in, due: in.DueAt, verified: in.IdentityVerified}
+	if err := r.handle(ctx); err != nil {
+		return err
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, RequestKindKey.ValueSet(in.Kind)); err != nil {
+		return err
+	}
+	workflow.Go(ctx, r.remind)
+	return r.run(ctx)
+}
+
+// handle registers the status Query and the Updates.
+func (r *subjectRequest) handle(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QuerySubjectRequest, func() (SubjectRequestStatus, error) {
-		return SubjectRequestStatus{Stage: r.stage, Kind: in.Kind, DueAt: r.due, Stages: slices.Clone(r.stages)}, nil
+		return SubjectRequestStatus{Stage: r.stage, Kind: r.in.Kind, DueAt: r.due, Stages: slices.Clone(r.stages)}, nil
 	}); err != nil {
 		return fmt.Errorf("set query handler: %w", err)
-	}
-	actx := activityOptions(ctx, 0)
-	uctx := activityOptions(ctx, 5)
-	step := func(ctx workflow.Context, s RequestStepInput) error {
-		s.RequestID, s.At = in.RequestID, workflow.Now(ctx)
-		return workflow.ExecuteActivity(ctx, ActivityRequestStep, s).Get(ctx, nil)
-	}
-	enter := func(stage Stage) error {
-		if r.stage == stage {
-			return nil
-		}
-		r.stage = stage
-		r.stages = append(r.stages, stage)
-		attrs := []temporal.SearchAttributeUpdate{StageKey.ValueSet(string(stage)), ReviewPendingKey.ValueSet(!r.answered)}
-		if r.answered {
-			attrs = append(attrs, ReviewDueKey.ValueUnset())
-		} else {
-			attrs = append(attrs, ReviewDueKey.ValueSet(r.due))
-		}
-		return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
 	}
 	handlers := []struct {
 		name    string
@@ -214,14 +206,14 @@ func SubjectRequest(ctx workflow.Context, in SubjectRequestInput) error {
 		valid   any
 	}{
 		{UpdateVerifyIdentity, func(ctx workflow.Context, c IdentityCheck) error {
-			if err := step(activityOptions(ctx, 5), RequestStepInput{Step: "verified", Evidence: &c}); err != nil {
+			if err := r.step(activityOptions(ctx, 5), RequestStepInput{Step: "verified", Evidence: &c}); err != nil {
 				return err
 			}
 			r.verified = true
 			return nil
 		}, r.validateIdentity},
 		{UpdateExtendRequest, func(ctx workflow.Context, e Extension) error {
-			if err := step(activityOptions(ctx, 5), RequestStepInput{Step: "extended", Extension: &e}); err != nil {
+			if err := r.step(activityOptions(ctx, 5), RequestStepInput{Step: "extended", Extension: &e}); err != nil {
 				return err
 			}
 			r.due = e.Until
@@ -241,47 +233,78 @@ func SubjectRequest(ctx workflow.Context, in SubjectRequestInput) error {
 			return fmt.Errorf("set update handler %s: %w", h.name, err)
 		}
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, RequestKindKey.ValueSet(in.Kind)); err != nil {
-		return err
+	return nil
+}
+
+// step records a step of the request (RequestStepInput) through the
+// SubjectRequestStep activity.
+func (r *subjectRequest) step(ctx workflow.Context, s RequestStepInput) error {
+	s.RequestID, s.At = r.in.RequestID, workflow.Now(ctx)
+	return workflow.ExecuteActivity(ctx, ActivityRequestStep, s).Get(ctx, nil)
+}
+
+// enter moves the request into a stage: the Stage search attribute, with
+// ReviewPending and ReviewDue while it is unanswered.
+func (r *subjectRequest) enter(ctx workflow.Context, stage Stage) error {
+	if r.stage == stage {
+		return nil
 	}
-	// Reminders before the due date, following extensions.
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		sent := map[time.Duration]bool{}
-		for !r.answered {
-			var next time.Time
-			var which time.Duration
-			for _, d := range in.Reminders {
-				if at := r.due.Add(-d); !sent[d] && (next.IsZero() || at.Before(next)) {
-					next, which = at, d
-				}
+	r.stage = stage
+	r.stages = append(r.stages, stage)
+	attrs := []temporal.SearchAttributeUpdate{StageKey.ValueSet(string(stage)), ReviewPendingKey.ValueSet(!r.answered)}
+	if r.answered {
+		attrs = append(attrs, ReviewDueKey.ValueUnset())
+	} else {
+		attrs = append(attrs, ReviewDueKey.ValueSet(r.due))
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
+}
+
+// remind reminds case handlers before the due date, following extensions,
+// until the request is answered.
+func (r *subjectRequest) remind(ctx workflow.Context) {
+	sent := map[time.Duration]bool{}
+	for !r.answered {
+		var next time.Time
+		var which time.Duration
+		for _, d := range r.in.Reminders {
+			if at := r.due.Add(-d); !sent[d] && (next.IsZero() || at.Before(next)) {
+				next, which = at, d
 			}
-			if next.IsZero() {
+		}
+		if next.IsZero() {
+			return
+		}
+		due := r.due
+		wait := next.Sub(workflow.Now(ctx))
+		if wait > 0 {
+			if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return r.answered || !r.due.Equal(due) }); err != nil {
 				return
 			}
-			due := r.due
-			wait := next.Sub(workflow.Now(ctx))
-			if wait > 0 {
-				if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return r.answered || !r.due.Equal(due) }); err != nil {
-					return
-				}
-				if r.answered || !r.due.Equal(due) {
-					continue
-				}
+			if r.answered || !r.due.Equal(due) {
+				continue
 			}
-			sent[which] = true
-			_ = step(activityOptions(ctx, 0), RequestStepInput{Step: "reminded"})
 		}
-	})
+		sent[which] = true
+		_ = r.step(activityOptions(ctx, 0), RequestStepInput{Step: "reminded"})
+	}
+}
 
+// run takes the request from the identity check to its answer, and a
+// restriction until it is lifted.
+func (r *subjectRequest) run(ctx workflow.Context) error {
+	in := r.in
+	actx := activityOptions(ctx, 0)
+	uctx := activityOptions(ctx, 5)
 	if !r.verified {
-		if err := enter(StageAwaitingIdentity); err != nil {
+		if err := r.enter(ctx, StageAwaitingIdentity); err != nil {
 			return err
 		}
 		if err := workflow.Await(ctx, func() bool { return r.verified }); err != nil {
 			return err
 		}
 	}
-	if err := enter(StageRequestInProgress); err != nil {
+	if err := r.enter(ctx, StageRequestInProgress); err != nil {
 		return err
 	}
 	switch in.Kind {
@@ -290,18 +313,18 @@ func SubjectRequest(ctx workflow.Context, in SubjectRequestInput) error {
 			return fmt.Errorf("build access export: %w", err)
 		}
 	case RequestRectification, RequestObjection:
-		if err := enter(StageAwaitingDecision); err != nil {
+		if err := r.enter(ctx, StageAwaitingDecision); err != nil {
 			return err
 		}
 		if err := workflow.Await(ctx, func() bool { return r.decision != nil }); err != nil {
 			return err
 		}
 	case RequestRestriction:
-		if err := step(actx, RequestStepInput{Step: "restricted"}); err != nil {
+		if err := r.step(actx, RequestStepInput{Step: "restricted"}); err != nil {
 			return err
 		}
 	}
-	if err := step(uctx, RequestStepInput{Step: "answered", Decision: r.decision}); err != nil {
+	if err := r.step(uctx, RequestStepInput{Step: "answered", Decision: r.decision}); err != nil {
 		return err
 	}
 	r.answered = true
@@ -311,33 +334,34 @@ func SubjectRequest(ctx workflow.Context, in SubjectRequestInput) error {
 		}
 	}
 	if in.Kind != RequestRestriction {
-		return finish(ctx, enter)
+		return r.finish(ctx)
 	}
 	// The restriction holds until a case handler lifts it; the person is
 	// told first, and the restriction ends after the notice period.
-	if err := enter(StageRestricted); err != nil {
+	if err := r.enter(ctx, StageRestricted); err != nil {
 		return err
 	}
 	if err := workflow.Await(ctx, func() bool { return r.lift != nil }); err != nil {
 		return err
 	}
-	if err := step(actx, RequestStepInput{Step: "lifting", Decision: r.lift}); err != nil {
+	if err := r.step(actx, RequestStepInput{Step: "lifting", Decision: r.lift}); err != nil {
 		return err
 	}
 	if err := workflow.Sleep(ctx, in.LiftNotice); err != nil {
 		return err
 	}
-	if err := step(actx, RequestStepInput{Step: "lifted", Decision: r.lift}); err != nil {
+	if err := r.step(actx, RequestStepInput{Step: "lifted", Decision: r.lift}); err != nil {
 		return err
 	}
 	if err := workflow.ExecuteActivity(actx, ActivityRepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {
 		return fmt.Errorf("publish after the restriction: %w", err)
 	}
-	return finish(ctx, enter)
+	return r.finish(ctx)
 }
 
-func finish(ctx workflow.Context, enter func(Stage) error) error {
-	if err := enter(StageRequestAnswered); err != nil {
+// finish shows the request answered and lets running Update handlers end.
+func (r *subjectRequest) finish(ctx workflow.Context) error {
+	if err := r.enter(ctx, StageRequestAnswered); err != nil {
 		return err
 	}
 	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
