@@ -118,127 +118,168 @@ type CourseStatus struct {
 // after registration everything is deleted. Withdrawing consent deletes
 // everything at once and ends the workflow.
 func CourseRegistrationFlow(ctx workflow.Context, in CourseInput) error {
-	st := CourseStatus{}
-	var withdrawn *WithdrawalConfirmation
-	var completed *Completion
-	if err := workflow.SetQueryHandler(ctx, QueryCourse, func() (CourseStatus, error) { return st, nil }); err != nil {
+	r := &courseRegistration{in: in}
+	if err := r.handle(ctx); err != nil {
+		return err
+	}
+	return r.run(ctx)
+}
+
+// courseRegistration is one course registration's workflow state.
+type courseRegistration struct {
+	in        CourseInput
+	st        CourseStatus
+	withdrawn *WithdrawalConfirmation
+	completed *Completion
+	// deleting: a deletion (withdrawal or retention's end) has begun.
+	deleting bool
+}
+
+// handle registers the status Query and the Updates.
+func (r *courseRegistration) handle(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryCourse, func() (CourseStatus, error) { return r.st, nil }); err != nil {
 		return fmt.Errorf("set query handler: %w", err)
 	}
-	actx := activityOptions(ctx, 0)
-	enter := func(stage Stage, due *time.Time) error {
-		st.Stage = stage
-		st.Stages = append(st.Stages, stage)
-		attrs := []temporal.SearchAttributeUpdate{StageKey.ValueSet(string(stage))}
-		if due != nil {
-			attrs = append(attrs, DeletionDueKey.ValueSet(*due))
-		} else {
-			attrs = append(attrs, DeletionDueKey.ValueUnset())
-		}
-		return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
-	}
-	deleting := false
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateWithdrawConsent, func(ctx workflow.Context, w Withdrawal) (WithdrawalConfirmation, error) {
-		deleting = true
-		var c WithdrawalConfirmation
-		err := workflow.ExecuteActivity(activityOptions(ctx, 10), ActivityDeleteParticipant, DeleteParticipantInput{
-			RegistrationID: in.RegistrationID, Reason: CourseReasonWithdrawn, At: workflow.Now(ctx)}).Get(ctx, &c)
-		if err != nil {
-			deleting = false
-			return c, fmt.Errorf("delete the participant's data: %w", err)
-		}
-		withdrawn = &c
-		return c, nil
-	}, workflow.UpdateHandlerOptions{Validator: func(w Withdrawal) error {
-		switch {
-		case deleting || withdrawn != nil:
-			return refuse("consent", "consent: already withdrawn; everything is deleted")
-		case w.Via == "":
-			return refuse("via", "via is required")
-		}
-		return nil
-	}}); err != nil {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateWithdrawConsent, r.withdraw,
+		workflow.UpdateHandlerOptions{Validator: r.validateWithdrawal}); err != nil {
 		return fmt.Errorf("set update handler: %w", err)
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCompleteCourse, func(ctx workflow.Context, c Completion) error {
-		completed = &c
+		r.completed = &c
 		return nil
-	}, workflow.UpdateHandlerOptions{Validator: func(c Completion) error {
-		switch {
-		case deleting || withdrawn != nil:
-			return refuse("consent", "consent: withdrawn; nothing is kept")
-		case completed != nil:
-			return refuse("completed_by", "completed_by: already marked completed")
-		case workflow.Now(ctx).Before(in.EventEnds) && st.Stage == StageCourseRegistered:
-			return refuse("completed_by", "completed_by: the event has not been held yet")
-		case c.CompletedBy == "":
-			return refuse("completed_by", "completed_by is required")
-		}
-		return nil
-	}}); err != nil {
+	}, workflow.UpdateHandlerOptions{Validator: func(c Completion) error { return r.validateCompletion(ctx, c) }}); err != nil {
 		return fmt.Errorf("set update handler: %w", err)
 	}
+	return nil
+}
 
+// withdraw deletes everything at once when consent is withdrawn (C06).
+func (r *courseRegistration) withdraw(ctx workflow.Context, _ Withdrawal) (WithdrawalConfirmation, error) {
+	r.deleting = true
+	var c WithdrawalConfirmation
+	err := workflow.ExecuteActivity(activityOptions(ctx, 10), ActivityDeleteParticipant, DeleteParticipantInput{
+		RegistrationID: r.in.RegistrationID, Reason: CourseReasonWithdrawn, At: workflow.Now(ctx)}).Get(ctx, &c)
+	if err != nil {
+		r.deleting = false
+		return c, fmt.Errorf("delete the participant's data: %w", err)
+	}
+	r.withdrawn = &c
+	return c, nil
+}
+
+func (r *courseRegistration) validateWithdrawal(w Withdrawal) error {
+	switch {
+	case r.deleting || r.withdrawn != nil:
+		return refuse("consent", "consent: already withdrawn; everything is deleted")
+	case w.Via == "":
+		return refuse("via", "via is required")
+	}
+	return nil
+}
+
+func (r *courseRegistration) validateCompletion(ctx workflow.Context, c Completion) error {
+	switch {
+	case r.deleting || r.withdrawn != nil:
+		return refuse("consent", "consent: withdrawn; nothing is kept")
+	case r.completed != nil:
+		return refuse("completed_by", "completed_by: already marked completed")
+	case workflow.Now(ctx).Before(r.in.EventEnds) && r.st.Stage == StageCourseRegistered:
+		return refuse("completed_by", "completed_by: the event has not been held yet")
+	case c.CompletedBy == "":
+		return refuse("completed_by", "completed_by is required")
+	}
+	return nil
+}
+
+// enter moves the registration into a stage: the Stage search attribute
+// and the deletion date while there is one.
+func (r *courseRegistration) enter(ctx workflow.Context, stage Stage, due *time.Time) error {
+	r.st.Stage = stage
+	r.st.Stages = append(r.st.Stages, stage)
+	attrs := []temporal.SearchAttributeUpdate{StageKey.ValueSet(string(stage))}
+	if due != nil {
+		attrs = append(attrs, DeletionDueKey.ValueSet(*due))
+	} else {
+		attrs = append(attrs, DeletionDueKey.ValueUnset())
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
+}
+
+// gone reports whether consent was withdrawn (and everything deleted).
+func (r *courseRegistration) gone() bool { return r.withdrawn != nil }
+
+// wait blocks until d has passed, cond holds, or consent is withdrawn.
+func (r *courseRegistration) wait(ctx workflow.Context, d time.Duration, cond func() bool) error {
+	if d <= 0 {
+		return nil
+	}
+	_, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return r.gone() || (cond != nil && cond()) })
+	return err
+}
+
+// step records a course step through the CourseStep activity.
+func (r *courseRegistration) step(ctx workflow.Context, s CourseStepInput) error {
+	s.RegistrationID, s.At = r.in.RegistrationID, workflow.Now(ctx)
+	return workflow.ExecuteActivity(activityOptions(ctx, 0), ActivityCourseStep, s).Get(ctx, nil)
+}
+
+// untilDelete is how long until the data is deleted.
+func (r *courseRegistration) untilDelete(ctx workflow.Context) time.Duration {
+	return r.in.DeleteAt.Sub(workflow.Now(ctx))
+}
+
+// run follows the registration from the event to its deletion: the event
+// held, completion with its certificate, the survey, course news while
+// consent stands, and deletion 24 months after consent (C06).
+func (r *courseRegistration) run(ctx workflow.Context) error {
+	in := r.in
+	actx := activityOptions(ctx, 0)
 	due := in.DeleteAt
-	if err := enter(StageCourseRegistered, &due); err != nil {
+	if err := r.enter(ctx, StageCourseRegistered, &due); err != nil {
 		return err
 	}
-	gone := func() bool { return withdrawn != nil }
-	// wait blocks until d has passed, the condition holds, or consent is withdrawn.
-	wait := func(d time.Duration, cond func() bool) error {
-		if d <= 0 {
-			return nil
-		}
-		_, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return gone() || (cond != nil && cond()) })
+	if err := r.wait(ctx, in.EventEnds.Sub(workflow.Now(ctx)), nil); err != nil {
 		return err
 	}
-	step := func(s CourseStepInput) error {
-		s.RegistrationID, s.At = in.RegistrationID, workflow.Now(ctx)
-		return workflow.ExecuteActivity(actx, ActivityCourseStep, s).Get(ctx, nil)
-	}
-	untilDelete := func() time.Duration { return in.DeleteAt.Sub(workflow.Now(ctx)) }
-
-	if err := wait(in.EventEnds.Sub(workflow.Now(ctx)), nil); err != nil {
-		return err
-	}
-	if !gone() && untilDelete() > 0 {
-		if err := step(CourseStepInput{Step: "event_held"}); err != nil {
+	if !r.gone() && r.untilDelete(ctx) > 0 {
+		if err := r.step(ctx, CourseStepInput{Step: "event_held"}); err != nil {
 			return err
 		}
-		if err := enter(StageEventHeld, &due); err != nil {
+		if err := r.enter(ctx, StageEventHeld, &due); err != nil {
 			return err
 		}
-		if err := wait(untilDelete(), func() bool { return completed != nil }); err != nil {
+		if err := r.wait(ctx, r.untilDelete(ctx), func() bool { return r.completed != nil }); err != nil {
 			return err
 		}
 	}
-	if !gone() && completed != nil && untilDelete() > 0 {
-		if err := step(CourseStepInput{Step: "completed", CompletedBy: completed.CompletedBy}); err != nil {
+	if !r.gone() && r.completed != nil && r.untilDelete(ctx) > 0 {
+		if err := r.step(ctx, CourseStepInput{Step: "completed", CompletedBy: r.completed.CompletedBy}); err != nil {
 			return err
 		}
 		if err := workflow.ExecuteActivity(actx, ActivityIssueCertificate, in.RegistrationID).Get(ctx, nil); err != nil {
 			return fmt.Errorf("issue certificate: %w", err)
 		}
-		if err := enter(StageCourseCompleted, &due); err != nil {
+		if err := r.enter(ctx, StageCourseCompleted, &due); err != nil {
 			return err
 		}
-		if err := wait(min(in.SurveyAfter, untilDelete()), nil); err != nil {
+		if err := r.wait(ctx, min(in.SurveyAfter, r.untilDelete(ctx)), nil); err != nil {
 			return err
 		}
-		if !gone() && untilDelete() > 0 {
-			if err := step(CourseStepInput{Step: "survey"}); err != nil {
+		if !r.gone() && r.untilDelete(ctx) > 0 {
+			if err := r.step(ctx, CourseStepInput{Step: "survey"}); err != nil {
 				return err
 			}
-			if err := enter(StageSurveyInvited, &due); err != nil {
+			if err := r.enter(ctx, StageSurveyInvited, &due); err != nil {
 				return err
 			}
 		}
 		// News of new courses of the same type, while consent stands.
 		since := workflow.Now(ctx)
-		for !gone() && in.NewsEvery > 0 && untilDelete() > in.NewsEvery {
-			if err := wait(in.NewsEvery, nil); err != nil {
+		for !r.gone() && in.NewsEvery > 0 && r.untilDelete(ctx) > in.NewsEvery {
+			if err := r.wait(ctx, in.NewsEvery, nil); err != nil {
 				return err
 			}
-			if gone() {
+			if r.gone() {
 				break
 			}
 			now := workflow.Now(ctx)
@@ -249,22 +290,22 @@ func CourseRegistrationFlow(ctx workflow.Context, in CourseInput) error {
 			since = now
 		}
 	}
-	if err := wait(untilDelete(), nil); err != nil {
+	if err := r.wait(ctx, r.untilDelete(ctx), nil); err != nil {
 		return err
 	}
-	if gone() {
-		if err := enter(StageConsentWithdrawn, nil); err != nil {
+	if r.gone() {
+		if err := r.enter(ctx, StageConsentWithdrawn, nil); err != nil {
 			return err
 		}
 		return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	}
 	// 24 months after registration (C06): delete everything.
-	deleting = true
+	r.deleting = true
 	if err := workflow.ExecuteActivity(actx, ActivityDeleteParticipant, DeleteParticipantInput{RegistrationID: in.RegistrationID,
 		Reason: CourseReasonRetentionEnded, At: workflow.Now(ctx)}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("delete at the end of retention: %w", err)
 	}
-	if err := enter(StageCourseDeleted, nil); err != nil {
+	if err := r.enter(ctx, StageCourseDeleted, nil); err != nil {
 		return err
 	}
 	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
