@@ -30,56 +30,6 @@ func appealStack(t *testing.T, final, writing time.Duration) retentionStack {
 		})
 }
 
-func postAt(t *testing.T, base, path string, body any, idemKey string) answer {
-	t.Helper()
-	h := map[string]string{}
-	if idemKey != "" {
-		h["Idempotency-Key"] = idemKey
-	}
-	return doAt(t, base, http.MethodPost, path, "application/json", []byte(mustJSON(body)), h)
-}
-
-func waitStageAt(t *testing.T, base, url, want string, within time.Duration) {
-	t.Helper()
-	eventually(t, within, func() error {
-		g := doAt(t, base, http.MethodGet, url, "", nil, nil)
-		if g.Body["stage"] != want {
-			return fmt.Errorf("stage %v, want %s", g.Body["stage"], want)
-		}
-		return nil
-	})
-}
-
-// takeCitizenship registers p for today's citizenship test on the stack and
-// submits a passing sheet; it returns the registration's URL.
-func takeCitizenship(t *testing.T, rs retentionStack, p person, centre string, before func(url string)) string {
-	t.Helper()
-	today := time.Now().UTC().Format(time.DateOnly)
-	a := postAt(t, rs.url, "/v1/registrations", p.reg(t, "citizenship", centre, today), "")
-	if a.Status != 201 {
-		t.Fatalf("register: %d %s", a.Status, a.Raw)
-	}
-	url := registrationURL(a)
-	if before != nil {
-		before(url)
-	}
-	form := fmt.Sprintf("citizenship-test-%s-%s", centre, today)
-	if s := postAt(t, rs.url, url+"/answer-sheets", map[string]any{"part": "test", "form_id": form, "key_version": 1,
-		"submitted_at": time.Now().UTC().Format(time.RFC3339), "answers": answersFor(36, 30)}, ""); s.Status != 202 {
-		t.Fatalf("submit: %d %s", s.Status, s.Raw)
-	}
-	return url
-}
-
-func publicationOf(sim *registry.Simulator, candidateID string) (registry.Publication, bool) {
-	for _, p := range sim.Publications() {
-		if p.Key == "candidate-"+candidateID {
-			return p, true
-		}
-	}
-	return registry.Publication{}, false
-}
-
 // handovers returns the disclosures recorded for a candidate to a
 // recipient, each checked against the recipients catalogue: a known
 // recipient, only its categories, with the policy's legal basis and the
@@ -132,16 +82,6 @@ func checkHandover(t *testing.T, ds []storage.Disclosure, regID uuid.UUID, appea
 	if d.DisclosedAt.Before(before.Add(-time.Minute)) || d.DisclosedAt.After(time.Now().Add(time.Minute)) {
 		t.Errorf("hand-over time %v", d.DisclosedAt)
 	}
-}
-
-func problemField(a answer) string {
-	if errs, ok := a.Body["errors"].([]any); ok && len(errs) > 0 {
-		if m, ok := errs[0].(map[string]any); ok {
-			s, _ := m["field"].(string)
-			return s
-		}
-	}
-	return ""
 }
 
 // TestFormalErrorComplaintAnnulsTheResult (T22): a formal-error complaint

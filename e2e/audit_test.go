@@ -22,20 +22,6 @@ import (
 // (storage.auditLockKey).
 const auditLockKey int64 = 0x6578616d61756469
 
-// mustAuditIntact fails the test unless VerifyAudit finds the log intact,
-// and returns the report.
-func mustAuditIntact(t *testing.T) storage.AuditReport {
-	t.Helper()
-	rep, err := env.store.VerifyAudit(context.Background())
-	if err != nil {
-		t.Fatalf("verify audit log: %v", err)
-	}
-	if !rep.Intact() {
-		t.Fatalf("audit log broken: %+v", *rep.Broken)
-	}
-	return rep
-}
-
 // auditEntry is a valid entry by who about a registration; tag, in its
 // operation, tells the test's entries apart.
 func auditEntry(who string, subject uuid.UUID, tag string) storage.AuditEntry {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/minio/minio-go/v7"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/examflow/examflow/activities"
@@ -37,20 +36,6 @@ func courseBody(courseID string, extra map[string]any) map[string]any {
 		b[k] = v
 	}
 	return b
-}
-
-func yesterday() string { return time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly) }
-
-func objectsUnder(t *testing.T, prefix string) int {
-	t.Helper()
-	n := 0
-	for o := range env.objects.Client().ListObjects(context.Background(), env.objects.Bucket(), minio.ListObjectsOptions{Prefix: prefix, Recursive: true, WithVersions: true}) {
-		if o.Err != nil {
-			t.Fatal(o.Err)
-		}
-		n++
-	}
-	return n
 }
 
 // TestCourseRegistrationTakesOnlyWhatThePolicyLists (C01, C02, C03, C07):

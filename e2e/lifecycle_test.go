@@ -12,60 +12,6 @@ import (
 	"github.com/examflow/examflow/policy"
 )
 
-// answersFor answers the first n items of a test key correctly ("a") and
-// the rest wrongly ("b").
-func answersFor(items, correct int) []map[string]string {
-	out := make([]map[string]string, items)
-	for i := range out {
-		choice := "b"
-		if i < correct {
-			choice = "a"
-		}
-		out[i] = map[string]string{"item": fmt.Sprintf("q%02d", i+1), "choice": choice}
-	}
-	return out
-}
-
-func registrationURL(a answer) string {
-	return "/v1/registrations/" + a.Body["registration_id"].(string)
-}
-
-// waitStage polls GET /v1/registrations/{id} until the stage is want.
-func waitStage(t *testing.T, url string, want string) answer {
-	t.Helper()
-	var last answer
-	eventually(t, 20*time.Second, func() error {
-		last = do(t, http.MethodGet, url, "", nil, nil)
-		if last.Status != 200 || last.Body["stage"] != want {
-			return fmt.Errorf("stage %v (%d %s), want %s", last.Body["stage"], last.Status, last.Raw, want)
-		}
-		return nil
-	})
-	return last
-}
-
-func currentResults(t *testing.T, url string) map[string]map[string]any {
-	t.Helper()
-	a := do(t, http.MethodGet, url+"/results", "", nil, nil)
-	if a.Status != 200 {
-		t.Fatalf("results: %d %s", a.Status, a.Raw)
-	}
-	out := map[string]map[string]any{}
-	for _, r := range a.Body["results"].([]any) {
-		m := r.(map[string]any)
-		if m["current"] == true {
-			out[m["part"].(string)] = m
-		}
-	}
-	return out
-}
-
-func submitSheet(t *testing.T, url, form string, answers []map[string]string) answer {
-	t.Helper()
-	return postJSON(t, url+"/answer-sheets", map[string]any{"part": "test", "form_id": form, "key_version": 1,
-		"submitted_at": "2027-03-15T10:00:00Z", "answers": answers}, "")
-}
-
 // TestCitizenshipPassAndFail: 24 of 32 scored items passes, 23 fails; the
 // four pilot items never count; each result records its key version,
 // threshold and per-item correctness.

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,28 +12,6 @@ import (
 
 	"github.com/examflow/examflow/storage"
 )
-
-// newDUF is a fresh twelve-digit DUF number (its checksum may fail, which is
-// only a warning).
-func newDUF() string { return fmt.Sprintf("%04d%08d", 2000+rand.IntN(24), rand.IntN(100_000_000)) }
-
-// withDUFOnly turns a registration body into one that identifies the person
-// by a DUF number alone.
-func withDUFOnly(body map[string]any, duf string) map[string]any {
-	p := body["person"].(map[string]any)
-	delete(p, "national_id")
-	p["duf_number"] = duf
-	return body
-}
-
-func mustRegister(t *testing.T, body map[string]any) (regID, candidateID string) {
-	t.Helper()
-	a := postRegistration(t, body, "")
-	if a.Status != http.StatusCreated {
-		t.Fatalf("registration: %d %s", a.Status, a.Raw)
-	}
-	return a.Body["registration_id"].(string), a.Body["candidate_id"].(string)
-}
 
 func merge(t *testing.T, survivor, duplicate string) answer {
 	t.Helper()

@@ -3,11 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,47 +34,6 @@ var (
 	sampleLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$`)
 	labelPair  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
 )
-
-func scrapeMetrics(t *testing.T, url string) scrape {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s\n%s", url, resp.Status, raw)
-	}
-	s := scrape{raw: string(raw), help: map[string]string{}}
-	for line := range strings.SplitSeq(s.raw, "\n") {
-		if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
-			name, help, _ := strings.Cut(rest, " ")
-			s.help[name] = help
-			continue
-		}
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		m := sampleLine.FindStringSubmatch(line)
-		if m == nil {
-			t.Fatalf("unparsable metrics line %q", line)
-		}
-		v, err := strconv.ParseFloat(m[3], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		sm := sample{name: m[1], labels: map[string]string{}, value: v}
-		for _, p := range labelPair.FindAllStringSubmatch(m[2], -1) {
-			sm.labels[p[1]] = p[2]
-		}
-		s.samples = append(s.samples, sm)
-	}
-	return s
-}
 
 // sum adds the samples of name whose labels include want.
 func (s scrape) sum(name string, want map[string]string) (float64, bool) {

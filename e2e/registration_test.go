@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -13,23 +12,12 @@ import (
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
 )
 
 const session = "2027-03-15"
-
-func countWorkflows(t *testing.T, query string) int64 {
-	t.Helper()
-	resp, err := env.temporal.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{
-		Namespace: env.cfg.TemporalNamespace, Query: query})
-	if err != nil {
-		t.Fatalf("count workflows %q: %v", query, err)
-	}
-	return resp.GetCount()
-}
 
 func TestRegistrationFlowsThroughTemporal(t *testing.T) {
 	p := newPerson(t)
@@ -403,14 +391,6 @@ func TestLogsCarryNoPersonalData(t *testing.T) {
 			t.Fatalf("API logs contain personal data %q", secret)
 		}
 	}
-}
-
-func mustJSON(v any) string {
-	data, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return string(data)
 }
 
 // TestSourceOfDataIsRecorded (T05): a registration records where its

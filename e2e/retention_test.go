@@ -87,15 +87,6 @@ func (rs retentionStack) registerPaid(t *testing.T, date string) (regID, wfID st
 	return a.Body["registration_id"].(string), a.Body["workflow_id"].(string)
 }
 
-func rowCount(t *testing.T, query string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := env.pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return n
-}
-
 // TestRetentionDeletesEachCategoryOnTime: with periods shortened to seconds,
 // a registration's address goes at its milestone while its results stay; a
 // legal hold postpones the final deletion and says so; the final deletion

@@ -22,28 +22,6 @@ import (
 	"github.com/examflow/examflow/worker"
 )
 
-func roleKey(t *testing.T, name, role string) map[string]string {
-	t.Helper()
-	secret, _, err := env.store.CreateToken(context.Background(), name, []string{role}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return map[string]string{"Authorization": "Bearer " + secret}
-}
-
-func waitRequest(t *testing.T, base, id string, ok func(map[string]any) bool, auth map[string]string) map[string]any {
-	t.Helper()
-	var last answer
-	eventually(t, 30*time.Second, func() error {
-		last = doAt(t, base, http.MethodGet, "/v1/subject-requests/"+id, "", nil, auth)
-		if last.Status != 200 || !ok(last.Body) {
-			return fmt.Errorf("request: %d %s", last.Status, last.Raw)
-		}
-		return nil
-	})
-	return last.Body
-}
-
 // TestAccessRequestAnsweredWithACompleteExport (T18-T21, T05, T08): an
 // access request waits for the identity to be confirmed, then an export of
 // everything held about the person, by category with purposes, sources,
