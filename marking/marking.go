@@ -348,3 +348,97 @@ func joinProblems(problems []FieldProblem) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// AnswerKeySpec is an answer key as an author gives it.
+type AnswerKeySpec struct {
+	FormID      string
+	TestType    string
+	TestVersion string
+	Part        string
+	Items       []Item
+	// Rule is the rule to mark with; the zero Rule takes the part's rule.
+	Rule Rule
+}
+
+// CheckAnswerKey checks an answer key against the catalogue's version of
+// its test (nil when the catalogue has no such version; typeKnown says
+// whether it has the test type at all) and returns the rule to store with
+// the key and the problems, each naming its field. A key's part must be
+// automated; its rule must be the part's kind, with the part's pass mark (a
+// levels rule may carry the form's own bands); its items must be as many,
+// and as many scored, as the part has.
+func CheckAnswerKey(k AnswerKeySpec, version *TestVersion, typeKnown bool) (Rule, []FieldProblem) {
+	var problems []FieldProblem
+	add := func(field, format string, args ...any) {
+		problems = append(problems, FieldProblem{Field: field, Problem: fmt.Sprintf(format, args...)})
+	}
+	for _, f := range []struct{ name, value string }{
+		{"form_id", k.FormID}, {"test_type", k.TestType}, {"test_version", k.TestVersion}, {"part", k.Part},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			add(f.name, "missing")
+		}
+	}
+	if len(k.FormID) > 200 {
+		add("form_id", "longer than 200 characters")
+	}
+	if k.TestType == "" || k.TestVersion == "" {
+		return k.Rule, append(problems, itemsOnly(k.Items, k.Rule)...)
+	}
+	if version == nil {
+		if typeKnown {
+			add("test_version", "%s has no version %q", k.TestType, k.TestVersion)
+		} else {
+			add("test_type", "unknown test type %q", k.TestType)
+		}
+		return k.Rule, append(problems, itemsOnly(k.Items, k.Rule)...)
+	}
+
+	name := k.TestType + " " + k.TestVersion
+	part, ok := version.Part(k.Part)
+	switch {
+	case k.Part == "":
+	case !ok:
+		add("part", "%s has no part %q; its parts are %s", name, k.Part, strings.Join(version.PartNames(), ", "))
+	case !part.Automated():
+		add("part", "%s part %s is marked by examiners and has no answer key", name, k.Part)
+	}
+	if !ok || !part.Automated() {
+		return k.Rule, append(problems, itemsOnly(k.Items, k.Rule)...)
+	}
+
+	rule := k.Rule
+	switch {
+	case rule.Kind == "":
+		rule = part.Rule
+	case rule.Kind != part.Rule.Kind:
+		add("rule.kind", "must be %s, the rule of %s part %s", part.Rule.Kind, name, k.Part)
+	case rule.Kind == RulePassMark && rule.PassMark != part.Rule.PassMark:
+		add("rule.pass_mark", "must be %d, the pass mark of %s", part.Rule.PassMark, name)
+	}
+	if part.Items > 0 {
+		scored := 0
+		for _, it := range k.Items {
+			if it.Scored {
+				scored++
+			}
+		}
+		if len(k.Items) != part.Items {
+			add("items", "has %d items; %s has %d", len(k.Items), name, part.Items)
+		}
+		if scored != part.ScoredItems {
+			add("items", "has %d scored items; %s has %d scored and %d pilot items", scored, name, part.ScoredItems, part.Items-part.ScoredItems)
+		}
+	}
+	return rule, append(problems, CheckKey(k.Items, rule)...)
+}
+
+// itemsOnly checks a key whose part is unknown: its items, and its rule only
+// when one was given (a zero rule would have come from the part).
+func itemsOnly(items []Item, rule Rule) []FieldProblem {
+	problems := CheckKey(items, rule)
+	if rule.Kind != "" {
+		return problems
+	}
+	return slices.DeleteFunc(problems, func(p FieldProblem) bool { return strings.HasPrefix(p.Field, "rule.") })
+}

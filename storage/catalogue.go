@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -176,27 +175,15 @@ func (s *Store) CreateAnswerKey(ctx context.Context, in NewAnswerKey) (AnswerKey
 	return key, nil
 }
 
-// validateAnswerKey checks a new key against the stored catalogue and returns
-// the rule to store with it.
+// validateAnswerKey reads the catalogue's version of the key's test and
+// checks the key against it (marking.CheckAnswerKey), returning the rule to
+// store with it.
 func validateAnswerKey(ctx context.Context, tx pgx.Tx, in NewAnswerKey) (marking.Rule, []marking.FieldProblem, error) {
-	var problems []marking.FieldProblem
-	add := func(field, format string, args ...any) {
-		problems = append(problems, marking.FieldProblem{Field: field, Problem: fmt.Sprintf(format, args...)})
-	}
-	for _, f := range []struct{ name, value string }{
-		{"form_id", in.FormID}, {"test_type", in.TestType}, {"test_version", in.TestVersion}, {"part", in.Part},
-	} {
-		if strings.TrimSpace(f.value) == "" {
-			add(f.name, "missing")
-		}
-	}
-	if len(in.FormID) > 200 {
-		add("form_id", "longer than 200 characters")
-	}
+	spec := marking.AnswerKeySpec{FormID: in.FormID, TestType: in.TestType, TestVersion: in.TestVersion, Part: in.Part, Items: in.Items, Rule: in.Rule}
 	if in.TestType == "" || in.TestVersion == "" {
-		return in.Rule, append(problems, itemsOnly(in.Items, in.Rule)...), nil
+		rule, problems := marking.CheckAnswerKey(spec, nil, false)
+		return rule, problems, nil
 	}
-
 	var def marking.TestVersion
 	err := tx.QueryRow(ctx, `SELECT definition FROM test_versions WHERE test_type = $1 AND version = $2`, in.TestType, in.TestVersion).Scan(&def)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -204,64 +191,14 @@ func validateAnswerKey(ctx context.Context, tx pgx.Tx, in NewAnswerKey) (marking
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM test_versions WHERE test_type = $1)`, in.TestType).Scan(&known); err != nil {
 			return marking.Rule{}, nil, fmt.Errorf("read test types: %w", err)
 		}
-		if known {
-			add("test_version", "%s has no version %q", in.TestType, in.TestVersion)
-		} else {
-			add("test_type", "unknown test type %q", in.TestType)
-		}
-		return in.Rule, append(problems, itemsOnly(in.Items, in.Rule)...), nil
+		rule, problems := marking.CheckAnswerKey(spec, nil, known)
+		return rule, problems, nil
 	}
 	if err != nil {
 		return marking.Rule{}, nil, fmt.Errorf("read test version: %w", err)
 	}
-
-	name := in.TestType + " " + in.TestVersion
-	part, ok := def.Part(in.Part)
-	switch {
-	case in.Part == "":
-	case !ok:
-		add("part", "%s has no part %q; its parts are %s", name, in.Part, strings.Join(def.PartNames(), ", "))
-	case !part.Automated():
-		add("part", "%s part %s is marked by examiners and has no answer key", name, in.Part)
-	}
-	if !ok || !part.Automated() {
-		return in.Rule, append(problems, itemsOnly(in.Items, in.Rule)...), nil
-	}
-
-	rule := in.Rule
-	switch {
-	case rule.Kind == "":
-		rule = part.Rule
-	case rule.Kind != part.Rule.Kind:
-		add("rule.kind", "must be %s, the rule of %s part %s", part.Rule.Kind, name, in.Part)
-	case rule.Kind == marking.RulePassMark && rule.PassMark != part.Rule.PassMark:
-		add("rule.pass_mark", "must be %d, the pass mark of %s", part.Rule.PassMark, name)
-	}
-	if part.Items > 0 {
-		scored := 0
-		for _, it := range in.Items {
-			if it.Scored {
-				scored++
-			}
-		}
-		if len(in.Items) != part.Items {
-			add("items", "has %d items; %s has %d", len(in.Items), name, part.Items)
-		}
-		if scored != part.ScoredItems {
-			add("items", "has %d scored items; %s has %d scored and %d pilot items", scored, name, part.ScoredItems, part.Items-part.ScoredItems)
-		}
-	}
-	return rule, append(problems, marking.CheckKey(in.Items, rule)...), nil
-}
-
-// itemsOnly checks a key whose part is unknown: its items, and its rule only
-// when one was given (a zero rule would have come from the part).
-func itemsOnly(items []marking.Item, rule marking.Rule) []marking.FieldProblem {
-	problems := marking.CheckKey(items, rule)
-	if rule.Kind != "" {
-		return problems
-	}
-	return slices.DeleteFunc(problems, func(p marking.FieldProblem) bool { return strings.HasPrefix(p.Field, "rule.") })
+	rule, problems := marking.CheckAnswerKey(spec, &def, true)
+	return rule, problems, nil
 }
 
 const answerKeyColumns = `id, form_id, version, test_type, test_version, part, items, rule, created_at, first_used_at`
