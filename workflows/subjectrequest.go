@@ -294,8 +294,10 @@ func (r *subjectRequest) remind(ctx workflow.Context) {
 // restriction until it is lifted.
 func (r *subjectRequest) run(ctx workflow.Context) error {
 	in := r.in
+	// Retried until they succeed: a step given up would fail the workflow
+	// and leave the request unanswered for good. (Retry options are not in
+	// the history, so this replays without a version.)
 	actx := activityOptions(ctx, 0)
-	uctx := activityOptions(ctx, 5)
 	if !r.verified {
 		if err := r.enter(ctx, StageAwaitingIdentity); err != nil {
 			return err
@@ -324,7 +326,7 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 			return err
 		}
 	}
-	if err := r.step(uctx, RequestStepInput{Step: "answered", Decision: r.decision}); err != nil {
+	if err := r.step(actx, RequestStepInput{Step: "answered", Decision: r.decision}); err != nil {
 		return err
 	}
 	r.answered = true

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 )
 
@@ -183,5 +184,40 @@ func TestObjectionUpheldOnlyWhereItCanStopTheProcessing(t *testing.T) {
 		if (err == nil) != tt.ok {
 			t.Errorf("%s for %v: %v, want accepted %v", tt.decision, tt.purposes, err, tt.ok)
 		}
+	}
+}
+
+// TestSubjectRequestAnsweredThroughAnOutage: the answer is recorded however
+// long the database is down; the request is not lost after a few failed
+// attempts (its workflow failing would leave it unanswered for good).
+func TestSubjectRequestAnsweredThroughAnOutage(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	var mu sync.Mutex
+	// More failures than the five attempts the step once had; the test
+	// suite stops an unlimited retry policy at ten attempts.
+	failures := 9
+	answered := false
+	env.RegisterActivityWithOptions(func(_ context.Context, in RequestStepInput) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if in.Step == "answered" {
+			if failures > 0 {
+				failures--
+				return temporal.NewApplicationError("database down", "Unavailable")
+			}
+			answered = true
+		}
+		return nil
+	}, activity.RegisterOptions{Name: ActivityRequestStep})
+	env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityBuildAccessExport})
+	due := time.Now().Add(30 * 24 * time.Hour)
+	env.ExecuteWorkflow(SubjectRequest, SubjectRequestInput{RequestID: "00000000-0000-0000-0000-00000000000a", Kind: RequestAccess,
+		DueAt: due, MaxDueAt: due.AddDate(0, 2, 0), IdentityVerified: true})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("the request's workflow failed: %v", err)
+	}
+	if !answered {
+		t.Fatal("the request was not answered")
 	}
 }
