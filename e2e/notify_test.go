@@ -490,7 +490,7 @@ func TestNotificationUsesCurrentAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	newAddr := "rectified-" + p.Email
-	if err := env.store.RectifyPerson(ctx, reg.CandidateID, func(p *storage.Person) { p.Email = newAddr }); err != nil {
+	if err := env.store.Rectify(ctx, reg.CandidateID, storage.Rectification{Email: newAddr}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -220,27 +220,6 @@ func (s *Store) PersonalDataOf(ctx context.Context, candidateID uuid.UUID) (Pers
 	return out, classify(err)
 }
 
-// RectifyPerson changes a candidate's identity or contact fields (a
-// rectification, T18/C11): change edits the decrypted fields, which are then
-// sealed again. Identifiers are not changed here (they are the lookup index).
-func (s *Store) RectifyPerson(ctx context.Context, candidateID uuid.UUID, change func(*Person)) error {
-	return classify(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		dek, err := s.subjectKey(ctx, tx, candidateID, false)
-		if err != nil {
-			return err
-		}
-		sp, err := s.readPerson(ctx, tx, candidateID, dek)
-		if err != nil {
-			return err
-		}
-		p := sp.person()
-		change(&p)
-		next := toSealed(p)
-		next.NationalID, next.DUFNumber, next.PassportNumber, next.PassportCountry = sp.NationalID, sp.DUFNumber, sp.PassportNumber, sp.PassportCountry
-		return s.writePerson(ctx, tx, candidateID, dek, next)
-	}))
-}
-
 // Rectification is a candidate's corrected data (T18, C11): empty fields
 // stay as they are. The values are validated by the caller as at
 // registration.

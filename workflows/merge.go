@@ -30,6 +30,12 @@ type MergeInput struct {
 
 // CandidateMerge settles a merge's Diploma Registry publication.
 func CandidateMerge(ctx workflow.Context, in MergeInput) (PublishOutcome, error) {
+	return settlePublication(ctx, in)
+}
+
+// settlePublication withdraws in.MergedID's publication and publishes
+// in.SurvivorID's results, retrying until the registry takes both.
+func settlePublication(ctx workflow.Context, in MergeInput) (PublishOutcome, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
@@ -60,12 +66,5 @@ type CorrectionInput struct {
 // IdentifierCorrection republishes a candidate after an identifier
 // correction.
 func IdentifierCorrection(ctx workflow.Context, in CorrectionInput) (PublishOutcome, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
-	})
-	var out PublishOutcome
-	err := workflow.ExecuteActivity(ctx, ActivitySettleMergedPublication,
-		MergeInput{MergeID: in.CorrectionID, SurvivorID: in.CandidateID, MergedID: in.CandidateID}).Get(ctx, &out)
-	return out, err
+	return settlePublication(ctx, MergeInput{MergeID: in.CorrectionID, SurvivorID: in.CandidateID, MergedID: in.CandidateID})
 }
