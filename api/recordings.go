@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -116,7 +117,7 @@ func (s *server) uploadRecording(c *gin.Context) {
 		}
 	}
 	if _, err := s.Objects.PutObject(ctx, key, body, size, "application/octet-stream"); err != nil {
-		_ = s.Objects.RemoveObject(ctx, key)
+		s.discardRecording(ctx, key)
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeProblem(c, Problem{Type: ProblemMalformed, Title: "Recording too large", Status: http.StatusRequestEntityTooLarge,
@@ -129,7 +130,7 @@ func (s *server) uploadRecording(c *gin.Context) {
 	}
 	got := hex.EncodeToString(sum.h.Sum(nil))
 	if want != "" && want != got {
-		_ = s.Objects.RemoveObject(ctx, key)
+		s.discardRecording(ctx, key)
 		writeProblem(c, Problem{Type: ProblemValidation, Title: "Checksum mismatch", Status: http.StatusUnprocessableEntity,
 			Detail: "the recording arrived damaged; nothing was stored", Errors: []FieldError{{Field: "X-Checksum-SHA256", Detail: "does not match the body"}}})
 		return
@@ -137,15 +138,15 @@ func (s *server) uploadRecording(c *gin.Context) {
 	rec, err := s.Store.InsertRecording(ctx, storage.Recording{ID: id, RegistrationID: reg.ID, Part: part, ObjectKey: key,
 		ContentType: mediaType, SizeBytes: sum.n, SHA256: got})
 	if errors.Is(err, storage.ErrAudioDeleted) {
-		_ = s.Objects.RemoveObject(ctx, key)
+		s.discardRecording(ctx, key)
 		writeProblem(c, Problem{Type: ProblemConflict, Title: "Audio already deleted", Status: http.StatusConflict,
 			Detail: "the registration's audio was deleted at the end of its retention period (T15); a recording cannot be added afterwards, and nothing was stored",
 			Errors: []FieldError{{Field: "part", Detail: "no recording is accepted after the audio deletion"}}})
 		return
 	}
 	if err != nil {
-		_ = s.Objects.RemoveObject(ctx, key)
-		unavailable(c, "the database is unavailable; nothing was stored")
+		s.discardRecording(ctx, key)
+		s.failed(c, err, "the database is unavailable; nothing was stored")
 		return
 	}
 	c.Header("Location", "/v1/registrations/"+reg.ID.String()+"/recordings")
@@ -180,4 +181,13 @@ func (s *server) listRecordings(c *gin.Context) {
 		out = append(out, s.recordingView(c, r))
 	}
 	c.JSON(http.StatusOK, gin.H{"registration_id": reg.ID.String(), "recordings": out})
+}
+
+// discardRecording removes an uploaded object that was not recorded. If
+// that fails too, the object is an orphan that no row names; it is logged
+// by key (no personal data) and the bucket's one-year expiry removes it.
+func (s *server) discardRecording(ctx context.Context, key string) {
+	if err := s.Objects.RemoveObject(context.WithoutCancel(ctx), key); err != nil {
+		s.Logger.ErrorContext(ctx, "unrecorded recording not removed; the bucket's expiry removes it", "object_key", key, "error", err.Error())
+	}
 }
