@@ -59,6 +59,8 @@ type Config struct {
 	MinIOUser, MinIOPassword string
 	// Logger receives progress messages.
 	Logger *slog.Logger
+	// PostgresOnly starts PostgreSQL alone (tests of the storage package).
+	PostgresOnly bool
 	// Cluster runs Temporal Server (the temporal-server binary) on the
 	// stack's PostgreSQL with a TLS frontend instead of the CLI's dev
 	// server (cluster.go). Headless is implied: the dev server's UI is
@@ -135,7 +137,10 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	s := &Stack{cfg: cfg}
 	steps := []func(context.Context) error{s.startPostgres, s.startMinIO, s.startTemporal}
 	waits := []func(context.Context) error{s.waitPostgres, s.waitMinIO, s.waitTemporal}
-	if cfg.Cluster {
+	if cfg.PostgresOnly {
+		steps = []func(context.Context) error{s.startPostgres}
+		waits = []func(context.Context) error{s.waitPostgres}
+	} else if cfg.Cluster {
 		// Temporal Server needs its databases before it starts.
 		steps = []func(context.Context) error{s.startPostgres, s.startMinIO, s.waitPostgres, s.startTemporalServer}
 		waits = []func(context.Context) error{s.waitMinIO, s.waitTemporalServer}
