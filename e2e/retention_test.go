@@ -293,9 +293,16 @@ func TestReconciliationDeletesWhenWorkflowLost(t *testing.T) {
 	cutoff := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
 	acts := &activitiesRetention{periods: policy.Periods{
 		policy.PersonalData: time.Since(cutoff), policy.Address: time.Since(cutoff), policy.Cheating: time.Since(cutoff)}}
+	// The lifecycle may have deleted the 2014 address itself before it was
+	// lost (a category no case needs goes on its date while the lifecycle
+	// runs); the reconciliation deletes whatever is left. Either way the
+	// registration ends with one deletion record per category it held.
 	res := acts.reconcile(t)
-	if res.Deleted["personal_data"] < 1 || res.Deleted["address"] < 1 {
+	if res.Deleted["personal_data"] < 1 {
 		t.Fatalf("reconciliation = %+v", res)
+	}
+	if n := rowCount(t, `SELECT count(*) FROM deletion_records WHERE registration_id = $1 AND category = 'address'`, regID); n != 1 {
+		t.Fatalf("%d address deletion records, want 1", n)
 	}
 	if n := rowCount(t, `SELECT count(*) FROM registrations WHERE id = $1`, regID); n != 0 {
 		t.Fatal("the lost registration was not deleted")
