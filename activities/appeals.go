@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/examflow/examflow/appeals"
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
@@ -30,14 +31,14 @@ type Appeals struct {
 // refused is an appeal the rules do not admit: not retried; its details
 // name the field, and the message says why ("field: reason").
 func refused(r *appeals.Refusal) error {
-	return workflows.Refuse(workflows.ErrorAppealRefused, r.Field, "%s", r.Error())
+	return cases.Refuse(cases.ErrorAppealRefused, r.Field, "%s", r.Error())
 }
 
 // facts reads what the rules need about a registration.
 func (a *Appeals) facts(ctx context.Context, regID uuid.UUID, now time.Time, skip uuid.UUID) (appeals.Facts, storage.AppealRecord, error) {
 	reg, sess, err := a.Store.RegistrationSession(ctx, regID)
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrNoSession) {
-		return appeals.Facts{}, storage.AppealRecord{}, temporal.NewNonRetryableApplicationError("registration or session not found", workflows.ErrorNotFound, err)
+		return appeals.Facts{}, storage.AppealRecord{}, temporal.NewNonRetryableApplicationError("registration or session not found", cases.ErrorNotFound, err)
 	}
 	if err != nil {
 		return appeals.Facts{}, storage.AppealRecord{}, err
@@ -48,7 +49,7 @@ func (a *Appeals) facts(ctx context.Context, regID uuid.UUID, now time.Time, ski
 	}
 	tv, ok := a.Catalogue.Lookup(sess.TestType, sess.TestVersion)
 	if !ok {
-		return appeals.Facts{}, rec, temporal.NewNonRetryableApplicationError("test version not in the catalogue", workflows.ErrorNotFound, nil)
+		return appeals.Facts{}, rec, temporal.NewNonRetryableApplicationError("test version not in the catalogue", cases.ErrorNotFound, nil)
 	}
 	f := appeals.Facts{TestType: reg.TestType, TestDate: rec.TestDate, ResultAt: rec.ResultAt,
 		QuarantineActive: rec.QuarantineActive, ComplaintRejectedAt: rec.ComplaintRejectedAt}
@@ -134,25 +135,25 @@ func (a *Appeals) AdmitAppeal(ctx context.Context, in workflows.AdmitAppealInput
 // appeal against a decision that is upheld reverses it, and one the first
 // instance maintains goes to the County Governor. The candidate is told
 // through the outbox. Idempotent: a retry returns the recorded outcome.
-func (a *Appeals) DecideAppeal(ctx context.Context, in workflows.DecideAppealInput) (workflows.AppealOutcome, error) {
+func (a *Appeals) DecideAppeal(ctx context.Context, in workflows.DecideAppealInput) (cases.AppealOutcome, error) {
 	regID, err := parseID(in.RegistrationID)
 	if err != nil {
-		return workflows.AppealOutcome{}, err
+		return cases.AppealOutcome{}, err
 	}
 	appealID, err := parseID(in.AppealID)
 	if err != nil {
-		return workflows.AppealOutcome{}, err
+		return cases.AppealOutcome{}, err
 	}
 	ap, err := a.Store.GetAppeal(ctx, appealID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return workflows.AppealOutcome{}, temporal.NewNonRetryableApplicationError("appeal not found", workflows.ErrorNotFound, err)
+		return cases.AppealOutcome{}, temporal.NewNonRetryableApplicationError("appeal not found", cases.ErrorNotFound, err)
 	}
 	if err != nil {
-		return workflows.AppealOutcome{}, err
+		return cases.AppealOutcome{}, err
 	}
 	_, rec, err := a.facts(ctx, regID, in.At, uuid.Nil)
 	if err != nil {
-		return workflows.AppealOutcome{}, err
+		return cases.AppealOutcome{}, err
 	}
 	x := in.Decision
 	d := storage.AppealDecision{Instance: x.Instance, Decision: x.Decision, Reasons: x.Reasons, DecidedBy: x.DecidedBy, DecidedAt: in.At}
@@ -173,7 +174,7 @@ func (a *Appeals) DecideAppeal(ctx context.Context, in workflows.DecideAppealInp
 			}
 		case appeals.WritingReassessment, appeals.C1Appeal:
 			if err := a.reassess(ctx, in, ap, rec, &d, &fx); err != nil {
-				return workflows.AppealOutcome{}, err
+				return cases.AppealOutcome{}, err
 			}
 		case appeals.DecisionAppeal:
 			switch x.Decision {
@@ -182,7 +183,7 @@ func (a *Appeals) DecideAppeal(ctx context.Context, in workflows.DecideAppealInp
 				// a release, recorded with the decision (T08).
 				fx.Status = "county_governor"
 				if fx.Handover, err = appealHandover(appealID, appeals.InstanceCountyGovernor, ap.Against, in.At); err != nil {
-					return workflows.AppealOutcome{}, err
+					return cases.AppealOutcome{}, err
 				}
 			case appeals.Rejected:
 				fx.Status, fx.Closed = appeals.Rejected, true
@@ -203,10 +204,10 @@ func (a *Appeals) DecideAppeal(ctx context.Context, in workflows.DecideAppealInp
 			}
 		}
 		if _, err := a.Store.DecideAppeal(ctx, appealID, d, fx); err != nil {
-			return workflows.AppealOutcome{}, err
+			return cases.AppealOutcome{}, err
 		}
 		if ap, err = a.Store.GetAppeal(ctx, appealID); err != nil {
-			return workflows.AppealOutcome{}, err
+			return cases.AppealOutcome{}, err
 		}
 	}
 	out := outcomeOf(ap, x.Instance, rec.ComplaintPart)
@@ -240,7 +241,7 @@ func appealHandover(appealID uuid.UUID, instance, against string, at time.Time) 
 	}
 	r, err := policy.CheckRelease(instance, cats)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrorReleaseRefused, err)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), cases.ErrorReleaseRefused, err)
 	}
 	return &storage.Disclosure{
 		ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(appealID.String()+"/handover/"+r.ID)), Recipient: r.ID, LegalBasis: r.LegalBasis,
@@ -253,18 +254,18 @@ func appealHandover(appealID uuid.UUID, instance, against string, at time.Time) 
 func (a *Appeals) reassess(ctx context.Context, in workflows.DecideAppealInput, ap storage.Appeal, rec storage.AppealRecord, d *storage.AppealDecision, fx *storage.AppealEffects) error {
 	r := in.Reassessment
 	if r == nil {
-		return workflows.Refuse(workflows.ErrorAppealRefused, "decision", "decision: this appeal is decided by a re-assessment")
+		return cases.Refuse(cases.ErrorAppealRefused, "decision", "decision: this appeal is decided by a re-assessment")
 	}
 	old, ok := rec.Results[ap.Part]
 	if !ok {
-		return workflows.Refuse(workflows.ErrorAppealRefused, "part", "part: the appealed part has no standing result")
+		return cases.Refuse(cases.ErrorAppealRefused, "part", "part: the appealed part has no standing result")
 	}
 	before, err := a.Store.Assessors(ctx, ap.RegistrationID, ap.Part)
 	if err != nil {
 		return err
 	}
 	if slices.Contains(before, r.Assessor) {
-		return workflows.Refuse(workflows.ErrorAppealRefused, "assessor", "assessor: the re-assessment must be independent: this examiner has assessed the part before")
+		return cases.Refuse(cases.ErrorAppealRefused, "assessor", "assessor: the re-assessment must be independent: this examiner has assessed the part before")
 	}
 	reg, err := a.Store.GetRegistration(ctx, ap.RegistrationID)
 	if err != nil {
@@ -296,17 +297,17 @@ func (a *Appeals) reassess(ctx context.Context, in workflows.DecideAppealInput, 
 
 // outcomeOf reads an appeal's outcome from what is recorded, so a retried
 // decision answers the same.
-func outcomeOf(ap storage.Appeal, instance, complaintPart string) workflows.AppealOutcome {
-	out := workflows.AppealOutcome{Status: ap.Status, Closed: ap.ClosedAt != nil}
+func outcomeOf(ap storage.Appeal, instance, complaintPart string) cases.AppealOutcome {
+	out := cases.AppealOutcome{Status: ap.Status, Closed: ap.ClosedAt != nil}
 	switch ap.Status {
 	case "county_governor":
-		out.Stage = workflows.StageAppealCountyGovernor
+		out.Stage = cases.StageAppealCountyGovernor
 	case appeals.Upheld:
-		out.Stage = workflows.StageAppealUpheld
+		out.Stage = cases.StageAppealUpheld
 	case appeals.Rejected:
-		out.Stage = workflows.StageAppealRejected
+		out.Stage = cases.StageAppealRejected
 	case appeals.Reassessed:
-		out.Stage = workflows.StageAppealReassessed
+		out.Stage = cases.StageAppealReassessed
 	}
 	for _, d := range ap.Decisions {
 		if d.Instance != instance {
@@ -336,7 +337,7 @@ func outcomeOf(ap storage.Appeal, instance, complaintPart string) workflows.Appe
 
 // notify tells the candidate what was decided. The e-mail says only the
 // outcome; the candidate reads the details after logging in.
-func (a *Appeals) notify(ctx context.Context, ap storage.Appeal, rec storage.AppealRecord, instance string, out workflows.AppealOutcome) error {
+func (a *Appeals) notify(ctx context.Context, ap storage.Appeal, rec storage.AppealRecord, instance string, out cases.AppealOutcome) error {
 	outcome := out.Status
 	if outcome == "county_governor" {
 		outcome = "forwarded"

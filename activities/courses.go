@@ -14,6 +14,7 @@ import (
 	"github.com/minio/sio"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
@@ -42,7 +43,7 @@ var courseSteps = []string{"event_held", "completed", "survey"}
 func (a *Courses) CourseStep(ctx context.Context, in workflows.CourseStepInput) error {
 	if !slices.Contains(courseSteps, in.Step) {
 		// A step this code does not know is a bug, not a passing fault.
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown course step %q", in.Step), workflows.ErrorInvalidInput, nil)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown course step %q", in.Step), cases.ErrorInvalidInput, nil)
 	}
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
@@ -57,9 +58,9 @@ func (a *Courses) CourseStep(ctx context.Context, in workflows.CourseStepInput) 
 	}
 	switch in.Step {
 	case "event_held":
-		return a.Store.SetCourseStage(ctx, id, string(workflows.StageEventHeld), "", in.At)
+		return a.Store.SetCourseStage(ctx, id, string(cases.StageEventHeld), "", in.At)
 	case "completed":
-		return a.Store.SetCourseStage(ctx, id, string(workflows.StageCourseCompleted), in.CompletedBy, in.At)
+		return a.Store.SetCourseStage(ctx, id, string(cases.StageCourseCompleted), in.CompletedBy, in.At)
 	case "survey":
 		c, err := a.Store.GetCourse(ctx, r.CourseID)
 		if err != nil {
@@ -70,9 +71,9 @@ func (a *Courses) CourseStep(ctx context.Context, in workflows.CourseStepInput) 
 			Payload: map[string]string{"course_title": c.Title, "survey_url": a.SurveyURL}}); err != nil && !gone(err) {
 			return err
 		}
-		return a.Store.SetCourseStage(ctx, id, string(workflows.StageSurveyInvited), "", in.At)
+		return a.Store.SetCourseStage(ctx, id, string(cases.StageSurveyInvited), "", in.At)
 	}
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown course step %q", in.Step), workflows.ErrorInvalidInput, nil)
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown course step %q", in.Step), cases.ErrorInvalidInput, nil)
 }
 
 // IssueCourseCertificate stores a course certificate for the participant
@@ -144,19 +145,19 @@ func (a *Courses) SendCourseNews(ctx context.Context, in workflows.CourseNewsInp
 
 // DeleteCourseParticipant deletes everything about a participant: objects
 // in MinIO, the registration, its notices and its data key (C06, C10).
-func (a *Courses) DeleteCourseParticipant(ctx context.Context, in workflows.DeleteParticipantInput) (workflows.WithdrawalConfirmation, error) {
+func (a *Courses) DeleteCourseParticipant(ctx context.Context, in workflows.DeleteParticipantInput) (cases.WithdrawalConfirmation, error) {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
-		return workflows.WithdrawalConfirmation{}, err
+		return cases.WithdrawalConfirmation{}, err
 	}
 	d, err := a.Store.DeleteCourseRegistration(ctx, a.Objects, id, in.Reason, in.At)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return workflows.WithdrawalConfirmation{}, err
+		return cases.WithdrawalConfirmation{}, err
 	}
 	if err == nil {
-		count(ctx, MetricCourseDeletions, map[string]string{"reason": oneOf(in.Reason, workflows.CourseReasonWithdrawn, workflows.CourseReasonRetentionEnded)})
+		count(ctx, MetricCourseDeletions, map[string]string{"reason": oneOf(in.Reason, cases.CourseReasonWithdrawn, cases.CourseReasonRetentionEnded)})
 	}
 	a.Logger.InfoContext(ctx, "course participant deleted", "registration_id", in.RegistrationID, "reason", in.Reason,
 		"rows", d.RowsDeleted, "objects", d.ObjectsRemoved)
-	return workflows.WithdrawalConfirmation{DeletedAt: d.DeletedAt, RowsDeleted: d.RowsDeleted, ObjectsRemoved: d.ObjectsRemoved}, nil
+	return cases.WithdrawalConfirmation{DeletedAt: d.DeletedAt, RowsDeleted: d.RowsDeleted, ObjectsRemoved: d.ObjectsRemoved}, nil
 }

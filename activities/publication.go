@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/policy"
@@ -64,7 +65,7 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 	}
 	recipient, err := policy.CheckRelease("sikt", registryCategories)
 	if err != nil {
-		return workflows.PublishOutcome{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrorReleaseRefused, err)
+		return workflows.PublishOutcome{}, temporal.NewNonRetryableApplicationError(err.Error(), cases.ErrorReleaseRefused, err)
 	}
 	released, err := a.Store.ReleasedResults(ctx, reg.CandidateID)
 	if err != nil {
@@ -117,7 +118,7 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 // ones among them, under the survivor's key (the survivor may only now
 // have the fødselsnummer the registry needs). Withdrawing a publication
 // that is not there is not an error, so a retry does no harm.
-func (a *Publication) SettleMergedPublication(ctx context.Context, in workflows.MergeInput) (workflows.PublishOutcome, error) {
+func (a *Publication) SettleMergedPublication(ctx context.Context, in cases.MergeInput) (workflows.PublishOutcome, error) {
 	merged, err := parseID(in.MergedID)
 	if err != nil {
 		return workflows.PublishOutcome{}, err
@@ -155,7 +156,7 @@ func (a *Publication) registryError(ctx context.Context, err error) error {
 
 func registryError(err error) error {
 	if registry.IsPermanent(err) {
-		return temporal.NewNonRetryableApplicationError("the Diploma Registry refused the publication", workflows.ErrorRegistryRefused, err)
+		return temporal.NewNonRetryableApplicationError("the Diploma Registry refused the publication", cases.ErrorRegistryRefused, err)
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
@@ -26,11 +27,11 @@ type Registration struct {
 func (a *Registration) RecordStage(ctx context.Context, in workflows.RecordStageInput) error {
 	id, err := uuid.Parse(in.RegistrationID)
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", workflows.ErrorInvalidInput, err)
+		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", cases.ErrorInvalidInput, err)
 	}
 	err = a.Store.RecordStage(ctx, id, string(in.Stage), in.At)
 	if errors.Is(err, storage.ErrNotFound) {
-		return temporal.NewNonRetryableApplicationError("registration not found", workflows.ErrorNotFound, err)
+		return temporal.NewNonRetryableApplicationError("registration not found", cases.ErrorNotFound, err)
 	}
 	if err != nil {
 		return fmt.Errorf("record stage: %w", err)

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
@@ -301,7 +302,7 @@ func (a *Retention) reconcileCourses(ctx context.Context) (int, error) {
 		if policy.CourseDeletionDue(r.ConsentAt, a.CourseRetention).After(now) {
 			continue
 		}
-		d, err := a.Store.DeleteCourseRegistration(ctx, a.Objects, r.ID, workflows.CourseReasonRetentionEnded, now)
+		d, err := a.Store.DeleteCourseRegistration(ctx, a.Objects, r.ID, cases.CourseReasonRetentionEnded, now)
 		if errors.Is(err, storage.ErrNotFound) || (err == nil && !d.Now) {
 			continue // withdrawn or deleted meanwhile
 		}

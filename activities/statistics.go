@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
@@ -29,10 +30,10 @@ type Statistics struct {
 // cells are replaced in one transaction. A month that has not ended yet is
 // refused, so a month is never published while it is still filling up.
 func (a *Statistics) MaterialiseStatistics(ctx context.Context, month string) (workflows.StatisticsResult, error) {
-	m, err := time.Parse(workflows.StatisticsMonthLayout, month)
+	m, err := time.Parse(cases.StatisticsMonthLayout, month)
 	if err != nil {
 		return workflows.StatisticsResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("month %q is not YYYY-MM", month), workflows.ErrorInvalidInput, err)
+			fmt.Sprintf("month %q is not YYYY-MM", month), cases.ErrorInvalidInput, err)
 	}
 	now := time.Now
 	if a.Now != nil {

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
@@ -340,11 +341,11 @@ func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in workflows.R
 			outcome, reason, by = d.Decision, d.Reason, d.DecidedBy
 		}
 		switch req.Kind {
-		case workflows.RequestAccess:
+		case cases.RequestAccess:
 			outcome = "export_ready"
-		case workflows.RequestRestriction:
+		case cases.RequestRestriction:
 			outcome = "restricted"
-		case workflows.RequestRectification:
+		case cases.RequestRectification:
 			if outcome == "approved" {
 				var refused refusedRectification
 				switch err := a.rectify(ctx, req); {
@@ -356,13 +357,13 @@ func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in workflows.R
 					return err
 				}
 			}
-		case workflows.RequestObjection:
+		case cases.RequestObjection:
 			// An upheld objection stops the processing it objects to
 			// (policy.ObjectionRules): recorded before the answer, so the
 			// person is told only once it holds.
 			if outcome == "upheld" {
 				if !policy.CanUpholdObjection(req.Details.Purposes) {
-					return temporal.NewNonRetryableApplicationError("an objection to these purposes cannot be upheld", workflows.ErrorInvalidInput, nil)
+					return temporal.NewNonRetryableApplicationError("an objection to these purposes cannot be upheld", cases.ErrorInvalidInput, nil)
 				}
 				if err := a.Store.RecordObjection(ctx, req.CandidateID, req.ID, req.Details.Purposes, in.At); err != nil {
 					return err
@@ -382,7 +383,7 @@ func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in workflows.R
 	case "lifted":
 		return a.Store.SetRestriction(ctx, req.CandidateID, false, id, in.At)
 	}
-	return temporal.NewNonRetryableApplicationError("unknown step "+in.Step, workflows.ErrorInvalidInput, nil)
+	return temporal.NewNonRetryableApplicationError("unknown step "+in.Step, cases.ErrorInvalidInput, nil)
 }
 
 // rectification turns the request's validated fields into the store's
@@ -406,13 +407,13 @@ func rectification(fields map[string]string) (storage.Rectification, error) {
 		case "date_of_birth":
 			dob, err := time.Parse(time.DateOnly, v)
 			if err != nil {
-				return r, temporal.NewNonRetryableApplicationError("rectification: date_of_birth is not a date", workflows.ErrorInvalidInput, err)
+				return r, temporal.NewNonRetryableApplicationError("rectification: date_of_birth is not a date", cases.ErrorInvalidInput, err)
 			}
 			r.DateOfBirth = dob
 		default:
 			part, ok := strings.CutPrefix(field, "address.")
 			if !ok || !slices.Contains(policy.Rectifiable, field) {
-				return r, temporal.NewNonRetryableApplicationError("rectification: "+field+" is not corrected this way", workflows.ErrorInvalidInput, nil)
+				return r, temporal.NewNonRetryableApplicationError("rectification: "+field+" is not corrected this way", cases.ErrorInvalidInput, nil)
 			}
 			if r.Address == nil {
 				r.Address = map[string]string{}

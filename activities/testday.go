@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/examflow/examflow/appeals"
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/policy"
@@ -46,7 +47,7 @@ type TestDay struct {
 func parseID(s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil {
-		return uuid.Nil, temporal.NewNonRetryableApplicationError("not a UUID", workflows.ErrorInvalidInput, err)
+		return uuid.Nil, temporal.NewNonRetryableApplicationError("not a UUID", cases.ErrorInvalidInput, err)
 	}
 	return id, nil
 }
@@ -70,14 +71,14 @@ func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (
 	}
 	reg, sess, err := a.Store.RegistrationSession(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrNoSession) {
-		return workflows.RegistrationContext{}, temporal.NewNonRetryableApplicationError("registration or session not found", workflows.ErrorNotFound, err)
+		return workflows.RegistrationContext{}, temporal.NewNonRetryableApplicationError("registration or session not found", cases.ErrorNotFound, err)
 	}
 	if err != nil {
 		return workflows.RegistrationContext{}, err
 	}
 	tv, ok := a.Catalogue.Lookup(sess.TestType, sess.TestVersion)
 	if !ok {
-		return workflows.RegistrationContext{}, temporal.NewNonRetryableApplicationError("test version not in the catalogue", workflows.ErrorNotFound, nil)
+		return workflows.RegistrationContext{}, temporal.NewNonRetryableApplicationError("test version not in the catalogue", cases.ErrorNotFound, nil)
 	}
 	rc := workflows.RegistrationContext{
 		TestType: reg.TestType, WindowStart: sess.WindowStart, WindowEnd: sess.WindowEnd,
@@ -93,7 +94,7 @@ func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (
 	for _, name := range reg.TestParts {
 		def, ok := tv.Part(name)
 		if !ok {
-			return rc, temporal.NewNonRetryableApplicationError("part "+name+" not in test version "+tv.Version, workflows.ErrorNotFound, nil)
+			return rc, temporal.NewNonRetryableApplicationError("part "+name+" not in test version "+tv.Version, cases.ErrorNotFound, nil)
 		}
 		info := workflows.PartInfo{Name: name, Automated: def.Automated()}
 		if info.Automated {
@@ -183,7 +184,7 @@ func (a *TestDay) MarkPart(ctx context.Context, in workflows.MarkPartInput) (wor
 	// Mark only the key's items; unknown items are a sheet problem above.
 	out, err := marking.Mark(key.Items, key.Rule, sheet.Answers)
 	if err != nil {
-		return workflows.MarkOutcome{}, temporal.NewNonRetryableApplicationError("answer key cannot be applied", workflows.ErrorInvalidKey, err)
+		return workflows.MarkOutcome{}, temporal.NewNonRetryableApplicationError("answer key cannot be applied", cases.ErrorInvalidKey, err)
 	}
 	res, err := a.Store.InsertResult(ctx, storage.Result{
 		ID: stableID(ctx, in.RegistrationID, in.Part, "result"), RegistrationID: id, Part: in.Part, Result: out.Result,
@@ -260,18 +261,18 @@ func (a *TestDay) DecideReview(ctx context.Context, in workflows.DecideReviewInp
 	}
 	d := in.Decision
 	switch d.Decision {
-	case workflows.ReviewCorrect:
+	case cases.ReviewCorrect:
 		cur, err := a.Store.CurrentResult(ctx, regID, d.Part)
 		if err != nil {
 			return fmt.Errorf("current result: %w", err)
 		}
 		var rule marking.Rule
 		if err := remarshal(cur.Rule, &rule); err != nil {
-			return temporal.NewNonRetryableApplicationError("stored rule unreadable", workflows.ErrorInvalidKey, err)
+			return temporal.NewNonRetryableApplicationError("stored rule unreadable", cases.ErrorInvalidKey, err)
 		}
 		score := *d.CorrectedScore
 		if cur.MaxScore != nil && score > *cur.MaxScore {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("corrected score %d is above the maximum %d", score, *cur.MaxScore), workflows.ErrorInvalidInput, nil)
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("corrected score %d is above the maximum %d", score, *cur.MaxScore), cases.ErrorInvalidInput, nil)
 		}
 		answered := score
 		if v, ok := cur.Basis["answered"].(float64); ok {
@@ -286,7 +287,7 @@ func (a *TestDay) DecideReview(ctx context.Context, in workflows.DecideReviewInp
 		if err != nil {
 			return err
 		}
-	case workflows.ReviewAnnul:
+	case cases.ReviewAnnul:
 		if err := a.Store.AnnulResults(ctx, regID, d.Part, in.DecidedAt); err != nil {
 			return err
 		}
@@ -300,7 +301,7 @@ func (a *TestDay) DecideReview(ctx context.Context, in workflows.DecideReviewInp
 			return err
 		}
 	}
-	count(ctx, MetricReviewDecisions, map[string]string{"decision": oneOf(d.Decision, workflows.ReviewConfirm, workflows.ReviewCorrect, workflows.ReviewAnnul)})
+	count(ctx, MetricReviewDecisions, map[string]string{"decision": oneOf(d.Decision, cases.ReviewConfirm, cases.ReviewCorrect, cases.ReviewAnnul)})
 	return nil
 }
 
@@ -397,7 +398,7 @@ func (a *TestDay) ReapplyKey(ctx context.Context, in workflows.ReapplyKeyInput) 
 	// The notice goes into the outbox before the result is superseded: a
 	// retry after the supersede would find nothing changed and never send
 	// it. Its key is the new result's, so a retry enqueues it once.
-	if reg.Stage == string(workflows.StageResult) {
+	if reg.Stage == string(cases.StageResult) {
 		outcome := "no"
 		if change.New.Result != change.Old.Result {
 			outcome = "yes"

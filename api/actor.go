@@ -9,7 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/examflow/examflow/appeals"
-	"github.com/examflow/examflow/workflows"
+	"github.com/examflow/examflow/cases"
 )
 
 // actorOf returns the field of a decoded request body that names the staff
@@ -17,27 +17,27 @@ import (
 // completed_by) and its JSON path, or nil when the body has none.
 func actorOf(body any) (string, *string) {
 	switch b := body.(type) {
-	case *workflows.ReviewDecision:
+	case *cases.ReviewDecision:
 		return "decided_by", &b.DecidedBy
-	case *workflows.Assessment:
+	case *cases.Assessment:
 		return "assessor", &b.Assessor
-	case *workflows.Settlement:
+	case *cases.Settlement:
 		return "decided_by", &b.DecidedBy
-	case *workflows.CheatingDecision:
+	case *cases.CheatingDecision:
 		return "decided_by", &b.DecidedBy
-	case *workflows.AppealRequest:
+	case *cases.AppealRequest:
 		if b.LateAcceptance != nil {
 			return "late_acceptance.accepted_by", &b.LateAcceptance.AcceptedBy
 		}
-	case *workflows.AppealDecision:
+	case *cases.AppealDecision:
 		return "decided_by", &b.DecidedBy
-	case *workflows.Reassessment:
+	case *cases.Reassessment:
 		return "assessor", &b.Assessor
-	case *workflows.IdentityCheck:
+	case *cases.IdentityCheck:
 		return "verified_by", &b.VerifiedBy
-	case *workflows.RequestDecision:
+	case *cases.RequestDecision:
 		return "decided_by", &b.DecidedBy
-	case *workflows.Completion:
+	case *cases.Completion:
 		return "completed_by", &b.CompletedBy
 	case *MergeRequest:
 		return "decided_by", &b.DecidedBy
@@ -55,7 +55,7 @@ func actorOf(body any) (string, *string) {
 // complaint. Every other decision is made by the person who sends it.
 func recordsAnothersDecision(p Principal, body any) bool {
 	switch b := body.(type) {
-	case *workflows.AppealDecision:
+	case *cases.AppealDecision:
 		return (b.Instance == appeals.InstanceCountyGovernor || b.Instance == appeals.InstanceTestCentre) &&
 			p.Has(RoleCaseHandler, RoleAppeals)
 	}

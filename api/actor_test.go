@@ -10,7 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/examflow/examflow/workflows"
+	"github.com/examflow/examflow/cases"
 )
 
 // TestResolveActor: for every request body that names the staff member who
@@ -25,16 +25,16 @@ func TestResolveActor(t *testing.T) {
 		field string
 		new   func() any
 	}{
-		{"decided_by", func() any { return &workflows.ReviewDecision{} }},
-		{"assessor", func() any { return &workflows.Assessment{} }},
-		{"decided_by", func() any { return &workflows.Settlement{} }},
-		{"decided_by", func() any { return &workflows.CheatingDecision{} }},
-		{"late_acceptance.accepted_by", func() any { return &workflows.AppealRequest{LateAcceptance: &workflows.LateAcceptance{}} }},
-		{"decided_by", func() any { return &workflows.AppealDecision{Instance: "first_instance"} }},
-		{"assessor", func() any { return &workflows.Reassessment{} }},
-		{"verified_by", func() any { return &workflows.IdentityCheck{} }},
-		{"decided_by", func() any { return &workflows.RequestDecision{} }},
-		{"completed_by", func() any { return &workflows.Completion{} }},
+		{"decided_by", func() any { return &cases.ReviewDecision{} }},
+		{"assessor", func() any { return &cases.Assessment{} }},
+		{"decided_by", func() any { return &cases.Settlement{} }},
+		{"decided_by", func() any { return &cases.CheatingDecision{} }},
+		{"late_acceptance.accepted_by", func() any { return &cases.AppealRequest{LateAcceptance: &cases.LateAcceptance{}} }},
+		{"decided_by", func() any { return &cases.AppealDecision{Instance: "first_instance"} }},
+		{"assessor", func() any { return &cases.Reassessment{} }},
+		{"verified_by", func() any { return &cases.IdentityCheck{} }},
+		{"decided_by", func() any { return &cases.RequestDecision{} }},
+		{"completed_by", func() any { return &cases.Completion{} }},
 		{"decided_by", func() any { return &MergeRequest{} }},
 	}
 	person := Principal{Subject: "ch-kari", Roles: Roles(), Via: viaOIDC}
@@ -94,7 +94,7 @@ func TestResolveActor(t *testing.T) {
 		}
 	}
 	// A body without an actor field, or an appeal lodged in time, is left alone.
-	for _, body := range []any{&workflows.AnswerSheet{}, &workflows.AppealRequest{}} {
+	for _, body := range []any{&cases.AnswerSheet{}, &cases.AppealRequest{}} {
 		if _, v := actorOf(body); v != nil {
 			t.Errorf("%T: an actor field found where there is none", body)
 		}
@@ -111,7 +111,7 @@ func TestResolveActor(t *testing.T) {
 // somebody else, and an examiner records no appeal decision at all for
 // another.
 func TestRecordingAnothersDecision(t *testing.T) {
-	cases := []struct {
+	tests := []struct {
 		roles    []string
 		instance string
 		given    string
@@ -126,9 +126,9 @@ func TestRecordingAnothersDecision(t *testing.T) {
 		{[]string{RoleCaseHandler}, "first_instance", "ch-per", http.StatusForbidden, ""},
 		{[]string{RoleExaminer}, "county_governor", "sf-oslo-viken", http.StatusForbidden, ""},
 	}
-	for _, tc := range cases {
+	for _, tc := range tests {
 		t.Run(strings.Join(tc.roles, ",")+"/"+tc.instance+"/"+tc.given, func(t *testing.T) {
-			body := &workflows.AppealDecision{Instance: tc.instance, DecidedBy: tc.given}
+			body := &cases.AppealDecision{Instance: tc.instance, DecidedBy: tc.given}
 			prob := resolveActor(contextOf(Principal{Subject: "ch-kari", Roles: tc.roles, Via: viaOIDC}), body)
 			switch {
 			case tc.status != 0 && (prob == nil || prob.Status != tc.status || prob.Errors[0].Field != "decided_by"):

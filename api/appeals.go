@@ -11,27 +11,27 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/examflow/examflow/appeals"
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // AppealView is an appeal as the API shows it. The candidate's grounds are
 // stored sealed and not listed here.
 type AppealView struct {
-	AppealID       string                    `json:"appeal_id"`
-	RegistrationID string                    `json:"registration_id"`
-	WorkflowID     string                    `json:"workflow_id"`
-	Kind           string                    `json:"kind"`
-	Part           string                    `json:"part,omitempty"`
-	Against        string                    `json:"against,omitempty"`
-	ReceivedAt     time.Time                 `json:"received_at"`
-	Deadline       time.Time                 `json:"deadline"`
-	Late           bool                      `json:"late"`
-	LateAcceptance *workflows.LateAcceptance `json:"late_acceptance,omitempty"`
-	Status         string                    `json:"status"`
-	LodgedAt       time.Time                 `json:"lodged_at"`
-	ClosedAt       *time.Time                `json:"closed_at,omitempty"`
-	Decisions      []AppealDecisionView      `json:"decisions"`
+	AppealID       string                `json:"appeal_id"`
+	RegistrationID string                `json:"registration_id"`
+	WorkflowID     string                `json:"workflow_id"`
+	Kind           string                `json:"kind"`
+	Part           string                `json:"part,omitempty"`
+	Against        string                `json:"against,omitempty"`
+	ReceivedAt     time.Time             `json:"received_at"`
+	Deadline       time.Time             `json:"deadline"`
+	Late           bool                  `json:"late"`
+	LateAcceptance *cases.LateAcceptance `json:"late_acceptance,omitempty"`
+	Status         string                `json:"status"`
+	LodgedAt       time.Time             `json:"lodged_at"`
+	ClosedAt       *time.Time            `json:"closed_at,omitempty"`
+	Decisions      []AppealDecisionView  `json:"decisions"`
 }
 
 // AppealDecisionView is one instance's decision.
@@ -50,7 +50,7 @@ func appealView(a storage.Appeal) AppealView {
 		Part: a.Part, Against: a.Against, ReceivedAt: a.ReceivedAt, Deadline: a.Deadline, Late: a.LateAcceptedBy != "",
 		Status: a.Status, LodgedAt: a.LodgedAt, ClosedAt: a.ClosedAt, Decisions: []AppealDecisionView{}}
 	if v.Late {
-		v.LateAcceptance = &workflows.LateAcceptance{AcceptedBy: a.LateAcceptedBy, Reason: a.LateReason}
+		v.LateAcceptance = &cases.LateAcceptance{AcceptedBy: a.LateAcceptedBy, Reason: a.LateReason}
 	}
 	for _, d := range a.Decisions {
 		dv := AppealDecisionView{Instance: d.Instance, Decision: d.Decision, Reasons: d.Reasons, DecidedBy: d.DecidedBy, Level: d.Level, DecidedAt: d.DecidedAt}
@@ -64,7 +64,7 @@ func appealView(a storage.Appeal) AppealView {
 
 // checkAppealRequest refuses what is malformed before the workflow sees
 // it; the workflow's rules (deadlines, what can be appealed) come after.
-func checkAppealRequest(r workflows.AppealRequest, now time.Time) []FieldError {
+func checkAppealRequest(r cases.AppealRequest, now time.Time) []FieldError {
 	var errs []FieldError
 	if !slices.Contains(appeals.Kinds(), appeals.Kind(r.Kind)) {
 		var kinds []string
@@ -100,7 +100,7 @@ func (s *server) lodgeAppeal(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req workflows.AppealRequest
+	var req cases.AppealRequest
 	if !s.decodeBody(c, &req) {
 		return
 	}
@@ -109,8 +109,8 @@ func (s *server) lodgeAppeal(c *gin.Context) {
 			Detail: errs[0].Field + " " + errs[0].Detail, Errors: errs})
 		return
 	}
-	var ref workflows.AppealRef
-	if !s.sendUpdateTo(c, reg.WorkflowID, workflows.UpdateLodgeAppeal, req, &ref) {
+	var ref cases.AppealRef
+	if !s.sendUpdateTo(c, reg.WorkflowID, cases.UpdateLodgeAppeal, req, &ref) {
 		return
 	}
 	c.Header("Location", "/v1/registrations/"+reg.ID.String()+"/appeals/"+ref.AppealID)
@@ -164,7 +164,7 @@ func appealUpdateRoute[T any](s *server, name string) gin.HandlerFunc {
 	return workflowUpdateRoute[T](s, name, func(c *gin.Context) (string, string, bool) {
 		a, ok := s.appealOf(c)
 		return a.WorkflowID, a.ID.String(), ok
-	}, nil, func(c *gin.Context, id string, _ T, out workflows.AppealOutcome) {
+	}, nil, func(c *gin.Context, id string, _ T, out cases.AppealOutcome) {
 		c.JSON(http.StatusOK, gin.H{"appeal_id": id, "status": out.Status, "stage": out.Stage, "closed": out.Closed,
 			"results_changed": out.ResultsChanged})
 	})

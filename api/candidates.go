@@ -10,9 +10,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // MergeRequest is the body of POST /v1/candidates/{id}/merge: a case
@@ -207,8 +207,8 @@ func (s *server) mergeCandidates(c *gin.Context) {
 	// The Diploma Registry follows the merge: the duplicate's publication is
 	// withdrawn and the survivor published with every result. A replayed
 	// merge starts the workflow only if it did not start before.
-	if _, err := workflows.StartMerge(ctx, s.Temporal, s.TaskQueue,
-		workflows.MergeInput{MergeID: res.ID.String(), SurvivorID: res.SurvivorID.String(), MergedID: res.MergedID.String()}); !workflows.Started(err) {
+	if _, err := cases.StartMerge(ctx, s.Temporal, s.TaskQueue,
+		cases.MergeInput{MergeID: res.ID.String(), SurvivorID: res.SurvivorID.String(), MergedID: res.MergedID.String()}); !cases.Started(err) {
 		s.Logger.WarnContext(ctx, "merge recorded, its publication update not started", "merge_id", res.ID.String(), "error", err)
 		unavailable(c, "the merge is recorded, but Temporal did not answer to update the Diploma Registry; send the same request again")
 		return
@@ -326,9 +326,9 @@ func (s *server) correctIdentifier(c *gin.Context) {
 	view := IdentifierCorrectionView{CandidateID: cand.String(), Kind: kind, Changed: changed}
 	if changed {
 		view.CorrectionID = id.String()
-		view.WorkflowID = workflows.CorrectionWorkflowID(id.String())
-		if _, err := workflows.StartCorrection(ctx, s.Temporal, s.TaskQueue,
-			workflows.CorrectionInput{CorrectionID: id.String(), CandidateID: cand.String()}); !workflows.Started(err) {
+		view.WorkflowID = cases.CorrectionWorkflowID(id.String())
+		if _, err := cases.StartCorrection(ctx, s.Temporal, s.TaskQueue,
+			cases.CorrectionInput{CorrectionID: id.String(), CandidateID: cand.String()}); !cases.Started(err) {
 			s.Logger.WarnContext(ctx, "identifier corrected, its publication update not started", "correction_id", id.String(), "error", err)
 			unavailable(c, "the correction is recorded, but Temporal did not answer to update the Diploma Registry; send the same request again with the same Idempotency-Key")
 			return

@@ -17,9 +17,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // CourseOptions configure course registrations.
@@ -43,8 +43,8 @@ type CourseOptions struct {
 const DefaultCourseLinkTTL = 30 * 24 * time.Hour
 
 // timing is what a registration's workflow starts with.
-func (o CourseOptions) timing() workflows.CourseTiming {
-	return workflows.CourseTiming{Retention: o.Retention, SurveyAfter: o.SurveyAfter, NewsEvery: o.NewsEvery}
+func (o CourseOptions) timing() cases.CourseTiming {
+	return cases.CourseTiming{Retention: o.Retention, SurveyAfter: o.SurveyAfter, NewsEvery: o.NewsEvery}
 }
 
 func (o CourseOptions) linkTTL() time.Duration {
@@ -235,7 +235,7 @@ func (s *server) registerForCourse(c *gin.Context) {
 	now := s.Validation.Now()
 	id := uuid.Must(uuid.NewV7())
 	reg, created, err := s.Store.CreateCourseRegistration(ctx, storage.CourseRegistration{ID: id, CourseID: courseID, Participant: p,
-		ConsentAt: now, PolicyVersion: s.Courses.PolicyVersion, WorkflowID: workflows.CourseWorkflowID(id)}, idem)
+		ConsentAt: now, PolicyVersion: s.Courses.PolicyVersion, WorkflowID: cases.CourseWorkflowID(id)}, idem)
 	if errors.Is(err, storage.ErrIdempotencyMismatch) {
 		idempotencyMismatch(c)
 		return
@@ -244,9 +244,9 @@ func (s *server) registerForCourse(c *gin.Context) {
 		s.failed(c, err, "the database is unavailable")
 		return
 	}
-	in := workflows.NewCourseInput(reg.ID.String(), course.CourseType, course.EventDate, reg.ConsentAt, s.Courses.timing())
+	in := cases.NewCourseInput(reg.ID.String(), course.CourseType, course.EventDate, reg.ConsentAt, s.Courses.timing())
 	deleteAt := in.DeleteAt
-	if _, err := workflows.StartCourse(ctx, s.Temporal, s.TaskQueue, reg.WorkflowID, in); err != nil {
+	if _, err := cases.StartCourse(ctx, s.Temporal, s.TaskQueue, reg.WorkflowID, in); err != nil {
 		// The registration is stored: the worker's reconciler starts its
 		// workflow (or deletes it once past its time) if no retry does.
 		s.Logger.WarnContext(ctx, "start course workflow", "course_registration_id", reg.ID.String(), "error", err)
@@ -341,7 +341,7 @@ func (s *server) completeCourse(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var body workflows.Completion
+	var body cases.Completion
 	if !s.decodeBody(c, &body) {
 		return
 	}
@@ -353,22 +353,22 @@ func (s *server) completeCourse(c *gin.Context) {
 // the certificate and sends the survey invitation. A registration whose
 // workflow was never started (Temporal was down) has it started first, as
 // the reconciler would.
-func (s *server) complete(c *gin.Context, r storage.CourseRegistration, body workflows.Completion) {
+func (s *server) complete(c *gin.Context, r storage.CourseRegistration, body cases.Completion) {
 	update, ok := s.updater(c)
 	if !ok {
 		return
 	}
-	err := update(r.WorkflowID, workflows.UpdateCompleteCourse, body, nil)
+	err := update(r.WorkflowID, cases.UpdateCompleteCourse, body, nil)
 	if workflowNotRunning(err) {
 		ctx := c.Request.Context()
 		if st, serr := s.Store.GetCourseStart(ctx, r.ID); serr == nil && !st.Started {
-			if serr := workflows.EnsureCourse(ctx, s.Temporal, s.Store, s.TaskQueue, st.ID, st.WorkflowID, st.Input(s.Courses.timing()), st.Started); serr == nil {
-				err = update(r.WorkflowID, workflows.UpdateCompleteCourse, body, nil)
+			if serr := cases.EnsureCourse(ctx, s.Temporal, s.Store, s.TaskQueue, st.ID, st.WorkflowID, st.Input(s.Courses.timing()), st.Started); serr == nil {
+				err = update(r.WorkflowID, cases.UpdateCompleteCourse, body, nil)
 			}
 		}
 	}
 	if err != nil {
-		s.updateProblem(c, r.WorkflowID, workflows.UpdateCompleteCourse, err)
+		s.updateProblem(c, r.WorkflowID, cases.UpdateCompleteCourse, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"registration_id": r.ID.String(), "status": "completed"})
@@ -467,10 +467,10 @@ func (s *server) withdraw(c *gin.Context, r storage.CourseRegistration, via stri
 	if !ok {
 		return
 	}
-	var conf workflows.WithdrawalConfirmation
-	err := update(r.WorkflowID, workflows.UpdateWithdrawConsent, workflows.Withdrawal{Via: via}, &conf)
+	var conf cases.WithdrawalConfirmation
+	err := update(r.WorkflowID, cases.UpdateWithdrawConsent, cases.Withdrawal{Via: via}, &conf)
 	if _, refused := refusalOf(err); err != nil && refused {
-		s.updateProblem(c, r.WorkflowID, workflows.UpdateWithdrawConsent, err)
+		s.updateProblem(c, r.WorkflowID, cases.UpdateWithdrawConsent, err)
 		return
 	}
 	if err != nil {
@@ -478,7 +478,7 @@ func (s *server) withdraw(c *gin.Context, r storage.CourseRegistration, via stri
 		if !workflowNotRunning(err) {
 			s.Logger.WarnContext(ctx, "withdrawal not answered by the workflow; deleting directly", "course_registration_id", r.ID.String(), "error", err)
 		}
-		d, derr := s.Store.DeleteCourseRegistration(ctx, s.Objects, r.ID, workflows.CourseReasonWithdrawn, s.Validation.Now())
+		d, derr := s.Store.DeleteCourseRegistration(ctx, s.Objects, r.ID, cases.CourseReasonWithdrawn, s.Validation.Now())
 		switch {
 		case errors.Is(derr, storage.ErrNotFound):
 			writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no such course registration (withdrawn or deleted registrations leave nothing)"})
@@ -488,7 +488,7 @@ func (s *server) withdraw(c *gin.Context, r storage.CourseRegistration, via stri
 			unavailable(c, "the participant's data could not be deleted now; nothing was kept from this request, try again")
 			return
 		}
-		conf = workflows.WithdrawalConfirmation{DeletedAt: d.DeletedAt, RowsDeleted: d.RowsDeleted, ObjectsRemoved: d.ObjectsRemoved}
+		conf = cases.WithdrawalConfirmation{DeletedAt: d.DeletedAt, RowsDeleted: d.RowsDeleted, ObjectsRemoved: d.ObjectsRemoved}
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "consent withdrawn; all your personal data is deleted", "deleted_at": conf.DeletedAt,
 		"rows_deleted": conf.RowsDeleted, "objects_removed": conf.ObjectsRemoved,
@@ -676,7 +676,7 @@ func (s *server) selfServiceWithdraw(c *gin.Context) {
 // through their link (C01: the course they "mark as completed").
 func (s *server) selfServiceComplete(c *gin.Context) {
 	if r, ok := s.selfService(c); ok {
-		s.complete(c, r, workflows.Completion{CompletedBy: completedByParticipant})
+		s.complete(c, r, cases.Completion{CompletedBy: completedByParticipant})
 		s.auditSelfService(c, r, "completion")
 	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // TestAPIImportsNeitherWorkerNorActivities: the API starts workflows
-// through workflows/starts.go and reads through storage; it does not
+// through cases/starts.go and reads through storage; it does not
 // depend on the Temporal worker or the activities.
 func TestAPIImportsNeitherWorkerNorActivities(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()

@@ -17,10 +17,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // Fuzz targets for the request bodies. FuzzRequestBodies decodes arbitrary
@@ -42,17 +42,17 @@ var bodyChecks = map[string]func(t *testing.T, body []byte){
 		_, _, errs, warnings := r.Validate(fuzzValidation)
 		return append(errs, warnings...)
 	}),
-	"POST /v1/registrations/:id/answer-sheets":      checkBody[workflows.AnswerSheet](nil),
-	"POST /v1/registrations/:id/discrepancies":      checkBody[workflows.Discrepancy](nil),
-	"POST /v1/registrations/:id/review-decisions":   checkBody[workflows.ReviewDecision](nil),
-	"POST /v1/registrations/:id/assessments":        checkBody[workflows.Assessment](nil),
-	"POST /v1/registrations/:id/settlements":        checkBody[workflows.Settlement](nil),
-	"POST /v1/registrations/:id/cheating-decisions": checkBody[workflows.CheatingDecision](nil),
-	"POST /v1/registrations/:id/appeals": checkBody(func(_ *testing.T, r *workflows.AppealRequest) []FieldError {
+	"POST /v1/registrations/:id/answer-sheets":      checkBody[cases.AnswerSheet](nil),
+	"POST /v1/registrations/:id/discrepancies":      checkBody[cases.Discrepancy](nil),
+	"POST /v1/registrations/:id/review-decisions":   checkBody[cases.ReviewDecision](nil),
+	"POST /v1/registrations/:id/assessments":        checkBody[cases.Assessment](nil),
+	"POST /v1/registrations/:id/settlements":        checkBody[cases.Settlement](nil),
+	"POST /v1/registrations/:id/cheating-decisions": checkBody[cases.CheatingDecision](nil),
+	"POST /v1/registrations/:id/appeals": checkBody(func(_ *testing.T, r *cases.AppealRequest) []FieldError {
 		return checkAppealRequest(*r, testNow())
 	}),
-	"POST /v1/registrations/:id/appeals/:appeal_id/decisions":     checkBody[workflows.AppealDecision](nil),
-	"POST /v1/registrations/:id/appeals/:appeal_id/reassessments": checkBody[workflows.Reassessment](nil),
+	"POST /v1/registrations/:id/appeals/:appeal_id/decisions":     checkBody[cases.AppealDecision](nil),
+	"POST /v1/registrations/:id/appeals/:appeal_id/reassessments": checkBody[cases.Reassessment](nil),
 	"POST /v1/registrations/:id/recordings":                       nil, // audio, not JSON
 	"POST /v1/candidates/:id/merge":                               checkBody[MergeRequest](nil),
 	// A PUT: FuzzRequestBodies decodes its body with the others.
@@ -61,16 +61,16 @@ var bodyChecks = map[string]func(t *testing.T, body []byte){
 	"POST /v1/answer-keys":                                checkBody(checkAnswerKey),
 	"POST /v1/answer-keys/:form_id/reapply":               checkBody[ReapplyRequest](nil),
 	"POST /v1/sessions":                                   checkBody[SessionRequest](nil),
-	"POST /v1/sessions/:id/discrepancies":                 checkBody[workflows.Discrepancy](nil),
+	"POST /v1/sessions/:id/discrepancies":                 checkBody[cases.Discrepancy](nil),
 	"POST /v1/subject-requests":                           checkBody(checkSubjectRequest),
-	"POST /v1/subject-requests/:id/identity":              checkBody[workflows.IdentityCheck](nil),
-	"POST /v1/subject-requests/:id/extension":             checkBody[workflows.Extension](nil),
-	"POST /v1/subject-requests/:id/decision":              checkBody[workflows.RequestDecision](nil),
-	"POST /v1/subject-requests/:id/lift":                  checkBody[workflows.RequestDecision](nil),
+	"POST /v1/subject-requests/:id/identity":              checkBody[cases.IdentityCheck](nil),
+	"POST /v1/subject-requests/:id/extension":             checkBody[cases.Extension](nil),
+	"POST /v1/subject-requests/:id/decision":              checkBody[cases.RequestDecision](nil),
+	"POST /v1/subject-requests/:id/lift":                  checkBody[cases.RequestDecision](nil),
 	"POST /v1/subject-requests/:id/export-link":           nil, // no body
 	"POST /v1/courses":                                    checkBody[CourseRequest](nil),
 	"POST /v1/course-registrations":                       checkBody(checkCourseRegistration),
-	"POST /v1/course-registrations/:id/completion":        checkBody[workflows.Completion](nil),
+	"POST /v1/course-registrations/:id/completion":        checkBody[cases.Completion](nil),
 	"POST /v1/course-registrations/:id/corrections":       checkBody(checkCorrection),
 	"POST /v1/course-registrations/:id/withdrawal":        nil, // no body
 	"POST /courses/self-service/:token/corrections":       checkBody(checkCorrection),

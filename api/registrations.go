@@ -11,8 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // RegistrationCreated is the 201 answer to POST /v1/registrations.
@@ -30,19 +30,19 @@ type RegistrationCreated struct {
 // RegistrationView is the answer to GET /v1/registrations/{id}. It carries
 // no personal data.
 type RegistrationView struct {
-	RegistrationID string                 `json:"registration_id"`
-	CandidateID    string                 `json:"candidate_id"`
-	WorkflowID     string                 `json:"workflow_id"`
-	Test           TestView               `json:"test"`
-	TestCentre     string                 `json:"test_centre"`
-	SessionDate    string                 `json:"session_date"`
-	Stage          workflows.Stage        `json:"stage"`
-	StageSince     time.Time              `json:"stage_since"`
-	Stages         []workflows.Stage      `json:"stages"`
-	Parts          []workflows.PartStatus `json:"parts"`
-	Source         string                 `json:"source"`
-	PaymentStatus  string                 `json:"payment_status,omitempty"`
-	RegisteredAt   time.Time              `json:"registered_at"`
+	RegistrationID string             `json:"registration_id"`
+	CandidateID    string             `json:"candidate_id"`
+	WorkflowID     string             `json:"workflow_id"`
+	Test           TestView           `json:"test"`
+	TestCentre     string             `json:"test_centre"`
+	SessionDate    string             `json:"session_date"`
+	Stage          cases.Stage        `json:"stage"`
+	StageSince     time.Time          `json:"stage_since"`
+	Stages         []cases.Stage      `json:"stages"`
+	Parts          []cases.PartStatus `json:"parts"`
+	Source         string             `json:"source"`
+	PaymentStatus  string             `json:"payment_status,omitempty"`
+	RegisteredAt   time.Time          `json:"registered_at"`
 }
 
 // TestView describes the test registered for.
@@ -61,7 +61,7 @@ func created(r storage.Registration, warnings []FieldError, legacy bool) Registr
 		CandidateID:     r.CandidateID.String(),
 		CandidateNumber: r.CandidateNumber,
 		WorkflowID:      r.WorkflowID,
-		Stage:           string(workflows.StageRegistered),
+		Stage:           string(cases.StageRegistered),
 		Warnings:        warnings,
 		Legacy:          legacy,
 	}
@@ -131,7 +131,7 @@ func (s *server) register(c *gin.Context, parse func(body []byte) (registrationI
 	case errors.Is(err, storage.ErrDuplicate):
 		s.metrics.regs.WithLabelValues(testType, "duplicate").Inc()
 		// The existing registration's workflow may still need starting.
-		_ = workflows.EnsureLifecycle(ctx, s.Temporal, s.Store, s.TaskQueue, reg.LifecycleStart(), reg.WorkflowStarted)
+		_ = cases.EnsureLifecycle(ctx, s.Temporal, s.Store, s.TaskQueue, reg.LifecycleStart(), reg.WorkflowStarted)
 		c.Header("Location", "/v1/registrations/"+reg.ID.String())
 		writeProblem(c, Problem{Type: ProblemConflict, Title: "Already registered", Status: http.StatusConflict,
 			Detail: "this candidate is already registered for this test on this session date; nothing was stored",
@@ -175,7 +175,7 @@ func (s *server) register(c *gin.Context, parse func(body []byte) (registrationI
 		return
 	}
 
-	if err := workflows.EnsureLifecycle(ctx, s.Temporal, s.Store, s.TaskQueue, reg.LifecycleStart(), reg.WorkflowStarted); err != nil {
+	if err := cases.EnsureLifecycle(ctx, s.Temporal, s.Store, s.TaskQueue, reg.LifecycleStart(), reg.WorkflowStarted); err != nil {
 		// The registration is stored; the worker's reconciler starts its
 		// workflow, and a retry with the same Idempotency-Key answers 201.
 		s.Logger.WarnContext(ctx, "workflow start deferred", "registration_id", reg.ID.String(), "error", err)
@@ -265,17 +265,17 @@ func orEmpty[T any](s []T) []T {
 
 // queryStatus reads the stage from the workflow. A registration whose
 // workflow was never started gets it started first.
-func (s *server) queryStatus(ctx context.Context, reg storage.Registration) (workflows.LifecycleStatus, error) {
-	var st workflows.LifecycleStatus
+func (s *server) queryStatus(ctx context.Context, reg storage.Registration) (cases.LifecycleStatus, error) {
+	var st cases.LifecycleStatus
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	v, err := s.Temporal.QueryWorkflow(ctx, reg.WorkflowID, "", workflows.QueryStatus)
+	v, err := s.Temporal.QueryWorkflow(ctx, reg.WorkflowID, "", cases.QueryStatus)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		if err := workflows.EnsureLifecycle(ctx, s.Temporal, s.Store, s.TaskQueue, reg.LifecycleStart(), reg.WorkflowStarted); err != nil {
+		if err := cases.EnsureLifecycle(ctx, s.Temporal, s.Store, s.TaskQueue, reg.LifecycleStart(), reg.WorkflowStarted); err != nil {
 			return st, err
 		}
-		v, err = s.Temporal.QueryWorkflow(ctx, reg.WorkflowID, "", workflows.QueryStatus)
+		v, err = s.Temporal.QueryWorkflow(ctx, reg.WorkflowID, "", cases.QueryStatus)
 	}
 	if err != nil {
 		return st, err

@@ -17,10 +17,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 //go:embed openapi.yaml
@@ -156,31 +156,31 @@ func (s *server) routes() []RouteSpec {
 		route(http.MethodPost, "/v1/registrations", s.createRegistration, changes(reg, purposeArranging, "identity", "contact", "address", "test"), RoleIntegration),
 		route(http.MethodGet, r, s.getRegistration, reads(reg, purposeArranging, "test", "stages"), RoleIntegration, RoleCaseHandler),
 		route(http.MethodGet, r+"/results", s.listResults, reads(reg, purposeQuality, "test_answers", "test_results"), staff...),
-		route(http.MethodPost, r+"/answer-sheets", registrationUpdate(s, workflows.UpdateSubmitAnswerSheet, http.StatusAccepted, nil,
-			func(a workflows.AnswerSheet) gin.H { return gin.H{"part": a.Part, "status": "submitted"} }),
+		route(http.MethodPost, r+"/answer-sheets", registrationUpdate(s, cases.UpdateSubmitAnswerSheet, http.StatusAccepted, nil,
+			func(a cases.AnswerSheet) gin.H { return gin.H{"part": a.Part, "status": "submitted"} }),
 			changes(reg, purposeArranging, "test_answers"), RoleIntegration),
-		route(http.MethodPost, r+"/discrepancies", registrationUpdate(s, workflows.UpdateReportDiscrepancy, http.StatusAccepted,
-			func(d *workflows.Discrepancy) { d.SessionWide = false }, // only the session route reports for a whole session
-			func(d workflows.Discrepancy) gin.H { return gin.H{"kind": d.Kind, "status": "recorded"} }),
+		route(http.MethodPost, r+"/discrepancies", registrationUpdate(s, cases.UpdateReportDiscrepancy, http.StatusAccepted,
+			func(d *cases.Discrepancy) { d.SessionWide = false }, // only the session route reports for a whole session
+			func(d cases.Discrepancy) gin.H { return gin.H{"kind": d.Kind, "status": "recorded"} }),
 			changes(reg, purposeCentre, "discrepancies"), RoleIntegration, RoleCaseHandler),
-		route(http.MethodPost, r+"/review-decisions", registrationUpdate(s, workflows.UpdateReviewDecision, http.StatusOK, nil,
-			func(d workflows.ReviewDecision) gin.H { return gin.H{"part": d.Part, "decision": d.Decision} }),
+		route(http.MethodPost, r+"/review-decisions", registrationUpdate(s, cases.UpdateReviewDecision, http.StatusOK, nil,
+			func(d cases.ReviewDecision) gin.H { return gin.H{"part": d.Part, "decision": d.Decision} }),
 			changes(reg, purposeQuality, "test_results"), staff...),
-		route(http.MethodPost, r+"/assessments", registrationUpdate(s, workflows.UpdateAssessment, http.StatusAccepted, nil,
-			func(a workflows.Assessment) gin.H { return gin.H{"part": a.Part, "role": a.Role, "status": "recorded"} }),
+		route(http.MethodPost, r+"/assessments", registrationUpdate(s, cases.UpdateAssessment, http.StatusAccepted, nil,
+			func(a cases.Assessment) gin.H { return gin.H{"part": a.Part, "role": a.Role, "status": "recorded"} }),
 			changes(reg, purposeArranging, "test_results"), RoleExaminer),
-		route(http.MethodPost, r+"/settlements", registrationUpdate(s, workflows.UpdateSettleAssessment, http.StatusOK, nil,
-			func(st workflows.Settlement) gin.H { return gin.H{"part": st.Part, "status": "decided"} }),
+		route(http.MethodPost, r+"/settlements", registrationUpdate(s, cases.UpdateSettleAssessment, http.StatusOK, nil,
+			func(st cases.Settlement) gin.H { return gin.H{"part": st.Part, "status": "decided"} }),
 			changes(reg, purposeQuality, "test_results"), staff...),
-		route(http.MethodPost, r+"/cheating-decisions", registrationUpdate(s, workflows.UpdateCheatingDecision, http.StatusOK, nil,
-			func(d workflows.CheatingDecision) gin.H { return gin.H{"decision": d.Decision} }),
+		route(http.MethodPost, r+"/cheating-decisions", registrationUpdate(s, cases.UpdateCheatingDecision, http.StatusOK, nil,
+			func(d cases.CheatingDecision) gin.H { return gin.H{"decision": d.Decision} }),
 			changes(reg, purposeCentre, "cheating", "test_results"), staff...),
 		route(http.MethodPost, r+"/appeals", s.lodgeAppeal, changes(reg, purposeAppeal, "appeal"), RoleAppeals, RoleCaseHandler),
 		route(http.MethodGet, r+"/appeals", s.listAppeals, reads(reg, purposeAppeal, "appeal"), RoleAppeals, RoleCaseHandler),
 		route(http.MethodGet, r+"/appeals/:appeal_id", s.getAppeal, reads(reg, purposeAppeal, "appeal"), RoleAppeals, RoleCaseHandler),
-		route(http.MethodPost, r+"/appeals/:appeal_id/decisions", appealUpdateRoute[workflows.AppealDecision](s, workflows.UpdateAppealDecision),
+		route(http.MethodPost, r+"/appeals/:appeal_id/decisions", appealUpdateRoute[cases.AppealDecision](s, cases.UpdateAppealDecision),
 			changes(reg, purposeAppeal, "appeal", "test_results"), RoleAppeals, RoleCaseHandler),
-		route(http.MethodPost, r+"/appeals/:appeal_id/reassessments", appealUpdateRoute[workflows.Reassessment](s, workflows.UpdateReassessment),
+		route(http.MethodPost, r+"/appeals/:appeal_id/reassessments", appealUpdateRoute[cases.Reassessment](s, cases.UpdateReassessment),
 			changes(reg, purposeAppeal, "appeal", "test_results"), RoleExaminer),
 		route(http.MethodPost, r+"/recordings", s.uploadRecording, changes(reg, purposeArranging, "audio"), RoleIntegration),
 		route(http.MethodGet, r+"/recordings", s.listRecordings, reads(reg, purposeArranging, "audio"), RoleCaseHandler, RoleExaminer),
@@ -203,13 +203,13 @@ func (s *server) routes() []RouteSpec {
 		route(http.MethodGet, "/v1/audit-log", s.listAuditLog, reads("", purposeOversight, "audit_log"), RoleDPO),
 		route(http.MethodPost, "/v1/subject-requests", s.createSubjectRequest, changes("", purposeRights, "subject_request"), RoleCaseHandler, RoleIntegration),
 		route(http.MethodGet, "/v1/subject-requests/:id", s.getSubjectRequest, reads(subjectRequest, purposeRights, "subject_request"), RoleCaseHandler, RoleDPO),
-		route(http.MethodPost, "/v1/subject-requests/:id/identity", subjectRequestUpdate[workflows.IdentityCheck](s, workflows.UpdateVerifyIdentity),
+		route(http.MethodPost, "/v1/subject-requests/:id/identity", subjectRequestUpdate[cases.IdentityCheck](s, cases.UpdateVerifyIdentity),
 			changes(subjectRequest, purposeRights, "subject_request"), RoleCaseHandler),
-		route(http.MethodPost, "/v1/subject-requests/:id/extension", subjectRequestUpdate[workflows.Extension](s, workflows.UpdateExtendRequest),
+		route(http.MethodPost, "/v1/subject-requests/:id/extension", subjectRequestUpdate[cases.Extension](s, cases.UpdateExtendRequest),
 			changes(subjectRequest, purposeRights, "subject_request"), RoleCaseHandler),
-		route(http.MethodPost, "/v1/subject-requests/:id/decision", subjectRequestUpdate[workflows.RequestDecision](s, workflows.UpdateDecideRequest),
+		route(http.MethodPost, "/v1/subject-requests/:id/decision", subjectRequestUpdate[cases.RequestDecision](s, cases.UpdateDecideRequest),
 			changes(subjectRequest, purposeRights, "subject_request", "identity", "contact"), RoleCaseHandler),
-		route(http.MethodPost, "/v1/subject-requests/:id/lift", subjectRequestUpdate[workflows.RequestDecision](s, workflows.UpdateLiftRestriction),
+		route(http.MethodPost, "/v1/subject-requests/:id/lift", subjectRequestUpdate[cases.RequestDecision](s, cases.UpdateLiftRestriction),
 			changes(subjectRequest, purposeRights, "subject_request"), RoleCaseHandler),
 		route(http.MethodPost, "/v1/subject-requests/:id/export-link", s.exportLink,
 			&auditSpec{action: storage.AuditExport, subject: subjectRequest, purpose: purposeRights, fields: []string{"all"}}, RoleCaseHandler, RoleDPO),

@@ -18,10 +18,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // SubjectRequestBody is a data subject request as it arrives (T18-T20).
@@ -77,7 +77,7 @@ type SubjectRequestView struct {
 	Purposes           []string          `json:"purposes,omitempty"`
 }
 
-var requestKinds = []string{workflows.RequestAccess, workflows.RequestRectification, workflows.RequestRestriction, workflows.RequestObjection}
+var requestKinds = []string{cases.RequestAccess, cases.RequestRectification, cases.RequestRestriction, cases.RequestObjection}
 
 // check validates a request and normalises it in place: the identifier as
 // registration normalises it, the rectified values as registration stores
@@ -108,7 +108,7 @@ func (b *SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 		errs = append(errs, FieldError{Field: "identity_asserted", Detail: "only an integration with an upstream login (provider) may assert the identity; a case handler confirms it with evidence"})
 	}
 	switch b.Kind {
-	case workflows.RequestRectification:
+	case cases.RequestRectification:
 		if len(b.Rectification) == 0 {
 			errs = append(errs, FieldError{Field: "rectification", Detail: "names the fields to correct"})
 		}
@@ -164,7 +164,7 @@ func (b *SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 			errs = append(errs, FieldError{Field: "rectification", Detail: "goes with kind rectification"})
 		}
 	}
-	if b.Kind == workflows.RequestObjection {
+	if b.Kind == cases.RequestObjection {
 		known := policy.ObjectionPurposes()
 		if len(b.Purposes) == 0 {
 			errs = append(errs, FieldError{Field: "purposes", Detail: "names the purposes objected to: " + strings.Join(known, ", ")})
@@ -190,7 +190,7 @@ func (b *SubjectRequestBody) check(p Principal, now time.Time) []FieldError {
 
 // answerWithin is how long after receipt a subject request is due (T19:
 // "no later than within 30 days"); an extension may add two further months
-// (workflows.ExtensionMonths), made and told to the person within these days.
+// (cases.ExtensionMonths), made and told to the person within these days.
 const answerWithin = 30 * 24 * time.Hour
 
 // createSubjectRequest registers a request and starts its workflow. The
@@ -234,7 +234,7 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 	}
 	due := received.Add(answerWithin)
 	req := storage.SubjectRequest{ID: id, CandidateID: candidateID, Kind: b.Kind, ReceivedAt: received, DueAt: due,
-		Status: "awaiting_identity", WorkflowID: workflows.SubjectRequestWorkflowID(id),
+		Status: "awaiting_identity", WorkflowID: cases.SubjectRequestWorkflowID(id),
 		Details: storage.RequestDetails{Rectification: b.Rectification, Grounds: b.Grounds, Purposes: b.Purposes}}
 	if b.IdentityAsserted != nil {
 		req.Status, req.IdentityMethod, req.IdentityVerifiedBy, req.IdentityVerifiedAt = "in_progress", "upstream_login", b.IdentityAsserted.Provider, &now
@@ -248,8 +248,8 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 	if stored, err := s.Store.GetSubjectRequest(ctx, id); err == nil {
 		due = stored.OriginalDueAt
 	}
-	in := workflows.NewSubjectRequestInput(id, b.Kind, b.Purposes, due, b.IdentityAsserted != nil, s.SubjectRequests.Reminders, s.SubjectRequests.LiftNotice)
-	if _, err := workflows.StartSubjectRequest(ctx, s.Temporal, s.TaskQueue, req.WorkflowID, in); !workflows.Started(err) {
+	in := cases.NewSubjectRequestInput(id, b.Kind, b.Purposes, due, b.IdentityAsserted != nil, s.SubjectRequests.Reminders, s.SubjectRequests.LiftNotice)
+	if _, err := cases.StartSubjectRequest(ctx, s.Temporal, s.TaskQueue, req.WorkflowID, in); !cases.Started(err) {
 		// The request is stored: the worker's reconciler starts its
 		// workflow if no retry does.
 		s.Logger.WarnContext(ctx, "start subject request workflow", "request_id", id.String(), "error", err)

@@ -14,9 +14,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // registrationForUpdate reads the registration named in the path, answering
@@ -107,7 +107,7 @@ func (s *server) updateProblem(c *gin.Context, workflowID, name string, err erro
 	switch appErr, ok := refusalOf(err); {
 	case ok:
 		writeProblem(c, Problem{Type: ProblemValidation, Title: "Refused by the workflow", Status: http.StatusUnprocessableEntity,
-			Detail: appErr.Message(), Errors: []FieldError{{Field: workflows.RefusedField(appErr), Detail: appErr.Message()}}})
+			Detail: appErr.Message(), Errors: []FieldError{{Field: cases.RefusedField(appErr), Detail: appErr.Message()}}})
 	case workflowNotRunning(err):
 		writeProblem(c, Problem{Type: ProblemConflict, Title: "Workflow not running", Status: http.StatusConflict,
 			Detail: "the workflow is not running"})
@@ -129,7 +129,7 @@ func refusalOf(err error) (*temporal.ApplicationError, bool) {
 		case *temporal.ActivityError:
 			activityFailed = true
 		case *temporal.ApplicationError:
-			if x.Type() == workflows.ErrorAppealRefused {
+			if x.Type() == cases.ErrorAppealRefused {
 				return x, true
 			}
 			if first == nil {
@@ -326,11 +326,11 @@ func (s *server) reportSessionDiscrepancy(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var d workflows.Discrepancy
+	var d cases.Discrepancy
 	if !s.decodeBody(c, &d) {
 		return
 	}
-	if d.Kind != workflows.DiscrepancyTechnicalProblem && d.Kind != workflows.DiscrepancyDidNotAttend {
+	if d.Kind != cases.DiscrepancyTechnicalProblem && d.Kind != cases.DiscrepancyDidNotAttend {
 		writeProblem(c, Problem{Type: ProblemValidation, Title: "Invalid discrepancy", Status: http.StatusUnprocessableEntity,
 			Errors: []FieldError{{Field: "kind", Detail: "a whole session can have technical_problem or did_not_attend"}}})
 		return
@@ -363,7 +363,7 @@ func (s *server) reportSessionDiscrepancy(c *gin.Context) {
 	d.SessionWide = true
 	var failed []string
 	for _, reg := range regs {
-		h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: reg.WorkflowID, UpdateName: workflows.UpdateReportDiscrepancy,
+		h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: reg.WorkflowID, UpdateName: cases.UpdateReportDiscrepancy,
 			Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted, UpdateID: "session-discrepancy/" + dID.String()})
 		if err == nil {
 			err = h.Get(ctx, nil)
@@ -427,9 +427,9 @@ func (s *server) reapplyKey(c *gin.Context) {
 			OldKeyVersion: ch.Old.KeyVersion, NewResult: ch.New.Result, NewScore: ch.New.Score, NewKeyVersion: ch.Key.Version}
 		if !dry {
 			h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-				WorkflowID: ch.WorkflowID, UpdateName: workflows.UpdateReapplyKey, WaitForStage: client.WorkflowUpdateStageCompleted,
+				WorkflowID: ch.WorkflowID, UpdateName: cases.UpdateReapplyKey, WaitForStage: client.WorkflowUpdateStageCompleted,
 				UpdateID: fmt.Sprintf("reapply/%s/%d/%s", form, ch.Key.Version, ch.Part),
-				Args:     []any{workflows.ReapplyKey{Part: ch.Part, FormID: form, KeyVersion: ch.Key.Version}},
+				Args:     []any{cases.ReapplyKey{Part: ch.Part, FormID: form, KeyVersion: ch.Key.Version}},
 			})
 			if err == nil {
 				err = h.Get(ctx, nil)

@@ -8,7 +8,7 @@ import (
 
 	"go.temporal.io/sdk/converter"
 
-	"github.com/examflow/examflow/workflows"
+	"github.com/examflow/examflow/cases"
 )
 
 // codecResult is figure 5: the CPU time and memory examflow's data
@@ -25,17 +25,17 @@ type codecResult struct {
 
 // codecSheet is a citizenship answer sheet of 36 answers, the largest
 // Update payload of a test day.
-func codecSheet() workflows.AnswerSheet {
-	s := workflows.AnswerSheet{Part: "test", FormID: "citizenship-test-bench-2026-11-23", KeyVersion: 1,
+func codecSheet() cases.AnswerSheet {
+	s := cases.AnswerSheet{Part: "test", FormID: "citizenship-test-bench-2026-11-23", KeyVersion: 1,
 		SubmittedAt: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 	for i := range 36 {
-		s.Answers = append(s.Answers, workflows.AnswerItem{Item: fmt.Sprintf("q%02d", i+1), Choice: "a"})
+		s.Answers = append(s.Answers, cases.AnswerItem{Item: fmt.Sprintf("q%02d", i+1), Choice: "a"})
 	}
 	return s
 }
 
 // roundTrip benchmarks encoding the sheet with dc and decoding it back.
-func roundTrip(dc converter.DataConverter, sheet workflows.AnswerSheet) (testing.BenchmarkResult, error) {
+func roundTrip(dc converter.DataConverter, sheet cases.AnswerSheet) (testing.BenchmarkResult, error) {
 	var failed error
 	res := testing.Benchmark(func(b *testing.B) {
 		b.ReportAllocs()
@@ -45,7 +45,7 @@ func roundTrip(dc converter.DataConverter, sheet workflows.AnswerSheet) (testing
 				failed = err
 				b.FailNow()
 			}
-			var back workflows.AnswerSheet
+			var back cases.AnswerSheet
 			if err := dc.FromPayloads(p, &back); err != nil {
 				failed = err
 				b.FailNow()

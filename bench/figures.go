@@ -22,10 +22,10 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/examflow/examflow/activities"
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/policy"
-	"github.com/examflow/examflow/workflows"
 )
 
 // poll is how often the figures look for the state they wait for.
@@ -101,7 +101,7 @@ func (b *bench) testDay(ctx context.Context) (testDayResult, error) {
 	if err := b.submit(ctx, b.apiURL, c.RegistrationID, form); err != nil {
 		return r, err
 	}
-	if _, err := b.waitStage(ctx, "BENCH-CAL", workflows.StageResult, 1); err != nil {
+	if _, err := b.waitStage(ctx, "BENCH-CAL", cases.StageResult, 1); err != nil {
 		return r, err
 	}
 	if r.Activities, err = b.activitiesIn(ctx, c.WorkflowID); err != nil {
@@ -137,7 +137,7 @@ func (b *bench) testDay(ctx context.Context) (testDayResult, error) {
 		if err != nil {
 			return r, err
 		}
-		done, err := b.waitStage(ctx, centre, workflows.StageResult, rd.n)
+		done, err := b.waitStage(ctx, centre, cases.StageResult, rd.n)
 		if err != nil {
 			return r, err
 		}
@@ -152,7 +152,7 @@ func (b *bench) testDay(ctx context.Context) (testDayResult, error) {
 // waitStage waits until n registrations at centre have entered stage (the
 // RecordStage activity wrote it: the lifecycle's last step into a stage)
 // and returns when they had.
-func (b *bench) waitStage(ctx context.Context, centre string, stage workflows.Stage, n int) (time.Time, error) {
+func (b *bench) waitStage(ctx context.Context, centre string, stage cases.Stage, n int) (time.Time, error) {
 	return waitUntil(ctx, b.opts.Wait, poll, fmt.Sprintf("%d registrations at %s in stage %s", n, centre, stage), func(ctx context.Context) (bool, error) {
 		var got int
 		err := b.pool.QueryRow(ctx, `SELECT count(*) FROM registration_stages s JOIN registrations r ON r.id = s.registration_id
@@ -263,7 +263,7 @@ func (b *bench) registrationLoad(ctx context.Context) (registrationResult, error
 		b.say("  pair %d examflow: %d registrations, %.1f/s, p50 %s", rd.pair+1, rd.n, st.throughput(), st.P50.Round(time.Microsecond))
 		// The lifecycles just started load their registrations: let them.
 		registered += rd.n
-		if _, err := b.waitStage(ctx, "BENCH-REG", workflows.StageRegistered, registered); err != nil {
+		if _, err := b.waitStage(ctx, "BENCH-REG", cases.StageRegistered, registered); err != nil {
 			return r, err
 		}
 		time.Sleep(settle)
@@ -548,7 +548,7 @@ func (b *bench) retention(ctx context.Context, td testDayResult) (storageResult,
 	for i, c := range cands {
 		ids[i], regIDs[i] = c.WorkflowID, c.RegistrationID
 	}
-	if err := b.waitSettled(ctx, ids, workflows.RetentionWorkflow); err != nil {
+	if err := b.waitSettled(ctx, ids, cases.RetentionWorkflow); err != nil {
 		return st, del, err
 	}
 	var current int64

@@ -21,6 +21,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/identity"
@@ -29,7 +30,6 @@ import (
 	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
-	"github.com/examflow/examflow/workflows"
 )
 
 // bench is the running stack and what the figures share. examflow is wired
@@ -83,7 +83,7 @@ func startBench(ctx context.Context, o options) (*bench, error) {
 	}
 	b.closers = append(b.closers, func() { _ = os.RemoveAll(b.dir) })
 	sas := map[string]string{}
-	for name, typ := range workflows.SearchAttributes() {
+	for name, typ := range cases.SearchAttributes() {
 		sas[name] = typ.String()
 	}
 	b.say("starting PostgreSQL, MinIO and Temporal (%s stack) in %s", o.Stack, b.dir)

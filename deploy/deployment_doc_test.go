@@ -8,13 +8,13 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
-	"github.com/examflow/examflow/workflows"
+	"github.com/examflow/examflow/cases"
 )
 
 // TestDeploymentDocCountsSearchAttributes: docs/deployment.md says how many
 // custom search attributes examflow registers and how many of SQL
 // visibility's fixed columns of each type they take; the counts follow
-// workflows.SearchAttributes.
+// cases.SearchAttributes.
 func TestDeploymentDocCountsSearchAttributes(t *testing.T) {
 	data, err := os.ReadFile("../docs/deployment.md")
 	if err != nil {
@@ -22,11 +22,11 @@ func TestDeploymentDocCountsSearchAttributes(t *testing.T) {
 	}
 	doc := strings.Join(strings.Fields(string(data)), " ")
 	count := map[enumspb.IndexedValueType]int{}
-	for _, typ := range workflows.SearchAttributes() {
+	for _, typ := range cases.SearchAttributes() {
 		count[typ]++
 	}
 	words := []string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen"}
-	total := len(workflows.SearchAttributes())
+	total := len(cases.SearchAttributes())
 	if total >= len(words) {
 		t.Fatalf("%d search attributes: extend the words", total)
 	}

@@ -19,6 +19,7 @@ import (
 	updatepb "go.temporal.io/api/update/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/workflows"
 )
@@ -94,7 +95,7 @@ func TestTemporalCLIUpdateIsRefused(t *testing.T) {
 
 	decision := `{"part":"test","decision":"correct","corrected_score":30,"reason":"fixed","decided_by":"ch-1"}`
 	// The CLI retries a codec server's refusal until its command timeout.
-	update := []string{"workflow", "update", "execute", "--workflow-id", wfID, "--name", workflows.UpdateReviewDecision, "--command-timeout", "10s"}
+	update := []string{"workflow", "update", "execute", "--workflow-id", wfID, "--name", cases.UpdateReviewDecision, "--command-timeout", "10s"}
 	tests := []struct {
 		name string
 		args []string
@@ -153,7 +154,7 @@ func TestTemporalCLIWorkflowStartIsRefused(t *testing.T) {
 	regID := reg.Body["registration_id"].(string)
 	changes := changesAudited(t, regID)
 	wfID := "registration-" + uuid.NewString()
-	out, err := temporalCLI(t, "workflow", "start", "--type", workflows.LifecycleWorkflow, "--task-queue", env.cfg.TaskQueue,
+	out, err := temporalCLI(t, "workflow", "start", "--type", cases.LifecycleWorkflow, "--task-queue", env.cfg.TaskQueue,
 		"--workflow-id", wfID, "--input", fmt.Sprintf(`{"registration_id":%q}`, regID))
 	if err != nil {
 		t.Fatalf("start: %v\n%s", err, out)
@@ -218,7 +219,7 @@ func TestSealedPayloadFromAnotherWorkflowIsRefused(t *testing.T) {
 		if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
 			input = a.GetInput()
 		}
-		if r := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest(); r.GetInput().GetName() == workflows.UpdateReviewDecision {
+		if r := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest(); r.GetInput().GetName() == cases.UpdateReviewDecision {
 			decision = r.GetInput().GetArgs()
 		}
 	}
@@ -232,7 +233,7 @@ func TestSealedPayloadFromAnotherWorkflowIsRefused(t *testing.T) {
 		Namespace: env.cfg.TemporalNamespace, WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: wfB},
 		WaitPolicy: &updatepb.WaitPolicy{LifecycleStage: enumspb.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED},
 		Request: &updatepb.Request{Meta: &updatepb.Meta{UpdateId: uuid.NewString(), Identity: "copied"},
-			Input: &updatepb.Input{Name: workflows.UpdateReviewDecision, Args: decision}},
+			Input: &updatepb.Input{Name: cases.UpdateReviewDecision, Args: decision}},
 	})
 	if err == nil && resp.GetOutcome().GetFailure() == nil {
 		t.Fatalf("the copied decision was accepted: %v", resp.GetOutcome())
@@ -255,7 +256,7 @@ func TestSealedPayloadFromAnotherWorkflowIsRefused(t *testing.T) {
 	second := "registration-" + uuid.NewString()
 	if _, err := env.temporal.WorkflowService().StartWorkflowExecution(ctx, &workflowservice.StartWorkflowExecutionRequest{
 		Namespace: env.cfg.TemporalNamespace, WorkflowId: second, RequestId: uuid.NewString(), Identity: "copied",
-		WorkflowType: &commonpb.WorkflowType{Name: workflows.LifecycleWorkflow}, TaskQueue: &taskqueuepb.TaskQueue{Name: env.cfg.TaskQueue},
+		WorkflowType: &commonpb.WorkflowType{Name: cases.LifecycleWorkflow}, TaskQueue: &taskqueuepb.TaskQueue{Name: env.cfg.TaskQueue},
 		Input: input,
 	}); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/client"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
@@ -181,7 +182,7 @@ func TestCourseReconcilerStartsAndDeletes(t *testing.T) {
 			t.Errorf("%s: workflow not started: %v", name, err)
 			continue
 		}
-		if d.GetWorkflowExecutionInfo().GetType().GetName() != workflows.CourseWorkflow {
+		if d.GetWorkflowExecutionInfo().GetType().GetName() != cases.CourseWorkflow {
 			t.Errorf("%s: workflow type %s", name, d.GetWorkflowExecutionInfo().GetType().GetName())
 		}
 		if n := rowCount(t, `SELECT count(*) FROM course_registrations WHERE id = $1 AND workflow_started_at IS NOT NULL`, id); n != 1 {
@@ -247,7 +248,7 @@ func dailyReconciliation(t *testing.T) workflows.ReconcileResult {
 	t.Helper()
 	ctx := context.Background()
 	run, err := env.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "e2e-reconciliation-" + uuid.NewString(), TaskQueue: env.cfg.TaskQueue},
-		workflows.ReconciliationWorkflow)
+		cases.ReconciliationWorkflow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestSubjectRequestReconcilerStartsUnstartedWorkflows(t *testing.T) {
 	id := uuid.Must(uuid.NewV7())
 	received := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	verified := time.Now()
-	req := storage.SubjectRequest{ID: id, CandidateID: cand, Kind: workflows.RequestAccess, ReceivedAt: received, DueAt: received.Add(30 * 24 * time.Hour),
+	req := storage.SubjectRequest{ID: id, CandidateID: cand, Kind: cases.RequestAccess, ReceivedAt: received, DueAt: received.Add(30 * 24 * time.Hour),
 		Status: "in_progress", IdentityMethod: "upstream_login", IdentityVerifiedBy: "idporten", IdentityVerifiedAt: &verified,
 		WorkflowID: "subject-request-" + id.String()}
 	if err := env.store.CreateSubjectRequest(ctx, req); err != nil {
@@ -300,15 +301,15 @@ func TestSubjectRequestReconcilerStartsUnstartedWorkflows(t *testing.T) {
 		t.Error("not marked started")
 	}
 	waitRequest(t, env.api.URL, id.String(), func(b map[string]any) bool { return b["status"] == "answered" && b["export_ready"] == true }, nil)
-	v, err := env.temporal.QueryWorkflow(ctx, req.WorkflowID, "", workflows.QuerySubjectRequest)
+	v, err := env.temporal.QueryWorkflow(ctx, req.WorkflowID, "", cases.QuerySubjectRequest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st workflows.SubjectRequestStatus
+	var st cases.SubjectRequestStatus
 	if err := v.Get(&st); err != nil {
 		t.Fatal(err)
 	}
-	if want := received.Add(30 * 24 * time.Hour); !st.DueAt.Equal(want) || st.Kind != workflows.RequestAccess {
+	if want := received.Add(30 * 24 * time.Hour); !st.DueAt.Equal(want) || st.Kind != cases.RequestAccess {
 		t.Errorf("workflow started with due %s, kind %s; want %s, access", st.DueAt, st.Kind, want)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/process"
@@ -601,10 +602,10 @@ func recordRetentionDeletions(t *testing.T, r *historyRecorder) {
 	g.submit(t, "test", 36, 30)
 	var st workflows.RetentionStatus
 	eventually(t, 30*time.Second, func() error {
-		if err := r.query(t, g.wfID, workflows.QueryRetention, &st); err != nil {
+		if err := r.query(t, g.wfID, cases.QueryRetention, &st); err != nil {
 			return err
 		}
-		if st.Stage != workflows.StageRetained || len(st.Done) != 0 {
+		if st.Stage != cases.StageRetained || len(st.Done) != 0 {
 			return fmt.Errorf("retention %+v", st)
 		}
 		return nil
@@ -618,10 +619,10 @@ func recordRetentionDeletions(t *testing.T, r *historyRecorder) {
 		t.Fatalf("second complaint: %d %s", again.Status, again.Raw)
 	}
 	eventually(t, 40*time.Second, func() error {
-		if err := r.query(t, g.wfID, workflows.QueryRetention, &st); err != nil {
+		if err := r.query(t, g.wfID, cases.QueryRetention, &st); err != nil {
 			return err
 		}
-		if st.Stage != workflows.StageDeletionOnHold {
+		if st.Stage != cases.StageDeletionOnHold {
 			return fmt.Errorf("retention %+v", st)
 		}
 		return nil
@@ -650,11 +651,11 @@ func (r *historyRecorder) subjectRequest(t *testing.T, body map[string]any) (id,
 	return created.Body["request_id"].(string), created.Body["workflow_id"].(string), due
 }
 
-func (r *historyRecorder) waitRequestStage(t *testing.T, wfID string, want workflows.Stage) {
+func (r *historyRecorder) waitRequestStage(t *testing.T, wfID string, want cases.Stage) {
 	t.Helper()
 	eventually(t, 20*time.Second, func() error {
-		var st workflows.SubjectRequestStatus
-		if err := r.query(t, wfID, workflows.QuerySubjectRequest, &st); err != nil {
+		var st cases.SubjectRequestStatus
+		if err := r.query(t, wfID, cases.QuerySubjectRequest, &st); err != nil {
 			return err
 		}
 		if st.Stage != want {
@@ -677,7 +678,7 @@ func recordAccessRequest(t *testing.T, r *historyRecorder) {
 	p := r.person(t)
 	r.register(t, r.long, p, "citizenship")
 	id, wfID, _ := r.subjectRequest(t, map[string]any{"kind": "access", "identifier": map[string]any{"kind": "national_id", "value": p.NationalID}})
-	r.waitRequestStage(t, wfID, workflows.StageAwaitingIdentity)
+	r.waitRequestStage(t, wfID, cases.StageAwaitingIdentity)
 	evidence := "passport inspected at the desk " + uuid.NewString()[:8]
 	r.secret(evidence)
 	r.postRequest(t, id, "identity", map[string]any{"verified_by": "ch-dsr-1", "evidence": evidence})
@@ -692,7 +693,7 @@ func recordRestriction(t *testing.T, r *historyRecorder) {
 	r.register(t, r.long, p, "citizenship")
 	id, wfID, _ := r.subjectRequest(t, map[string]any{"kind": "restriction", "identifier": map[string]any{"kind": "national_id", "value": p.NationalID},
 		"identity_asserted": map[string]any{"provider": "idporten"}})
-	r.waitRequestStage(t, wfID, workflows.StageRestricted)
+	r.waitRequestStage(t, wfID, cases.StageRestricted)
 	reason := "the complaint is settled " + uuid.NewString()[:8]
 	r.secret(reason)
 	r.postRequest(t, id, "lift", map[string]any{"decision": "lift", "reason": reason, "decided_by": "ch-dsr-4"})
@@ -710,7 +711,7 @@ func recordObjection(t *testing.T, r *historyRecorder) {
 	r.secret(texts...)
 	id, wfID, due := r.subjectRequest(t, map[string]any{"kind": "objection", "identifier": map[string]any{"kind": "national_id", "value": p.NationalID},
 		"grounds": texts[0], "purposes": []string{"research"}})
-	r.waitRequestStage(t, wfID, workflows.StageAwaitingIdentity)
+	r.waitRequestStage(t, wfID, cases.StageAwaitingIdentity)
 	r.postRequest(t, id, "extension", map[string]any{"until": due.Add(14 * 24 * time.Hour).Format(time.RFC3339), "reason": texts[1]})
 	r.postRequest(t, id, "identity", map[string]any{"verified_by": "ch-dsr-2", "evidence": "BankID"})
 	eventually(t, 20*time.Second, func() error {
@@ -759,11 +760,11 @@ func recordCourseCompleted(t *testing.T, r *historyRecorder) {
 func recordCourseWithdrawn(t *testing.T, r *historyRecorder) {
 	id, wfID := r.courseRegistration(t)
 	eventually(t, 10*time.Second, func() error {
-		var st workflows.CourseStatus
-		if err := r.query(t, wfID, workflows.QueryCourse, &st); err != nil {
+		var st cases.CourseStatus
+		if err := r.query(t, wfID, cases.QueryCourse, &st); err != nil {
 			return err
 		}
-		if st.Stage != workflows.StageEventHeld {
+		if st.Stage != cases.StageEventHeld {
 			return fmt.Errorf("stage %s", st.Stage)
 		}
 		return nil
@@ -782,7 +783,7 @@ func recordStatistics(t *testing.T, r *historyRecorder) {
 	ctx := context.Background()
 	start := func(month string) client.WorkflowRun {
 		run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "histories-statistics-" + uuid.NewString(), TaskQueue: r.longQueue},
-			workflows.StatisticsWorkflow, workflows.StatisticsRequest{Month: month})
+			cases.StatisticsWorkflow, cases.StatisticsRequest{Month: month})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -805,9 +806,9 @@ func recordStatistics(t *testing.T, r *historyRecorder) {
 // final result (the duplicate's publication withdrawn, nothing published).
 func recordMerge(t *testing.T, r *historyRecorder) {
 	ctx := context.Background()
-	in := workflows.MergeInput{MergeID: uuid.NewString(), SurvivorID: uuid.NewString(), MergedID: uuid.NewString()}
-	run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.MergeWorkflowID(in.MergeID), TaskQueue: r.longQueue},
-		workflows.MergeWorkflow, in)
+	in := cases.MergeInput{MergeID: uuid.NewString(), SurvivorID: uuid.NewString(), MergedID: uuid.NewString()}
+	run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: cases.MergeWorkflowID(in.MergeID), TaskQueue: r.longQueue},
+		cases.MergeWorkflow, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -822,9 +823,9 @@ func recordMerge(t *testing.T, r *historyRecorder) {
 // candidate without a final result (withdrawn, nothing published).
 func recordCorrection(t *testing.T, r *historyRecorder) {
 	ctx := context.Background()
-	in := workflows.CorrectionInput{CorrectionID: uuid.NewString(), CandidateID: uuid.NewString()}
-	run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.CorrectionWorkflowID(in.CorrectionID), TaskQueue: r.longQueue},
-		workflows.CorrectionWorkflow, in)
+	in := cases.CorrectionInput{CorrectionID: uuid.NewString(), CandidateID: uuid.NewString()}
+	run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: cases.CorrectionWorkflowID(in.CorrectionID), TaskQueue: r.longQueue},
+		cases.CorrectionWorkflow, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -840,7 +841,7 @@ func recordCorrection(t *testing.T, r *historyRecorder) {
 func recordReconciliation(t *testing.T, r *historyRecorder) {
 	ctx := context.Background()
 	run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "histories-reconciliation-" + uuid.NewString(), TaskQueue: r.longQueue},
-		workflows.ReconciliationWorkflow)
+		cases.ReconciliationWorkflow)
 	if err != nil {
 		t.Fatal(err)
 	}

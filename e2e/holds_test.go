@@ -9,9 +9,9 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/worker"
-	"github.com/examflow/examflow/workflows"
 )
 
 // TestOpenCheatingCaseHoldsOnlyWhatItNeeds (T14, T16, T17): a provisional
@@ -66,7 +66,7 @@ func TestOpenCheatingCaseHoldsOnlyWhatItNeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info := d.GetWorkflowExecutionInfo(); info.GetType().GetName() != workflows.LifecycleWorkflow || info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if info := d.GetWorkflowExecutionInfo(); info.GetType().GetName() != cases.LifecycleWorkflow || info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		t.Fatalf("workflow is %s %s, want the lifecycle still running", info.GetType().GetName(), info.GetStatus())
 	}
 

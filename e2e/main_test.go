@@ -23,6 +23,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/identity"
@@ -31,7 +32,6 @@ import (
 	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
-	"github.com/examflow/examflow/workflows"
 )
 
 // env is the running stack shared by the tests of this package.
@@ -122,7 +122,7 @@ func run(m *testing.M) int {
 	defer func() { _ = os.RemoveAll(dir) }()
 
 	sas := map[string]string{}
-	for name, typ := range workflows.SearchAttributes() {
+	for name, typ := range cases.SearchAttributes() {
 		sas[name] = typ.String()
 	}
 	stackLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

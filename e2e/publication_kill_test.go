@@ -20,6 +20,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/workflows"
@@ -218,7 +219,7 @@ func TestWorkerKilledMidPublicationPublishesOnce(t *testing.T) {
 	startWorkerProcess(t, "second worker", bin, workerEnv)
 	t.Log("second worker started")
 	eventually(t, 4*time.Minute, func() error {
-		if st := stageHistory(t, regID); !slices.Contains(st, string(workflows.StagePublished)) {
+		if st := stageHistory(t, regID); !slices.Contains(st, string(cases.StagePublished)) {
 			return fmt.Errorf("stages %v, %d publish requests", st, sim.PublishRequests(key))
 		}
 		return nil
@@ -284,7 +285,7 @@ func TestWorkerKilledMidPublicationPublishesOnce(t *testing.T) {
 	eventually(t, time.Minute, func() error {
 		g := doAt(t, apiSrv.URL, http.MethodGet, url, "", nil, nil)
 		stages, _ := g.Body["stages"].([]any)
-		if g.Status != 200 || !slices.Contains(stages, any(string(workflows.StagePublished))) {
+		if g.Status != 200 || !slices.Contains(stages, any(string(cases.StagePublished))) {
 			return fmt.Errorf("registration view: %d %s", g.Status, g.Raw)
 		}
 		return nil

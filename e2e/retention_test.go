@@ -22,6 +22,7 @@ import (
 
 	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/policy"
@@ -146,7 +147,7 @@ func TestRetentionDeletesEachCategoryOnTime(t *testing.T) {
 	// Address milestone: the address is gone, the results are not.
 	eventually(t, 30*time.Second, func() error {
 		if n := rowCount(t, `SELECT count(*) FROM candidate_addresses WHERE candidate_id = $1`, candID); n != 0 {
-			v, _ := env.temporal.QueryWorkflow(ctx, wfID, "", workflows.QueryRetention)
+			v, _ := env.temporal.QueryWorkflow(ctx, wfID, "", cases.QueryRetention)
 			var st workflows.RetentionStatus
 			if v != nil {
 				_ = v.Get(&st)
@@ -175,12 +176,12 @@ func TestRetentionDeletesEachCategoryOnTime(t *testing.T) {
 	// The final milestone comes while the case is open: it waits and says why.
 	eventually(t, 30*time.Second, func() error {
 		g := doAt(t, rs.url, http.MethodGet, url, "", nil, nil)
-		if g.Body["stage"] != string(workflows.StageDeletionOnHold) {
+		if g.Body["stage"] != string(cases.StageDeletionOnHold) {
 			return fmt.Errorf("stage %v", g.Body["stage"])
 		}
 		return nil
 	})
-	v, err := env.temporal.QueryWorkflow(ctx, wfID, "", workflows.QueryRetention)
+	v, err := env.temporal.QueryWorkflow(ctx, wfID, "", cases.QueryRetention)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +320,7 @@ func TestReconciliationDeletesWhenWorkflowLost(t *testing.T) {
 	}
 
 	// The daily Schedule exists; triggered, it runs the reconciliation.
-	h := env.temporal.ScheduleClient().GetHandle(ctx, workflows.ReconciliationScheduleID)
+	h := env.temporal.ScheduleClient().GetHandle(ctx, cases.ReconciliationScheduleID)
 	desc, err := h.Describe(ctx)
 	if err != nil {
 		t.Fatalf("schedule: %v", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/api"
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/workflows"
 )
@@ -32,7 +33,7 @@ func TestStatisticsSuppressesSmallCells(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	prev := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
-	month := prev.Format(workflows.StatisticsMonthLayout)
+	month := prev.Format(cases.StatisticsMonthLayout)
 	date := prev.AddDate(0, 0, 14).Format(time.DateOnly)
 	centre := uniqueCentre()
 
@@ -69,13 +70,13 @@ func TestStatisticsSuppressesSmallCells(t *testing.T) {
 
 	// The monthly Schedule exists and starts MonthlyStatistics on the
 	// worker's queue; triggered, it materialises the previous month.
-	h := env.temporal.ScheduleClient().GetHandle(ctx, workflows.StatisticsScheduleID)
+	h := env.temporal.ScheduleClient().GetHandle(ctx, cases.StatisticsScheduleID)
 	desc, err := h.Describe(ctx)
 	if err != nil {
 		t.Fatalf("describe the statistics schedule: %v", err)
 	}
 	action, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
-	if !ok || action.Workflow != workflows.StatisticsWorkflow || action.TaskQueue != env.cfg.TaskQueue {
+	if !ok || action.Workflow != cases.StatisticsWorkflow || action.TaskQueue != env.cfg.TaskQueue {
 		t.Fatalf("schedule action = %+v", desc.Schedule.Action)
 	}
 	if next := desc.Info.NextActionTimes; len(next) == 0 || next[0].UTC().Day() != 28 || next[0].UTC().Hour() != 2 {
@@ -117,7 +118,7 @@ func TestStatisticsSuppressesSmallCells(t *testing.T) {
 	view := func(cells []storage.StatCell) []shown {
 		var out []shown
 		for _, c := range cells {
-			if c.Month.Format(workflows.StatisticsMonthLayout) != month || c.TestCentre != centre || c.Part != "test" {
+			if c.Month.Format(cases.StatisticsMonthLayout) != month || c.TestCentre != centre || c.Part != "test" {
 				t.Fatalf("cell outside the filter: %+v", c)
 			}
 			out = append(out, shown{c.TestType, c.Language, c.N, c.Passed, c.Suppressed, c.Coarsened, c.PassedMin, c.PassedMax})
@@ -151,7 +152,7 @@ func TestStatisticsSuppressesSmallCells(t *testing.T) {
 	if again, _ := env.store.Statistics(ctx, filter); !slices.Equal(view(again), want) {
 		t.Fatalf("after the second run: %+v", view(again))
 	}
-	if _, err := acts.MaterialiseStatistics(ctx, now.Format(workflows.StatisticsMonthLayout)); err == nil {
+	if _, err := acts.MaterialiseStatistics(ctx, now.Format(cases.StatisticsMonthLayout)); err == nil {
 		t.Fatal("the current month was materialised before it ended")
 	}
 

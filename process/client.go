@@ -25,8 +25,8 @@ import (
 	sdktally "go.temporal.io/sdk/contrib/tally"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/config"
-	"github.com/examflow/examflow/workflows"
 )
 
 // NewRegistry returns a Prometheus registry with the Go and process collectors.
@@ -140,7 +140,7 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return fmt.Errorf("list search attributes: %w", err)
 	}
 	missing := map[string]enumspb.IndexedValueType{}
-	for name, typ := range workflows.SearchAttributes() {
+	for name, typ := range cases.SearchAttributes() {
 		if have, ok := existing.GetCustomAttributes()[name]; ok {
 			if have != typ {
 				return fmt.Errorf("search attribute %s exists with type %s, want %s", name, have, typ)

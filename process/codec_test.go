@@ -9,7 +9,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/examflow/examflow/workflows"
+	"github.com/examflow/examflow/cases"
 )
 
 func key(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
@@ -115,15 +115,15 @@ func TestCodecDataConverter(t *testing.T) {
 func TestDataConverterRefusesUnsealedArguments(t *testing.T) {
 	c := mustCodec(t, map[string][]byte{"k1": key(1)}, "k1")
 	dc := c.DataConverter()
-	sealed, err := dc.ToPayloads(workflows.Withdrawal{Via: "participant_link"})
+	sealed, err := dc.ToPayloads(cases.Withdrawal{Via: "participant_link"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	plainJSON, err := converter.GetDefaultDataConverter().ToPayloads(workflows.Withdrawal{Via: "participant_link"})
+	plainJSON, err := converter.GetDefaultDataConverter().ToPayloads(cases.Withdrawal{Via: "participant_link"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherKey, err := mustCodec(t, map[string][]byte{"k9": key(9)}, "k9").DataConverter().ToPayloads(workflows.Withdrawal{Via: "participant_link"})
+	otherKey, err := mustCodec(t, map[string][]byte{"k9": key(9)}, "k9").DataConverter().ToPayloads(cases.Withdrawal{Via: "participant_link"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestDataConverterRefusesUnsealedArguments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var w workflows.Withdrawal
+			var w cases.Withdrawal
 			err := dc.FromPayloads(tt.in, &w)
 			if tt.wantErr == "" {
 				if err != nil || w.Via != "participant_link" {
@@ -192,9 +192,9 @@ func BenchmarkDataConverter(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sheet := workflows.AnswerSheet{Part: "test", FormID: "citizenship-test-bench", KeyVersion: 1}
+	sheet := cases.AnswerSheet{Part: "test", FormID: "citizenship-test-bench", KeyVersion: 1}
 	for i := range 36 {
-		sheet.Answers = append(sheet.Answers, workflows.AnswerItem{Item: fmt.Sprintf("q%02d", i+1), Choice: "a"})
+		sheet.Answers = append(sheet.Answers, cases.AnswerItem{Item: fmt.Sprintf("q%02d", i+1), Choice: "a"})
 	}
 	for _, bc := range []struct {
 		name string
@@ -207,7 +207,7 @@ func BenchmarkDataConverter(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var back workflows.AnswerSheet
+				var back cases.AnswerSheet
 				if err := bc.dc.FromPayloads(p, &back); err != nil {
 					b.Fatal(err)
 				}
@@ -232,7 +232,7 @@ func TestCodecBindsPayloadsToTheirWorkflow(t *testing.T) {
 	activityIn := func(id string) converter.DataConverter {
 		return converter.WithDataConverterSerializationContext(dc, converter.ActivitySerializationContext{Namespace: "default", WorkflowID: id, ActivityType: "DeleteParticipant"})
 	}
-	withdrawal := workflows.Withdrawal{Via: "participant_link"}
+	withdrawal := cases.Withdrawal{Via: "participant_link"}
 	forA, err := in("course-registration-A").ToPayloads(withdrawal)
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +249,7 @@ func TestCodecBindsPayloadsToTheirWorkflow(t *testing.T) {
 		relabelled.Metadata[k] = v
 	}
 	relabelled.Metadata["encryption-workflow-id"] = []byte("course-registration-B")
-	scheduled, err := in("monthly-statistics").ToPayloads(workflows.StatisticsRequest{})
+	scheduled, err := in("monthly-statistics").ToPayloads(cases.StatisticsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,8 +272,8 @@ func TestCodecBindsPayloadsToTheirWorkflow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var w workflows.Withdrawal
-			var s workflows.StatisticsRequest
+			var w cases.Withdrawal
+			var s cases.StatisticsRequest
 			var ptr any = &w
 			if tt.in == scheduled {
 				ptr = &s
@@ -306,18 +306,18 @@ func TestCodecWithoutBinding(t *testing.T) {
 	ctx := func(id string) converter.SerializationContext {
 		return converter.WorkflowSerializationContext{WorkflowID: id}
 	}
-	p, err := converter.WithDataConverterSerializationContext(off.DataConverter(), ctx("A")).ToPayloads(workflows.Withdrawal{Via: "x"})
+	p, err := converter.WithDataConverterSerializationContext(off.DataConverter(), ctx("A")).ToPayloads(cases.Withdrawal{Via: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := p.GetPayloads()[0].GetMetadata()["encryption-workflow-id"]; ok {
 		t.Fatal("bound with binding off")
 	}
-	forA, err := converter.WithDataConverterSerializationContext(bound.DataConverter(), ctx("A")).ToPayloads(workflows.Withdrawal{Via: "x"})
+	forA, err := converter.WithDataConverterSerializationContext(bound.DataConverter(), ctx("A")).ToPayloads(cases.Withdrawal{Via: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var w workflows.Withdrawal
+	var w cases.Withdrawal
 	if err := converter.WithDataConverterSerializationContext(off.DataConverter(), ctx("B")).FromPayloads(forA, &w); err == nil {
 		t.Fatal("a payload bound to another workflow was accepted with binding off")
 	}

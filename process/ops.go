@@ -7,15 +7,14 @@ import (
 	"net/http"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // Ready reports whether PostgreSQL and Temporal answer.
@@ -60,10 +59,10 @@ func EnsureSchedules(ctx context.Context, c client.Client, taskQueue string, eve
 		return err
 	}
 	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID:   workflows.ReconciliationScheduleID,
+		ID:   cases.ReconciliationScheduleID,
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
 		Action: &client.ScheduleWorkflowAction{
-			ID: reconciliationActionID, Workflow: workflows.ReconciliationWorkflow, TaskQueue: taskQueue,
+			ID: reconciliationActionID, Workflow: cases.ReconciliationWorkflow, TaskQueue: taskQueue,
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 	})

@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/examflow/examflow/workflows"
+	"github.com/examflow/examflow/cases"
 )
 
 // StatisticsScheduleSpec is when the monthly statistics run: on the 28th
@@ -27,11 +27,11 @@ var StatisticsScheduleSpec = client.ScheduleSpec{Calendars: []client.ScheduleCal
 // does not exist. It is safe to call from every worker at start-up.
 func EnsureStatisticsSchedule(ctx context.Context, c client.Client, taskQueue string) error {
 	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID:   workflows.StatisticsScheduleID,
+		ID:   cases.StatisticsScheduleID,
 		Spec: StatisticsScheduleSpec,
 		Action: &client.ScheduleWorkflowAction{
-			ID: statisticsActionID, Workflow: workflows.StatisticsWorkflow, TaskQueue: taskQueue,
-			Args: []any{workflows.StatisticsRequest{}},
+			ID: statisticsActionID, Workflow: cases.StatisticsWorkflow, TaskQueue: taskQueue,
+			Args: []any{cases.StatisticsRequest{}},
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 	})

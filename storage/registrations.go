@@ -18,7 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
 
-	"github.com/examflow/examflow/workflows"
+	"github.com/examflow/examflow/cases"
 )
 
 // Errors that callers map to HTTP answers.
@@ -135,9 +135,9 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // WorkflowIDFor is the lifecycle workflow ID of a registration
-// (workflows.RegistrationWorkflowID): opaque, no
+// (cases.RegistrationWorkflowID): opaque, no
 // personal data.
-func WorkflowIDFor(id uuid.UUID) string { return workflows.RegistrationWorkflowID(id) }
+func WorkflowIDFor(id uuid.UUID) string { return cases.RegistrationWorkflowID(id) }
 
 func (s *Store) lookup(kind, value string) []byte {
 	m := hmac.New(sha256.New, s.lookupKey)

@@ -9,9 +9,9 @@ import (
 
 	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/appeals"
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // StateOptions configure a StateCollector.
@@ -117,7 +117,7 @@ func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
 var appealStatuses = []string{"open", "county_governor"}
 
 // requestKinds are the kinds of data subject requests.
-var requestKinds = []string{workflows.RequestAccess, workflows.RequestRectification, workflows.RequestRestriction, workflows.RequestObjection}
+var requestKinds = []string{cases.RequestAccess, cases.RequestRectification, cases.RequestRestriction, cases.RequestObjection}
 
 // Collect implements prometheus.Collector: it queries PostgreSQL.
 func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {

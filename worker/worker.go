@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/examflow/examflow/activities"
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/marking"
@@ -80,7 +81,7 @@ func Register(r sdkworker.Registry, d Deps) {
 	if d.Appeals == (config.Appeals{}) {
 		d.Appeals = config.DefaultAppeals()
 	}
-	r.RegisterWorkflowWithOptions(workflows.CandidateLifecycle, workflow.RegisterOptions{Name: workflows.LifecycleWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.CandidateLifecycle, workflow.RegisterOptions{Name: cases.LifecycleWorkflow})
 	reg := &activities.Registration{Store: d.Store}
 	r.RegisterActivityWithOptions(reg.RecordStage, activity.RegisterOptions{Name: workflows.ActivityRecordStage})
 	td := &activities.TestDay{Store: d.Store, Catalogue: d.Catalogue, Config: d.TestDay, Appeals: d.Appeals.Rules(), Logger: d.Logger}
@@ -102,26 +103,26 @@ func Register(r sdkworker.Registry, d Deps) {
 	}
 	pub := &activities.Publication{Store: d.Store, Registry: d.Registry, Identity: d.Identity}
 	r.RegisterActivityWithOptions(pub.PublishResults, activity.RegisterOptions{Name: workflows.ActivityPublishResults})
-	r.RegisterWorkflowWithOptions(workflows.CourseRegistrationFlow, workflow.RegisterOptions{Name: workflows.CourseWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.CourseRegistrationFlow, workflow.RegisterOptions{Name: cases.CourseWorkflow})
 	courses := &activities.Courses{Store: d.Store, Objects: d.Objects, SurveyURL: d.CourseSurveyURL, Logger: d.Logger}
 	r.RegisterActivityWithOptions(courses.CourseStep, activity.RegisterOptions{Name: workflows.ActivityCourseStep})
 	r.RegisterActivityWithOptions(courses.IssueCourseCertificate, activity.RegisterOptions{Name: workflows.ActivityIssueCertificate})
 	r.RegisterActivityWithOptions(courses.SendCourseNews, activity.RegisterOptions{Name: workflows.ActivitySendCourseNews})
 	r.RegisterActivityWithOptions(courses.DeleteCourseParticipant, activity.RegisterOptions{Name: workflows.ActivityDeleteParticipant})
-	r.RegisterWorkflowWithOptions(workflows.SubjectRequest, workflow.RegisterOptions{Name: workflows.SubjectRequestWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.SubjectRequest, workflow.RegisterOptions{Name: cases.SubjectRequestWorkflow})
 	dsr := &activities.SubjectRequests{Store: d.Store, Objects: d.Objects, Publication: pub, Logger: d.Logger}
 	r.RegisterActivityWithOptions(dsr.BuildAccessExport, activity.RegisterOptions{Name: workflows.ActivityBuildAccessExport})
 	r.RegisterActivityWithOptions(dsr.SubjectRequestStep, activity.RegisterOptions{Name: workflows.ActivityRequestStep})
 	r.RegisterActivityWithOptions(dsr.RepublishCandidate, activity.RegisterOptions{Name: workflows.ActivityRepublishCandidate})
-	r.RegisterWorkflowWithOptions(workflows.CandidateMerge, workflow.RegisterOptions{Name: workflows.MergeWorkflow})
-	r.RegisterWorkflowWithOptions(workflows.IdentifierCorrection, workflow.RegisterOptions{Name: workflows.CorrectionWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.CandidateMerge, workflow.RegisterOptions{Name: cases.MergeWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.IdentifierCorrection, workflow.RegisterOptions{Name: cases.CorrectionWorkflow})
 	r.RegisterActivityWithOptions(pub.SettleMergedPublication, activity.RegisterOptions{Name: workflows.ActivitySettleMergedPublication})
-	r.RegisterWorkflowWithOptions(workflows.CandidateAppeal, workflow.RegisterOptions{Name: workflows.AppealWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.CandidateAppeal, workflow.RegisterOptions{Name: cases.AppealWorkflow})
 	ap := &activities.Appeals{Store: d.Store, Catalogue: d.Catalogue, Rules: d.Appeals.Rules(), Logger: d.Logger}
 	r.RegisterActivityWithOptions(ap.AdmitAppeal, activity.RegisterOptions{Name: workflows.ActivityAdmitAppeal})
 	r.RegisterActivityWithOptions(ap.DecideAppeal, activity.RegisterOptions{Name: workflows.ActivityDecideAppeal})
-	r.RegisterWorkflowWithOptions(workflows.CandidateRetention, workflow.RegisterOptions{Name: workflows.RetentionWorkflow})
-	r.RegisterWorkflowWithOptions(workflows.RetentionReconciliation, workflow.RegisterOptions{Name: workflows.ReconciliationWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.CandidateRetention, workflow.RegisterOptions{Name: cases.RetentionWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.RetentionReconciliation, workflow.RegisterOptions{Name: cases.ReconciliationWorkflow})
 	ret := &activities.Retention{Store: d.Store, Objects: d.Objects, Temporal: d.Client, Namespace: d.Namespace, Periods: d.RetentionPeriods,
 		Events: d.RetentionEvents, HoldRecheck: d.TestDay.HoldRecheck, CourseRetention: d.CourseRetention, Logger: d.Logger}
 	for name, fn := range map[string]any{
@@ -136,7 +137,7 @@ func Register(r sdkworker.Registry, d Deps) {
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
-	r.RegisterWorkflowWithOptions(workflows.MonthlyStatistics, workflow.RegisterOptions{Name: workflows.StatisticsWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.MonthlyStatistics, workflow.RegisterOptions{Name: cases.StatisticsWorkflow})
 	stats := &activities.Statistics{Store: d.Store, Logger: d.Logger, MinCell: d.StatisticsMinCell}
 	r.RegisterActivityWithOptions(stats.MaterialiseStatistics, activity.RegisterOptions{Name: workflows.ActivityMaterialiseStatistics})
 }
@@ -185,7 +186,7 @@ func ReconcileOnce(ctx context.Context, d Deps, minAge time.Duration) (int, erro
 	regs, err := d.Store.UnstartedRegistrations(ctx, minAge, 500)
 	errs = append(errs, err)
 	for _, r := range regs {
-		if err := workflows.EnsureLifecycle(ctx, d.Client, d.Store, d.TaskQueue, r.LifecycleStart(), r.WorkflowStarted); err != nil {
+		if err := cases.EnsureLifecycle(ctx, d.Client, d.Store, d.TaskQueue, r.LifecycleStart(), r.WorkflowStarted); err != nil {
 			errs = append(errs, err)
 			break
 		}
@@ -201,8 +202,8 @@ func ReconcileOnce(ctx context.Context, d Deps, minAge time.Duration) (int, erro
 }
 
 // courseTiming is what the worker starts course workflows with.
-func (d Deps) courseTiming() workflows.CourseTiming {
-	return workflows.CourseTiming{Retention: d.CourseRetention, SurveyAfter: d.CourseSurveyAfter, NewsEvery: d.CourseNewsEvery}
+func (d Deps) courseTiming() cases.CourseTiming {
+	return cases.CourseTiming{Retention: d.CourseRetention, SurveyAfter: d.CourseSurveyAfter, NewsEvery: d.CourseNewsEvery}
 }
 
 // reconcileCourses starts the workflow of each unstarted course
@@ -217,7 +218,7 @@ func reconcileCourses(ctx context.Context, d Deps, minAge time.Duration) (int, e
 	for _, r := range list {
 		now := time.Now()
 		if due := policy.CourseDeletionDue(r.ConsentAt, d.CourseRetention); !due.After(now) {
-			del, err := d.Store.DeleteCourseRegistration(ctx, d.Objects, r.ID, workflows.CourseReasonRetentionEnded, now)
+			del, err := d.Store.DeleteCourseRegistration(ctx, d.Objects, r.ID, cases.CourseReasonRetentionEnded, now)
 			if errors.Is(err, storage.ErrNotFound) || (err == nil && !del.Now) {
 				continue // withdrawn or deleted meanwhile
 			}
@@ -228,7 +229,7 @@ func reconcileCourses(ctx context.Context, d Deps, minAge time.Duration) (int, e
 				"course_registration_id", r.ID.String(), "reason", del.Reason, "rows", del.RowsDeleted, "objects", del.ObjectsRemoved)
 			continue
 		}
-		if err := workflows.EnsureCourse(ctx, d.Client, d.Store, d.TaskQueue, r.ID, r.WorkflowID, r.Input(d.courseTiming()), r.Started); err != nil {
+		if err := cases.EnsureCourse(ctx, d.Client, d.Store, d.TaskQueue, r.ID, r.WorkflowID, r.Input(d.courseTiming()), r.Started); err != nil {
 			return n, err
 		}
 		n++
@@ -245,7 +246,7 @@ func reconcileSubjectRequests(ctx context.Context, d Deps, minAge time.Duration)
 	}
 	n := 0
 	for _, r := range list {
-		if err := workflows.EnsureSubjectRequest(ctx, d.Client, d.Store, d.TaskQueue, r.ID, r.WorkflowID,
+		if err := cases.EnsureSubjectRequest(ctx, d.Client, d.Store, d.TaskQueue, r.ID, r.WorkflowID,
 			r.Input(d.SubjectRequestReminders, d.SubjectRequestLiftNotice)); err != nil {
 			return n, err
 		}

@@ -7,37 +7,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/examflow/examflow/appeals"
-	"github.com/google/uuid"
+	"github.com/examflow/examflow/cases"
 )
 
 // fakeDecideAppeal answers a decision the way the DecideAppeal activity
 // does: the first instance's "maintained" goes on to the County Governor;
 // everything else closes the appeal. An upheld formal-error complaint
 // annuls the whole test.
-func fakeDecideAppeal(_ context.Context, in DecideAppealInput) (AppealOutcome, error) {
+func fakeDecideAppeal(_ context.Context, in DecideAppealInput) (cases.AppealOutcome, error) {
 	switch in.Decision.Decision {
 	case appeals.Maintained:
-		return AppealOutcome{Status: "county_governor", Stage: StageAppealCountyGovernor}, nil
+		return cases.AppealOutcome{Status: "county_governor", Stage: cases.StageAppealCountyGovernor}, nil
 	case appeals.Upheld:
-		out := AppealOutcome{Status: appeals.Upheld, Closed: true, Stage: StageAppealUpheld}
+		out := cases.AppealOutcome{Status: appeals.Upheld, Closed: true, Stage: cases.StageAppealUpheld}
 		if in.Admission.Kind == string(appeals.FormalError) {
 			out.ResultsChanged, out.AnnulledAll = true, true
 		}
 		return out, nil
 	case appeals.Reassessed:
-		return AppealOutcome{Status: appeals.Reassessed, Closed: true, Stage: StageAppealReassessed, ResultsChanged: true}, nil
+		return cases.AppealOutcome{Status: appeals.Reassessed, Closed: true, Stage: cases.StageAppealReassessed, ResultsChanged: true}, nil
 	}
-	return AppealOutcome{Status: appeals.Rejected, Closed: true, Stage: StageAppealRejected}, nil
+	return cases.AppealOutcome{Status: appeals.Rejected, Closed: true, Stage: cases.StageAppealRejected}, nil
 }
 
 func registerAppealFakes(env *testsuite.TestWorkflowEnvironment, adm AppealAdmission) {
-	env.RegisterWorkflowWithOptions(CandidateAppeal, workflow.RegisterOptions{Name: AppealWorkflow})
+	env.RegisterWorkflowWithOptions(CandidateAppeal, workflow.RegisterOptions{Name: cases.AppealWorkflow})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ AdmitAppealInput) (AppealAdmission, error) {
 		return adm, nil
 	}, activity.RegisterOptions{Name: ActivityAdmitAppeal})
@@ -54,39 +55,39 @@ type appealStep struct {
 // stage after each decision, decisions from the wrong instance refused, and
 // the outcome the parent receives.
 func TestAppealRoutes(t *testing.T) {
-	decision := func(instance, d string) AppealDecision {
-		return AppealDecision{Instance: instance, Decision: d, Reasons: "reasons", DecidedBy: "ch-1"}
+	decision := func(instance, d string) cases.AppealDecision {
+		return cases.AppealDecision{Instance: instance, Decision: d, Reasons: "reasons", DecidedBy: "ch-1"}
 	}
 	tests := []struct {
 		name   string
 		adm    AppealAdmission
 		steps  []appealStep
-		stages []Stage
+		stages []cases.Stage
 		status string
 	}{
 		{"formal error upheld by the test centre", AppealAdmission{Kind: "formal_error", FirstInstance: appeals.InstanceTestCentre}, []appealStep{
-			{UpdateAppealDecision, decision(appeals.InstanceCountyGovernor, appeals.Upheld), true},
-			{UpdateAppealDecision, decision(appeals.InstanceTestCentre, appeals.Maintained), true},
-			{UpdateReassessment, Reassessment{Assessor: "e9", Level: "A1"}, true},
-			{UpdateAppealDecision, decision(appeals.InstanceTestCentre, appeals.Upheld), false},
-		}, []Stage{StageAppealAtTestCentre, StageAppealUpheld}, appeals.Upheld},
+			{cases.UpdateAppealDecision, decision(appeals.InstanceCountyGovernor, appeals.Upheld), true},
+			{cases.UpdateAppealDecision, decision(appeals.InstanceTestCentre, appeals.Maintained), true},
+			{cases.UpdateReassessment, cases.Reassessment{Assessor: "e9", Level: "A1"}, true},
+			{cases.UpdateAppealDecision, decision(appeals.InstanceTestCentre, appeals.Upheld), false},
+		}, []cases.Stage{cases.StageAppealAtTestCentre, cases.StageAppealUpheld}, appeals.Upheld},
 		{"appeal against cheating to the County Governor", AppealAdmission{Kind: "decision_appeal", Against: "cheating", FirstInstance: appeals.InstanceFirstInstance}, []appealStep{
-			{UpdateAppealDecision, decision(appeals.InstanceCountyGovernor, appeals.Rejected), true},
-			{UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Rejected), true},
-			{UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Maintained), false},
-			{UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Upheld), true},
-			{UpdateAppealDecision, AppealDecision{Instance: appeals.InstanceCountyGovernor, Decision: appeals.Rejected}, true},
-			{UpdateAppealDecision, decision(appeals.InstanceCountyGovernor, appeals.Rejected), false},
-		}, []Stage{StageAppealFirstInstance, StageAppealCountyGovernor, StageAppealRejected}, appeals.Rejected},
+			{cases.UpdateAppealDecision, decision(appeals.InstanceCountyGovernor, appeals.Rejected), true},
+			{cases.UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Rejected), true},
+			{cases.UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Maintained), false},
+			{cases.UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Upheld), true},
+			{cases.UpdateAppealDecision, cases.AppealDecision{Instance: appeals.InstanceCountyGovernor, Decision: appeals.Rejected}, true},
+			{cases.UpdateAppealDecision, decision(appeals.InstanceCountyGovernor, appeals.Rejected), false},
+		}, []cases.Stage{cases.StageAppealFirstInstance, cases.StageAppealCountyGovernor, cases.StageAppealRejected}, appeals.Rejected},
 		{"first instance upholds", AppealAdmission{Kind: "decision_appeal", Against: "quarantine", FirstInstance: appeals.InstanceFirstInstance}, []appealStep{
-			{UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Upheld), false},
-		}, []Stage{StageAppealFirstInstance, StageAppealUpheld}, appeals.Upheld},
+			{cases.UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Upheld), false},
+		}, []cases.Stage{cases.StageAppealFirstInstance, cases.StageAppealUpheld}, appeals.Upheld},
 		{"writing re-assessment", AppealAdmission{Kind: "writing_reassessment", Part: "writing", FirstInstance: appeals.InstanceReassessment, Levels: []string{"A1", "A2", "B1"}}, []appealStep{
-			{UpdateAppealDecision, decision(appeals.InstanceTestCentre, appeals.Upheld), true},
-			{UpdateReassessment, Reassessment{Assessor: "e9", Level: "C1"}, true},
-			{UpdateReassessment, Reassessment{Level: "A2"}, true},
-			{UpdateReassessment, Reassessment{Assessor: "e9", Level: "A2"}, false},
-		}, []Stage{StageAppealReassessment, StageAppealReassessed}, appeals.Reassessed},
+			{cases.UpdateAppealDecision, decision(appeals.InstanceTestCentre, appeals.Upheld), true},
+			{cases.UpdateReassessment, cases.Reassessment{Assessor: "e9", Level: "C1"}, true},
+			{cases.UpdateReassessment, cases.Reassessment{Level: "A2"}, true},
+			{cases.UpdateReassessment, cases.Reassessment{Assessor: "e9", Level: "A2"}, false},
+		}, []cases.Stage{cases.StageAppealReassessment, cases.StageAppealReassessed}, appeals.Reassessed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,15 +115,15 @@ func TestAppealRoutes(t *testing.T) {
 			if err := env.GetWorkflowError(); err != nil {
 				t.Fatal(err)
 			}
-			var out AppealOutcome
+			var out cases.AppealOutcome
 			if err := env.GetWorkflowResult(&out); err != nil {
 				t.Fatal(err)
 			}
-			v, err := env.QueryWorkflow(QueryAppeal)
+			v, err := env.QueryWorkflow(cases.QueryAppeal)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var st AppealStatus
+			var st cases.AppealStatus
 			if err := v.Get(&st); err != nil {
 				t.Fatal(err)
 			}
@@ -145,40 +146,40 @@ func TestOpenAppealKeepsTheResultFromBecomingFinal(t *testing.T) {
 	f.register(env)
 	registerAppealFakes(env, AppealAdmission{Kind: "formal_error", FirstInstance: appeals.InstanceTestCentre, TestType: "citizenship"})
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(UpdateSubmitAnswerSheet, "u1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {}}, sheet("q1", "q2", "q3"))
+		env.UpdateWorkflow(cases.UpdateSubmitAnswerSheet, "u1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {}}, sheet("q1", "q2", "q3"))
 	}, time.Minute)
-	var ref AppealRef
+	var ref cases.AppealRef
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(UpdateLodgeAppeal, "appeal-1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
+		env.UpdateWorkflow(cases.UpdateLodgeAppeal, "appeal-1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
 			OnComplete: func(v any, err error) {
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				switch r := v.(type) {
-				case AppealRef:
+				case cases.AppealRef:
 					ref = r
-				case *AppealRef:
+				case *cases.AppealRef:
 					ref = *r
 				default:
 					t.Errorf("lodge-appeal returned %T", v)
 				}
-			}}, AppealRequest{Kind: "formal_error"})
+			}}, cases.AppealRequest{Kind: "formal_error"})
 	}, time.Hour)
 	env.RegisterDelayedCallback(func() {
-		if ref.WorkflowID == "" || ref.Stage != StageAppealAtTestCentre {
+		if ref.WorkflowID == "" || ref.Stage != cases.StageAppealAtTestCentre {
 			t.Errorf("appeal ref %+v", ref)
 		}
 		if f.count(ActivityPlanRetention) != 0 || f.count(ActivityPublishResults) != 0 {
 			t.Error("the result became final while an appeal was open")
 		}
-		err := env.UpdateWorkflowByID(ref.WorkflowID, UpdateAppealDecision, "d1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
-			OnComplete: func(any, error) {}}, AppealDecision{Instance: appeals.InstanceTestCentre, Decision: appeals.Upheld, Reasons: "the machine froze", DecidedBy: "tc-1"})
+		err := env.UpdateWorkflowByID(ref.WorkflowID, cases.UpdateAppealDecision, "d1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
+			OnComplete: func(any, error) {}}, cases.AppealDecision{Instance: appeals.InstanceTestCentre, Decision: appeals.Upheld, Reasons: "the machine froze", DecidedBy: "tc-1"})
 		if err != nil {
 			t.Error(err)
 		}
 	}, 40*24*time.Hour)
-	env.ExecuteWorkflow(CandidateLifecycle, LifecycleInput{RegistrationID: uuid.NewString()})
+	env.ExecuteWorkflow(CandidateLifecycle, cases.LifecycleInput{RegistrationID: uuid.NewString()})
 	var can *workflow.ContinueAsNewError
 	if err := env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("workflow ended with %v, want continue-as-new", err)
@@ -187,7 +188,7 @@ func TestOpenAppealKeepsTheResultFromBecomingFinal(t *testing.T) {
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &plan); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(plan.Stages, []Stage{StageRegistered, StageResult, StageAnnulled, StagePublished}) {
+	if !slices.Equal(plan.Stages, []cases.Stage{cases.StageRegistered, cases.StageResult, cases.StageAnnulled, cases.StagePublished}) {
 		t.Fatalf("stages %v", plan.Stages)
 	}
 	if f.count(ActivityPublishResults) != 1 {
@@ -220,20 +221,20 @@ func TestRetentionTakesALateAppealAndRepublishes(t *testing.T) {
 	}, activity.RegisterOptions{Name: ActivityDeleteCategory})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ string) error { return nil }, activity.RegisterOptions{Name: ActivityDeleteHistories})
 
-	var ref AppealRef
+	var ref cases.AppealRef
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(UpdateLodgeAppeal, "late-1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
+		env.UpdateWorkflow(cases.UpdateLodgeAppeal, "late-1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
 			OnComplete: func(v any, err error) {
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				ref = v.(AppealRef)
-			}}, AppealRequest{Kind: "writing_reassessment", LateAcceptance: &LateAcceptance{AcceptedBy: "ch-1", Reason: "ill"}})
+				ref = v.(cases.AppealRef)
+			}}, cases.AppealRequest{Kind: "writing_reassessment", LateAcceptance: &cases.LateAcceptance{AcceptedBy: "ch-1", Reason: "ill"}})
 	}, time.Hour)
 	env.RegisterDelayedCallback(func() {
-		if err := env.UpdateWorkflowByID(ref.WorkflowID, UpdateReassessment, "r1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
-			OnComplete: func(any, error) {}}, Reassessment{Assessor: "e9", Level: "A1"}); err != nil {
+		if err := env.UpdateWorkflowByID(ref.WorkflowID, cases.UpdateReassessment, "r1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
+			OnComplete: func(any, error) {}}, cases.Reassessment{Assessor: "e9", Level: "A1"}); err != nil {
 			t.Error(err)
 		}
 	}, 10*24*time.Hour)

@@ -9,6 +9,8 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/examflow/examflow/cases"
 )
 
 // TestCourseRegistrationFlow: with time skipping, a completed participant
@@ -21,18 +23,18 @@ func TestCourseRegistrationFlow(t *testing.T) {
 		name       string
 		withdrawAt time.Duration
 		wantSteps  []string
-		wantStages []Stage
+		wantStages []cases.Stage
 		wantReason string
 		wantDelete time.Duration // after start
 	}{
 		{"completed, surveyed, deleted after 24 months", 0,
 			[]string{"event_held", "completed", "certificate", "survey"},
-			[]Stage{StageCourseRegistered, StageEventHeld, StageCourseCompleted, StageSurveyInvited, StageCourseDeleted},
-			CourseReasonRetentionEnded, start.AddDate(2, 0, 0).Sub(start)},
+			[]cases.Stage{cases.StageCourseRegistered, cases.StageEventHeld, cases.StageCourseCompleted, cases.StageSurveyInvited, cases.StageCourseDeleted},
+			cases.CourseReasonRetentionEnded, start.AddDate(2, 0, 0).Sub(start)},
 		{"consent withdrawn after the course", 40 * 24 * time.Hour,
 			[]string{"event_held", "completed", "certificate", "survey"},
-			[]Stage{StageCourseRegistered, StageEventHeld, StageCourseCompleted, StageSurveyInvited, StageConsentWithdrawn},
-			CourseReasonWithdrawn, 40 * 24 * time.Hour},
+			[]cases.Stage{cases.StageCourseRegistered, cases.StageEventHeld, cases.StageCourseCompleted, cases.StageSurveyInvited, cases.StageConsentWithdrawn},
+			cases.CourseReasonWithdrawn, 40 * 24 * time.Hour},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,41 +63,41 @@ func TestCourseRegistrationFlow(t *testing.T) {
 				news++
 				return nil
 			}, activity.RegisterOptions{Name: ActivitySendCourseNews})
-			env.RegisterActivityWithOptions(func(_ context.Context, in DeleteParticipantInput) (WithdrawalConfirmation, error) {
+			env.RegisterActivityWithOptions(func(_ context.Context, in DeleteParticipantInput) (cases.WithdrawalConfirmation, error) {
 				mu.Lock()
 				defer mu.Unlock()
 				reasons = append(reasons, in.Reason)
 				deletedAt = env.Now()
-				return WithdrawalConfirmation{DeletedAt: env.Now(), RowsDeleted: 3}, nil
+				return cases.WithdrawalConfirmation{DeletedAt: env.Now(), RowsDeleted: 3}, nil
 			}, activity.RegisterOptions{Name: ActivityDeleteParticipant})
 			env.RegisterDelayedCallback(func() {
-				env.UpdateWorkflow(UpdateCompleteCourse, "early", &testsuite.TestUpdateCallback{OnAccept: func() { t.Error("completed before the event") },
-					OnReject: func(error) {}, OnComplete: func(any, error) {}}, Completion{CompletedBy: "ca-1"})
+				env.UpdateWorkflow(cases.UpdateCompleteCourse, "early", &testsuite.TestUpdateCallback{OnAccept: func() { t.Error("completed before the event") },
+					OnReject: func(error) {}, OnComplete: func(any, error) {}}, cases.Completion{CompletedBy: "ca-1"})
 			}, time.Hour)
 			env.RegisterDelayedCallback(func() {
-				env.UpdateWorkflow(UpdateCompleteCourse, "c1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
-					OnComplete: func(any, error) {}}, Completion{CompletedBy: "ca-1"})
+				env.UpdateWorkflow(cases.UpdateCompleteCourse, "c1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
+					OnComplete: func(any, error) {}}, cases.Completion{CompletedBy: "ca-1"})
 			}, 10*24*time.Hour)
 			if tc.withdrawAt > 0 {
 				env.RegisterDelayedCallback(func() {
-					env.UpdateWorkflow(UpdateWithdrawConsent, "w1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
+					env.UpdateWorkflow(cases.UpdateWithdrawConsent, "w1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
 						OnComplete: func(v any, err error) {
 							if err != nil {
 								t.Error(err)
 							}
-						}}, Withdrawal{Via: "participant_link"})
+						}}, cases.Withdrawal{Via: "participant_link"})
 				}, tc.withdrawAt)
 			}
-			env.ExecuteWorkflow(CourseRegistrationFlow, CourseInput{RegistrationID: "00000000-0000-0000-0000-000000000007", CourseType: "customs_basics",
+			env.ExecuteWorkflow(CourseRegistrationFlow, cases.CourseInput{RegistrationID: "00000000-0000-0000-0000-000000000007", CourseType: "customs_basics",
 				EventEnds: start.Add(7 * 24 * time.Hour), DeleteAt: start.AddDate(2, 0, 0), SurveyAfter: 24 * time.Hour, NewsEvery: 30 * 24 * time.Hour})
 			if err := env.GetWorkflowError(); err != nil {
 				t.Fatal(err)
 			}
-			v, err := env.QueryWorkflow(QueryCourse)
+			v, err := env.QueryWorkflow(cases.QueryCourse)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var st CourseStatus
+			var st cases.CourseStatus
 			_ = v.Get(&st)
 			if !slices.Equal(steps, tc.wantSteps) || !slices.Equal(st.Stages, tc.wantStages) || !slices.Equal(reasons, []string{tc.wantReason}) {
 				t.Fatalf("steps %v stages %v deletions %v", steps, st.Stages, reasons)

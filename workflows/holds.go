@@ -4,8 +4,9 @@ import (
 	"slices"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/examflow/examflow/cases"
 )
 
 // Legal holds with an end (docs/retention.md, "Legal holds"). A legal hold
@@ -26,11 +27,6 @@ const (
 	// default.
 	DefaultCheatingEscalateAfter = 30 * 24 * time.Hour
 )
-
-// CheatingEscalatedKey is true while the registration's provisional
-// cheating case is undecided past its escalation time: the case handlers'
-// queue in the Temporal UI (CheatingEscalated=true).
-var CheatingEscalatedKey = temporal.NewSearchAttributeKeyBool("CheatingEscalated")
 
 // EscalateCheatingCaseInput escalates a registration's undecided cheating
 // case: opaque IDs and times only.
@@ -93,14 +89,14 @@ func (l *lifecycle) watchCheatingCase(ctx workflow.Context) {
 		if err != nil || l.cheatingDecided {
 			return
 		}
-		if workflow.UpsertTypedSearchAttributes(ctx, CheatingEscalatedKey.ValueSet(true)) != nil {
+		if workflow.UpsertTypedSearchAttributes(ctx, cases.CheatingEscalatedKey.ValueSet(true)) != nil {
 			return
 		}
 		l.status.CheatingEscalated = true
 		if workflow.Await(ctx, func() bool { return l.cheatingDecided }) != nil {
 			return
 		}
-		if workflow.UpsertTypedSearchAttributes(ctx, CheatingEscalatedKey.ValueSet(false)) == nil {
+		if workflow.UpsertTypedSearchAttributes(ctx, cases.CheatingEscalatedKey.ValueSet(false)) == nil {
 			l.status.CheatingEscalated = false
 		}
 	})

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/examflow/examflow/cases"
 )
 
 // escalationMark is one change of the CheatingEscalated search attribute.
@@ -44,26 +46,26 @@ func TestOpenCheatingCaseHoldsNeitherAddressNorPaymentStatusAndIsEscalated(t *te
 		wantEscalatedAt time.Time
 		// wantMarks are the CheatingEscalated values set, in order.
 		wantMarks      []bool
-		wantStage      Stage
+		wantStage      cases.Stage
 		wantEscalation bool
 	}{
 		{
 			name: "undecided for years, default escalation time", checkAt: payment.Add(day),
 			wantDeleted: []Milestone{{"address", address}, {"payment_status", payment}}, wantEscalatedAt: reported.Add(30 * day),
-			wantMarks: []bool{true}, wantStage: StageTested, wantEscalation: true,
+			wantMarks: []bool{true}, wantStage: cases.StageTested, wantEscalation: true,
 		},
 		{
 			name: "undecided, escalated after the configured week", escalateAfter: 7 * day, checkAt: address.Add(day),
 			wantDeleted: []Milestone{{"address", address}}, wantEscalatedAt: reported.Add(7 * day),
-			wantMarks: []bool{true}, wantStage: StageTested, wantEscalation: true,
+			wantMarks: []bool{true}, wantStage: cases.StageTested, wantEscalation: true,
 		},
 		{
 			name: "decided within the time, not escalated", escalateAfter: 7 * day, decideAt: reported.Add(5 * day), checkAt: reported.Add(8 * day),
-			wantStage: StageResult,
+			wantStage: cases.StageResult,
 		},
 		{
 			name: "decided after its escalation, no longer shown as escalated", escalateAfter: 7 * day, decideAt: reported.Add(10 * day), checkAt: reported.Add(11 * day),
-			wantEscalatedAt: reported.Add(7 * day), wantMarks: []bool{true, false}, wantStage: StageResult,
+			wantEscalatedAt: reported.Add(7 * day), wantMarks: []bool{true, false}, wantStage: cases.StageResult,
 		},
 	}
 	for _, tt := range tests {
@@ -84,7 +86,7 @@ func TestOpenCheatingCaseHoldsNeitherAddressNorPaymentStatusAndIsEscalated(t *te
 					t.Errorf("upsert of %T", args.Get(0))
 					return
 				}
-				if v, ok := sa.GetBool(CheatingEscalatedKey); ok {
+				if v, ok := sa.GetBool(cases.CheatingEscalatedKey); ok {
 					mu.Lock()
 					marks = append(marks, escalationMark{env.Now(), v})
 					mu.Unlock()
@@ -95,16 +97,18 @@ func TestOpenCheatingCaseHoldsNeitherAddressNorPaymentStatusAndIsEscalated(t *te
 					OnAccept: func() {}, OnReject: func(err error) { t.Errorf("%s refused: %v", name, err) }, OnComplete: func(any, error) {},
 				}, arg)
 			}
-			env.RegisterDelayedCallback(func() { update(UpdateReportDiscrepancy, Discrepancy{Kind: DiscrepancyProvisionalCheating}) }, reported.Sub(start))
-			env.RegisterDelayedCallback(func() { update(UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3")) }, 2*time.Hour)
+			env.RegisterDelayedCallback(func() {
+				update(cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyProvisionalCheating})
+			}, reported.Sub(start))
+			env.RegisterDelayedCallback(func() { update(cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3")) }, 2*time.Hour)
 			if !tt.decideAt.IsZero() {
 				env.RegisterDelayedCallback(func() {
-					update(UpdateCheatingDecision, CheatingDecision{Decision: CheatingDismissed, Reasons: "no evidence", DecidedBy: "ch-1"})
+					update(cases.UpdateCheatingDecision, cases.CheatingDecision{Decision: cases.CheatingDismissed, Reasons: "no evidence", DecidedBy: "ch-1"})
 				}, tt.decideAt.Sub(start))
 			}
-			var st LifecycleStatus
+			var st cases.LifecycleStatus
 			env.RegisterDelayedCallback(func() {
-				v, err := env.QueryWorkflow(QueryStatus)
+				v, err := env.QueryWorkflow(cases.QueryStatus)
 				if err != nil {
 					t.Fatalf("query: %v", err)
 				}
@@ -113,7 +117,7 @@ func TestOpenCheatingCaseHoldsNeitherAddressNorPaymentStatusAndIsEscalated(t *te
 				}
 				env.CancelWorkflow()
 			}, tt.checkAt.Sub(start))
-			env.ExecuteWorkflow(CandidateLifecycle, LifecycleInput{RegistrationID: uuid.NewString()})
+			env.ExecuteWorkflow(CandidateLifecycle, cases.LifecycleInput{RegistrationID: uuid.NewString()})
 
 			if st.Stage != tt.wantStage || st.CheatingEscalated != tt.wantEscalation {
 				t.Errorf("status %s, escalated %v; want %s, escalated %v", st.Stage, st.CheatingEscalated, tt.wantStage, tt.wantEscalation)

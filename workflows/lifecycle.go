@@ -12,43 +12,21 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/examflow/examflow/cases"
 )
 
 // Names that integrations and the Temporal UI see.
 const (
-	// LifecycleWorkflow is the workflow type of a registration's lifecycle.
-	LifecycleWorkflow = "CandidateLifecycle"
-	// RetentionWorkflow is the type of its retention phase (same workflow ID).
-	RetentionWorkflow = "CandidateRetention"
-	// QueryStatus returns a LifecycleStatus.
-	QueryStatus = "status"
 	// ActivityRecordStage is the activity that writes a stage to PostgreSQL.
 	ActivityRecordStage = "RecordStage"
 )
 
-// LifecycleInput is the only input of the lifecycle workflow: the
-// registration's UUID. Everything else is read through activities.
-type LifecycleInput struct {
-	RegistrationID string `json:"registration_id"`
-}
-
-// LifecycleStatus answers the status query. It carries statuses only, no
-// scores or levels.
-type LifecycleStatus struct {
-	Stage  Stage        `json:"stage"`
-	Since  time.Time    `json:"since"`
-	Stages []Stage      `json:"stages"`
-	Parts  []PartStatus `json:"parts,omitempty"`
-	// CheatingEscalated: the provisional cheating case is undecided past
-	// its escalation time and was escalated to case handlers.
-	CheatingEscalated bool `json:"cheating_escalated,omitempty"`
-}
-
 // RecordStageInput is the input of the RecordStage activity.
 type RecordStageInput struct {
-	RegistrationID string    `json:"registration_id"`
-	Stage          Stage     `json:"stage"`
-	At             time.Time `json:"at"`
+	RegistrationID string      `json:"registration_id"`
+	Stage          cases.Stage `json:"stage"`
+	At             time.Time   `json:"at"`
 }
 
 type partRun struct {
@@ -58,16 +36,16 @@ type partRun struct {
 	resultID    string
 	reviewID    string
 	reviewDue   time.Time
-	assessments map[string]Assessment
+	assessments map[string]cases.Assessment
 }
 
 type lifecycle struct {
-	in     LifecycleInput
-	status LifecycleStatus
-	stage  Stage
+	in     cases.LifecycleInput
+	status cases.LifecycleStatus
+	stage  cases.Stage
 	// entering is the stage being recorded before it is shown
 	// (ChangeStageRecordedBeforeShown), so a second entry waits for none.
-	entering Stage
+	entering cases.Stage
 	ctx      *RegistrationContext
 	parts    []*partRun
 	dirty    bool
@@ -110,12 +88,12 @@ func activityOptions(ctx workflow.Context, attempts int32) workflow.Context {
 
 // CandidateLifecycle drives one registration from registration through the
 // test day, marking, review and assessment to the result.
-func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
+func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 	if _, err := uuid.Parse(in.RegistrationID); err != nil {
-		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", ErrorInvalidInput, err)
+		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", cases.ErrorInvalidInput, err)
 	}
 	l := &lifecycle{in: in, now: func() time.Time { return workflow.Now(ctx) }}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (LifecycleStatus, error) {
+	if err := workflow.SetQueryHandler(ctx, cases.QueryStatus, func() (cases.LifecycleStatus, error) {
 		return l.snapshot(), nil
 	}); err != nil {
 		return fmt.Errorf("set query handler: %w", err)
@@ -126,10 +104,10 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 	// An appeal that arrives while the registration is loading waits for it.
 	desk := &appealDesk{registrationID: in.RegistrationID, ready: func() bool { return l.ctx != nil }, closed: l.appealClosed}
 	if err := desk.register(ctx); err != nil {
-		return fmt.Errorf("set update handler %s: %w", UpdateLodgeAppeal, err)
+		return fmt.Errorf("set update handler %s: %w", cases.UpdateLodgeAppeal, err)
 	}
 	ctx = activityOptions(ctx, 0)
-	if err := l.enter(ctx, StageRegistered); err != nil {
+	if err := l.enter(ctx, cases.StageRegistered); err != nil {
 		return err
 	}
 	var rc RegistrationContext
@@ -138,7 +116,7 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 	}
 	l.ctx = &rc
 	for _, p := range rc.Parts {
-		l.parts = append(l.parts, &partRun{info: p, status: PartAwaiting, assessments: map[string]Assessment{}})
+		l.parts = append(l.parts, &partRun{info: p, status: cases.PartAwaiting, assessments: map[string]cases.Assessment{}})
 	}
 	if workflow.GetVersion(ctx, ChangeHoldsWithAnEnd, workflow.DefaultVersion, 1) == 1 {
 		l.holdsWithAnEnd = true
@@ -185,7 +163,7 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 		return fmt.Errorf("publish results: %w", err)
 	}
 	if pub.Published {
-		if err := l.enter(ctx, StagePublished); err != nil {
+		if err := l.enter(ctx, cases.StagePublished); err != nil {
 			return err
 		}
 	}
@@ -194,15 +172,15 @@ func CandidateLifecycle(ctx workflow.Context, in LifecycleInput) error {
 		return fmt.Errorf("plan retention: %w", err)
 	}
 	plan.Stages = l.status.Stages
-	return workflow.NewContinueAsNewError(ctx, RetentionWorkflow, plan)
+	return workflow.NewContinueAsNewError(ctx, cases.RetentionWorkflow, plan)
 }
 
 // appealClosed applies a finished appeal to the parts: annulled parts end
 // annulled; changed results are read from PostgreSQL when published.
-func (l *lifecycle) appealClosed(_ workflow.Context, out AppealOutcome) {
+func (l *lifecycle) appealClosed(_ workflow.Context, out cases.AppealOutcome) {
 	for _, p := range l.parts {
 		if out.AnnulledAll || slices.Contains(out.AnnulledParts, p.info.Name) {
-			p.status, p.reasons, p.reviewID = PartAnnulled, nil, ""
+			p.status, p.reasons, p.reviewID = cases.PartAnnulled, nil, ""
 		}
 	}
 	l.dirty = true
@@ -210,7 +188,7 @@ func (l *lifecycle) appealClosed(_ workflow.Context, out AppealOutcome) {
 
 // closed reports whether the test day has ended for every part.
 func (l *lifecycle) closed() bool {
-	return l.stage == StageResult || l.stage == StageAbsent || l.stage == StageAnnulled
+	return l.stage == cases.StageResult || l.stage == cases.StageAbsent || l.stage == cases.StageAnnulled
 }
 
 // advance does the work the last events made due: marking, assessments,
@@ -218,7 +196,7 @@ func (l *lifecycle) closed() bool {
 func (l *lifecycle) advance(ctx workflow.Context) error {
 	for _, p := range l.parts {
 		switch {
-		case p.status == PartSubmitted:
+		case p.status == cases.PartSubmitted:
 			var out MarkOutcome
 			if err := workflow.ExecuteActivity(ctx, ActivityMarkPart, MarkPartInput{RegistrationID: l.in.RegistrationID, Part: p.info.Name}).Get(ctx, &out); err != nil {
 				return fmt.Errorf("mark %s: %w", p.info.Name, err)
@@ -229,19 +207,19 @@ func (l *lifecycle) advance(ctx workflow.Context) error {
 					return err
 				}
 			} else {
-				p.status = PartDecided
+				p.status = cases.PartDecided
 			}
-		case p.status == PartAssessing && len(p.assessments) >= 2:
-			ex, ext := p.assessments[RoleExaminer], p.assessments[RoleExternalExaminer]
+		case p.status == cases.PartAssessing && len(p.assessments) >= 2:
+			ex, ext := p.assessments[cases.RoleExaminer], p.assessments[cases.RoleExternalExaminer]
 			if ex.Level == ext.Level {
 				if err := l.decideAssessed(ctx, p, ex.Level, "examiners", ""); err != nil {
 					return err
 				}
 			} else {
-				p.status = PartDisputed
+				p.status = cases.PartDisputed
 			}
-		case p.status == PartDisputed:
-			if third, ok := p.assessments[RoleThirdExaminer]; ok {
+		case p.status == cases.PartDisputed:
+			if third, ok := p.assessments[cases.RoleThirdExaminer]; ok {
 				if err := l.decideAssessed(ctx, p, third.Level, "examiners", "settled by a third examiner"); err != nil {
 					return err
 				}
@@ -258,7 +236,7 @@ func (l *lifecycle) decideAssessed(ctx workflow.Context, p *partRun, level, by, 
 	if err != nil {
 		return fmt.Errorf("decide %s: %w", p.info.Name, err)
 	}
-	p.status = PartDecided
+	p.status = cases.PartDecided
 	return nil
 }
 
@@ -272,13 +250,13 @@ func (l *lifecycle) openReview(ctx workflow.Context, p *partRun, reasons []strin
 	if err != nil {
 		return fmt.Errorf("open review of %s: %w", p.info.Name, err)
 	}
-	p.status, p.reasons, p.reviewID, p.reviewDue = PartHeld, reasons, ref.ReviewID, due
+	p.status, p.reasons, p.reviewID, p.reviewDue = cases.PartHeld, reasons, ref.ReviewID, due
 	reviewID := ref.ReviewID
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		if err := workflow.Sleep(ctx, l.ctx.ReviewReminder); err != nil {
 			return
 		}
-		if p.status == PartHeld && p.reviewID == reviewID {
+		if p.status == cases.PartHeld && p.reviewID == reviewID {
 			// The activity retries by its policy; the review stays open either way.
 			_ = workflow.ExecuteActivity(ctx, ActivityRemindReview, ReviewRef{ReviewID: reviewID}).Get(ctx, nil)
 		}
@@ -293,66 +271,66 @@ func (l *lifecycle) nextStage(ctx workflow.Context) error {
 	var due time.Time
 	for _, p := range l.parts {
 		switch p.status {
-		case PartHeld:
+		case cases.PartHeld:
 			held++
 			if due.IsZero() || p.reviewDue.Before(due) {
 				due = p.reviewDue
 			}
-		case PartAbsent:
+		case cases.PartAbsent:
 			absent++
-		case PartAnnulled:
+		case cases.PartAnnulled:
 			annulled++
-		case PartDecided:
+		case cases.PartDecided:
 		default:
 			open++
 		}
 	}
-	reviewAttrs := []temporal.SearchAttributeUpdate{ReviewPendingKey.ValueSet(held > 0)}
+	reviewAttrs := []temporal.SearchAttributeUpdate{cases.ReviewPendingKey.ValueSet(held > 0)}
 	if held > 0 {
-		reviewAttrs = append(reviewAttrs, ReviewDueKey.ValueSet(due))
+		reviewAttrs = append(reviewAttrs, cases.ReviewDueKey.ValueSet(due))
 	} else {
-		reviewAttrs = append(reviewAttrs, ReviewDueKey.ValueUnset())
+		reviewAttrs = append(reviewAttrs, cases.ReviewDueKey.ValueUnset())
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, reviewAttrs...); err != nil {
 		return fmt.Errorf("upsert review attributes: %w", err)
 	}
 	switch {
 	case held > 0:
-		return l.enter(ctx, StageUnderReview)
+		return l.enter(ctx, cases.StageUnderReview)
 	case open > 0 || l.cheated:
 		if l.touched() {
-			return l.enter(ctx, StageTested)
+			return l.enter(ctx, cases.StageTested)
 		}
 		return nil
 	case annulled > 0:
-		return l.enter(ctx, StageAnnulled)
+		return l.enter(ctx, cases.StageAnnulled)
 	case absent == len(l.parts):
-		return l.enter(ctx, StageAbsent)
-	case l.stage == StageResult:
+		return l.enter(ctx, cases.StageAbsent)
+	case l.stage == cases.StageResult:
 		return nil
 	}
 	if err := workflow.ExecuteActivity(ctx, ActivityReleaseResults, ReleaseResultsInput{RegistrationID: l.in.RegistrationID}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("release results: %w", err)
 	}
-	return l.enter(ctx, StageResult)
+	return l.enter(ctx, cases.StageResult)
 }
 
 // touched reports whether anything arrived for any part.
 func (l *lifecycle) touched() bool {
 	for _, p := range l.parts {
-		if p.status != PartAwaiting {
+		if p.status != cases.PartAwaiting {
 			return true
 		}
 	}
 	return false
 }
 
-func (l *lifecycle) snapshot() LifecycleStatus {
+func (l *lifecycle) snapshot() cases.LifecycleStatus {
 	st := l.status
 	st.Stages = slices.Clone(l.status.Stages)
 	for _, p := range l.parts {
-		ps := PartStatus{Name: p.info.Name, Automated: p.info.Automated, Status: p.status, Reasons: p.reasons}
-		if p.status == PartHeld {
+		ps := cases.PartStatus{Name: p.info.Name, Automated: p.info.Automated, Status: p.status, Reasons: p.reasons}
+		if p.status == cases.PartHeld {
 			due := p.reviewDue
 			ps.ReviewDue = &due
 		}
@@ -363,7 +341,7 @@ func (l *lifecycle) snapshot() LifecycleStatus {
 
 // enter moves the lifecycle into a stage: the Stage search attribute, the
 // status query and the stage history in PostgreSQL.
-func (l *lifecycle) enter(ctx workflow.Context, stage Stage) error {
+func (l *lifecycle) enter(ctx workflow.Context, stage cases.Stage) error {
 	if l.stage == stage || l.entering == stage {
 		return nil
 	}
@@ -388,7 +366,7 @@ func (l *lifecycle) enter(ctx workflow.Context, stage Stage) error {
 			return err
 		}
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, StageKey.ValueSet(string(stage))); err != nil {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, cases.StageKey.ValueSet(string(stage))); err != nil {
 		return fmt.Errorf("upsert stage: %w", err)
 	}
 	l.stage = stage

@@ -14,6 +14,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/examflow/examflow/cases"
 )
 
 // fakeActivities stands in for the activities: it records every call and
@@ -21,7 +23,7 @@ import (
 type fakeActivities struct {
 	mu        sync.Mutex
 	calls     map[string]int
-	stages    []Stage
+	stages    []cases.Stage
 	hold      map[string][]string // part -> reasons MarkPart reports
 	decisions []DecideReviewInput
 	decided   []DecideAssessedPartInput
@@ -177,10 +179,10 @@ var (
 	writing = PartInfo{Name: "writing", Levels: []string{"under_a1", "A1", "A2", "B1", "B2"}}
 )
 
-func sheet(items ...string) AnswerSheet {
-	s := AnswerSheet{Part: "reading", FormID: "form-r", KeyVersion: 1, SubmittedAt: time.Date(2027, 3, 15, 10, 0, 0, 0, time.UTC)}
+func sheet(items ...string) cases.AnswerSheet {
+	s := cases.AnswerSheet{Part: "reading", FormID: "form-r", KeyVersion: 1, SubmittedAt: time.Date(2027, 3, 15, 10, 0, 0, 0, time.UTC)}
 	for _, it := range items {
-		s.Answers = append(s.Answers, AnswerItem{Item: it, Choice: "a"})
+		s.Answers = append(s.Answers, cases.AnswerItem{Item: it, Choice: "a"})
 	}
 	return s
 }
@@ -195,7 +197,7 @@ type step struct {
 }
 
 // run executes the lifecycle with the steps and returns the final status.
-func run(t *testing.T, f *fakeActivities, steps []step) (LifecycleStatus, *testsuite.TestWorkflowEnvironment) {
+func run(t *testing.T, f *fakeActivities, steps []step) (cases.LifecycleStatus, *testsuite.TestWorkflowEnvironment) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
@@ -217,13 +219,13 @@ func run(t *testing.T, f *fakeActivities, steps []step) (LifecycleStatus, *tests
 			}, st.arg)
 		}, st.at)
 	}
-	var status LifecycleStatus
+	var status cases.LifecycleStatus
 	last := time.Duration(0)
 	if len(steps) > 0 {
 		last = steps[len(steps)-1].at
 	}
 	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(QueryStatus)
+		v, err := env.QueryWorkflow(cases.QueryStatus)
 		if err != nil {
 			t.Fatalf("query: %v", err)
 		}
@@ -232,11 +234,11 @@ func run(t *testing.T, f *fakeActivities, steps []step) (LifecycleStatus, *tests
 		}
 		env.CancelWorkflow()
 	}, last+time.Hour)
-	env.ExecuteWorkflow(CandidateLifecycle, LifecycleInput{RegistrationID: uuid.NewString()})
+	env.ExecuteWorkflow(CandidateLifecycle, cases.LifecycleInput{RegistrationID: uuid.NewString()})
 	return status, env
 }
 
-func partStatus(st LifecycleStatus, name string) string {
+func partStatus(st cases.LifecycleStatus, name string) string {
 	for _, p := range st.Parts {
 		if p.Name == name {
 			return p.Status
@@ -252,8 +254,8 @@ func TestLifecycleBranches(t *testing.T) {
 		parts      []PartInfo
 		hold       map[string][]string
 		steps      []step
-		wantStage  Stage
-		wantStages []Stage
+		wantStage  cases.Stage
+		wantStages []cases.Stage
 		wantParts  map[string]string
 		wantCalls  map[string]int
 		checkFakes func(t *testing.T, f *fakeActivities)
@@ -261,39 +263,39 @@ func TestLifecycleBranches(t *testing.T) {
 	}{
 		{
 			name: "automated pass releases the result", parts: []PartInfo{reading},
-			steps:      []step{{time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true}},
-			wantStage:  StageResult,
-			wantStages: []Stage{StageRegistered, StageResult},
-			wantParts:  map[string]string{"reading": PartDecided},
+			steps:      []step{{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true}},
+			wantStage:  cases.StageResult,
+			wantStages: []cases.Stage{cases.StageRegistered, cases.StageResult},
+			wantParts:  map[string]string{"reading": cases.PartDecided},
 			wantCalls:  map[string]int{ActivityMarkPart: 1, ActivityReleaseResults: 1, ActivityOpenReview: 0},
 		},
 		{
 			name: "second submission, foreign items and wrong form are refused", parts: []PartInfo{reading, writing},
 			steps: []step{
-				{time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q9"), false},
-				{2 * time.Minute, UpdateSubmitAnswerSheet, AnswerSheet{Part: "reading", FormID: "other", KeyVersion: 1, SubmittedAt: time.Now(), Answers: []AnswerItem{{"q1", "a"}}}, false},
-				{3 * time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q1"), false},
-				{4 * time.Minute, UpdateSubmitAnswerSheet, AnswerSheet{Part: "writing", FormID: "x", KeyVersion: 1, SubmittedAt: time.Now(), Answers: []AnswerItem{{"q1", "a"}}}, false},
-				{5 * time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2"), true},
-				{6 * time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), false},
+				{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q9"), false},
+				{2 * time.Minute, cases.UpdateSubmitAnswerSheet, cases.AnswerSheet{Part: "reading", FormID: "other", KeyVersion: 1, SubmittedAt: time.Now(), Answers: []cases.AnswerItem{{Item: "q1", Choice: "a"}}}, false},
+				{3 * time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q1"), false},
+				{4 * time.Minute, cases.UpdateSubmitAnswerSheet, cases.AnswerSheet{Part: "writing", FormID: "x", KeyVersion: 1, SubmittedAt: time.Now(), Answers: []cases.AnswerItem{{Item: "q1", Choice: "a"}}}, false},
+				{5 * time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2"), true},
+				{6 * time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), false},
 			},
-			wantStage: StageTested,
-			wantParts: map[string]string{"reading": PartDecided, "writing": PartAwaiting},
+			wantStage: cases.StageTested,
+			wantParts: map[string]string{"reading": cases.PartDecided, "writing": cases.PartAwaiting},
 			wantCalls: map[string]int{ActivityStoreAnswerSheet: 1, ActivityMarkPart: 1, ActivityReleaseResults: 0},
 		},
 		{
 			name: "suspected fault holds the result until a case handler corrects it", parts: []PartInfo{reading},
 			hold: map[string][]string{"reading": {"technical_problem"}},
 			steps: []step{
-				{time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
-				{time.Hour, UpdateReviewDecision, ReviewDecision{Part: "reading", Decision: ReviewCorrect, CorrectedScore: &score, DecidedBy: "ch-1"}, false}, // no reason
-				{200 * time.Hour, UpdateReviewDecision, ReviewDecision{Part: "reading", Decision: ReviewCorrect, CorrectedScore: &score, Reason: "key error on q2", DecidedBy: "ch-1"}, true},
+				{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{time.Hour, cases.UpdateReviewDecision, cases.ReviewDecision{Part: "reading", Decision: cases.ReviewCorrect, CorrectedScore: &score, DecidedBy: "ch-1"}, false}, // no reason
+				{200 * time.Hour, cases.UpdateReviewDecision, cases.ReviewDecision{Part: "reading", Decision: cases.ReviewCorrect, CorrectedScore: &score, Reason: "key error on q2", DecidedBy: "ch-1"}, true},
 			},
-			wantStage:  StageResult,
-			wantStages: []Stage{StageRegistered, StageUnderReview, StageResult},
+			wantStage:  cases.StageResult,
+			wantStages: []cases.Stage{cases.StageRegistered, cases.StageUnderReview, cases.StageResult},
 			wantCalls:  map[string]int{ActivityOpenReview: 1, ActivityRemindReview: 1, ActivityDecideReview: 1, ActivityReleaseResults: 1},
 			checkFakes: func(t *testing.T, f *fakeActivities) {
-				if len(f.decisions) != 1 || f.decisions[0].Decision.Decision != ReviewCorrect || *f.decisions[0].Decision.CorrectedScore != 2 {
+				if len(f.decisions) != 1 || f.decisions[0].Decision.Decision != cases.ReviewCorrect || *f.decisions[0].Decision.CorrectedScore != 2 {
 					t.Fatalf("decisions = %+v", f.decisions)
 				}
 			},
@@ -302,21 +304,21 @@ func TestLifecycleBranches(t *testing.T) {
 			name: "annulled after review", parts: []PartInfo{reading},
 			hold: map[string][]string{"reading": {"outside_session_window"}},
 			steps: []step{
-				{time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
-				{time.Hour, UpdateReviewDecision, ReviewDecision{Part: "reading", Decision: ReviewAnnul, Reason: "new test offered", DecidedBy: "ch-1"}, true},
+				{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{time.Hour, cases.UpdateReviewDecision, cases.ReviewDecision{Part: "reading", Decision: cases.ReviewAnnul, Reason: "new test offered", DecidedBy: "ch-1"}, true},
 			},
-			wantStage: StageAnnulled,
-			wantParts: map[string]string{"reading": PartAnnulled},
+			wantStage: cases.StageAnnulled,
+			wantParts: map[string]string{"reading": cases.PartAnnulled},
 			wantCalls: map[string]int{ActivityReleaseResults: 0, ActivityRemindReview: 0},
 		},
 		{
 			name: "technical problem reported after marking holds the unreleased result", parts: []PartInfo{reading, writing},
 			steps: []step{
-				{time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
-				{2 * time.Minute, UpdateReportDiscrepancy, Discrepancy{Kind: DiscrepancyTechnicalProblem, Part: "reading"}, true},
+				{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{2 * time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyTechnicalProblem, Part: "reading"}, true},
 			},
-			wantStage: StageUnderReview,
-			wantParts: map[string]string{"reading": PartHeld, "writing": PartAwaiting},
+			wantStage: cases.StageUnderReview,
+			wantParts: map[string]string{"reading": cases.PartHeld, "writing": cases.PartAwaiting},
 			wantCalls: map[string]int{ActivityRecordDiscrepancy: 1, ActivityOpenReview: 1},
 		},
 		{
@@ -325,23 +327,23 @@ func TestLifecycleBranches(t *testing.T) {
 			name: "technical problem holds the result even while the review fails to open", parts: []PartInfo{reading, writing},
 			failReview: 8,
 			steps: []step{
-				{time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
-				{2 * time.Minute, UpdateReportDiscrepancy, Discrepancy{Kind: DiscrepancyTechnicalProblem, Part: "reading"}, true},
+				{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{2 * time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyTechnicalProblem, Part: "reading"}, true},
 			},
-			wantStage: StageUnderReview,
-			wantParts: map[string]string{"reading": PartHeld},
+			wantStage: cases.StageUnderReview,
+			wantParts: map[string]string{"reading": cases.PartHeld},
 			wantCalls: map[string]int{ActivityOpenReview: 9, ActivityReleaseResults: 0},
 		},
 		{
 			name: "examiners agree", parts: []PartInfo{writing},
 			steps: []step{
-				{time.Minute, UpdateAssessment, Assessment{Part: "writing", Role: RoleExaminer, Assessor: "e1", Level: "B1"}, true},
-				{2 * time.Minute, UpdateAssessment, Assessment{Part: "writing", Role: RoleExaminer, Assessor: "e3", Level: "B1"}, false},         // role twice
-				{3 * time.Minute, UpdateAssessment, Assessment{Part: "writing", Role: RoleExternalExaminer, Assessor: "e1", Level: "B1"}, false}, // same person
-				{4 * time.Minute, UpdateAssessment, Assessment{Part: "writing", Role: RoleExternalExaminer, Assessor: "e2", Level: "C2"}, false}, // no such level
-				{5 * time.Minute, UpdateAssessment, Assessment{Part: "writing", Role: RoleExternalExaminer, Assessor: "e2", Level: "B1"}, true},
+				{time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExaminer, Assessor: "e1", Level: "B1"}, true},
+				{2 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExaminer, Assessor: "e3", Level: "B1"}, false},         // role twice
+				{3 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExternalExaminer, Assessor: "e1", Level: "B1"}, false}, // same person
+				{4 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExternalExaminer, Assessor: "e2", Level: "C2"}, false}, // no such level
+				{5 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExternalExaminer, Assessor: "e2", Level: "B1"}, true},
 			},
-			wantStage: StageResult,
+			wantStage: cases.StageResult,
 			wantCalls: map[string]int{ActivityDecideAssessedPart: 1, ActivityMarkPart: 0},
 			checkFakes: func(t *testing.T, f *fakeActivities) {
 				if len(f.decided) != 1 || f.decided[0].Level != "B1" || f.decided[0].DecidedBy != "examiners" {
@@ -352,13 +354,13 @@ func TestLifecycleBranches(t *testing.T) {
 		{
 			name: "examiners disagree and a third examiner settles", parts: []PartInfo{writing},
 			steps: []step{
-				{time.Minute, UpdateAssessment, Assessment{Part: "writing", Role: RoleThirdExaminer, Assessor: "e3", Level: "B1"}, false}, // not disputed yet
-				{2 * time.Minute, UpdateAssessment, Assessment{Part: "writing", Role: RoleExaminer, Assessor: "e1", Level: "B1"}, true},
-				{3 * time.Minute, UpdateAssessment, Assessment{Part: "writing", Role: RoleExternalExaminer, Assessor: "e2", Level: "A2"}, true},
-				{4 * time.Minute, UpdateAssessment, Assessment{Part: "writing", Role: RoleThirdExaminer, Assessor: "e1", Level: "B1"}, false}, // assessed before
-				{5 * time.Minute, UpdateAssessment, Assessment{Part: "writing", Role: RoleThirdExaminer, Assessor: "e3", Level: "A2"}, true},
+				{time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleThirdExaminer, Assessor: "e3", Level: "B1"}, false}, // not disputed yet
+				{2 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExaminer, Assessor: "e1", Level: "B1"}, true},
+				{3 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExternalExaminer, Assessor: "e2", Level: "A2"}, true},
+				{4 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleThirdExaminer, Assessor: "e1", Level: "B1"}, false}, // assessed before
+				{5 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleThirdExaminer, Assessor: "e3", Level: "A2"}, true},
 			},
-			wantStage: StageResult,
+			wantStage: cases.StageResult,
 			checkFakes: func(t *testing.T, f *fakeActivities) {
 				if len(f.decided) != 1 || f.decided[0].Level != "A2" {
 					t.Fatalf("decided = %+v", f.decided)
@@ -368,12 +370,12 @@ func TestLifecycleBranches(t *testing.T) {
 		{
 			name: "examiners disagree and a case handler settles", parts: []PartInfo{writing},
 			steps: []step{
-				{time.Minute, UpdateAssessment, Assessment{Part: "writing", Role: RoleExaminer, Assessor: "e1", Level: "B2"}, true},
-				{2 * time.Minute, UpdateAssessment, Assessment{Part: "writing", Role: RoleExternalExaminer, Assessor: "e2", Level: "A2"}, true},
-				{3 * time.Minute, UpdateSettleAssessment, Settlement{Part: "writing", Level: "B1", DecidedBy: "ch-1"}, false}, // no reason
-				{4 * time.Minute, UpdateSettleAssessment, Settlement{Part: "writing", Level: "B1", Reason: "read both", DecidedBy: "ch-1"}, true},
+				{time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExaminer, Assessor: "e1", Level: "B2"}, true},
+				{2 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExternalExaminer, Assessor: "e2", Level: "A2"}, true},
+				{3 * time.Minute, cases.UpdateSettleAssessment, cases.Settlement{Part: "writing", Level: "B1", DecidedBy: "ch-1"}, false}, // no reason
+				{4 * time.Minute, cases.UpdateSettleAssessment, cases.Settlement{Part: "writing", Level: "B1", Reason: "read both", DecidedBy: "ch-1"}, true},
 			},
-			wantStage: StageResult,
+			wantStage: cases.StageResult,
 			checkFakes: func(t *testing.T, f *fakeActivities) {
 				if len(f.decided) != 1 || f.decided[0].Level != "B1" || f.decided[0].DecidedBy != "case_handler" {
 					t.Fatalf("decided = %+v", f.decided)
@@ -382,31 +384,31 @@ func TestLifecycleBranches(t *testing.T) {
 		},
 		{
 			name: "did not attend", parts: []PartInfo{reading, writing},
-			steps:     []step{{time.Minute, UpdateReportDiscrepancy, Discrepancy{Kind: DiscrepancyDidNotAttend}, true}},
-			wantStage: StageAbsent,
+			steps:     []step{{time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyDidNotAttend}, true}},
+			wantStage: cases.StageAbsent,
 			wantCalls: map[string]int{ActivityReleaseResults: 0},
 		},
 		{
 			name: "provisional cheating holds the release", parts: []PartInfo{reading},
 			steps: []step{
-				{time.Minute, UpdateReportDiscrepancy, Discrepancy{Kind: DiscrepancyProvisionalCheating}, true},
-				{2 * time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyProvisionalCheating}, true},
+				{2 * time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
 			},
-			wantStage: StageTested,
-			wantParts: map[string]string{"reading": PartDecided},
+			wantStage: cases.StageTested,
+			wantParts: map[string]string{"reading": cases.PartDecided},
 			wantCalls: map[string]int{ActivityReleaseResults: 0},
 		},
 		{
 			name: "final cheating annuls every part and sets a one-year quarantine", parts: []PartInfo{reading, writing},
 			steps: []step{
-				{time.Minute, UpdateReportDiscrepancy, Discrepancy{Kind: DiscrepancyProvisionalCheating, Part: "writing"}, true},
-				{2 * time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
-				{3 * time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingFinal, DecidedBy: "ch-1"}, false}, // no reasons
-				{4 * time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingFinal, Reasons: "phone", DecidedBy: "ch-1"}, true},
-				{5 * time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingDismissed, Reasons: "x", DecidedBy: "ch-1"}, false}, // decided
+				{time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyProvisionalCheating, Part: "writing"}, true},
+				{2 * time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{3 * time.Minute, cases.UpdateCheatingDecision, cases.CheatingDecision{Decision: cases.CheatingFinal, DecidedBy: "ch-1"}, false}, // no reasons
+				{4 * time.Minute, cases.UpdateCheatingDecision, cases.CheatingDecision{Decision: cases.CheatingFinal, Reasons: "phone", DecidedBy: "ch-1"}, true},
+				{5 * time.Minute, cases.UpdateCheatingDecision, cases.CheatingDecision{Decision: cases.CheatingDismissed, Reasons: "x", DecidedBy: "ch-1"}, false}, // decided
 			},
-			wantStage: StageAnnulled,
-			wantParts: map[string]string{"reading": PartAnnulled, "writing": PartAnnulled},
+			wantStage: cases.StageAnnulled,
+			wantParts: map[string]string{"reading": cases.PartAnnulled, "writing": cases.PartAnnulled},
 			wantCalls: map[string]int{ActivityDecideCheating: 1, ActivityReleaseResults: 0},
 			checkFakes: func(t *testing.T, f *fakeActivities) {
 				q := f.cheating[0].Decision.QuarantineUntil
@@ -418,40 +420,40 @@ func TestLifecycleBranches(t *testing.T) {
 		{
 			name: "dismissed cheating case releases the result", parts: []PartInfo{reading},
 			steps: []step{
-				{time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingDismissed, Reasons: "x", DecidedBy: "ch-1"}, false}, // nothing reported
-				{2 * time.Minute, UpdateReportDiscrepancy, Discrepancy{Kind: DiscrepancyProvisionalCheating}, true},
-				{3 * time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
-				{4 * time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingDismissed, Reasons: "no evidence", DecidedBy: "ch-1"}, true},
+				{time.Minute, cases.UpdateCheatingDecision, cases.CheatingDecision{Decision: cases.CheatingDismissed, Reasons: "x", DecidedBy: "ch-1"}, false}, // nothing reported
+				{2 * time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyProvisionalCheating}, true},
+				{3 * time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{4 * time.Minute, cases.UpdateCheatingDecision, cases.CheatingDecision{Decision: cases.CheatingDismissed, Reasons: "no evidence", DecidedBy: "ch-1"}, true},
 			},
-			wantStage: StageResult,
+			wantStage: cases.StageResult,
 			wantCalls: map[string]int{ActivityDecideCheating: 1, ActivityReleaseResults: 1},
 		},
 		{
 			name: "final cheating found after the result", parts: []PartInfo{reading},
 			steps: []step{
-				{time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
-				{2 * time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingFinal, Reasons: "copied", DecidedBy: "ch-1",
+				{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{2 * time.Minute, cases.UpdateCheatingDecision, cases.CheatingDecision{Decision: cases.CheatingFinal, Reasons: "copied", DecidedBy: "ch-1",
 					QuarantineUntil: ptr(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC))}, false}, // quarantine in the past
-				{3 * time.Minute, UpdateCheatingDecision, CheatingDecision{Decision: CheatingFinal, Reasons: "copied", DecidedBy: "ch-1"}, true},
+				{3 * time.Minute, cases.UpdateCheatingDecision, cases.CheatingDecision{Decision: cases.CheatingFinal, Reasons: "copied", DecidedBy: "ch-1"}, true},
 			},
-			wantStage:  StageAnnulled,
-			wantStages: []Stage{StageRegistered, StageResult, StageAnnulled},
+			wantStage:  cases.StageAnnulled,
+			wantStages: []cases.Stage{cases.StageRegistered, cases.StageResult, cases.StageAnnulled},
 		},
 		{
 			name: "corrected key re-applied only to a decided part", parts: []PartInfo{reading},
 			steps: []step{
-				{time.Minute, UpdateReapplyKey, ReapplyKey{Part: "reading", FormID: "form-r", KeyVersion: 2}, false}, // nothing marked
-				{2 * time.Minute, UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
-				{3 * time.Minute, UpdateReapplyKey, ReapplyKey{Part: "reading", FormID: "other", KeyVersion: 2}, false},
-				{4 * time.Minute, UpdateReapplyKey, ReapplyKey{Part: "reading", FormID: "form-r", KeyVersion: 2}, true},
+				{time.Minute, cases.UpdateReapplyKey, cases.ReapplyKey{Part: "reading", FormID: "form-r", KeyVersion: 2}, false}, // nothing marked
+				{2 * time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
+				{3 * time.Minute, cases.UpdateReapplyKey, cases.ReapplyKey{Part: "reading", FormID: "other", KeyVersion: 2}, false},
+				{4 * time.Minute, cases.UpdateReapplyKey, cases.ReapplyKey{Part: "reading", FormID: "form-r", KeyVersion: 2}, true},
 			},
-			wantStage: StageResult,
+			wantStage: cases.StageResult,
 			wantCalls: map[string]int{ActivityReapplyKey: 1, ActivityReleaseResults: 1},
 		},
 		{
 			name: "unknown discrepancy kind refused", parts: []PartInfo{reading},
-			steps:     []step{{time.Minute, UpdateReportDiscrepancy, Discrepancy{Kind: "late"}, false}},
-			wantStage: StageRegistered,
+			steps:     []step{{time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: "late"}, false}},
+			wantStage: cases.StageRegistered,
 			wantCalls: map[string]int{ActivityRecordDiscrepancy: 0},
 		},
 	}
@@ -497,13 +499,13 @@ func TestLifecycleReviewSearchAttributes(t *testing.T) {
 	f.register(env)
 	var sawPending bool
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(UpdateSubmitAnswerSheet, "u1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {}}, sheet("q1"))
+		env.UpdateWorkflow(cases.UpdateSubmitAnswerSheet, "u1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {}}, sheet("q1"))
 	}, time.Minute)
 	env.RegisterDelayedCallback(func() {
-		v, _ := env.QueryWorkflow(QueryStatus)
-		var st LifecycleStatus
+		v, _ := env.QueryWorkflow(cases.QueryStatus)
+		var st cases.LifecycleStatus
 		_ = v.Get(&st)
-		if len(st.Parts) == 1 && st.Parts[0].Status == PartHeld && st.Parts[0].ReviewDue != nil {
+		if len(st.Parts) == 1 && st.Parts[0].Status == cases.PartHeld && st.Parts[0].ReviewDue != nil {
 			sawPending = true
 			want := st.Parts[0].ReviewDue.Sub(st.Since)
 			if want < 239*time.Hour || want > 241*time.Hour {
@@ -512,7 +514,7 @@ func TestLifecycleReviewSearchAttributes(t *testing.T) {
 		}
 		env.CancelWorkflow()
 	}, time.Hour)
-	env.ExecuteWorkflow(CandidateLifecycle, LifecycleInput{RegistrationID: uuid.NewString()})
+	env.ExecuteWorkflow(CandidateLifecycle, cases.LifecycleInput{RegistrationID: uuid.NewString()})
 	if !sawPending {
 		t.Fatal("the held part showed no review deadline")
 	}
@@ -528,7 +530,7 @@ func TestLifecycleRejectsInputThatIsNotAUUID(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestWorkflowEnvironment()
-			env.ExecuteWorkflow(CandidateLifecycle, LifecycleInput{RegistrationID: tt.id})
+			env.ExecuteWorkflow(CandidateLifecycle, cases.LifecycleInput{RegistrationID: tt.id})
 			if !env.IsWorkflowCompleted() {
 				t.Fatal("workflow should end at once")
 			}
@@ -545,14 +547,14 @@ func TestLifecycleRetriesRecordStage(t *testing.T) {
 	f := newFakes(reading)
 	f.failStage = 2
 	st, _ := run(t, f, nil)
-	if st.Stage != StageRegistered || f.count(ActivityRecordStage) != 3 {
+	if st.Stage != cases.StageRegistered || f.count(ActivityRecordStage) != 3 {
 		t.Fatalf("stage %s after %d RecordStage calls; want Registered after 3 (two failures)", st.Stage, f.count(ActivityRecordStage))
 	}
 }
 
 // The workflow input must stay free of personal data: only the UUID.
 func TestLifecycleInputCarriesOnlyTheRegistrationID(t *testing.T) {
-	p, err := converter.GetDefaultDataConverter().ToPayload(LifecycleInput{RegistrationID: "00000000-0000-0000-0000-000000000001"})
+	p, err := converter.GetDefaultDataConverter().ToPayload(cases.LifecycleInput{RegistrationID: "00000000-0000-0000-0000-000000000001"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,20 +573,20 @@ func TestLifecycleContinuesIntoRetention(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	f.register(env)
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(UpdateSubmitAnswerSheet, "u1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {}}, sheet("q1", "q2", "q3"))
+		env.UpdateWorkflow(cases.UpdateSubmitAnswerSheet, "u1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {}}, sheet("q1", "q2", "q3"))
 	}, time.Minute)
 	env.RegisterDelayedCallback(func() {
 		if f.count(ActivityPlanRetention) != 0 {
 			t.Error("retention planned before the appeal window ended")
 		}
 	}, 20*24*time.Hour)
-	env.ExecuteWorkflow(CandidateLifecycle, LifecycleInput{RegistrationID: uuid.NewString()})
+	env.ExecuteWorkflow(CandidateLifecycle, cases.LifecycleInput{RegistrationID: uuid.NewString()})
 	var can *workflow.ContinueAsNewError
 	if err := env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("workflow ended with %v, want continue-as-new", err)
 	}
-	if can.WorkflowType.Name != RetentionWorkflow {
-		t.Fatalf("continued as %s, want %s", can.WorkflowType.Name, RetentionWorkflow)
+	if can.WorkflowType.Name != cases.RetentionWorkflow {
+		t.Fatalf("continued as %s, want %s", can.WorkflowType.Name, cases.RetentionWorkflow)
 	}
 	var plan RetentionPlan
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &plan); err != nil {
@@ -593,7 +595,7 @@ func TestLifecycleContinuesIntoRetention(t *testing.T) {
 	if f.count(ActivityPublishResults) != 1 {
 		t.Fatalf("published %d times, want once", f.count(ActivityPublishResults))
 	}
-	if len(plan.Milestones) != 1 || !slices.Equal(plan.Stages, []Stage{StageRegistered, StageResult, StagePublished}) {
+	if len(plan.Milestones) != 1 || !slices.Equal(plan.Stages, []cases.Stage{cases.StageRegistered, cases.StageResult, cases.StagePublished}) {
 		t.Fatalf("plan = %+v", plan)
 	}
 }

@@ -8,9 +8,7 @@ import (
 
 // Names of the daily retention reconciliation.
 const (
-	ReconciliationWorkflow   = "RetentionReconciliation"
-	ReconciliationScheduleID = "examflow-retention-reconciliation"
-	ActivityReconcile        = "ReconcileRetention"
+	ActivityReconcile = "ReconcileRetention"
 )
 
 // ReconcileResult counts what a reconciliation found and deleted.

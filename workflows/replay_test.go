@@ -27,6 +27,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/worker"
 	"github.com/examflow/examflow/workflows"
@@ -233,14 +234,14 @@ func TestReplayDetectsNonDeterministicChanges(t *testing.T) {
 		wantErr  bool
 	}{
 		{
-			name: "statistics unchanged", history: "MonthlyStatistics-month.json", workflow: workflows.StatisticsWorkflow,
-			changed: func(ctx workflow.Context, req workflows.StatisticsRequest) (workflows.StatisticsResult, error) {
+			name: "statistics unchanged", history: "MonthlyStatistics-month.json", workflow: cases.StatisticsWorkflow,
+			changed: func(ctx workflow.Context, req cases.StatisticsRequest) (workflows.StatisticsResult, error) {
 				return workflows.MonthlyStatistics(ctx, req)
 			},
 		},
 		{
-			name: "statistics with a timer before its activity", history: "MonthlyStatistics-month.json", workflow: workflows.StatisticsWorkflow,
-			changed: func(ctx workflow.Context, req workflows.StatisticsRequest) (workflows.StatisticsResult, error) {
+			name: "statistics with a timer before its activity", history: "MonthlyStatistics-month.json", workflow: cases.StatisticsWorkflow,
+			changed: func(ctx workflow.Context, req cases.StatisticsRequest) (workflows.StatisticsResult, error) {
 				if err := workflow.Sleep(ctx, time.Minute); err != nil {
 					return workflows.StatisticsResult{}, err
 				}
@@ -249,8 +250,8 @@ func TestReplayDetectsNonDeterministicChanges(t *testing.T) {
 			wantErr: true,
 		},
 		{
-			name: "statistics with its activity renamed", history: "MonthlyStatistics-month.json", workflow: workflows.StatisticsWorkflow,
-			changed: func(ctx workflow.Context, req workflows.StatisticsRequest) (workflows.StatisticsResult, error) {
+			name: "statistics with its activity renamed", history: "MonthlyStatistics-month.json", workflow: cases.StatisticsWorkflow,
+			changed: func(ctx workflow.Context, req cases.StatisticsRequest) (workflows.StatisticsResult, error) {
 				ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute})
 				var res workflows.StatisticsResult
 				err := workflow.ExecuteActivity(ctx, "MaterialiseStatisticsV2", req.Month).Get(ctx, &res)
@@ -259,21 +260,21 @@ func TestReplayDetectsNonDeterministicChanges(t *testing.T) {
 			wantErr: true,
 		},
 		{
-			name: "statistics without its activity", history: "MonthlyStatistics-month.json", workflow: workflows.StatisticsWorkflow,
-			changed: func(workflow.Context, workflows.StatisticsRequest) (workflows.StatisticsResult, error) {
+			name: "statistics without its activity", history: "MonthlyStatistics-month.json", workflow: cases.StatisticsWorkflow,
+			changed: func(workflow.Context, cases.StatisticsRequest) (workflows.StatisticsResult, error) {
 				return workflows.StatisticsResult{}, nil
 			},
 			wantErr: true,
 		},
 		{
-			name: "lifecycle unchanged", history: "CandidateLifecycle-pass.json", workflow: workflows.LifecycleWorkflow,
-			changed: func(ctx workflow.Context, in workflows.LifecycleInput) error {
+			name: "lifecycle unchanged", history: "CandidateLifecycle-pass.json", workflow: cases.LifecycleWorkflow,
+			changed: func(ctx workflow.Context, in cases.LifecycleInput) error {
 				return workflows.CandidateLifecycle(ctx, in)
 			},
 		},
 		{
-			name: "lifecycle with a timer before its first stage", history: "CandidateLifecycle-pass.json", workflow: workflows.LifecycleWorkflow,
-			changed: func(ctx workflow.Context, in workflows.LifecycleInput) error {
+			name: "lifecycle with a timer before its first stage", history: "CandidateLifecycle-pass.json", workflow: cases.LifecycleWorkflow,
+			changed: func(ctx workflow.Context, in cases.LifecycleInput) error {
 				if err := workflow.Sleep(ctx, time.Second); err != nil {
 					return err
 				}
@@ -282,7 +283,7 @@ func TestReplayDetectsNonDeterministicChanges(t *testing.T) {
 			wantErr: true,
 		},
 		{
-			name: "retention with a timer before its milestones", history: "CandidateRetention-deletions.json", workflow: workflows.RetentionWorkflow,
+			name: "retention with a timer before its milestones", history: "CandidateRetention-deletions.json", workflow: cases.RetentionWorkflow,
 			changed: func(ctx workflow.Context, plan workflows.RetentionPlan) error {
 				if err := workflow.Sleep(ctx, time.Second); err != nil {
 					return err

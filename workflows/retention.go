@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 )
 
@@ -17,8 +18,6 @@ const (
 	ActivityLegalHold       = "LegalHold"
 	ActivityDeleteCategory  = "DeleteCategory"
 	ActivityDeleteHistories = "DeleteClosedHistories"
-	// QueryRetention returns a RetentionStatus.
-	QueryRetention = "retention"
 )
 
 // Publication to the Diploma Registry (T09).
@@ -33,9 +32,6 @@ type PublishOutcome struct {
 	Parts     int    `json:"parts,omitempty"`
 	Reason    string `json:"reason,omitempty"`
 }
-
-// DeletionDueKey is the next deletion milestone, for the Temporal UI.
-var DeletionDueKey = temporal.NewSearchAttributeKeyTime("DeletionDue")
 
 // Milestone is one category's deletion at its due time.
 type Milestone struct {
@@ -52,7 +48,7 @@ type RetentionPlan struct {
 	// HoldRecheck is how long a held deletion waits before it is tried again.
 	HoldRecheck time.Duration `json:"hold_recheck"`
 	// Stages are the lifecycle's stages so far, for the status query.
-	Stages []Stage `json:"stages,omitempty"`
+	Stages []cases.Stage `json:"stages,omitempty"`
 }
 
 // LegalHoldInput asks whether a category's deletion must wait.
@@ -80,14 +76,6 @@ type DeletionResult struct {
 	SubjectDeleted bool `json:"subject_deleted"`
 }
 
-// RetentionStatus answers the retention query.
-type RetentionStatus struct {
-	Stage   Stage       `json:"stage"`
-	Done    []Milestone `json:"done"`
-	Pending []Milestone `json:"pending"`
-	Hold    string      `json:"hold,omitempty"`
-}
-
 // CandidateRetention is the lifecycle's retention phase: one durable timer
 // per milestone, a legal hold postpones a deletion and says so, each
 // deletion is an idempotent activity, and after the final deletion the
@@ -96,15 +84,15 @@ type RetentionStatus struct {
 func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 	ms := append([]Milestone(nil), plan.Milestones...)
 	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Due.Before(ms[j].Due) })
-	st := RetentionStatus{Stage: StageRetained, Pending: ms}
-	if err := workflow.SetQueryHandler(ctx, QueryRetention, func() (RetentionStatus, error) { return st, nil }); err != nil {
+	st := RetentionStatus{Stage: cases.StageRetained, Pending: ms}
+	if err := workflow.SetQueryHandler(ctx, cases.QueryRetention, func() (RetentionStatus, error) { return st, nil }); err != nil {
 		return fmt.Errorf("set query handler: %w", err)
 	}
 	// The lifecycle's status query goes on answering, with the stage history.
-	stages := append([]Stage(nil), plan.Stages...)
+	stages := append([]cases.Stage(nil), plan.Stages...)
 	var since time.Time
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (LifecycleStatus, error) {
-		return LifecycleStatus{Stage: st.Stage, Since: since, Stages: stages}, nil
+	if err := workflow.SetQueryHandler(ctx, cases.QueryStatus, func() (cases.LifecycleStatus, error) {
+		return cases.LifecycleStatus{Stage: st.Stage, Since: since, Stages: stages}, nil
 	}); err != nil {
 		return fmt.Errorf("set query handler: %w", err)
 	}
@@ -113,7 +101,7 @@ func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 	// appeals against decisions taken late. A changed or annulled result
 	// is republished or withdrawn at once.
 	var publishing int
-	desk := &appealDesk{registrationID: plan.RegistrationID, ready: func() bool { return true }, closed: func(ctx workflow.Context, out AppealOutcome) {
+	desk := &appealDesk{registrationID: plan.RegistrationID, ready: func() bool { return true }, closed: func(ctx workflow.Context, out cases.AppealOutcome) {
 		if !out.ResultsChanged {
 			return
 		}
@@ -133,28 +121,28 @@ func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 		return ""
 	}
 	if err := desk.register(ctx); err != nil {
-		return fmt.Errorf("set update handler %s: %w", UpdateLodgeAppeal, err)
+		return fmt.Errorf("set update handler %s: %w", cases.UpdateLodgeAppeal, err)
 	}
 	recheck := plan.HoldRecheck
 	if recheck <= 0 {
 		recheck = 24 * time.Hour
 	}
-	setStage := func(stage Stage, due *time.Time) error {
+	setStage := func(stage cases.Stage, due *time.Time) error {
 		if st.Stage != stage || len(stages) == 0 || stages[len(stages)-1] != stage {
 			stages = append(stages, stage)
 			since = workflow.Now(ctx)
 		}
 		st.Stage = stage
-		attrs := []temporal.SearchAttributeUpdate{StageKey.ValueSet(string(stage))}
+		attrs := []temporal.SearchAttributeUpdate{cases.StageKey.ValueSet(string(stage))}
 		if due != nil {
-			attrs = append(attrs, DeletionDueKey.ValueSet(*due))
+			attrs = append(attrs, cases.DeletionDueKey.ValueSet(*due))
 		} else {
-			attrs = append(attrs, DeletionDueKey.ValueUnset())
+			attrs = append(attrs, cases.DeletionDueKey.ValueUnset())
 		}
 		return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
 	}
 	if len(ms) > 0 {
-		if err := setStage(StageRetained, &ms[0].Due); err != nil {
+		if err := setStage(cases.StageRetained, &ms[0].Due); err != nil {
 			return err
 		}
 	}
@@ -172,7 +160,7 @@ func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 		if hold.Held {
 			st.Hold = hold.Reason
 			next := workflow.Now(ctx).Add(recheck)
-			if err := setStage(StageDeletionOnHold, &next); err != nil {
+			if err := setStage(cases.StageDeletionOnHold, &next); err != nil {
 				return err
 			}
 			if err := workflow.Sleep(ctx, recheck); err != nil {
@@ -194,7 +182,7 @@ func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 		if len(st.Pending) > 0 {
 			next = &st.Pending[0].Due
 		}
-		if err := setStage(StageRetained, next); err != nil {
+		if err := setStage(cases.StageRetained, next); err != nil {
 			return err
 		}
 	}
@@ -206,5 +194,13 @@ func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 	if err := workflow.ExecuteActivity(ctx, ActivityDeleteHistories, plan.RegistrationID).Get(ctx, nil); err != nil {
 		return fmt.Errorf("delete closed histories: %w", err)
 	}
-	return setStage(StageDeleted, nil)
+	return setStage(cases.StageDeleted, nil)
+}
+
+// RetentionStatus answers the retention query.
+type RetentionStatus struct {
+	Stage   cases.Stage `json:"stage"`
+	Done    []Milestone `json:"done"`
+	Pending []Milestone `json:"pending"`
+	Hold    string      `json:"hold,omitempty"`
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/examflow/examflow/cases"
 )
 
 // TestRetentionWalksTwentyYears runs the retention phase of a registration
@@ -55,25 +57,25 @@ func TestRetentionWalksTwentyYears(t *testing.T) {
 	cheating := time.Date(2030, 4, 1, 0, 0, 0, 0, time.UTC)
 	final := time.Date(2047, 3, 15, 0, 0, 0, 0, time.UTC)
 	plan := RetentionPlan{RegistrationID: "00000000-0000-0000-0000-000000000001", HoldRecheck: 7 * 24 * time.Hour,
-		Stages:     []Stage{StageRegistered, StageResult},
+		Stages:     []cases.Stage{cases.StageRegistered, cases.StageResult},
 		Milestones: []Milestone{{"personal_data", final}, {"address", address}, {"cheating", cheating}}}
 
 	// Between the milestones, the query shows what is done and pending.
 	checks := []struct {
 		at          time.Time
-		wantStage   Stage
+		wantStage   cases.Stage
 		wantDone    int
 		wantPending int
 	}{
-		{address.Add(-time.Hour), StageRetained, 0, 3},
-		{address.Add(time.Hour), StageRetained, 1, 2},
-		{cheating.Add(time.Hour), StageDeletionOnHold, 1, 2},
-		{cheating.Add(8 * 24 * time.Hour), StageRetained, 2, 1},
-		{final.Add(-time.Hour), StageRetained, 2, 1},
+		{address.Add(-time.Hour), cases.StageRetained, 0, 3},
+		{address.Add(time.Hour), cases.StageRetained, 1, 2},
+		{cheating.Add(time.Hour), cases.StageDeletionOnHold, 1, 2},
+		{cheating.Add(8 * 24 * time.Hour), cases.StageRetained, 2, 1},
+		{final.Add(-time.Hour), cases.StageRetained, 2, 1},
 	}
 	for _, c := range checks {
 		env.RegisterDelayedCallback(func() {
-			v, err := env.QueryWorkflow(QueryRetention)
+			v, err := env.QueryWorkflow(cases.QueryRetention)
 			if err != nil {
 				t.Errorf("query at %s: %v", c.at, err)
 				return
@@ -83,7 +85,7 @@ func TestRetentionWalksTwentyYears(t *testing.T) {
 			if st.Stage != c.wantStage || len(st.Done) != c.wantDone || len(st.Pending) != c.wantPending {
 				t.Errorf("at %s: %+v, want %s with %d done and %d pending", c.at.Format(time.DateOnly), st, c.wantStage, c.wantDone, c.wantPending)
 			}
-			if c.wantStage == StageDeletionOnHold && st.Hold == "" {
+			if c.wantStage == cases.StageDeletionOnHold && st.Hold == "" {
 				t.Errorf("at %s the hold does not say why", c.at)
 			}
 		}, c.at.Sub(start))
@@ -134,7 +136,7 @@ func TestNoAppealOnceTheFinalDeletionHasBegun(t *testing.T) {
 		return nil
 	})
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(UpdateLodgeAppeal, "late-appeal", &testsuite.TestUpdateCallback{
+		env.UpdateWorkflow(cases.UpdateLodgeAppeal, "late-appeal", &testsuite.TestUpdateCallback{
 			OnAccept: func() { t.Error("an appeal was accepted during the final deletion") },
 			OnReject: func(err error) {
 				refused = true
@@ -143,7 +145,7 @@ func TestNoAppealOnceTheFinalDeletionHasBegun(t *testing.T) {
 				}
 			},
 			OnComplete: func(any, error) {},
-		}, AppealRequest{Kind: "decision_appeal", Against: "cheating", Grounds: "late grounds"})
+		}, cases.AppealRequest{Kind: "decision_appeal", Against: "cheating", Grounds: "late grounds"})
 	}, final.Add(30*time.Minute).Sub(start))
 	plan := RetentionPlan{RegistrationID: "00000000-0000-0000-0000-000000000002", HoldRecheck: time.Hour,
 		Milestones: []Milestone{{"personal_data", final}}}

@@ -7,6 +7,8 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/examflow/examflow/cases"
 )
 
 // TestMonthlyStatisticsMaterialisesTheMonth: the Schedule's empty request
@@ -17,14 +19,14 @@ func TestMonthlyStatisticsMaterialisesTheMonth(t *testing.T) {
 	tests := []struct {
 		name    string
 		start   time.Time
-		req     StatisticsRequest
+		req     cases.StatisticsRequest
 		want    string // the month the activity gets; "" for none
 		wantErr bool
 	}{
-		{"schedule run on the 28th", time.Date(2027, 3, 28, 2, 0, 0, 0, time.UTC), StatisticsRequest{}, "2027-02", false},
-		{"schedule run in January", time.Date(2027, 1, 28, 2, 0, 0, 0, time.UTC), StatisticsRequest{}, "2026-12", false},
-		{"named month", time.Date(2027, 3, 28, 2, 0, 0, 0, time.UTC), StatisticsRequest{Month: "2026-11"}, "2026-11", false},
-		{"malformed month", time.Date(2027, 3, 28, 2, 0, 0, 0, time.UTC), StatisticsRequest{Month: "2026-13"}, "", true},
+		{"schedule run on the 28th", time.Date(2027, 3, 28, 2, 0, 0, 0, time.UTC), cases.StatisticsRequest{}, "2027-02", false},
+		{"schedule run in January", time.Date(2027, 1, 28, 2, 0, 0, 0, time.UTC), cases.StatisticsRequest{}, "2026-12", false},
+		{"named month", time.Date(2027, 3, 28, 2, 0, 0, 0, time.UTC), cases.StatisticsRequest{Month: "2026-11"}, "2026-11", false},
+		{"malformed month", time.Date(2027, 3, 28, 2, 0, 0, 0, time.UTC), cases.StatisticsRequest{Month: "2026-13"}, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

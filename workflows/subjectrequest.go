@@ -9,111 +9,41 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 )
 
 // Data subject requests (T18-T21): each is a SubjectRequest workflow with
 // ID "subject-request-<request id>".
 const (
-	SubjectRequestWorkflow = "SubjectRequest"
-	// Updates on a request's workflow.
-	UpdateVerifyIdentity  = "verify-identity"
-	UpdateExtendRequest   = "extend-request"
-	UpdateDecideRequest   = "decide-request"
-	UpdateLiftRestriction = "lift-restriction"
-	// QuerySubjectRequest returns a SubjectRequestStatus.
-	QuerySubjectRequest = "subject-request"
-
 	ActivityBuildAccessExport  = "BuildAccessExport"
 	ActivityRequestStep        = "SubjectRequestStep"
 	ActivityRepublishCandidate = "RepublishCandidate"
 )
 
-// Request kinds and stages.
-const (
-	RequestAccess        = "access"
-	RequestRectification = "rectification"
-	RequestRestriction   = "restriction"
-	RequestObjection     = "objection"
-)
-
-// RequestKindKey is the kind of a subject request's workflow.
-var RequestKindKey = temporal.NewSearchAttributeKeyKeyword("RequestKind")
-
-// SubjectRequestInput starts a request's workflow: IDs, kind, purposes and
-// dates only.
-type SubjectRequestInput struct {
-	RequestID string `json:"request_id"`
-	Kind      string `json:"kind"`
-	// Purposes are the purposes an objection objects to (policy IDs); an
-	// objection may be upheld only where policy.CanUpholdObjection allows.
-	Purposes []string  `json:"purposes,omitempty"`
-	DueAt    time.Time `json:"due_at"`
-	// MaxDueAt is the furthest an extension may move the due date.
-	MaxDueAt time.Time `json:"max_due_at"`
-	// IdentityVerified: a trusted upstream login asserted the identity.
-	IdentityVerified bool `json:"identity_verified"`
-	// Reminders are how long before the due date case handlers are reminded.
-	Reminders []time.Duration `json:"reminders,omitempty"`
-	// LiftNotice is how long the person is told before a restriction is lifted.
-	LiftNotice time.Duration `json:"lift_notice"`
-}
-
-// ExtensionMonths is how many months beyond the first due date an
-// extension may move a request's due date (T19): MaxDueAt.
-const ExtensionMonths = 2
-
-// IdentityCheck is a case handler's confirmation of the person's identity.
-type IdentityCheck struct {
-	VerifiedBy string `json:"verified_by"`
-	Evidence   string `json:"evidence"`
-}
-
-// Extension moves a request's due date, with the reason the person is told.
-type Extension struct {
-	Until  time.Time `json:"until"`
-	Reason string    `json:"reason"`
-}
-
-// RequestDecision is a case handler's decision: a rectification approved or
-// refused, an objection upheld or rejected, a restriction to be lifted.
-type RequestDecision struct {
-	Decision  string `json:"decision"`
-	Reason    string `json:"reason"`
-	DecidedBy string `json:"decided_by"`
-}
-
 // RequestStepInput asks the SubjectRequestStep activity to record a step
 // and tell the person when the step calls for it.
 type RequestStepInput struct {
-	RequestID string           `json:"request_id"`
-	Step      string           `json:"step"` // verified, extended, reminded, answered, restricted, lifting, lifted
-	Decision  *RequestDecision `json:"decision,omitempty"`
-	Extension *Extension       `json:"extension,omitempty"`
-	Evidence  *IdentityCheck   `json:"evidence,omitempty"`
-	At        time.Time        `json:"at"`
-}
-
-// SubjectRequestStatus answers the status query.
-type SubjectRequestStatus struct {
-	Stage  Stage     `json:"stage"`
-	Kind   string    `json:"kind"`
-	DueAt  time.Time `json:"due_at"`
-	Stages []Stage   `json:"stages"`
+	RequestID string                 `json:"request_id"`
+	Step      string                 `json:"step"` // verified, extended, reminded, answered, restricted, lifting, lifted
+	Decision  *cases.RequestDecision `json:"decision,omitempty"`
+	Extension *cases.Extension       `json:"extension,omitempty"`
+	Evidence  *cases.IdentityCheck   `json:"evidence,omitempty"`
+	At        time.Time              `json:"at"`
 }
 
 type subjectRequest struct {
-	in       SubjectRequestInput
-	stage    Stage
-	stages   []Stage
+	in       cases.SubjectRequestInput
+	stage    cases.Stage
+	stages   []cases.Stage
 	due      time.Time
 	verified bool
-	decision *RequestDecision
-	lift     *RequestDecision
+	decision *cases.RequestDecision
+	lift     *cases.RequestDecision
 	answered bool
 }
 
-func (r *subjectRequest) validateIdentity(c IdentityCheck) error {
+func (r *subjectRequest) validateIdentity(c cases.IdentityCheck) error {
 	switch {
 	case r.verified:
 		return refuse("identity", "identity: already confirmed")
@@ -126,7 +56,7 @@ func (r *subjectRequest) validateIdentity(c IdentityCheck) error {
 // validateExtension: an extension has a reason and is made while the first
 // 30 days run, since the person must be told of it, and why, within them
 // (T19). Validators do not run on replay, so this needs no version.
-func (r *subjectRequest) validateExtension(ctx workflow.Context, e Extension) error {
+func (r *subjectRequest) validateExtension(ctx workflow.Context, e cases.Extension) error {
 	switch {
 	case r.answered:
 		return refuse("until", "until: the request has been answered")
@@ -142,8 +72,8 @@ func (r *subjectRequest) validateExtension(ctx workflow.Context, e Extension) er
 	return nil
 }
 
-func (r *subjectRequest) validateDecision(d RequestDecision) error {
-	allowed := map[string][]string{RequestRectification: {"approved", "refused"}, RequestObjection: {"upheld", "rejected"}}[r.in.Kind]
+func (r *subjectRequest) validateDecision(d cases.RequestDecision) error {
+	allowed := map[string][]string{cases.RequestRectification: {"approved", "refused"}, cases.RequestObjection: {"upheld", "rejected"}}[r.in.Kind]
 	switch {
 	case allowed == nil:
 		return refuse("decision", "decision: a %s request takes no decision", r.in.Kind)
@@ -153,7 +83,7 @@ func (r *subjectRequest) validateDecision(d RequestDecision) error {
 		return refuse("decision", "decision: already decided")
 	case !slices.Contains(allowed, d.Decision):
 		return refuse("decision", "decision must be one of %v", allowed)
-	case r.in.Kind == RequestObjection && d.Decision == "upheld" && !policy.CanUpholdObjection(r.in.Purposes):
+	case r.in.Kind == cases.RequestObjection && d.Decision == "upheld" && !policy.CanUpholdObjection(r.in.Purposes):
 		return refuse("decision", "decision: an objection to %s cannot be upheld (policy.ObjectionRules: the law requires that processing while the registration stands); reject it with that reason", strings.Join(r.in.Purposes, ", "))
 	case d.Reason == "" || d.DecidedBy == "":
 		return refuse("reason", "reason and decided_by are required")
@@ -161,9 +91,9 @@ func (r *subjectRequest) validateDecision(d RequestDecision) error {
 	return nil
 }
 
-func (r *subjectRequest) validateLift(d RequestDecision) error {
+func (r *subjectRequest) validateLift(d cases.RequestDecision) error {
 	switch {
-	case r.in.Kind != RequestRestriction || r.stage != StageRestricted:
+	case r.in.Kind != cases.RequestRestriction || r.stage != cases.StageRestricted:
 		return refuse("decision", "decision: no restriction in force to lift")
 	case r.lift != nil:
 		return refuse("decision", "decision: the restriction is being lifted")
@@ -181,12 +111,12 @@ func (r *subjectRequest) validateLift(d RequestDecision) error {
 // objection wait for a case handler's decision; a rectification is
 // republished to the Diploma Registry; a restriction stops publication until
 // it is lifted, and the person is told before it is.
-func SubjectRequest(ctx workflow.Context, in SubjectRequestInput) error {
+func SubjectRequest(ctx workflow.Context, in cases.SubjectRequestInput) error {
 	r := &subjectRequest{in: in, due: in.DueAt, verified: in.IdentityVerified}
 	if err := r.handle(ctx); err != nil {
 		return err
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, RequestKindKey.ValueSet(in.Kind)); err != nil {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, cases.RequestKindKey.ValueSet(in.Kind)); err != nil {
 		return err
 	}
 	workflow.Go(ctx, r.remind)
@@ -195,8 +125,8 @@ func SubjectRequest(ctx workflow.Context, in SubjectRequestInput) error {
 
 // handle registers the status Query and the Updates.
 func (r *subjectRequest) handle(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QuerySubjectRequest, func() (SubjectRequestStatus, error) {
-		return SubjectRequestStatus{Stage: r.stage, Kind: r.in.Kind, DueAt: r.due, Stages: slices.Clone(r.stages)}, nil
+	if err := workflow.SetQueryHandler(ctx, cases.QuerySubjectRequest, func() (cases.SubjectRequestStatus, error) {
+		return cases.SubjectRequestStatus{Stage: r.stage, Kind: r.in.Kind, DueAt: r.due, Stages: slices.Clone(r.stages)}, nil
 	}); err != nil {
 		return fmt.Errorf("set query handler: %w", err)
 	}
@@ -205,25 +135,25 @@ func (r *subjectRequest) handle(ctx workflow.Context) error {
 		handler any
 		valid   any
 	}{
-		{UpdateVerifyIdentity, func(ctx workflow.Context, c IdentityCheck) error {
+		{cases.UpdateVerifyIdentity, func(ctx workflow.Context, c cases.IdentityCheck) error {
 			if err := r.step(activityOptions(ctx, 5), RequestStepInput{Step: "verified", Evidence: &c}); err != nil {
 				return err
 			}
 			r.verified = true
 			return nil
 		}, r.validateIdentity},
-		{UpdateExtendRequest, func(ctx workflow.Context, e Extension) error {
+		{cases.UpdateExtendRequest, func(ctx workflow.Context, e cases.Extension) error {
 			if err := r.step(activityOptions(ctx, 5), RequestStepInput{Step: "extended", Extension: &e}); err != nil {
 				return err
 			}
 			r.due = e.Until
-			return workflow.UpsertTypedSearchAttributes(ctx, ReviewDueKey.ValueSet(r.due))
+			return workflow.UpsertTypedSearchAttributes(ctx, cases.ReviewDueKey.ValueSet(r.due))
 		}, r.validateExtension},
-		{UpdateDecideRequest, func(_ workflow.Context, d RequestDecision) error {
+		{cases.UpdateDecideRequest, func(_ workflow.Context, d cases.RequestDecision) error {
 			r.decision = &d
 			return nil
 		}, r.validateDecision},
-		{UpdateLiftRestriction, func(_ workflow.Context, d RequestDecision) error {
+		{cases.UpdateLiftRestriction, func(_ workflow.Context, d cases.RequestDecision) error {
 			r.lift = &d
 			return nil
 		}, r.validateLift},
@@ -245,17 +175,17 @@ func (r *subjectRequest) step(ctx workflow.Context, s RequestStepInput) error {
 
 // enter moves the request into a stage: the Stage search attribute, with
 // ReviewPending and ReviewDue while it is unanswered.
-func (r *subjectRequest) enter(ctx workflow.Context, stage Stage) error {
+func (r *subjectRequest) enter(ctx workflow.Context, stage cases.Stage) error {
 	if r.stage == stage {
 		return nil
 	}
 	r.stage = stage
 	r.stages = append(r.stages, stage)
-	attrs := []temporal.SearchAttributeUpdate{StageKey.ValueSet(string(stage)), ReviewPendingKey.ValueSet(!r.answered)}
+	attrs := []temporal.SearchAttributeUpdate{cases.StageKey.ValueSet(string(stage)), cases.ReviewPendingKey.ValueSet(!r.answered)}
 	if r.answered {
-		attrs = append(attrs, ReviewDueKey.ValueUnset())
+		attrs = append(attrs, cases.ReviewDueKey.ValueUnset())
 	} else {
-		attrs = append(attrs, ReviewDueKey.ValueSet(r.due))
+		attrs = append(attrs, cases.ReviewDueKey.ValueSet(r.due))
 	}
 	return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
 }
@@ -299,29 +229,29 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 	// the history, so this replays without a version.)
 	actx := activityOptions(ctx, 0)
 	if !r.verified {
-		if err := r.enter(ctx, StageAwaitingIdentity); err != nil {
+		if err := r.enter(ctx, cases.StageAwaitingIdentity); err != nil {
 			return err
 		}
 		if err := workflow.Await(ctx, func() bool { return r.verified }); err != nil {
 			return err
 		}
 	}
-	if err := r.enter(ctx, StageRequestInProgress); err != nil {
+	if err := r.enter(ctx, cases.StageRequestInProgress); err != nil {
 		return err
 	}
 	switch in.Kind {
-	case RequestAccess:
+	case cases.RequestAccess:
 		if err := workflow.ExecuteActivity(actx, ActivityBuildAccessExport, in.RequestID).Get(ctx, nil); err != nil {
 			return fmt.Errorf("build access export: %w", err)
 		}
-	case RequestRectification, RequestObjection:
-		if err := r.enter(ctx, StageAwaitingDecision); err != nil {
+	case cases.RequestRectification, cases.RequestObjection:
+		if err := r.enter(ctx, cases.StageAwaitingDecision); err != nil {
 			return err
 		}
 		if err := workflow.Await(ctx, func() bool { return r.decision != nil }); err != nil {
 			return err
 		}
-	case RequestRestriction:
+	case cases.RequestRestriction:
 		if err := r.step(actx, RequestStepInput{Step: "restricted"}); err != nil {
 			return err
 		}
@@ -330,17 +260,17 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 		return err
 	}
 	r.answered = true
-	if in.Kind == RequestRectification && r.decision.Decision == "approved" {
+	if in.Kind == cases.RequestRectification && r.decision.Decision == "approved" {
 		if err := workflow.ExecuteActivity(actx, ActivityRepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {
 			return fmt.Errorf("republish: %w", err)
 		}
 	}
-	if in.Kind != RequestRestriction {
+	if in.Kind != cases.RequestRestriction {
 		return r.finish(ctx)
 	}
 	// The restriction holds until a case handler lifts it; the person is
 	// told first, and the restriction ends after the notice period.
-	if err := r.enter(ctx, StageRestricted); err != nil {
+	if err := r.enter(ctx, cases.StageRestricted); err != nil {
 		return err
 	}
 	if err := workflow.Await(ctx, func() bool { return r.lift != nil }); err != nil {
@@ -363,7 +293,7 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 
 // finish shows the request answered and lets running Update handlers end.
 func (r *subjectRequest) finish(ctx workflow.Context) error {
-	if err := r.enter(ctx, StageRequestAnswered); err != nil {
+	if err := r.enter(ctx, cases.StageRequestAnswered); err != nil {
 		return err
 	}
 	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })

@@ -11,6 +11,8 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/examflow/examflow/cases"
 )
 
 // TestSubjectRequestTimeline: with time skipping, a request waits for the
@@ -29,12 +31,12 @@ func TestSubjectRequestTimeline(t *testing.T) {
 		want    []string
 		wantRem []time.Time
 	}{
-		{name: "access, reminded twice", kind: RequestAccess, verify: 35 * 24 * time.Hour, want: []string{"verified", "answered"},
+		{name: "access, reminded twice", kind: cases.RequestAccess, verify: 35 * 24 * time.Hour, want: []string{"verified", "answered"},
 			wantRem: []time.Time{due.Add(-7 * 24 * time.Hour), due.Add(-24 * time.Hour)}},
-		{name: "extended: reminders follow the new date", kind: RequestAccess, extend: ptr(due.Add(20 * 24 * time.Hour)), verify: 55 * 24 * time.Hour,
+		{name: "extended: reminders follow the new date", kind: cases.RequestAccess, extend: ptr(due.Add(20 * 24 * time.Hour)), verify: 55 * 24 * time.Hour,
 			want:    []string{"extended", "verified", "answered"},
 			wantRem: []time.Time{due.Add(13 * 24 * time.Hour), due.Add(19 * 24 * time.Hour)}},
-		{name: "restriction lifted after notice", kind: RequestRestriction, lift: true, verify: 35 * 24 * time.Hour,
+		{name: "restriction lifted after notice", kind: cases.RequestRestriction, lift: true, verify: 35 * 24 * time.Hour,
 			want:    []string{"verified", "restricted", "answered", "lifting", "lifted"},
 			wantRem: []time.Time{due.Add(-7 * 24 * time.Hour), due.Add(-24 * time.Hour)}},
 	}
@@ -70,21 +72,21 @@ func TestSubjectRequestTimeline(t *testing.T) {
 			}
 			if tc.extend != nil {
 				env.RegisterDelayedCallback(func() {
-					env.UpdateWorkflow(UpdateExtendRequest, "x1", &testsuite.TestUpdateCallback{OnAccept: func() { t.Error("an extension past two months was accepted") },
-						OnReject: func(error) {}, OnComplete: func(any, error) {}}, Extension{Until: due.AddDate(0, 2, 1), Reason: "too far"})
-					env.UpdateWorkflow(UpdateExtendRequest, "x2", accept("extension"), Extension{Until: *tc.extend, Reason: "complex case"})
+					env.UpdateWorkflow(cases.UpdateExtendRequest, "x1", &testsuite.TestUpdateCallback{OnAccept: func() { t.Error("an extension past two months was accepted") },
+						OnReject: func(error) {}, OnComplete: func(any, error) {}}, cases.Extension{Until: due.AddDate(0, 2, 1), Reason: "too far"})
+					env.UpdateWorkflow(cases.UpdateExtendRequest, "x2", accept("extension"), cases.Extension{Until: *tc.extend, Reason: "complex case"})
 				}, 24*time.Hour)
 			}
 			// The identity is confirmed late, after the reminders.
 			env.RegisterDelayedCallback(func() {
-				env.UpdateWorkflow(UpdateVerifyIdentity, "v1", accept("verify"), IdentityCheck{VerifiedBy: "ch", Evidence: "passport"})
+				env.UpdateWorkflow(cases.UpdateVerifyIdentity, "v1", accept("verify"), cases.IdentityCheck{VerifiedBy: "ch", Evidence: "passport"})
 			}, tc.verify)
 			if tc.lift {
 				env.RegisterDelayedCallback(func() {
-					env.UpdateWorkflow(UpdateLiftRestriction, "l1", accept("lift"), RequestDecision{Decision: "lift", Reason: "settled", DecidedBy: "ch"})
+					env.UpdateWorkflow(cases.UpdateLiftRestriction, "l1", accept("lift"), cases.RequestDecision{Decision: "lift", Reason: "settled", DecidedBy: "ch"})
 				}, 60*24*time.Hour)
 			}
-			in := SubjectRequestInput{RequestID: "00000000-0000-0000-0000-000000000009", Kind: tc.kind, DueAt: due, MaxDueAt: due.AddDate(0, 2, 0),
+			in := cases.SubjectRequestInput{RequestID: "00000000-0000-0000-0000-000000000009", Kind: tc.kind, DueAt: due, MaxDueAt: due.AddDate(0, 2, 0),
 				Reminders: []time.Duration{7 * 24 * time.Hour, 24 * time.Hour}, LiftNotice: 72 * time.Hour}
 			env.ExecuteWorkflow(SubjectRequest, in)
 			if err := env.GetWorkflowError(); err != nil {
@@ -134,16 +136,16 @@ func TestSubjectRequestExtendedOnlyWithinTheFirstThirtyDays(t *testing.T) {
 			var refusal error
 			accepted := false
 			env.RegisterDelayedCallback(func() {
-				env.UpdateWorkflow(UpdateExtendRequest, "x1", &testsuite.TestUpdateCallback{OnAccept: func() { accepted = true },
+				env.UpdateWorkflow(cases.UpdateExtendRequest, "x1", &testsuite.TestUpdateCallback{OnAccept: func() { accepted = true },
 					OnReject: func(err error) { refusal = err }, OnComplete: func(any, error) {}},
-					Extension{Until: due.Add(20 * 24 * time.Hour), Reason: "numerous requests"})
+					cases.Extension{Until: due.Add(20 * 24 * time.Hour), Reason: "numerous requests"})
 			}, tc.at)
 			env.RegisterDelayedCallback(func() {
-				env.UpdateWorkflow(UpdateVerifyIdentity, "v1", &testsuite.TestUpdateCallback{OnAccept: func() {},
+				env.UpdateWorkflow(cases.UpdateVerifyIdentity, "v1", &testsuite.TestUpdateCallback{OnAccept: func() {},
 					OnReject: func(err error) { t.Errorf("verify refused: %v", err) }, OnComplete: func(any, error) {}},
-					IdentityCheck{VerifiedBy: "ch", Evidence: "passport"})
+					cases.IdentityCheck{VerifiedBy: "ch", Evidence: "passport"})
 			}, 50*24*time.Hour)
-			env.ExecuteWorkflow(SubjectRequest, SubjectRequestInput{RequestID: "00000000-0000-0000-0000-000000000009", Kind: RequestAccess,
+			env.ExecuteWorkflow(SubjectRequest, cases.SubjectRequestInput{RequestID: "00000000-0000-0000-0000-000000000009", Kind: cases.RequestAccess,
 				DueAt: due, MaxDueAt: due.AddDate(0, 2, 0)})
 			if err := env.GetWorkflowError(); err != nil {
 				t.Fatal(err)
@@ -179,8 +181,8 @@ func TestObjectionUpheldOnlyWhereItCanStopTheProcessing(t *testing.T) {
 		{nil, "upheld", false},
 	}
 	for _, tt := range tests {
-		r := &subjectRequest{in: SubjectRequestInput{Kind: RequestObjection, Purposes: tt.purposes}, verified: true}
-		err := r.validateDecision(RequestDecision{Decision: tt.decision, Reason: "weighed", DecidedBy: "ch-1"})
+		r := &subjectRequest{in: cases.SubjectRequestInput{Kind: cases.RequestObjection, Purposes: tt.purposes}, verified: true}
+		err := r.validateDecision(cases.RequestDecision{Decision: tt.decision, Reason: "weighed", DecidedBy: "ch-1"})
 		if (err == nil) != tt.ok {
 			t.Errorf("%s for %v: %v, want accepted %v", tt.decision, tt.purposes, err, tt.ok)
 		}
@@ -212,7 +214,7 @@ func TestSubjectRequestAnsweredThroughAnOutage(t *testing.T) {
 	}, activity.RegisterOptions{Name: ActivityRequestStep})
 	env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityBuildAccessExport})
 	due := time.Now().Add(30 * 24 * time.Hour)
-	env.ExecuteWorkflow(SubjectRequest, SubjectRequestInput{RequestID: "00000000-0000-0000-0000-00000000000a", Kind: RequestAccess,
+	env.ExecuteWorkflow(SubjectRequest, cases.SubjectRequestInput{RequestID: "00000000-0000-0000-0000-00000000000a", Kind: cases.RequestAccess,
 		DueAt: due, MaxDueAt: due.AddDate(0, 2, 0), IdentityVerified: true})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("the request's workflow failed: %v", err)

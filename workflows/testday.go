@@ -7,18 +7,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-)
 
-// Update names the test system, test centres, case handlers and examiners
-// use. The API sends them; an integration may send them to Temporal directly.
-const (
-	UpdateSubmitAnswerSheet = "submit-answer-sheet"
-	UpdateReportDiscrepancy = "report-discrepancy"
-	UpdateReviewDecision    = "review-decision"
-	UpdateAssessment        = "examiner-assessment"
-	UpdateSettleAssessment  = "settle-assessment"
-	UpdateCheatingDecision  = "cheating-decision"
-	UpdateReapplyKey        = "reapply-key"
+	"github.com/examflow/examflow/cases"
 )
 
 // Activity names of the test day.
@@ -35,40 +25,6 @@ const (
 	ActivityReleaseResults     = "ReleaseResults"
 	ActivityDecideCheating     = "DecideCheating"
 	ActivityReapplyKey         = "ReapplyKey"
-)
-
-// Part statuses, as the status query shows them.
-const (
-	PartAwaiting  = "awaiting"  // nothing received yet
-	PartSubmitted = "submitted" // answer sheet stored, marking pending
-	PartHeld      = "held"      // result held for a case handler's review
-	PartAssessing = "assessing" // waiting for examiner assessments
-	PartDisputed  = "disputed"  // examiners disagree: third examiner or case handler
-	PartDecided   = "decided"   // a result stands
-	PartAbsent    = "absent"    // did not attend, or valid absence
-	PartAnnulled  = "annulled"  // annulled; a new test is offered
-)
-
-// Discrepancy kinds a test centre reports.
-const (
-	DiscrepancyTechnicalProblem    = "technical_problem"
-	DiscrepancyDidNotAttend        = "did_not_attend"
-	DiscrepancyValidAbsence        = "valid_absence"
-	DiscrepancyProvisionalCheating = "provisional_cheating"
-)
-
-// Review decisions a case handler takes.
-const (
-	ReviewConfirm = "confirm"
-	ReviewCorrect = "correct"
-	ReviewAnnul   = "annul"
-)
-
-// Assessment roles (T03).
-const (
-	RoleExaminer         = "examiner"
-	RoleExternalExaminer = "external_examiner"
-	RoleThirdExaminer    = "third_examiner"
 )
 
 // PartInfo describes one registered part of the test, as loaded at start.
@@ -105,41 +61,16 @@ type RegistrationContext struct {
 	CheatingEscalateAfter time.Duration `json:"cheating_escalate_after,omitempty"`
 }
 
-// AnswerItem is one answer on a sheet.
-type AnswerItem struct {
-	Item   string `json:"item"`
-	Choice string `json:"choice"`
-}
-
-// AnswerSheet is what the test system submits for one part.
-type AnswerSheet struct {
-	Part        string       `json:"part"`
-	FormID      string       `json:"form_id"`
-	KeyVersion  int          `json:"key_version"`
-	SubmittedAt time.Time    `json:"submitted_at"`
-	Answers     []AnswerItem `json:"answers"`
-}
-
 // StoreAnswerSheetInput is the StoreAnswerSheet activity's input.
 type StoreAnswerSheetInput struct {
-	RegistrationID string      `json:"registration_id"`
-	Sheet          AnswerSheet `json:"sheet"`
-}
-
-// Discrepancy is reported by a test centre for this registration.
-type Discrepancy struct {
-	Kind string `json:"kind"`
-	// Part is empty for the whole test.
-	Part string `json:"part,omitempty"`
-	Note string `json:"note,omitempty"`
-	// SessionWide marks a report made for the whole session (already stored).
-	SessionWide bool `json:"session_wide,omitempty"`
+	RegistrationID string            `json:"registration_id"`
+	Sheet          cases.AnswerSheet `json:"sheet"`
 }
 
 // RecordDiscrepancyInput is the RecordDiscrepancy activity's input.
 type RecordDiscrepancyInput struct {
-	RegistrationID string      `json:"registration_id"`
-	Discrepancy    Discrepancy `json:"discrepancy"`
+	RegistrationID string            `json:"registration_id"`
+	Discrepancy    cases.Discrepancy `json:"discrepancy"`
 }
 
 // MarkPartInput asks the automated marking of one part.
@@ -171,44 +102,19 @@ type ReviewRef struct {
 	ReviewID string `json:"review_id"`
 }
 
-// ReviewDecision is a case handler's decision on a held part.
-type ReviewDecision struct {
-	Part           string `json:"part"`
-	Decision       string `json:"decision"`
-	CorrectedScore *int   `json:"corrected_score,omitempty"`
-	Reason         string `json:"reason,omitempty"`
-	DecidedBy      string `json:"decided_by"`
-}
-
 // DecideReviewInput records a review decision.
 type DecideReviewInput struct {
-	RegistrationID string         `json:"registration_id"`
-	ReviewID       string         `json:"review_id"`
-	Decision       ReviewDecision `json:"decision"`
-	DecidedAt      time.Time      `json:"decided_at"`
-}
-
-// Assessment is one examiner's assessment of a part (T03).
-type Assessment struct {
-	Part     string `json:"part"`
-	Role     string `json:"role"`
-	Assessor string `json:"assessor"`
-	Level    string `json:"level"`
+	RegistrationID string               `json:"registration_id"`
+	ReviewID       string               `json:"review_id"`
+	Decision       cases.ReviewDecision `json:"decision"`
+	DecidedAt      time.Time            `json:"decided_at"`
 }
 
 // StoreAssessmentInput stores an assessment.
 type StoreAssessmentInput struct {
-	RegistrationID string     `json:"registration_id"`
-	Assessment     Assessment `json:"assessment"`
-	At             time.Time  `json:"at"`
-}
-
-// Settlement is a case handler's level for a part the examiners disagree on.
-type Settlement struct {
-	Part      string `json:"part"`
-	Level     string `json:"level"`
-	Reason    string `json:"reason"`
-	DecidedBy string `json:"decided_by"`
+	RegistrationID string           `json:"registration_id"`
+	Assessment     cases.Assessment `json:"assessment"`
+	At             time.Time        `json:"at"`
 }
 
 // DecideAssessedPartInput records the result of an examiner-marked part.
@@ -226,57 +132,24 @@ type ReleaseResultsInput struct {
 	RegistrationID string `json:"registration_id"`
 }
 
-// Cheating decisions.
-const (
-	CheatingFinal     = "final"
-	CheatingDismissed = "dismissed"
-)
-
-// CheatingDecision is a case handler's decision on a cheating case, with
-// reasons. A final decision deletes the test's results and sets a quarantine
-// (one year by default, shorter if decided).
-type CheatingDecision struct {
-	Decision        string     `json:"decision"`
-	Reasons         string     `json:"reasons"`
-	QuarantineUntil *time.Time `json:"quarantine_until,omitempty"`
-	DecidedBy       string     `json:"decided_by"`
-}
-
 // DecideCheatingInput records a cheating decision.
 type DecideCheatingInput struct {
-	RegistrationID string           `json:"registration_id"`
-	Decision       CheatingDecision `json:"decision"`
-	DecidedAt      time.Time        `json:"decided_at"`
-}
-
-// ReapplyKey asks a decided machine-marked part to be marked again with a
-// corrected answer key.
-type ReapplyKey struct {
-	Part       string `json:"part"`
-	FormID     string `json:"form_id"`
-	KeyVersion int    `json:"key_version"`
+	RegistrationID string                 `json:"registration_id"`
+	Decision       cases.CheatingDecision `json:"decision"`
+	DecidedAt      time.Time              `json:"decided_at"`
 }
 
 // ReapplyKeyInput re-marks a part with a key version.
 type ReapplyKeyInput struct {
-	RegistrationID string     `json:"registration_id"`
-	Key            ReapplyKey `json:"key"`
-	At             time.Time  `json:"at"`
-}
-
-// PartStatus is one part in the status query.
-type PartStatus struct {
-	Name      string     `json:"name"`
-	Automated bool       `json:"automated"`
-	Status    string     `json:"status"`
-	Reasons   []string   `json:"reasons,omitempty"`
-	ReviewDue *time.Time `json:"review_due,omitempty"`
+	RegistrationID string           `json:"registration_id"`
+	Key            cases.ReapplyKey `json:"key"`
+	At             time.Time        `json:"at"`
 }
 
 // validateSheet is the submit-answer-sheet validator: the part is registered
 // and machine-marked, not submitted before, the form is the session's, every
 // item is on the form, and each item has exactly one choice.
-func (l *lifecycle) validateSheet(s AnswerSheet) error {
+func (l *lifecycle) validateSheet(s cases.AnswerSheet) error {
 	p := l.part(s.Part)
 	switch {
 	case l.ctx == nil:
@@ -285,7 +158,7 @@ func (l *lifecycle) validateSheet(s AnswerSheet) error {
 		return refuse("part", "part %q is not registered for this candidate", s.Part)
 	case !p.info.Automated:
 		return refuse("part", "part %q is assessed by examiners, not by answer sheet", s.Part)
-	case p.status != PartAwaiting:
+	case p.status != cases.PartAwaiting:
 		return refuse("part", "part %q has already been submitted or closed (%s)", s.Part, p.status)
 	case s.FormID != p.info.FormID:
 		return refuse("form_id", "form_id %q is not the session's form %q for part %s", s.FormID, p.info.FormID, s.Part)
@@ -311,9 +184,9 @@ func (l *lifecycle) validateSheet(s AnswerSheet) error {
 	return nil
 }
 
-func (l *lifecycle) validateDiscrepancy(d Discrepancy) error {
+func (l *lifecycle) validateDiscrepancy(d cases.Discrepancy) error {
 	switch d.Kind {
-	case DiscrepancyTechnicalProblem, DiscrepancyDidNotAttend, DiscrepancyValidAbsence, DiscrepancyProvisionalCheating:
+	case cases.DiscrepancyTechnicalProblem, cases.DiscrepancyDidNotAttend, cases.DiscrepancyValidAbsence, cases.DiscrepancyProvisionalCheating:
 	default:
 		return refuse("kind", "kind must be technical_problem, did_not_attend, valid_absence or provisional_cheating")
 	}
@@ -323,28 +196,28 @@ func (l *lifecycle) validateDiscrepancy(d Discrepancy) error {
 	if d.Part != "" && l.part(d.Part) == nil {
 		return refuse("part", "part %q is not registered for this candidate", d.Part)
 	}
-	if l.stage == StageResult || l.stage == StageAnnulled {
+	if l.stage == cases.StageResult || l.stage == cases.StageAnnulled {
 		return refuse("body", "the result has been released; a discrepancy after that is a formal-error complaint")
 	}
 	return nil
 }
 
-func (l *lifecycle) validateReview(d ReviewDecision) error {
+func (l *lifecycle) validateReview(d cases.ReviewDecision) error {
 	p := l.part(d.Part)
 	switch {
 	case p == nil:
 		return refuse("part", "part %q is not registered for this candidate", d.Part)
-	case p.status != PartHeld:
+	case p.status != cases.PartHeld:
 		return refuse("part", "part %q has no open review (status %s)", d.Part, p.status)
 	case d.DecidedBy == "":
 		return refuse("decided_by", "decided_by is required")
 	}
 	switch d.Decision {
-	case ReviewConfirm:
+	case cases.ReviewConfirm:
 		if d.CorrectedScore != nil {
 			return refuse("corrected_score", "corrected_score goes with decision correct")
 		}
-	case ReviewCorrect:
+	case cases.ReviewCorrect:
 		if d.CorrectedScore == nil || *d.CorrectedScore < 0 {
 			return refuse("decision", "decision correct needs corrected_score of 0 or more")
 		}
@@ -354,7 +227,7 @@ func (l *lifecycle) validateReview(d ReviewDecision) error {
 		if !p.info.Automated {
 			return refuse("corrected_score", "only machine-marked parts have a score to correct")
 		}
-	case ReviewAnnul:
+	case cases.ReviewAnnul:
 		if d.Reason == "" {
 			return refuse("decision", "decision annul needs a reason")
 		}
@@ -364,14 +237,14 @@ func (l *lifecycle) validateReview(d ReviewDecision) error {
 	return nil
 }
 
-func (l *lifecycle) validateAssessment(a Assessment) error {
+func (l *lifecycle) validateAssessment(a cases.Assessment) error {
 	p := l.part(a.Part)
 	switch {
 	case p == nil:
 		return refuse("part", "part %q is not registered for this candidate", a.Part)
 	case p.info.Automated:
 		return refuse("part", "part %q is machine-marked; examiners assess writing and oral parts", a.Part)
-	case p.status != PartAwaiting && p.status != PartAssessing && p.status != PartDisputed:
+	case p.status != cases.PartAwaiting && p.status != cases.PartAssessing && p.status != cases.PartDisputed:
 		return refuse("part", "part %q is not open for assessment (status %s)", a.Part, p.status)
 	case a.Assessor == "":
 		return refuse("assessor", "assessor is required")
@@ -379,7 +252,7 @@ func (l *lifecycle) validateAssessment(a Assessment) error {
 		return refuse("level", "level must be one of %v", p.info.Levels)
 	}
 	switch a.Role {
-	case RoleExaminer, RoleExternalExaminer:
+	case cases.RoleExaminer, cases.RoleExternalExaminer:
 		if _, done := p.assessments[a.Role]; done {
 			return refuse("role", "the %s has already assessed part %q", a.Role, a.Part)
 		}
@@ -388,8 +261,8 @@ func (l *lifecycle) validateAssessment(a Assessment) error {
 				return refuse("assessor", "the examiner and the external examiner must be different people")
 			}
 		}
-	case RoleThirdExaminer:
-		if p.status != PartDisputed {
+	case cases.RoleThirdExaminer:
+		if p.status != cases.PartDisputed {
 			return refuse("role", "a third assessment is only for parts the examiners disagree on")
 		}
 		for _, prev := range p.assessments {
@@ -403,17 +276,17 @@ func (l *lifecycle) validateAssessment(a Assessment) error {
 	return nil
 }
 
-func (l *lifecycle) validateCheating(d CheatingDecision) error {
+func (l *lifecycle) validateCheating(d cases.CheatingDecision) error {
 	switch {
-	case d.Decision != CheatingFinal && d.Decision != CheatingDismissed:
+	case d.Decision != cases.CheatingFinal && d.Decision != cases.CheatingDismissed:
 		return refuse("decision", "decision must be final or dismissed")
 	case d.Reasons == "" || d.DecidedBy == "":
 		return refuse("reason", "reasons and decided_by are required")
 	case l.cheatingDecided:
 		return refuse("decision", "the cheating case has been decided")
-	case d.Decision == CheatingDismissed && !l.cheated:
+	case d.Decision == cases.CheatingDismissed && !l.cheated:
 		return refuse("decision", "decision dismissed needs a provisional cheating report")
-	case d.Decision == CheatingDismissed && d.QuarantineUntil != nil:
+	case d.Decision == cases.CheatingDismissed && d.QuarantineUntil != nil:
 		return refuse("quarantine_until", "quarantine_until goes with decision final")
 	case d.QuarantineUntil != nil && l.ctx != nil:
 		now := l.now()
@@ -424,14 +297,14 @@ func (l *lifecycle) validateCheating(d CheatingDecision) error {
 	return nil
 }
 
-func (l *lifecycle) validateReapply(k ReapplyKey) error {
+func (l *lifecycle) validateReapply(k cases.ReapplyKey) error {
 	p := l.part(k.Part)
 	switch {
 	case p == nil:
 		return refuse("part", "part %q is not registered for this candidate", k.Part)
 	case !p.info.Automated || p.info.FormID != k.FormID:
 		return refuse("form_id", "form_id %q is not the form of part %s", k.FormID, k.Part)
-	case p.status != PartDecided:
+	case p.status != cases.PartDecided:
 		return refuse("part", "part %q has no standing automated result (status %s)", k.Part, p.status)
 	case k.KeyVersion < 2:
 		return refuse("key_version", "key_version must be a corrected version (2 or more)")
@@ -439,12 +312,12 @@ func (l *lifecycle) validateReapply(k ReapplyKey) error {
 	return nil
 }
 
-func (l *lifecycle) validateSettlement(s Settlement) error {
+func (l *lifecycle) validateSettlement(s cases.Settlement) error {
 	p := l.part(s.Part)
 	switch {
 	case p == nil:
 		return refuse("part", "part %q is not registered for this candidate", s.Part)
-	case p.status != PartDisputed:
+	case p.status != cases.PartDisputed:
 		return refuse("part", "part %q is not disputed (status %s)", s.Part, p.status)
 	case !slices.Contains(p.info.Levels, s.Level):
 		return refuse("level", "level must be one of %v", p.info.Levels)
@@ -460,18 +333,18 @@ func (l *lifecycle) validateSettlement(s Settlement) error {
 func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 	uctx := activityOptions(ctx, 5)
 	handlers := []updateEntry{
-		whenReady(l, UpdateSubmitAnswerSheet, l.validateSheet, func(ctx workflow.Context, s AnswerSheet) error {
+		whenReady(l, cases.UpdateSubmitAnswerSheet, l.validateSheet, func(ctx workflow.Context, s cases.AnswerSheet) error {
 			p := l.part(s.Part)
-			p.status = PartSubmitted // claimed: a second submission is refused from now on
+			p.status = cases.PartSubmitted // claimed: a second submission is refused from now on
 			err := workflow.ExecuteActivity(uctx, ActivityStoreAnswerSheet, StoreAnswerSheetInput{RegistrationID: l.in.RegistrationID, Sheet: s}).Get(ctx, nil)
 			if err != nil {
-				p.status = PartAwaiting
+				p.status = cases.PartAwaiting
 				return fmt.Errorf("store answer sheet: %w", err)
 			}
 			l.dirty = true
 			return nil
 		}),
-		whenReady(l, UpdateReportDiscrepancy, l.validateDiscrepancy, func(ctx workflow.Context, d Discrepancy) error {
+		whenReady(l, cases.UpdateReportDiscrepancy, l.validateDiscrepancy, func(ctx workflow.Context, d cases.Discrepancy) error {
 			if !d.SessionWide {
 				err := workflow.ExecuteActivity(uctx, ActivityRecordDiscrepancy, RecordDiscrepancyInput{RegistrationID: l.in.RegistrationID, Discrepancy: d}).Get(ctx, nil)
 				if err != nil {
@@ -482,7 +355,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 			l.dirty = true
 			return nil
 		}),
-		whenReady(l, UpdateReviewDecision, l.validateReview, func(ctx workflow.Context, d ReviewDecision) error {
+		whenReady(l, cases.UpdateReviewDecision, l.validateReview, func(ctx workflow.Context, d cases.ReviewDecision) error {
 			p := l.part(d.Part)
 			err := workflow.ExecuteActivity(uctx, ActivityDecideReview, DecideReviewInput{
 				RegistrationID: l.in.RegistrationID, ReviewID: p.reviewID, Decision: d, DecidedAt: workflow.Now(ctx),
@@ -491,37 +364,37 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 				return fmt.Errorf("record review decision: %w", err)
 			}
 			p.reasons, p.reviewID = nil, ""
-			if d.Decision == ReviewAnnul {
-				p.status = PartAnnulled
+			if d.Decision == cases.ReviewAnnul {
+				p.status = cases.PartAnnulled
 			} else {
-				p.status = PartDecided
+				p.status = cases.PartDecided
 			}
 			l.dirty = true
 			return nil
 		}),
-		whenReady(l, UpdateAssessment, l.validateAssessment, func(ctx workflow.Context, a Assessment) error {
+		whenReady(l, cases.UpdateAssessment, l.validateAssessment, func(ctx workflow.Context, a cases.Assessment) error {
 			p := l.part(a.Part)
 			err := workflow.ExecuteActivity(uctx, ActivityStoreAssessment, StoreAssessmentInput{RegistrationID: l.in.RegistrationID, Assessment: a, At: workflow.Now(ctx)}).Get(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("store assessment: %w", err)
 			}
 			p.assessments[a.Role] = a
-			if p.status == PartAwaiting {
-				p.status = PartAssessing
+			if p.status == cases.PartAwaiting {
+				p.status = cases.PartAssessing
 			}
 			l.dirty = true
 			return nil
 		}),
-		whenReady(l, UpdateSettleAssessment, l.validateSettlement, func(ctx workflow.Context, s Settlement) error {
+		whenReady(l, cases.UpdateSettleAssessment, l.validateSettlement, func(ctx workflow.Context, s cases.Settlement) error {
 			if err := l.decideAssessed(activityOptions(ctx, 5), l.part(s.Part), s.Level, "case_handler", s.Reason); err != nil {
 				return err
 			}
 			l.dirty = true
 			return nil
 		}),
-		whenReady(l, UpdateCheatingDecision, l.validateCheating, func(ctx workflow.Context, d CheatingDecision) error {
+		whenReady(l, cases.UpdateCheatingDecision, l.validateCheating, func(ctx workflow.Context, d cases.CheatingDecision) error {
 			now := workflow.Now(ctx)
-			if d.Decision == CheatingFinal && d.QuarantineUntil == nil {
+			if d.Decision == cases.CheatingFinal && d.QuarantineUntil == nil {
 				until := now.Add(l.ctx.QuarantineDefault)
 				d.QuarantineUntil = &until
 			}
@@ -531,15 +404,15 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 			}
 			l.cheatingDecided = true
 			l.cheated = false
-			if d.Decision == CheatingFinal {
+			if d.Decision == cases.CheatingFinal {
 				for _, p := range l.parts {
-					p.status, p.reasons, p.reviewID = PartAnnulled, nil, ""
+					p.status, p.reasons, p.reviewID = cases.PartAnnulled, nil, ""
 				}
 			}
 			l.dirty = true
 			return nil
 		}),
-		whenReady(l, UpdateReapplyKey, l.validateReapply, func(ctx workflow.Context, k ReapplyKey) error {
+		whenReady(l, cases.UpdateReapplyKey, l.validateReapply, func(ctx workflow.Context, k cases.ReapplyKey) error {
 			err := workflow.ExecuteActivity(uctx, ActivityReapplyKey, ReapplyKeyInput{RegistrationID: l.in.RegistrationID, Key: k, At: workflow.Now(ctx)}).Get(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("re-apply key: %w", err)
@@ -584,28 +457,28 @@ type updateEntry struct {
 }
 
 // applyDiscrepancy changes the parts a test centre's report concerns.
-func (l *lifecycle) applyDiscrepancy(ctx workflow.Context, d Discrepancy) {
+func (l *lifecycle) applyDiscrepancy(ctx workflow.Context, d cases.Discrepancy) {
 	for _, p := range l.parts {
 		if d.Part != "" && p.info.Name != d.Part {
 			continue
 		}
 		switch d.Kind {
-		case DiscrepancyDidNotAttend, DiscrepancyValidAbsence:
-			if p.status == PartAwaiting {
-				p.status = PartAbsent
+		case cases.DiscrepancyDidNotAttend, cases.DiscrepancyValidAbsence:
+			if p.status == cases.PartAwaiting {
+				p.status = cases.PartAbsent
 			}
-		case DiscrepancyTechnicalProblem:
+		case cases.DiscrepancyTechnicalProblem:
 			// A machine-marked result that already stands but is not yet
 			// released is held for review (T04). Opening the review is
 			// retried until it opens: given up, the result would be
 			// released unreviewed. (Retry options are not part of the
 			// history, so this replays without a version.)
-			if p.info.Automated && p.status == PartDecided {
+			if p.info.Automated && p.status == cases.PartDecided {
 				if err := l.openReview(activityOptions(ctx, 0), p, []string{"technical_problem"}); err != nil {
 					workflow.GetLogger(ctx).Error("review not opened", "part", p.info.Name, "error", err)
 				}
 			}
-		case DiscrepancyProvisionalCheating:
+		case cases.DiscrepancyProvisionalCheating:
 			l.cheated = true
 			l.watchCheatingCase(ctx)
 		}

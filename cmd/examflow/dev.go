@@ -14,10 +14,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/deploy/devstack"
 	"github.com/examflow/examflow/process"
-	"github.com/examflow/examflow/workflows"
 )
 
 func runDev(ctx context.Context, args []string) error {
@@ -55,7 +55,7 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 		return fmt.Errorf("EXAMFLOW_TEMPORAL_ADDRESS: %w", err)
 	}
 	sas := map[string]string{}
-	for name, typ := range workflows.SearchAttributes() {
+	for name, typ := range cases.SearchAttributes() {
 		sas[name] = typ.String() // Keyword, Datetime: the dev server flag's spelling
 	}
 	fmt.Println("Starting PostgreSQL, MinIO and the Temporal dev server (data in " + *dir + ") ...")

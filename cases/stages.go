@@ -1,4 +1,4 @@
-package workflows
+package cases
 
 // Stage is where a workflow is, shown in its Stage search attribute: the
 // case handler's filter in the Temporal UI (docs/temporal-ui.md). Every
