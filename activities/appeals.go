@@ -16,7 +16,6 @@ import (
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // Appeals admits and decides appeals (T22). Purpose (T01): safeguarding
@@ -69,30 +68,52 @@ func (a *Appeals) facts(ctx context.Context, regID uuid.UUID, now time.Time, ski
 	return f, rec, nil
 }
 
+// AdmitAppealInput asks the AdmitAppeal activity to check an appeal against
+// the rules and store it.
+type AdmitAppealInput struct {
+	RegistrationID string              `json:"registration_id"`
+	AppealID       string              `json:"appeal_id"`
+	WorkflowID     string              `json:"workflow_id"`
+	Request        cases.AppealRequest `json:"request"`
+	Now            time.Time           `json:"now"`
+}
+
+// AppealAdmission is an admitted appeal: no personal data.
+type AppealAdmission struct {
+	Kind          string    `json:"kind"`
+	Part          string    `json:"part,omitempty"`
+	Against       string    `json:"against,omitempty"`
+	Deadline      time.Time `json:"deadline"`
+	Late          bool      `json:"late"`
+	FirstInstance string    `json:"first_instance"`
+	Levels        []string  `json:"levels,omitempty"`
+	TestType      string    `json:"test_type"`
+}
+
 // AdmitAppeal checks an appeal against the rules (kind, deadline, late
 // acceptance, lodged twice) and stores it with its grounds sealed. A
 // refusal is a non-retryable AppealRefused error naming the field. A retry
 // with the same appeal ID admits the stored appeal again.
-func (a *Appeals) AdmitAppeal(ctx context.Context, in workflows.AdmitAppealInput) (workflows.AppealAdmission, error) {
+func (a *Appeals) AdmitAppeal(ctx context.Context, in AdmitAppealInput) (AppealAdmission, error) {
 	regID, err := parseID(in.RegistrationID)
 	if err != nil {
-		return workflows.AppealAdmission{}, err
+		return AppealAdmission{}, err
 	}
 	appealID, err := parseID(in.AppealID)
 	if err != nil {
-		return workflows.AppealAdmission{}, err
+		return AppealAdmission{}, err
 	}
 	q := in.Request
 	received := in.Now
 	if q.ReceivedAt != nil {
 		if q.ReceivedAt.After(in.Now.Add(time.Minute)) {
-			return workflows.AppealAdmission{}, refused(&appeals.Refusal{Field: "received_at", Reason: "the appeal cannot be received in the future"})
+			return AppealAdmission{}, refused(&appeals.Refusal{Field: "received_at", Reason: "the appeal cannot be received in the future"})
 		}
 		received = *q.ReceivedAt
 	}
 	f, _, err := a.facts(ctx, regID, in.Now, appealID)
 	if err != nil {
-		return workflows.AppealAdmission{}, err
+		return AppealAdmission{}, err
 	}
 	req := appeals.Request{Kind: appeals.Kind(q.Kind), Part: q.Part, Against: q.Against, ReceivedAt: received}
 	if q.LateAcceptance != nil {
@@ -102,10 +123,10 @@ func (a *Appeals) AdmitAppeal(ctx context.Context, in workflows.AdmitAppealInput
 	var refusal *appeals.Refusal
 	if errors.As(err, &refusal) {
 		a.Logger.InfoContext(ctx, "appeal refused", "registration_id", in.RegistrationID, "kind", q.Kind, "field", refusal.Field)
-		return workflows.AppealAdmission{}, refused(refusal)
+		return AppealAdmission{}, refused(refusal)
 	}
 	if err != nil {
-		return workflows.AppealAdmission{}, err
+		return AppealAdmission{}, err
 	}
 	ap := storage.Appeal{ID: appealID, RegistrationID: regID, Kind: string(adm.Kind), Part: adm.Part, Against: adm.Against,
 		ReceivedAt: received, Deadline: adm.Deadline, Grounds: q.Grounds, WorkflowID: in.WorkflowID, LodgedAt: in.Now}
@@ -116,16 +137,26 @@ func (a *Appeals) AdmitAppeal(ctx context.Context, in workflows.AdmitAppealInput
 	// decides it: a release, recorded with the appeal (T08).
 	if adm.FirstInstance == appeals.InstanceTestCentre {
 		if ap.Handover, err = appealHandover(appealID, appeals.InstanceTestCentre, adm.Against, in.Now); err != nil {
-			return workflows.AppealAdmission{}, err
+			return AppealAdmission{}, err
 		}
 	}
 	if err := a.Store.LodgeAppeal(ctx, ap); errors.Is(err, storage.ErrDuplicate) {
-		return workflows.AppealAdmission{}, refused(&appeals.Refusal{Field: "kind", Reason: "this has been appealed already"})
+		return AppealAdmission{}, refused(&appeals.Refusal{Field: "kind", Reason: "this has been appealed already"})
 	} else if err != nil {
-		return workflows.AppealAdmission{}, err
+		return AppealAdmission{}, err
 	}
-	return workflows.AppealAdmission{Kind: string(adm.Kind), Part: adm.Part, Against: adm.Against, Deadline: adm.Deadline,
+	return AppealAdmission{Kind: string(adm.Kind), Part: adm.Part, Against: adm.Against, Deadline: adm.Deadline,
 		Late: adm.Late, FirstInstance: adm.FirstInstance, Levels: adm.Levels, TestType: f.TestType}, nil
+}
+
+// DecideAppealInput records a decision and applies it.
+type DecideAppealInput struct {
+	AppealID       string               `json:"appeal_id"`
+	RegistrationID string               `json:"registration_id"`
+	Admission      AppealAdmission      `json:"admission"`
+	Decision       cases.AppealDecision `json:"decision"`
+	Reassessment   *cases.Reassessment  `json:"reassessment,omitempty"`
+	At             time.Time            `json:"at"`
 }
 
 // DecideAppeal records an instance's decision and applies it in the same
@@ -135,7 +166,7 @@ func (a *Appeals) AdmitAppeal(ctx context.Context, in workflows.AdmitAppealInput
 // appeal against a decision that is upheld reverses it, and one the first
 // instance maintains goes to the County Governor. The candidate is told
 // through the outbox. Idempotent: a retry returns the recorded outcome.
-func (a *Appeals) DecideAppeal(ctx context.Context, in workflows.DecideAppealInput) (cases.AppealOutcome, error) {
+func (a *Appeals) DecideAppeal(ctx context.Context, in DecideAppealInput) (cases.AppealOutcome, error) {
 	regID, err := parseID(in.RegistrationID)
 	if err != nil {
 		return cases.AppealOutcome{}, err
@@ -251,7 +282,7 @@ func appealHandover(appealID uuid.UUID, instance, against string, at time.Time) 
 
 // reassess applies a new independent assessment. The examiner must not
 // have assessed the part before.
-func (a *Appeals) reassess(ctx context.Context, in workflows.DecideAppealInput, ap storage.Appeal, rec storage.AppealRecord, d *storage.AppealDecision, fx *storage.AppealEffects) error {
+func (a *Appeals) reassess(ctx context.Context, in DecideAppealInput, ap storage.Appeal, rec storage.AppealRecord, d *storage.AppealDecision, fx *storage.AppealEffects) error {
 	r := in.Reassessment
 	if r == nil {
 		return cases.Refuse(cases.ErrorAppealRefused, "decision", "decision: this appeal is decided by a re-assessment")

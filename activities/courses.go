@@ -16,7 +16,6 @@ import (
 
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // Courses carries out the course registrations' steps (C01-C11).
@@ -39,8 +38,16 @@ func gone(err error) bool {
 // courseSteps are the steps CourseStep knows.
 var courseSteps = []string{"event_held", "completed", "survey"}
 
+// CourseStepInput records a stage or sends the notice that goes with it.
+type CourseStepInput struct {
+	RegistrationID string    `json:"registration_id"`
+	Step           string    `json:"step"` // event_held, completed, survey
+	CompletedBy    string    `json:"completed_by,omitempty"`
+	At             time.Time `json:"at"`
+}
+
 // CourseStep records a stage and sends the survey invitation (C04).
-func (a *Courses) CourseStep(ctx context.Context, in workflows.CourseStepInput) error {
+func (a *Courses) CourseStep(ctx context.Context, in CourseStepInput) error {
 	if !slices.Contains(courseSteps, in.Step) {
 		// A step this code does not know is a bug, not a passing fault.
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown course step %q", in.Step), cases.ErrorInvalidInput, nil)
@@ -119,9 +126,17 @@ func CourseCertificateKey(registrationID string) string {
 	return storage.CoursePrefix + registrationID + "/certificate.json.sio"
 }
 
+// CourseNewsInput asks for news of courses created since a time.
+type CourseNewsInput struct {
+	RegistrationID string    `json:"registration_id"`
+	CourseType     string    `json:"course_type"`
+	Since          time.Time `json:"since"`
+	At             time.Time `json:"at"`
+}
+
 // SendCourseNews tells a previous participant about new courses of the same
 // type (C04), if there are any since the last time.
-func (a *Courses) SendCourseNews(ctx context.Context, in workflows.CourseNewsInput) error {
+func (a *Courses) SendCourseNews(ctx context.Context, in CourseNewsInput) error {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
 		return err
@@ -143,9 +158,16 @@ func (a *Courses) SendCourseNews(ctx context.Context, in workflows.CourseNewsInp
 	return err
 }
 
+// DeleteParticipantInput deletes everything about a participant.
+type DeleteParticipantInput struct {
+	RegistrationID string    `json:"registration_id"`
+	Reason         string    `json:"reason"`
+	At             time.Time `json:"at"`
+}
+
 // DeleteCourseParticipant deletes everything about a participant: objects
 // in MinIO, the registration, its notices and its data key (C06, C10).
-func (a *Courses) DeleteCourseParticipant(ctx context.Context, in workflows.DeleteParticipantInput) (cases.WithdrawalConfirmation, error) {
+func (a *Courses) DeleteCourseParticipant(ctx context.Context, in DeleteParticipantInput) (cases.WithdrawalConfirmation, error) {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
 		return cases.WithdrawalConfirmation{}, err

@@ -14,7 +14,6 @@ import (
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // registryCategories are what a publication releases to the Diploma Registry.
@@ -28,48 +27,56 @@ type Publication struct {
 	Identity identity.Options
 }
 
+// PublishOutcome says what the publication did.
+type PublishOutcome struct {
+	Published bool   `json:"published"`
+	Withdrawn bool   `json:"withdrawn,omitempty"`
+	Parts     int    `json:"parts,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
 // PublishResults publishes the candidate's latest and best released result
 // per test and part, under the candidate's publication key, so a retry or a
 // later republication replaces and never duplicates. Only candidates with a
 // fødselsnummer are published: a D number, DUF number or passport alone is
 // not enough (T09). With no result left the publication is withdrawn. Each
 // publication is recorded as a disclosure with its legal basis (T08).
-func (a *Publication) PublishResults(ctx context.Context, registrationID string) (workflows.PublishOutcome, error) {
+func (a *Publication) PublishResults(ctx context.Context, registrationID string) (PublishOutcome, error) {
 	id, err := parseID(registrationID)
 	if err != nil {
-		return workflows.PublishOutcome{}, err
+		return PublishOutcome{}, err
 	}
 	reg, err := a.Store.GetRegistration(ctx, id)
 	if err != nil {
-		return workflows.PublishOutcome{}, err
+		return PublishOutcome{}, err
 	}
 	pd, err := a.Store.PersonalDataOf(ctx, reg.CandidateID)
 	if errors.Is(err, storage.ErrNotFound) {
 		a.count(ctx, PublicationSkippedDeleted)
-		return workflows.PublishOutcome{Reason: "the candidate's data is deleted"}, nil
+		return PublishOutcome{Reason: "the candidate's data is deleted"}, nil
 	}
 	if err != nil {
-		return workflows.PublishOutcome{}, err
+		return PublishOutcome{}, err
 	}
 	nid := pd.Person.NationalID
 	if kind, err := identity.ValidateNationalID(nid, a.Identity); nid == "" || err != nil || kind != identity.KindFodselsnummer {
 		a.count(ctx, PublicationSkippedNoFnr)
-		return workflows.PublishOutcome{Reason: "no fødselsnummer: the Diploma Registry only has candidates with one"}, nil
+		return PublishOutcome{Reason: "no fødselsnummer: the Diploma Registry only has candidates with one"}, nil
 	}
 	// A restriction of processing (T18) stops publication until it is lifted.
 	if restricted, err := a.Store.Restricted(ctx, reg.CandidateID); err != nil {
-		return workflows.PublishOutcome{}, err
+		return PublishOutcome{}, err
 	} else if restricted {
 		a.count(ctx, PublicationSkippedRestrict)
-		return workflows.PublishOutcome{Reason: "processing restricted at the person's request"}, nil
+		return PublishOutcome{Reason: "processing restricted at the person's request"}, nil
 	}
 	recipient, err := policy.CheckRelease("sikt", registryCategories)
 	if err != nil {
-		return workflows.PublishOutcome{}, temporal.NewNonRetryableApplicationError(err.Error(), cases.ErrorReleaseRefused, err)
+		return PublishOutcome{}, temporal.NewNonRetryableApplicationError(err.Error(), cases.ErrorReleaseRefused, err)
 	}
 	released, err := a.Store.ReleasedResults(ctx, reg.CandidateID)
 	if err != nil {
-		return workflows.PublishOutcome{}, err
+		return PublishOutcome{}, err
 	}
 	byTest := map[string][]marking.PartResult{}
 	for _, r := range released {
@@ -90,27 +97,27 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 	key := "candidate-" + reg.CandidateID.String()
 	if len(results) == 0 {
 		if err := a.Registry.Withdraw(ctx, key); err != nil {
-			return workflows.PublishOutcome{}, a.registryError(ctx, err)
+			return PublishOutcome{}, a.registryError(ctx, err)
 		}
 		a.count(ctx, PublicationWithdrawn)
-		return workflows.PublishOutcome{Withdrawn: true, Reason: "no released result left"}, nil
+		return PublishOutcome{Withdrawn: true, Reason: "no released result left"}, nil
 	}
 	pub := registry.Publication{Key: key, NationalID: nid, GivenName: pd.Person.GivenName, FamilyName: pd.Person.FamilyName, Results: results}
 	if !pd.Person.DateOfBirth.IsZero() {
 		pub.DateOfBirth = pd.Person.DateOfBirth.Format(time.DateOnly)
 	}
 	if _, err := a.Registry.Publish(ctx, pub); err != nil {
-		return workflows.PublishOutcome{}, a.registryError(ctx, err)
+		return PublishOutcome{}, a.registryError(ctx, err)
 	}
 	if err := a.Store.RecordDisclosure(ctx, storage.Disclosure{
 		ID: stableID(ctx, registrationID, "publication"), CandidateID: reg.CandidateID, RegistrationID: &id,
 		Recipient: recipient.ID, LegalBasis: recipient.LegalBasis, Action: "publish", Reference: key,
 		Categories: categoryNames(registryCategories),
 	}); err != nil {
-		return workflows.PublishOutcome{}, err
+		return PublishOutcome{}, err
 	}
 	a.count(ctx, PublicationPublished)
-	return workflows.PublishOutcome{Published: true, Parts: len(results)}, nil
+	return PublishOutcome{Published: true, Parts: len(results)}, nil
 }
 
 // SettleMergedPublication withdraws the publication of a candidate merged
@@ -118,24 +125,24 @@ func (a *Publication) PublishResults(ctx context.Context, registrationID string)
 // ones among them, under the survivor's key (the survivor may only now
 // have the fødselsnummer the registry needs). Withdrawing a publication
 // that is not there is not an error, so a retry does no harm.
-func (a *Publication) SettleMergedPublication(ctx context.Context, in cases.MergeInput) (workflows.PublishOutcome, error) {
+func (a *Publication) SettleMergedPublication(ctx context.Context, in cases.MergeInput) (PublishOutcome, error) {
 	merged, err := parseID(in.MergedID)
 	if err != nil {
-		return workflows.PublishOutcome{}, err
+		return PublishOutcome{}, err
 	}
 	survivor, err := parseID(in.SurvivorID)
 	if err != nil {
-		return workflows.PublishOutcome{}, err
+		return PublishOutcome{}, err
 	}
 	if err := a.Registry.Withdraw(ctx, "candidate-"+merged.String()); err != nil {
-		return workflows.PublishOutcome{}, a.registryError(ctx, err)
+		return PublishOutcome{}, a.registryError(ctx, err)
 	}
 	regs, err := a.Store.FinalRegistrations(ctx, survivor)
 	if err != nil {
-		return workflows.PublishOutcome{}, err
+		return PublishOutcome{}, err
 	}
 	if len(regs) == 0 {
-		return workflows.PublishOutcome{Withdrawn: true, Reason: "the survivor has no final result"}, nil
+		return PublishOutcome{Withdrawn: true, Reason: "the survivor has no final result"}, nil
 	}
 	return a.PublishResults(ctx, regs[0].String())
 }

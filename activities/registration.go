@@ -8,13 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // Registration holds the registration activities.
@@ -22,9 +22,16 @@ type Registration struct {
 	Store *storage.Store
 }
 
+// RecordStageInput is the input of the RecordStage activity.
+type RecordStageInput struct {
+	RegistrationID string      `json:"registration_id"`
+	Stage          cases.Stage `json:"stage"`
+	At             time.Time   `json:"at"`
+}
+
 // RecordStage writes a stage the lifecycle entered to PostgreSQL.
 // Purpose (T01): arranging the test; the stage history is part of the case.
-func (a *Registration) RecordStage(ctx context.Context, in workflows.RecordStageInput) error {
+func (a *Registration) RecordStage(ctx context.Context, in RecordStageInput) error {
 	id, err := uuid.Parse(in.RegistrationID)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", cases.ErrorInvalidInput, err)

@@ -16,7 +16,6 @@ import (
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // Retention holds the activities of the retention phase (T13–T17).
@@ -37,30 +36,42 @@ type Retention struct {
 	Logger          *slog.Logger
 }
 
+// RetentionPlan is the retention phase's input: opaque IDs and dates only.
+// The milestones are computed once, from the policy table and the
+// configured periods, so a replay sees the same plan.
+type RetentionPlan struct {
+	RegistrationID string      `json:"registration_id"`
+	Milestones     []Milestone `json:"milestones"`
+	// HoldRecheck is how long a held deletion waits before it is tried again.
+	HoldRecheck time.Duration `json:"hold_recheck"`
+	// Stages are the lifecycle's stages so far, for the status query.
+	Stages []cases.Stage `json:"stages,omitempty"`
+}
+
 // PlanRetention computes a registration's deletion milestones from the
 // policy table, the configured periods and the registration's events.
 // Categories examflow holds nothing of for the registration get no
 // milestone (payment status when known, audio when recorded).
-func (a *Retention) PlanRetention(ctx context.Context, registrationID string) (workflows.RetentionPlan, error) {
+func (a *Retention) PlanRetention(ctx context.Context, registrationID string) (RetentionPlan, error) {
 	id, err := parseID(registrationID)
 	if err != nil {
-		return workflows.RetentionPlan{}, err
+		return RetentionPlan{}, err
 	}
 	// The retention phase begins when the result is final.
 	if err := a.Store.MarkFinal(ctx, id, time.Now()); err != nil {
-		return workflows.RetentionPlan{}, err
+		return RetentionPlan{}, err
 	}
 	f, err := a.Store.RetentionFactsOf(ctx, id)
 	if err != nil {
-		return workflows.RetentionPlan{}, err
+		return RetentionPlan{}, err
 	}
-	plan := workflows.RetentionPlan{RegistrationID: registrationID, HoldRecheck: a.HoldRecheck}
+	plan := RetentionPlan{RegistrationID: registrationID, HoldRecheck: a.HoldRecheck}
 	add := func(c policy.Category, from time.Time) error {
 		due, err := a.Periods.Due(c, from)
 		if err != nil {
 			return err
 		}
-		plan.Milestones = append(plan.Milestones, workflows.Milestone{Category: string(c), Due: due})
+		plan.Milestones = append(plan.Milestones, Milestone{Category: string(c), Due: due})
 		return nil
 	}
 	eventTime := func(c policy.Category) time.Time { return a.eventTime(f, c) }
@@ -107,12 +118,18 @@ func (a *Retention) eventTime(f storage.RetentionFacts, c policy.Category) time.
 	return f.TestDate
 }
 
+// Milestone is one category's deletion at its due time.
+type Milestone struct {
+	Category string    `json:"category"`
+	Due      time.Time `json:"due"`
+}
+
 // PlanUnheldDeletions returns the milestones of the registration's
 // categories that no legal hold keeps (policy.Unheld: the address, and the
 // payment status when there is one), for the lifecycle to delete them on
 // their dates while it is still open. No personal data.
 // Purpose (T14, T16): deleting what is no longer needed.
-func (a *Retention) PlanUnheldDeletions(ctx context.Context, registrationID string) ([]workflows.Milestone, error) {
+func (a *Retention) PlanUnheldDeletions(ctx context.Context, registrationID string) ([]Milestone, error) {
 	id, err := parseID(registrationID)
 	if err != nil {
 		return nil, err
@@ -121,7 +138,7 @@ func (a *Retention) PlanUnheldDeletions(ctx context.Context, registrationID stri
 	if err != nil {
 		return nil, err
 	}
-	var ms []workflows.Milestone
+	var ms []Milestone
 	for _, c := range policy.Unheld() {
 		if c == policy.PaymentStatus && !f.PaymentStatus {
 			continue
@@ -130,9 +147,17 @@ func (a *Retention) PlanUnheldDeletions(ctx context.Context, registrationID stri
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, workflows.Milestone{Category: string(c), Due: due})
+		ms = append(ms, Milestone{Category: string(c), Due: due})
 	}
 	return ms, nil
+}
+
+// EscalateCheatingCaseInput escalates a registration's undecided cheating
+// case: opaque IDs and times only.
+type EscalateCheatingCaseInput struct {
+	RegistrationID string    `json:"registration_id"`
+	ReportedAt     time.Time `json:"reported_at"`
+	At             time.Time `json:"at"`
 }
 
 // EscalateCheatingCase records that a provisional cheating case stayed
@@ -141,7 +166,7 @@ func (a *Retention) PlanUnheldDeletions(ctx context.Context, registrationID stri
 // Temporal UI (CheatingEscalated=true) and the operators by
 // examflow_cheating_cases_escalated and its alert. No personal data.
 // Purpose (T17): deciding cheating cases without undue delay.
-func (a *Retention) EscalateCheatingCase(ctx context.Context, in workflows.EscalateCheatingCaseInput) (bool, error) {
+func (a *Retention) EscalateCheatingCase(ctx context.Context, in EscalateCheatingCaseInput) (bool, error) {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
 		return false, err
@@ -158,38 +183,63 @@ func (a *Retention) EscalateCheatingCase(ctx context.Context, in workflows.Escal
 	return escalated, nil
 }
 
+// LegalHoldInput asks whether a category's deletion must wait.
+type LegalHoldInput struct {
+	RegistrationID string `json:"registration_id"`
+	Category       string `json:"category"`
+}
+
+// LegalHoldStatus says whether and why a deletion must wait.
+type LegalHoldStatus struct {
+	Held   bool   `json:"held"`
+	Reason string `json:"reason,omitempty"`
+}
+
 // LegalHold says whether a deletion must wait: an open cheating case, or an
 // open appeal that needs the category (T22).
-func (a *Retention) LegalHold(ctx context.Context, in workflows.LegalHoldInput) (workflows.LegalHoldStatus, error) {
+func (a *Retention) LegalHold(ctx context.Context, in LegalHoldInput) (LegalHoldStatus, error) {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
-		return workflows.LegalHoldStatus{}, err
+		return LegalHoldStatus{}, err
 	}
 	reason, err := a.Store.LegalHold(ctx, id, in.Category)
 	if err != nil {
-		return workflows.LegalHoldStatus{}, err
+		return LegalHoldStatus{}, err
 	}
 	if reason != "" {
 		a.Logger.InfoContext(ctx, "deletion postponed by a legal hold", "registration_id", in.RegistrationID, "category", in.Category, "reason", reason)
 	}
-	return workflows.LegalHoldStatus{Held: reason != "", Reason: reason}, nil
+	return LegalHoldStatus{Held: reason != "", Reason: reason}, nil
+}
+
+// DeleteCategoryInput deletes one category.
+type DeleteCategoryInput struct {
+	RegistrationID string    `json:"registration_id"`
+	Category       string    `json:"category"`
+	Due            time.Time `json:"due"`
+}
+
+// DeletionResult reports a deletion.
+type DeletionResult struct {
+	RowsDeleted    int  `json:"rows_deleted"`
+	SubjectDeleted bool `json:"subject_deleted"`
 }
 
 // DeleteCategory deletes one category of a registration's data and records
 // the deletion. Idempotent.
-func (a *Retention) DeleteCategory(ctx context.Context, in workflows.DeleteCategoryInput) (workflows.DeletionResult, error) {
+func (a *Retention) DeleteCategory(ctx context.Context, in DeleteCategoryInput) (DeletionResult, error) {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
-		return workflows.DeletionResult{}, err
+		return DeletionResult{}, err
 	}
 	d, err := a.deleteCategory(ctx, id, in.Category, in.Due)
 	if err != nil {
-		return workflows.DeletionResult{}, err
+		return DeletionResult{}, err
 	}
 	a.Logger.InfoContext(ctx, "retention deletion", "registration_id", in.RegistrationID, "category", in.Category,
 		"rows", d.RowsDeleted, "subject_deleted", d.SubjectDeleted)
 	count(ctx, MetricDeletions, map[string]string{"category": in.Category})
-	return workflows.DeletionResult{RowsDeleted: d.RowsDeleted, SubjectDeleted: d.SubjectDeleted}, nil
+	return DeletionResult{RowsDeleted: d.RowsDeleted, SubjectDeleted: d.SubjectDeleted}, nil
 }
 
 // deleteCategory removes the audio objects in MinIO first, where the
@@ -239,18 +289,25 @@ func (a *Retention) DeleteClosedHistories(ctx context.Context, registrationID st
 	return nil
 }
 
+// ReconcileResult counts what a reconciliation found and deleted.
+type ReconcileResult struct {
+	Overdue int            `json:"overdue"`
+	Deleted map[string]int `json:"deleted"`
+	Held    int            `json:"held"`
+}
+
 // ReconcileRetention deletes every category that is past its deadline and
 // not deleted, whatever became of the registration's workflow; a legal hold
 // still postpones it. It reports counts through the activity's metrics:
 // examflow_reconciliation_deleted{category} and examflow_reconciliation_overdue
 // (the worker's examflow_deletions_overdue gauge counts at scrape time).
-func (a *Retention) ReconcileRetention(ctx context.Context) (workflows.ReconcileResult, error) {
+func (a *Retention) ReconcileRetention(ctx context.Context) (ReconcileResult, error) {
 	cutoffs := RetentionCutoffs(a.Periods, time.Now())
 	overdue, err := a.Store.OverdueDeletions(ctx, cutoffs, a.Events[policy.Address] == policy.Registered, 10000)
 	if err != nil {
-		return workflows.ReconcileResult{}, err
+		return ReconcileResult{}, err
 	}
-	res := workflows.ReconcileResult{Overdue: len(overdue), Deleted: map[string]int{}}
+	res := ReconcileResult{Overdue: len(overdue), Deleted: map[string]int{}}
 	metrics := activity.GetMetricsHandler(ctx)
 	metrics.Gauge(MetricReconciliationOverdue).Update(float64(len(overdue)))
 	for i, o := range overdue {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // Statistics holds the activity of the anonymous statistics (T01
@@ -25,14 +24,21 @@ type Statistics struct {
 	MinCell int
 }
 
+// StatisticsResult says which month was materialised and how many cells
+// it has. It holds no personal data.
+type StatisticsResult struct {
+	Month string `json:"month"`
+	Cells int    `json:"cells"`
+}
+
 // MaterialiseStatistics recomputes the statistics cells of a finished month
 // (YYYY-MM) and reports how many there are. It is idempotent: the month's
 // cells are replaced in one transaction. A month that has not ended yet is
 // refused, so a month is never published while it is still filling up.
-func (a *Statistics) MaterialiseStatistics(ctx context.Context, month string) (workflows.StatisticsResult, error) {
+func (a *Statistics) MaterialiseStatistics(ctx context.Context, month string) (StatisticsResult, error) {
 	m, err := time.Parse(cases.StatisticsMonthLayout, month)
 	if err != nil {
-		return workflows.StatisticsResult{}, temporal.NewNonRetryableApplicationError(
+		return StatisticsResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("month %q is not YYYY-MM", month), cases.ErrorInvalidInput, err)
 	}
 	now := time.Now
@@ -40,20 +46,20 @@ func (a *Statistics) MaterialiseStatistics(ctx context.Context, month string) (w
 		now = a.Now
 	}
 	if end := m.AddDate(0, 1, 0); now().Before(end) {
-		return workflows.StatisticsResult{}, temporal.NewNonRetryableApplicationError(
+		return StatisticsResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("month %s has not ended: only finished months are materialised", month), "MonthNotFinished", nil)
 	}
 	n, err := a.Store.MaterialiseStatistics(ctx, m)
 	if err != nil {
-		return workflows.StatisticsResult{}, err
+		return StatisticsResult{}, err
 	}
 	courses, err := a.Store.MaterialiseCourseStatistics(ctx, m, a.MinCell)
 	if err != nil {
-		return workflows.StatisticsResult{}, err
+		return StatisticsResult{}, err
 	}
 	n += courses
 	if a.Logger != nil {
 		a.Logger.InfoContext(ctx, "statistics materialised", "month", month, "cells", n)
 	}
-	return workflows.StatisticsResult{Month: month, Cells: n}, nil
+	return StatisticsResult{Month: month, Cells: n}, nil
 }

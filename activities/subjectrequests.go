@@ -19,7 +19,6 @@ import (
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // SubjectRequests carries out data subject requests (T18-T21).
@@ -304,10 +303,21 @@ func (a *SubjectRequests) BuildAccessExport(ctx context.Context, requestID strin
 	return a.Store.SetExportObject(ctx, id, key)
 }
 
+// RequestStepInput asks the SubjectRequestStep activity to record a step
+// and tell the person when the step calls for it.
+type RequestStepInput struct {
+	RequestID string                 `json:"request_id"`
+	Step      string                 `json:"step"` // verified, extended, reminded, answered, restricted, lifting, lifted
+	Decision  *cases.RequestDecision `json:"decision,omitempty"`
+	Extension *cases.Extension       `json:"extension,omitempty"`
+	Evidence  *cases.IdentityCheck   `json:"evidence,omitempty"`
+	At        time.Time              `json:"at"`
+}
+
 // SubjectRequestStep records a step of a request and tells the person what
 // the step calls for: an extension with its reason, the answer, a
 // restriction about to be lifted. Each notice says how to complain (T21).
-func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in workflows.RequestStepInput) error {
+func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in RequestStepInput) error {
 	req, err := a.request(ctx, in.RequestID)
 	if err != nil {
 		return err

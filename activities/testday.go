@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
@@ -19,7 +20,6 @@ import (
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // Reasons a result is held for manual review (T04, T22).
@@ -60,27 +60,61 @@ func stableID(ctx context.Context, what ...string) uuid.UUID {
 	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(info.WorkflowExecution.RunID+"/"+info.ActivityID+"/"+strings.Join(what, "/")))
 }
 
+// PartInfo describes one registered part of the test, as loaded at start.
+// It holds no personal data: item IDs come from the answer-key form.
+type PartInfo struct {
+	Name      string   `json:"name"`
+	Automated bool     `json:"automated"`
+	FormID    string   `json:"form_id,omitempty"`
+	ItemIDs   []string `json:"item_ids,omitempty"`
+	// Levels are the results examiners may give (examiner-marked parts).
+	Levels []string `json:"levels,omitempty"`
+}
+
+// RegistrationContext is what the workflow needs to know about its
+// registration, loaded once by an activity.
+type RegistrationContext struct {
+	TestType    string     `json:"test_type"`
+	Parts       []PartInfo `json:"parts"`
+	WindowStart time.Time  `json:"window_start"`
+	WindowEnd   time.Time  `json:"window_end"`
+	// FinalAfter is how long after the test day closes the result becomes
+	// final (the appeal window) and the retention phase begins.
+	FinalAfter time.Duration `json:"final_after"`
+	// QuarantineDefault is the quarantine a final cheating decision sets
+	// unless it decides a shorter one.
+	QuarantineDefault time.Duration `json:"quarantine_default"`
+	// ReviewDue and ReviewReminder are the configured review periods.
+	ReviewDue      time.Duration `json:"review_due"`
+	ReviewReminder time.Duration `json:"review_reminder"`
+	// CheatingEscalateAfter is how long a provisional cheating case may
+	// stay undecided before it is escalated to case handlers
+	// (EXAMFLOW_CHEATING_ESCALATE_AFTER); zero means
+	// DefaultCheatingEscalateAfter.
+	CheatingEscalateAfter time.Duration `json:"cheating_escalate_after,omitempty"`
+}
+
 // LoadRegistration returns what the workflow needs to know of its
 // registration: the parts, each machine-marked part's form and item IDs, the
 // session window and the review periods. No personal data.
 // Purpose (T01): arranging the test.
-func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (workflows.RegistrationContext, error) {
+func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (RegistrationContext, error) {
 	id, err := parseID(registrationID)
 	if err != nil {
-		return workflows.RegistrationContext{}, err
+		return RegistrationContext{}, err
 	}
 	reg, sess, err := a.Store.RegistrationSession(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrNoSession) {
-		return workflows.RegistrationContext{}, temporal.NewNonRetryableApplicationError("registration or session not found", cases.ErrorNotFound, err)
+		return RegistrationContext{}, temporal.NewNonRetryableApplicationError("registration or session not found", cases.ErrorNotFound, err)
 	}
 	if err != nil {
-		return workflows.RegistrationContext{}, err
+		return RegistrationContext{}, err
 	}
 	tv, ok := a.Catalogue.Lookup(sess.TestType, sess.TestVersion)
 	if !ok {
-		return workflows.RegistrationContext{}, temporal.NewNonRetryableApplicationError("test version not in the catalogue", cases.ErrorNotFound, nil)
+		return RegistrationContext{}, temporal.NewNonRetryableApplicationError("test version not in the catalogue", cases.ErrorNotFound, nil)
 	}
-	rc := workflows.RegistrationContext{
+	rc := RegistrationContext{
 		TestType: reg.TestType, WindowStart: sess.WindowStart, WindowEnd: sess.WindowEnd,
 		ReviewDue: a.Config.ReviewDue, ReviewReminder: a.Config.ReviewReminder, QuarantineDefault: a.Config.QuarantineDefault,
 		FinalAfter: a.Config.FinalAfter, CheatingEscalateAfter: a.Config.CheatingEscalateAfter,
@@ -96,7 +130,7 @@ func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (
 		if !ok {
 			return rc, temporal.NewNonRetryableApplicationError("part "+name+" not in test version "+tv.Version, cases.ErrorNotFound, nil)
 		}
-		info := workflows.PartInfo{Name: name, Automated: def.Automated()}
+		info := PartInfo{Name: name, Automated: def.Automated()}
 		if info.Automated {
 			info.FormID = sess.Forms[name]
 			key, err := a.Store.AnswerKeyByForm(ctx, info.FormID, 0)
@@ -114,8 +148,14 @@ func (a *TestDay) LoadRegistration(ctx context.Context, registrationID string) (
 	return rc, nil
 }
 
+// StoreAnswerSheetInput is the StoreAnswerSheet activity's input.
+type StoreAnswerSheetInput struct {
+	RegistrationID string            `json:"registration_id"`
+	Sheet          cases.AnswerSheet `json:"sheet"`
+}
+
 // StoreAnswerSheet stores a submitted answer sheet (test answers, T06).
-func (a *TestDay) StoreAnswerSheet(ctx context.Context, in workflows.StoreAnswerSheetInput) error {
+func (a *TestDay) StoreAnswerSheet(ctx context.Context, in StoreAnswerSheetInput) error {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
 		return err
@@ -130,8 +170,14 @@ func (a *TestDay) StoreAnswerSheet(ctx context.Context, in workflows.StoreAnswer
 	})
 }
 
+// RecordDiscrepancyInput is the RecordDiscrepancy activity's input.
+type RecordDiscrepancyInput struct {
+	RegistrationID string            `json:"registration_id"`
+	Discrepancy    cases.Discrepancy `json:"discrepancy"`
+}
+
 // RecordDiscrepancy stores a test centre's report for one registration.
-func (a *TestDay) RecordDiscrepancy(ctx context.Context, in workflows.RecordDiscrepancyInput) error {
+func (a *TestDay) RecordDiscrepancy(ctx context.Context, in RecordDiscrepancyInput) error {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
 		return err
@@ -141,27 +187,41 @@ func (a *TestDay) RecordDiscrepancy(ctx context.Context, in workflows.RecordDisc
 	})
 }
 
+// MarkPartInput asks the automated marking of one part.
+type MarkPartInput struct {
+	RegistrationID string `json:"registration_id"`
+	Part           string `json:"part"`
+}
+
+// MarkOutcome says whether the automated result may stand. The score itself
+// stays in PostgreSQL.
+type MarkOutcome struct {
+	ResultID string   `json:"result_id"`
+	Hold     bool     `json:"hold"`
+	Reasons  []string `json:"reasons,omitempty"`
+}
+
 // MarkPart marks a machine-marked part (T02): the score is the number of
 // correct answers on scored items under the answer key, the result follows
 // the key's rule, and the decision is recorded as automated with its basis
 // (key version, rule, per-item correctness). It holds the result for review
 // when a fault is suspected (T04).
-func (a *TestDay) MarkPart(ctx context.Context, in workflows.MarkPartInput) (workflows.MarkOutcome, error) {
+func (a *TestDay) MarkPart(ctx context.Context, in MarkPartInput) (MarkOutcome, error) {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
-		return workflows.MarkOutcome{}, err
+		return MarkOutcome{}, err
 	}
 	reg, sess, err := a.Store.RegistrationSession(ctx, id)
 	if err != nil {
-		return workflows.MarkOutcome{}, err
+		return MarkOutcome{}, err
 	}
 	sheet, err := a.Store.GetAnswerSheet(ctx, id, in.Part)
 	if err != nil {
-		return workflows.MarkOutcome{}, fmt.Errorf("answer sheet: %w", err)
+		return MarkOutcome{}, fmt.Errorf("answer sheet: %w", err)
 	}
 	key, err := a.Store.AnswerKeyByForm(ctx, sheet.FormID, 0)
 	if err != nil {
-		return workflows.MarkOutcome{}, fmt.Errorf("answer key: %w", err)
+		return MarkOutcome{}, fmt.Errorf("answer key: %w", err)
 	}
 	var reasons []string
 	if sheet.KeyVersion != key.Version {
@@ -176,7 +236,7 @@ func (a *TestDay) MarkPart(ctx context.Context, in workflows.MarkPartInput) (wor
 	}
 	tech, err := a.Store.HasTechnicalProblem(ctx, id, sess.ID, in.Part)
 	if err != nil {
-		return workflows.MarkOutcome{}, err
+		return MarkOutcome{}, err
 	}
 	if tech {
 		reasons = append(reasons, ReasonTechnicalProblem)
@@ -184,7 +244,7 @@ func (a *TestDay) MarkPart(ctx context.Context, in workflows.MarkPartInput) (wor
 	// Mark only the key's items; unknown items are a sheet problem above.
 	out, err := marking.Mark(key.Items, key.Rule, sheet.Answers)
 	if err != nil {
-		return workflows.MarkOutcome{}, temporal.NewNonRetryableApplicationError("answer key cannot be applied", cases.ErrorInvalidKey, err)
+		return MarkOutcome{}, temporal.NewNonRetryableApplicationError("answer key cannot be applied", cases.ErrorInvalidKey, err)
 	}
 	res, err := a.Store.InsertResult(ctx, storage.Result{
 		ID: stableID(ctx, in.RegistrationID, in.Part, "result"), RegistrationID: id, Part: in.Part, Result: out.Result,
@@ -195,48 +255,63 @@ func (a *TestDay) MarkPart(ctx context.Context, in workflows.MarkPartInput) (wor
 		DecidedAt: activity.GetInfo(ctx).StartedTime,
 	})
 	if err != nil {
-		return workflows.MarkOutcome{}, err
+		return MarkOutcome{}, err
 	}
 	if err := a.Store.MarkAnswerKeyUsed(ctx, key.ID); err != nil {
-		return workflows.MarkOutcome{}, err
+		return MarkOutcome{}, err
 	}
 	if norm, ok := a.Config.PassRateNorms[sess.TestType]; ok && key.Rule.Kind == marking.RulePassMark {
 		rate, n, err := a.Store.SessionPassRate(ctx, sess.ID, in.Part)
 		if err != nil {
-			return workflows.MarkOutcome{}, err
+			return MarkOutcome{}, err
 		}
 		if n >= a.Config.PassRateMinSample && math.Abs(rate-norm) > a.Config.PassRateMargin {
 			reasons = append(reasons, ReasonPassRateDeviation)
 		}
 	}
 	count(ctx, MetricMarkingOutcomes, map[string]string{"test_type": reg.TestType, "outcome": markingOutcome(out.Result, len(reasons) > 0)})
-	return workflows.MarkOutcome{ResultID: res.ID.String(), Hold: len(reasons) > 0, Reasons: reasons}, nil
+	return MarkOutcome{ResultID: res.ID.String(), Hold: len(reasons) > 0, Reasons: reasons}, nil
+}
+
+// OpenReviewInput opens a manual review of a held part.
+type OpenReviewInput struct {
+	RegistrationID string    `json:"registration_id"`
+	Part           string    `json:"part"`
+	ResultID       string    `json:"result_id,omitempty"`
+	Reasons        []string  `json:"reasons"`
+	OpenedAt       time.Time `json:"opened_at"`
+	DueAt          time.Time `json:"due_at"`
+}
+
+// ReviewRef names an open review.
+type ReviewRef struct {
+	ReviewID string `json:"review_id"`
 }
 
 // OpenReview records a manual review of a held result.
-func (a *TestDay) OpenReview(ctx context.Context, in workflows.OpenReviewInput) (workflows.ReviewRef, error) {
+func (a *TestDay) OpenReview(ctx context.Context, in OpenReviewInput) (ReviewRef, error) {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
-		return workflows.ReviewRef{}, err
+		return ReviewRef{}, err
 	}
 	r := storage.Review{RegistrationID: id, Part: in.Part, Reasons: in.Reasons, OpenedAt: in.OpenedAt, DueAt: in.DueAt}
 	if in.ResultID != "" {
 		rid, err := parseID(in.ResultID)
 		if err != nil {
-			return workflows.ReviewRef{}, err
+			return ReviewRef{}, err
 		}
 		r.ResultID = &rid
 	}
 	rev, err := a.Store.OpenReview(ctx, r)
 	if err != nil {
-		return workflows.ReviewRef{}, err
+		return ReviewRef{}, err
 	}
 	a.Logger.InfoContext(ctx, "review opened", "review_id", rev.String(), "registration_id", in.RegistrationID, "part", in.Part, "reasons", in.Reasons)
-	return workflows.ReviewRef{ReviewID: rev.String()}, nil
+	return ReviewRef{ReviewID: rev.String()}, nil
 }
 
 // RemindReview records the reminder of a review still open at its reminder time.
-func (a *TestDay) RemindReview(ctx context.Context, in workflows.ReviewRef) error {
+func (a *TestDay) RemindReview(ctx context.Context, in ReviewRef) error {
 	id, err := parseID(in.ReviewID)
 	if err != nil {
 		return err
@@ -251,10 +326,18 @@ func (a *TestDay) RemindReview(ctx context.Context, in workflows.ReviewRef) erro
 	return nil
 }
 
+// DecideReviewInput records a review decision.
+type DecideReviewInput struct {
+	RegistrationID string               `json:"registration_id"`
+	ReviewID       string               `json:"review_id"`
+	Decision       cases.ReviewDecision `json:"decision"`
+	DecidedAt      time.Time            `json:"decided_at"`
+}
+
 // DecideReview records a case handler's review decision: confirm lets the
 // result stand, correct supersedes it with the corrected score (and the
 // reason), annul annuls it so a new test can be offered.
-func (a *TestDay) DecideReview(ctx context.Context, in workflows.DecideReviewInput) error {
+func (a *TestDay) DecideReview(ctx context.Context, in DecideReviewInput) error {
 	regID, err := parseID(in.RegistrationID)
 	if err != nil {
 		return err
@@ -305,8 +388,15 @@ func (a *TestDay) DecideReview(ctx context.Context, in workflows.DecideReviewInp
 	return nil
 }
 
+// StoreAssessmentInput stores an assessment.
+type StoreAssessmentInput struct {
+	RegistrationID string           `json:"registration_id"`
+	Assessment     cases.Assessment `json:"assessment"`
+	At             time.Time        `json:"at"`
+}
+
 // StoreAssessment stores an examiner's assessment (T03).
-func (a *TestDay) StoreAssessment(ctx context.Context, in workflows.StoreAssessmentInput) error {
+func (a *TestDay) StoreAssessment(ctx context.Context, in StoreAssessmentInput) error {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
 		return err
@@ -315,10 +405,20 @@ func (a *TestDay) StoreAssessment(ctx context.Context, in workflows.StoreAssessm
 	return a.Store.StoreAssessment(ctx, id, x.Part, x.Role, x.Assessor, x.Level, in.At)
 }
 
+// DecideAssessedPartInput records the result of an examiner-marked part.
+type DecideAssessedPartInput struct {
+	RegistrationID string    `json:"registration_id"`
+	Part           string    `json:"part"`
+	Level          string    `json:"level"`
+	DecidedBy      string    `json:"decided_by"` // examiners or case_handler
+	Reason         string    `json:"reason,omitempty"`
+	At             time.Time `json:"at"`
+}
+
 // DecideAssessedPart records the result of an examiner-assessed part: the
 // examiners' agreed level, the third examiner's, or the case handler's. A
 // writing result is capped at the registered level band.
-func (a *TestDay) DecideAssessedPart(ctx context.Context, in workflows.DecideAssessedPartInput) error {
+func (a *TestDay) DecideAssessedPart(ctx context.Context, in DecideAssessedPartInput) error {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
 		return err
@@ -340,9 +440,14 @@ func (a *TestDay) DecideAssessedPart(ctx context.Context, in workflows.DecideAss
 	return err
 }
 
+// ReleaseResultsInput releases the decided results and notifies the candidate.
+type ReleaseResultsInput struct {
+	RegistrationID string `json:"registration_id"`
+}
+
 // ReleaseResults puts the candidate's "result ready" notice in the outbox;
 // the SMTP sender delivers it. Idempotent by registration.
-func (a *TestDay) ReleaseResults(ctx context.Context, in workflows.ReleaseResultsInput) error {
+func (a *TestDay) ReleaseResults(ctx context.Context, in ReleaseResultsInput) error {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
 		return err
@@ -359,10 +464,17 @@ func (a *TestDay) ReleaseResults(ctx context.Context, in workflows.ReleaseResult
 	return err
 }
 
+// DecideCheatingInput records a cheating decision.
+type DecideCheatingInput struct {
+	RegistrationID string                 `json:"registration_id"`
+	Decision       cases.CheatingDecision `json:"decision"`
+	DecidedAt      time.Time              `json:"decided_at"`
+}
+
 // DecideCheating records a case handler's decision on a cheating case. A
 // final decision deletes the test's results (all its parts) and sets the
 // quarantine; the decision itself is kept.
-func (a *TestDay) DecideCheating(ctx context.Context, in workflows.DecideCheatingInput) error {
+func (a *TestDay) DecideCheating(ctx context.Context, in DecideCheatingInput) error {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
 		return err
@@ -374,11 +486,18 @@ func (a *TestDay) DecideCheating(ctx context.Context, in workflows.DecideCheatin
 	})
 }
 
+// ReapplyKeyInput re-marks a part with a key version.
+type ReapplyKeyInput struct {
+	RegistrationID string           `json:"registration_id"`
+	Key            cases.ReapplyKey `json:"key"`
+	At             time.Time        `json:"at"`
+}
+
 // ReapplyKey marks a decided part again with a corrected answer key and,
 // if the outcome changes, supersedes the result with one that records the
 // new key version and why. When the result was already released, the
 // candidate is told that it (or only its score) changed.
-func (a *TestDay) ReapplyKey(ctx context.Context, in workflows.ReapplyKeyInput) error {
+func (a *TestDay) ReapplyKey(ctx context.Context, in ReapplyKeyInput) error {
 	id, err := parseID(in.RegistrationID)
 	if err != nil {
 		return err

@@ -13,11 +13,11 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/client"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/storage"
 	"github.com/examflow/examflow/worker"
-	"github.com/examflow/examflow/workflows"
 )
 
 // storedCourseRegistration stores a registration as the API does before
@@ -244,7 +244,7 @@ func TestCourseReconcilerStartsAndDeletes(t *testing.T) {
 
 // dailyReconciliation runs the daily reconciliation workflow, as its
 // Schedule does, on the test worker, and returns what it did.
-func dailyReconciliation(t *testing.T) workflows.ReconcileResult {
+func dailyReconciliation(t *testing.T) activities.ReconcileResult {
 	t.Helper()
 	ctx := context.Background()
 	run, err := env.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "e2e-reconciliation-" + uuid.NewString(), TaskQueue: env.cfg.TaskQueue},
@@ -252,7 +252,7 @@ func dailyReconciliation(t *testing.T) workflows.ReconcileResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.ReconcileResult
+	var res activities.ReconcileResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("daily reconciliation: %v", err)
 	}

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/config"
@@ -790,7 +791,7 @@ func recordStatistics(t *testing.T, r *historyRecorder) {
 		return run
 	}
 	ok := start("2020-01")
-	var res workflows.StatisticsResult
+	var res activities.StatisticsResult
 	if err := ok.Get(ctx, &res); err != nil || res.Month != "2020-01" {
 		t.Fatalf("statistics: %+v %v", res, err)
 	}
@@ -812,7 +813,7 @@ func recordMerge(t *testing.T, r *historyRecorder) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out workflows.PublishOutcome
+	var out activities.PublishOutcome
 	if err := run.Get(ctx, &out); err != nil || !out.Withdrawn {
 		t.Fatalf("merge: %+v %v", out, err)
 	}
@@ -829,7 +830,7 @@ func recordCorrection(t *testing.T, r *historyRecorder) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out workflows.PublishOutcome
+	var out activities.PublishOutcome
 	if err := run.Get(ctx, &out); err != nil || !out.Withdrawn {
 		t.Fatalf("correction: %+v %v", out, err)
 	}
@@ -845,7 +846,7 @@ func recordReconciliation(t *testing.T, r *historyRecorder) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.ReconcileResult
+	var res activities.ReconcileResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatal(err)
 	}

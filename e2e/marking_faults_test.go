@@ -11,7 +11,6 @@ import (
 
 	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // TestMarkPartHoldsOnSuspectedFaults runs the MarkPart activity against the
@@ -57,11 +56,11 @@ func TestMarkPartHoldsOnSuspectedFaults(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
 			aenv := s.NewTestActivityEnvironment()
 			aenv.RegisterActivity(acts.MarkPart)
-			v, err := aenv.ExecuteActivity(acts.MarkPart, workflows.MarkPartInput{RegistrationID: id.String(), Part: "test"})
+			v, err := aenv.ExecuteActivity(acts.MarkPart, activities.MarkPartInput{RegistrationID: id.String(), Part: "test"})
 			if err != nil {
 				t.Fatalf("MarkPart: %v", err)
 			}
-			var out workflows.MarkOutcome
+			var out activities.MarkOutcome
 			if err := v.Get(&out); err != nil {
 				t.Fatal(err)
 			}

@@ -341,7 +341,7 @@ func TestReconciliationDeletesWhenWorkflowLost(t *testing.T) {
 			return fmt.Errorf("no run yet")
 		}
 		run := d.Info.RecentActions[len(d.Info.RecentActions)-1].StartWorkflowResult
-		var out workflows.ReconcileResult
+		var out activities.ReconcileResult
 		return env.temporal.GetWorkflow(ctx, run.WorkflowID, run.FirstExecutionRunID).Get(ctx, &out)
 	})
 }
@@ -349,7 +349,7 @@ func TestReconciliationDeletesWhenWorkflowLost(t *testing.T) {
 // activitiesRetention runs the reconciliation activity with its own periods.
 type activitiesRetention struct{ periods policy.Periods }
 
-func (a *activitiesRetention) reconcile(t *testing.T) workflows.ReconcileResult {
+func (a *activitiesRetention) reconcile(t *testing.T) activities.ReconcileResult {
 	t.Helper()
 	acts := &activities.Retention{Store: env.store, Objects: env.objects, Temporal: env.temporal, Namespace: env.cfg.TemporalNamespace,
 		Periods: a.periods, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -360,7 +360,7 @@ func (a *activitiesRetention) reconcile(t *testing.T) workflows.ReconcileResult 
 	if err != nil {
 		t.Fatalf("reconcile: %v", err)
 	}
-	var res workflows.ReconcileResult
+	var res activities.ReconcileResult
 	if err := v.Get(&res); err != nil {
 		t.Fatal(err)
 	}

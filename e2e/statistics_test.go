@@ -17,7 +17,6 @@ import (
 	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/storage"
-	"github.com/examflow/examflow/workflows"
 )
 
 // TestStatisticsSuppressesSmallCells (T01 statistics, C05 anonymously):
@@ -86,7 +85,7 @@ func TestStatisticsSuppressesSmallCells(t *testing.T) {
 	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	var run workflows.StatisticsResult
+	var run activities.StatisticsResult
 	eventually(t, 30*time.Second, func() error {
 		d, err := h.Describe(ctx)
 		if err != nil {

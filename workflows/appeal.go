@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/appeals"
 	"github.com/examflow/examflow/cases"
 )
@@ -23,38 +23,6 @@ const (
 	ActivityAdmitAppeal  = "AdmitAppeal"
 	ActivityDecideAppeal = "DecideAppeal"
 )
-
-// AdmitAppealInput asks the AdmitAppeal activity to check an appeal against
-// the rules and store it.
-type AdmitAppealInput struct {
-	RegistrationID string              `json:"registration_id"`
-	AppealID       string              `json:"appeal_id"`
-	WorkflowID     string              `json:"workflow_id"`
-	Request        cases.AppealRequest `json:"request"`
-	Now            time.Time           `json:"now"`
-}
-
-// AppealAdmission is an admitted appeal: no personal data.
-type AppealAdmission struct {
-	Kind          string    `json:"kind"`
-	Part          string    `json:"part,omitempty"`
-	Against       string    `json:"against,omitempty"`
-	Deadline      time.Time `json:"deadline"`
-	Late          bool      `json:"late"`
-	FirstInstance string    `json:"first_instance"`
-	Levels        []string  `json:"levels,omitempty"`
-	TestType      string    `json:"test_type"`
-}
-
-// DecideAppealInput records a decision and applies it.
-type DecideAppealInput struct {
-	AppealID       string               `json:"appeal_id"`
-	RegistrationID string               `json:"registration_id"`
-	Admission      AppealAdmission      `json:"admission"`
-	Decision       cases.AppealDecision `json:"decision"`
-	Reassessment   *cases.Reassessment  `json:"reassessment,omitempty"`
-	At             time.Time            `json:"at"`
-}
 
 type appealRun struct {
 	in       AppealInput
@@ -160,7 +128,7 @@ func CandidateAppeal(ctx workflow.Context, in AppealInput) (cases.AppealOutcome,
 		a.deciding = true
 		defer func() { a.deciding = false }()
 		var out cases.AppealOutcome
-		err := workflow.ExecuteActivity(uctx, ActivityDecideAppeal, DecideAppealInput{
+		err := workflow.ExecuteActivity(uctx, ActivityDecideAppeal, activities.DecideAppealInput{
 			AppealID: in.AppealID, RegistrationID: in.RegistrationID, Admission: in.Admission, Decision: d, Reassessment: r, At: workflow.Now(ctx),
 		}).Get(ctx, &out)
 		if err != nil {
@@ -234,8 +202,8 @@ func (d *appealDesk) register(ctx workflow.Context) error {
 		// request sent twice is the same appeal.
 		id := uuid.NewSHA1(uuid.NameSpaceOID, []byte(d.registrationID+"/appeal/"+workflow.GetCurrentUpdateInfo(ctx).ID)).String()
 		ref := cases.AppealRef{AppealID: id, WorkflowID: cases.AppealWorkflowID(id)}
-		var adm AppealAdmission
-		err := workflow.ExecuteActivity(activityOptions(ctx, 5), ActivityAdmitAppeal, AdmitAppealInput{
+		var adm activities.AppealAdmission
+		err := workflow.ExecuteActivity(activityOptions(ctx, 5), ActivityAdmitAppeal, activities.AdmitAppealInput{
 			RegistrationID: d.registrationID, AppealID: id, WorkflowID: ref.WorkflowID, Request: req, Now: workflow.Now(ctx),
 		}).Get(ctx, &adm)
 		if err != nil {
@@ -283,7 +251,7 @@ func (d *appealDesk) register(ctx workflow.Context) error {
 
 // AppealInput is the appeal workflow's input.
 type AppealInput struct {
-	AppealID       string          `json:"appeal_id"`
-	RegistrationID string          `json:"registration_id"`
-	Admission      AppealAdmission `json:"admission"`
+	AppealID       string                     `json:"appeal_id"`
+	RegistrationID string                     `json:"registration_id"`
+	Admission      activities.AppealAdmission `json:"admission"`
 }

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/appeals"
 	"github.com/examflow/examflow/cases"
 )
@@ -21,7 +22,7 @@ import (
 // does: the first instance's "maintained" goes on to the County Governor;
 // everything else closes the appeal. An upheld formal-error complaint
 // annuls the whole test.
-func fakeDecideAppeal(_ context.Context, in DecideAppealInput) (cases.AppealOutcome, error) {
+func fakeDecideAppeal(_ context.Context, in activities.DecideAppealInput) (cases.AppealOutcome, error) {
 	switch in.Decision.Decision {
 	case appeals.Maintained:
 		return cases.AppealOutcome{Status: "county_governor", Stage: cases.StageAppealCountyGovernor}, nil
@@ -37,9 +38,9 @@ func fakeDecideAppeal(_ context.Context, in DecideAppealInput) (cases.AppealOutc
 	return cases.AppealOutcome{Status: appeals.Rejected, Closed: true, Stage: cases.StageAppealRejected}, nil
 }
 
-func registerAppealFakes(env *testsuite.TestWorkflowEnvironment, adm AppealAdmission) {
+func registerAppealFakes(env *testsuite.TestWorkflowEnvironment, adm activities.AppealAdmission) {
 	env.RegisterWorkflowWithOptions(CandidateAppeal, workflow.RegisterOptions{Name: cases.AppealWorkflow})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ AdmitAppealInput) (AppealAdmission, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.AdmitAppealInput) (activities.AppealAdmission, error) {
 		return adm, nil
 	}, activity.RegisterOptions{Name: ActivityAdmitAppeal})
 	env.RegisterActivityWithOptions(fakeDecideAppeal, activity.RegisterOptions{Name: ActivityDecideAppeal})
@@ -60,18 +61,18 @@ func TestAppealRoutes(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		adm    AppealAdmission
+		adm    activities.AppealAdmission
 		steps  []appealStep
 		stages []cases.Stage
 		status string
 	}{
-		{"formal error upheld by the test centre", AppealAdmission{Kind: "formal_error", FirstInstance: appeals.InstanceTestCentre}, []appealStep{
+		{"formal error upheld by the test centre", activities.AppealAdmission{Kind: "formal_error", FirstInstance: appeals.InstanceTestCentre}, []appealStep{
 			{cases.UpdateAppealDecision, decision(appeals.InstanceCountyGovernor, appeals.Upheld), true},
 			{cases.UpdateAppealDecision, decision(appeals.InstanceTestCentre, appeals.Maintained), true},
 			{cases.UpdateReassessment, cases.Reassessment{Assessor: "e9", Level: "A1"}, true},
 			{cases.UpdateAppealDecision, decision(appeals.InstanceTestCentre, appeals.Upheld), false},
 		}, []cases.Stage{cases.StageAppealAtTestCentre, cases.StageAppealUpheld}, appeals.Upheld},
-		{"appeal against cheating to the County Governor", AppealAdmission{Kind: "decision_appeal", Against: "cheating", FirstInstance: appeals.InstanceFirstInstance}, []appealStep{
+		{"appeal against cheating to the County Governor", activities.AppealAdmission{Kind: "decision_appeal", Against: "cheating", FirstInstance: appeals.InstanceFirstInstance}, []appealStep{
 			{cases.UpdateAppealDecision, decision(appeals.InstanceCountyGovernor, appeals.Rejected), true},
 			{cases.UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Rejected), true},
 			{cases.UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Maintained), false},
@@ -79,10 +80,10 @@ func TestAppealRoutes(t *testing.T) {
 			{cases.UpdateAppealDecision, cases.AppealDecision{Instance: appeals.InstanceCountyGovernor, Decision: appeals.Rejected}, true},
 			{cases.UpdateAppealDecision, decision(appeals.InstanceCountyGovernor, appeals.Rejected), false},
 		}, []cases.Stage{cases.StageAppealFirstInstance, cases.StageAppealCountyGovernor, cases.StageAppealRejected}, appeals.Rejected},
-		{"first instance upholds", AppealAdmission{Kind: "decision_appeal", Against: "quarantine", FirstInstance: appeals.InstanceFirstInstance}, []appealStep{
+		{"first instance upholds", activities.AppealAdmission{Kind: "decision_appeal", Against: "quarantine", FirstInstance: appeals.InstanceFirstInstance}, []appealStep{
 			{cases.UpdateAppealDecision, decision(appeals.InstanceFirstInstance, appeals.Upheld), false},
 		}, []cases.Stage{cases.StageAppealFirstInstance, cases.StageAppealUpheld}, appeals.Upheld},
-		{"writing re-assessment", AppealAdmission{Kind: "writing_reassessment", Part: "writing", FirstInstance: appeals.InstanceReassessment, Levels: []string{"A1", "A2", "B1"}}, []appealStep{
+		{"writing re-assessment", activities.AppealAdmission{Kind: "writing_reassessment", Part: "writing", FirstInstance: appeals.InstanceReassessment, Levels: []string{"A1", "A2", "B1"}}, []appealStep{
 			{cases.UpdateAppealDecision, decision(appeals.InstanceTestCentre, appeals.Upheld), true},
 			{cases.UpdateReassessment, cases.Reassessment{Assessor: "e9", Level: "C1"}, true},
 			{cases.UpdateReassessment, cases.Reassessment{Level: "A2"}, true},
@@ -144,7 +145,7 @@ func TestOpenAppealKeepsTheResultFromBecomingFinal(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	f.register(env)
-	registerAppealFakes(env, AppealAdmission{Kind: "formal_error", FirstInstance: appeals.InstanceTestCentre, TestType: "citizenship"})
+	registerAppealFakes(env, activities.AppealAdmission{Kind: "formal_error", FirstInstance: appeals.InstanceTestCentre, TestType: "citizenship"})
 	env.RegisterDelayedCallback(func() {
 		env.UpdateWorkflow(cases.UpdateSubmitAnswerSheet, "u1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {}}, sheet("q1", "q2", "q3"))
 	}, time.Minute)
@@ -184,7 +185,7 @@ func TestOpenAppealKeepsTheResultFromBecomingFinal(t *testing.T) {
 	if err := env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("workflow ended with %v, want continue-as-new", err)
 	}
-	var plan RetentionPlan
+	var plan activities.RetentionPlan
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &plan); err != nil {
 		t.Fatal(err)
 	}
@@ -205,19 +206,19 @@ func TestRetentionTakesALateAppealAndRepublishes(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	start := time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
 	env.SetStartTime(start)
-	registerAppealFakes(env, AppealAdmission{Kind: "writing_reassessment", Part: "writing", FirstInstance: appeals.InstanceReassessment, Levels: []string{"A1", "A2", "B1"}, Late: true})
+	registerAppealFakes(env, activities.AppealAdmission{Kind: "writing_reassessment", Part: "writing", FirstInstance: appeals.InstanceReassessment, Levels: []string{"A1", "A2", "B1"}, Late: true})
 	var published []time.Time
-	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (PublishOutcome, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (activities.PublishOutcome, error) {
 		published = append(published, env.Now())
-		return PublishOutcome{Published: true}, nil
+		return activities.PublishOutcome{Published: true}, nil
 	}, activity.RegisterOptions{Name: ActivityPublishResults})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ LegalHoldInput) (LegalHoldStatus, error) {
-		return LegalHoldStatus{}, nil
+	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.LegalHoldInput) (activities.LegalHoldStatus, error) {
+		return activities.LegalHoldStatus{}, nil
 	}, activity.RegisterOptions{Name: ActivityLegalHold})
 	var deletedAt time.Time
-	env.RegisterActivityWithOptions(func(_ context.Context, _ DeleteCategoryInput) (DeletionResult, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.DeleteCategoryInput) (activities.DeletionResult, error) {
 		deletedAt = env.Now()
-		return DeletionResult{}, nil
+		return activities.DeletionResult{}, nil
 	}, activity.RegisterOptions{Name: ActivityDeleteCategory})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ string) error { return nil }, activity.RegisterOptions{Name: ActivityDeleteHistories})
 
@@ -238,8 +239,8 @@ func TestRetentionTakesALateAppealAndRepublishes(t *testing.T) {
 			t.Error(err)
 		}
 	}, 10*24*time.Hour)
-	env.ExecuteWorkflow(CandidateRetention, RetentionPlan{RegistrationID: "00000000-0000-0000-0000-000000000001",
-		Milestones: []Milestone{{"personal_data", start.Add(5 * 24 * time.Hour)}}})
+	env.ExecuteWorkflow(CandidateRetention, activities.RetentionPlan{RegistrationID: "00000000-0000-0000-0000-000000000001",
+		Milestones: []activities.Milestone{{Category: "personal_data", Due: start.Add(5 * 24 * time.Hour)}}})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 )
 
@@ -18,29 +19,6 @@ const (
 	ActivitySendCourseNews    = "SendCourseNews"
 	ActivityIssueCertificate  = "IssueCourseCertificate"
 )
-
-// CourseStepInput records a stage or sends the notice that goes with it.
-type CourseStepInput struct {
-	RegistrationID string    `json:"registration_id"`
-	Step           string    `json:"step"` // event_held, completed, survey
-	CompletedBy    string    `json:"completed_by,omitempty"`
-	At             time.Time `json:"at"`
-}
-
-// DeleteParticipantInput deletes everything about a participant.
-type DeleteParticipantInput struct {
-	RegistrationID string    `json:"registration_id"`
-	Reason         string    `json:"reason"`
-	At             time.Time `json:"at"`
-}
-
-// CourseNewsInput asks for news of courses created since a time.
-type CourseNewsInput struct {
-	RegistrationID string    `json:"registration_id"`
-	CourseType     string    `json:"course_type"`
-	Since          time.Time `json:"since"`
-	At             time.Time `json:"at"`
-}
 
 // CourseRegistrationFlow runs one course registration: the event is held,
 // a course_admin marks completion, the survey invitation follows, news of
@@ -87,7 +65,7 @@ func (r *courseRegistration) handle(ctx workflow.Context) error {
 func (r *courseRegistration) withdraw(ctx workflow.Context, _ cases.Withdrawal) (cases.WithdrawalConfirmation, error) {
 	r.deleting = true
 	var c cases.WithdrawalConfirmation
-	err := workflow.ExecuteActivity(activityOptions(ctx, 10), ActivityDeleteParticipant, DeleteParticipantInput{
+	err := workflow.ExecuteActivity(activityOptions(ctx, 10), ActivityDeleteParticipant, activities.DeleteParticipantInput{
 		RegistrationID: r.in.RegistrationID, Reason: cases.CourseReasonWithdrawn, At: workflow.Now(ctx)}).Get(ctx, &c)
 	if err != nil {
 		r.deleting = false
@@ -148,7 +126,7 @@ func (r *courseRegistration) wait(ctx workflow.Context, d time.Duration, cond fu
 }
 
 // step records a course step through the CourseStep activity.
-func (r *courseRegistration) step(ctx workflow.Context, s CourseStepInput) error {
+func (r *courseRegistration) step(ctx workflow.Context, s activities.CourseStepInput) error {
 	s.RegistrationID, s.At = r.in.RegistrationID, workflow.Now(ctx)
 	return workflow.ExecuteActivity(activityOptions(ctx, 0), ActivityCourseStep, s).Get(ctx, nil)
 }
@@ -172,7 +150,7 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 		return err
 	}
 	if !r.gone() && r.untilDelete(ctx) > 0 {
-		if err := r.step(ctx, CourseStepInput{Step: "event_held"}); err != nil {
+		if err := r.step(ctx, activities.CourseStepInput{Step: "event_held"}); err != nil {
 			return err
 		}
 		if err := r.enter(ctx, cases.StageEventHeld, &due); err != nil {
@@ -183,7 +161,7 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 		}
 	}
 	if !r.gone() && r.completed != nil && r.untilDelete(ctx) > 0 {
-		if err := r.step(ctx, CourseStepInput{Step: "completed", CompletedBy: r.completed.CompletedBy}); err != nil {
+		if err := r.step(ctx, activities.CourseStepInput{Step: "completed", CompletedBy: r.completed.CompletedBy}); err != nil {
 			return err
 		}
 		if err := workflow.ExecuteActivity(actx, ActivityIssueCertificate, in.RegistrationID).Get(ctx, nil); err != nil {
@@ -196,7 +174,7 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 			return err
 		}
 		if !r.gone() && r.untilDelete(ctx) > 0 {
-			if err := r.step(ctx, CourseStepInput{Step: "survey"}); err != nil {
+			if err := r.step(ctx, activities.CourseStepInput{Step: "survey"}); err != nil {
 				return err
 			}
 			if err := r.enter(ctx, cases.StageSurveyInvited, &due); err != nil {
@@ -213,7 +191,7 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 				break
 			}
 			now := workflow.Now(ctx)
-			if err := workflow.ExecuteActivity(actx, ActivitySendCourseNews, CourseNewsInput{RegistrationID: in.RegistrationID,
+			if err := workflow.ExecuteActivity(actx, ActivitySendCourseNews, activities.CourseNewsInput{RegistrationID: in.RegistrationID,
 				CourseType: in.CourseType, Since: since, At: now}).Get(ctx, nil); err != nil {
 				return fmt.Errorf("course news: %w", err)
 			}
@@ -231,7 +209,7 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 	}
 	// 24 months after registration (C06): delete everything.
 	r.deleting = true
-	if err := workflow.ExecuteActivity(actx, ActivityDeleteParticipant, DeleteParticipantInput{RegistrationID: in.RegistrationID,
+	if err := workflow.ExecuteActivity(actx, ActivityDeleteParticipant, activities.DeleteParticipantInput{RegistrationID: in.RegistrationID,
 		Reason: cases.CourseReasonRetentionEnded, At: workflow.Now(ctx)}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("delete at the end of retention: %w", err)
 	}

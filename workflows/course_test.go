@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 )
 
@@ -45,7 +46,7 @@ func TestCourseRegistrationFlow(t *testing.T) {
 			var steps, reasons []string
 			var news int
 			var deletedAt time.Time
-			env.RegisterActivityWithOptions(func(_ context.Context, in CourseStepInput) error {
+			env.RegisterActivityWithOptions(func(_ context.Context, in activities.CourseStepInput) error {
 				mu.Lock()
 				defer mu.Unlock()
 				steps = append(steps, in.Step)
@@ -57,13 +58,13 @@ func TestCourseRegistrationFlow(t *testing.T) {
 				steps = append(steps, "certificate")
 				return nil
 			}, activity.RegisterOptions{Name: ActivityIssueCertificate})
-			env.RegisterActivityWithOptions(func(context.Context, CourseNewsInput) error {
+			env.RegisterActivityWithOptions(func(context.Context, activities.CourseNewsInput) error {
 				mu.Lock()
 				defer mu.Unlock()
 				news++
 				return nil
 			}, activity.RegisterOptions{Name: ActivitySendCourseNews})
-			env.RegisterActivityWithOptions(func(_ context.Context, in DeleteParticipantInput) (cases.WithdrawalConfirmation, error) {
+			env.RegisterActivityWithOptions(func(_ context.Context, in activities.DeleteParticipantInput) (cases.WithdrawalConfirmation, error) {
 				mu.Lock()
 				defer mu.Unlock()
 				reasons = append(reasons, in.Reason)

@@ -6,6 +6,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 )
 
@@ -28,14 +29,6 @@ const (
 	DefaultCheatingEscalateAfter = 30 * 24 * time.Hour
 )
 
-// EscalateCheatingCaseInput escalates a registration's undecided cheating
-// case: opaque IDs and times only.
-type EscalateCheatingCaseInput struct {
-	RegistrationID string    `json:"registration_id"`
-	ReportedAt     time.Time `json:"reported_at"`
-	At             time.Time `json:"at"`
-}
-
 // deleteUnheldOnTime deletes, in a coroutine of its own, each category no
 // case needs at its milestone while the lifecycle is open. No legal hold
 // covers these categories (policy.Unheld is what policy.CaseNeeds leaves
@@ -44,18 +37,18 @@ type EscalateCheatingCaseInput struct {
 // idempotent, so a category deleted here is not deleted twice.
 func (l *lifecycle) deleteUnheldOnTime(ctx workflow.Context) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		var ms []Milestone
+		var ms []activities.Milestone
 		if err := workflow.ExecuteActivity(ctx, ActivityPlanUnheldDeletions, l.in.RegistrationID).Get(ctx, &ms); err != nil {
 			return // retried by the policy until the run ends; the retention run plans them too
 		}
-		slices.SortStableFunc(ms, func(a, b Milestone) int { return a.Due.Compare(b.Due) })
+		slices.SortStableFunc(ms, func(a, b activities.Milestone) int { return a.Due.Compare(b.Due) })
 		for _, m := range ms {
 			if wait := m.Due.Sub(workflow.Now(ctx)); wait > 0 {
 				if err := workflow.Sleep(ctx, wait); err != nil {
 					return
 				}
 			}
-			if err := workflow.ExecuteActivity(ctx, ActivityDeleteCategory, DeleteCategoryInput{
+			if err := workflow.ExecuteActivity(ctx, ActivityDeleteCategory, activities.DeleteCategoryInput{
 				RegistrationID: l.in.RegistrationID, Category: m.Category, Due: m.Due,
 			}).Get(ctx, nil); err != nil {
 				return
@@ -83,7 +76,7 @@ func (l *lifecycle) watchCheatingCase(ctx workflow.Context) {
 		if err != nil || decided {
 			return
 		}
-		err = workflow.ExecuteActivity(activityOptions(ctx, 0), ActivityEscalateCheatingCase, EscalateCheatingCaseInput{
+		err = workflow.ExecuteActivity(activityOptions(ctx, 0), ActivityEscalateCheatingCase, activities.EscalateCheatingCaseInput{
 			RegistrationID: l.in.RegistrationID, ReportedAt: reported, At: workflow.Now(ctx),
 		}).Get(ctx, nil)
 		if err != nil || l.cheatingDecided {

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 )
 
@@ -32,7 +33,7 @@ func TestOpenCheatingCaseHoldsNeitherAddressNorPaymentStatusAndIsEscalated(t *te
 	address := time.Date(2029, 3, 15, 0, 0, 0, 0, time.UTC)
 	payment := time.Date(2030, 3, 15, 0, 0, 0, 0, time.UTC)
 	reported := start.Add(time.Hour)
-	unheld := []Milestone{{Category: "payment_status", Due: payment}, {Category: "address", Due: address}}
+	unheld := []activities.Milestone{{Category: "payment_status", Due: payment}, {Category: "address", Due: address}}
 	day := 24 * time.Hour
 	tests := []struct {
 		name          string
@@ -41,7 +42,7 @@ func TestOpenCheatingCaseHoldsNeitherAddressNorPaymentStatusAndIsEscalated(t *te
 		decideAt time.Time
 		checkAt  time.Time
 		// wantDeleted are the categories deleted, in order, each at its date.
-		wantDeleted []Milestone
+		wantDeleted []activities.Milestone
 		// wantEscalatedAt is when the case is escalated (zero: never).
 		wantEscalatedAt time.Time
 		// wantMarks are the CheatingEscalated values set, in order.
@@ -51,12 +52,12 @@ func TestOpenCheatingCaseHoldsNeitherAddressNorPaymentStatusAndIsEscalated(t *te
 	}{
 		{
 			name: "undecided for years, default escalation time", checkAt: payment.Add(day),
-			wantDeleted: []Milestone{{"address", address}, {"payment_status", payment}}, wantEscalatedAt: reported.Add(30 * day),
+			wantDeleted: []activities.Milestone{{Category: "address", Due: address}, {Category: "payment_status", Due: payment}}, wantEscalatedAt: reported.Add(30 * day),
 			wantMarks: []bool{true}, wantStage: cases.StageTested, wantEscalation: true,
 		},
 		{
 			name: "undecided, escalated after the configured week", escalateAfter: 7 * day, checkAt: address.Add(day),
-			wantDeleted: []Milestone{{"address", address}}, wantEscalatedAt: reported.Add(7 * day),
+			wantDeleted: []activities.Milestone{{Category: "address", Due: address}}, wantEscalatedAt: reported.Add(7 * day),
 			wantMarks: []bool{true}, wantStage: cases.StageTested, wantEscalation: true,
 		},
 		{

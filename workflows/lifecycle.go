@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 )
 
@@ -22,15 +23,8 @@ const (
 	ActivityRecordStage = "RecordStage"
 )
 
-// RecordStageInput is the input of the RecordStage activity.
-type RecordStageInput struct {
-	RegistrationID string      `json:"registration_id"`
-	Stage          cases.Stage `json:"stage"`
-	At             time.Time   `json:"at"`
-}
-
 type partRun struct {
-	info        PartInfo
+	info        activities.PartInfo
 	status      string
 	reasons     []string
 	resultID    string
@@ -46,7 +40,7 @@ type lifecycle struct {
 	// entering is the stage being recorded before it is shown
 	// (ChangeStageRecordedBeforeShown), so a second entry waits for none.
 	entering cases.Stage
-	ctx      *RegistrationContext
+	ctx      *activities.RegistrationContext
 	parts    []*partRun
 	dirty    bool
 	cheated  bool // provisional cheating reported: nothing is released
@@ -110,7 +104,7 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 	if err := l.enter(ctx, cases.StageRegistered); err != nil {
 		return err
 	}
-	var rc RegistrationContext
+	var rc activities.RegistrationContext
 	if err := workflow.ExecuteActivity(ctx, ActivityLoadRegistration, in.RegistrationID).Get(ctx, &rc); err != nil {
 		return fmt.Errorf("load registration: %w", err)
 	}
@@ -158,7 +152,7 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 	// The result is final: publish it to the Diploma Registry (or withdraw
 	// what no longer stands). The activity retries until the registry takes
 	// it; the publication key makes every retry harmless.
-	var pub PublishOutcome
+	var pub activities.PublishOutcome
 	if err := workflow.ExecuteActivity(ctx, ActivityPublishResults, in.RegistrationID).Get(ctx, &pub); err != nil {
 		return fmt.Errorf("publish results: %w", err)
 	}
@@ -167,7 +161,7 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 			return err
 		}
 	}
-	var plan RetentionPlan
+	var plan activities.RetentionPlan
 	if err := workflow.ExecuteActivity(ctx, ActivityPlanRetention, in.RegistrationID).Get(ctx, &plan); err != nil {
 		return fmt.Errorf("plan retention: %w", err)
 	}
@@ -197,8 +191,8 @@ func (l *lifecycle) advance(ctx workflow.Context) error {
 	for _, p := range l.parts {
 		switch {
 		case p.status == cases.PartSubmitted:
-			var out MarkOutcome
-			if err := workflow.ExecuteActivity(ctx, ActivityMarkPart, MarkPartInput{RegistrationID: l.in.RegistrationID, Part: p.info.Name}).Get(ctx, &out); err != nil {
+			var out activities.MarkOutcome
+			if err := workflow.ExecuteActivity(ctx, ActivityMarkPart, activities.MarkPartInput{RegistrationID: l.in.RegistrationID, Part: p.info.Name}).Get(ctx, &out); err != nil {
 				return fmt.Errorf("mark %s: %w", p.info.Name, err)
 			}
 			p.resultID = out.ResultID
@@ -230,7 +224,7 @@ func (l *lifecycle) advance(ctx workflow.Context) error {
 }
 
 func (l *lifecycle) decideAssessed(ctx workflow.Context, p *partRun, level, by, reason string) error {
-	err := workflow.ExecuteActivity(ctx, ActivityDecideAssessedPart, DecideAssessedPartInput{
+	err := workflow.ExecuteActivity(ctx, ActivityDecideAssessedPart, activities.DecideAssessedPartInput{
 		RegistrationID: l.in.RegistrationID, Part: p.info.Name, Level: level, DecidedBy: by, Reason: reason, At: workflow.Now(ctx),
 	}).Get(ctx, nil)
 	if err != nil {
@@ -243,8 +237,8 @@ func (l *lifecycle) decideAssessed(ctx workflow.Context, p *partRun, level, by, 
 func (l *lifecycle) openReview(ctx workflow.Context, p *partRun, reasons []string) error {
 	now := workflow.Now(ctx)
 	due := now.Add(l.ctx.ReviewDue)
-	var ref ReviewRef
-	err := workflow.ExecuteActivity(ctx, ActivityOpenReview, OpenReviewInput{
+	var ref activities.ReviewRef
+	err := workflow.ExecuteActivity(ctx, ActivityOpenReview, activities.OpenReviewInput{
 		RegistrationID: l.in.RegistrationID, Part: p.info.Name, ResultID: p.resultID, Reasons: reasons, OpenedAt: now, DueAt: due,
 	}).Get(ctx, &ref)
 	if err != nil {
@@ -258,7 +252,7 @@ func (l *lifecycle) openReview(ctx workflow.Context, p *partRun, reasons []strin
 		}
 		if p.status == cases.PartHeld && p.reviewID == reviewID {
 			// The activity retries by its policy; the review stays open either way.
-			_ = workflow.ExecuteActivity(ctx, ActivityRemindReview, ReviewRef{ReviewID: reviewID}).Get(ctx, nil)
+			_ = workflow.ExecuteActivity(ctx, ActivityRemindReview, activities.ReviewRef{ReviewID: reviewID}).Get(ctx, nil)
 		}
 	})
 	return nil
@@ -309,7 +303,7 @@ func (l *lifecycle) nextStage(ctx workflow.Context) error {
 	case l.stage == cases.StageResult:
 		return nil
 	}
-	if err := workflow.ExecuteActivity(ctx, ActivityReleaseResults, ReleaseResultsInput{RegistrationID: l.in.RegistrationID}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(ctx, ActivityReleaseResults, activities.ReleaseResultsInput{RegistrationID: l.in.RegistrationID}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("release results: %w", err)
 	}
 	return l.enter(ctx, cases.StageResult)
@@ -347,7 +341,7 @@ func (l *lifecycle) enter(ctx workflow.Context, stage cases.Stage) error {
 	}
 	now := workflow.Now(ctx)
 	record := func() error {
-		err := workflow.ExecuteActivity(ctx, ActivityRecordStage, RecordStageInput{
+		err := workflow.ExecuteActivity(ctx, ActivityRecordStage, activities.RecordStageInput{
 			RegistrationID: l.in.RegistrationID, Stage: stage, At: now,
 		}).Get(ctx, nil)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 )
 
@@ -25,15 +26,15 @@ type fakeActivities struct {
 	calls     map[string]int
 	stages    []cases.Stage
 	hold      map[string][]string // part -> reasons MarkPart reports
-	decisions []DecideReviewInput
-	decided   []DecideAssessedPartInput
-	parts     []PartInfo
-	cheating  []DecideCheatingInput
+	decisions []activities.DecideReviewInput
+	decided   []activities.DecideAssessedPartInput
+	parts     []activities.PartInfo
+	cheating  []activities.DecideCheatingInput
 	failStage int // fail RecordStage this many times first
 	// failReview fails OpenReview this many times first.
 	failReview int
 	// unheld are the milestones PlanUnheldDeletions returns.
-	unheld []Milestone
+	unheld []activities.Milestone
 	// deleted and escalated record DeleteCategory and
 	// EscalateCheatingCase calls, at the test environment's clock.
 	deleted   []deletionCall
@@ -44,11 +45,11 @@ type fakeActivities struct {
 
 // deletionCall is one DeleteCategory call and when it ran.
 type deletionCall struct {
-	in DeleteCategoryInput
+	in activities.DeleteCategoryInput
 	at time.Time
 }
 
-func newFakes(parts ...PartInfo) *fakeActivities {
+func newFakes(parts ...activities.PartInfo) *fakeActivities {
 	return &fakeActivities{calls: map[string]int{}, hold: map[string][]string{}, parts: parts}
 }
 
@@ -64,7 +65,7 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 		f.calls[name]++
 		f.mu.Unlock()
 	}
-	env.RegisterActivityWithOptions(func(_ context.Context, in RecordStageInput) error {
+	env.RegisterActivityWithOptions(func(_ context.Context, in activities.RecordStageInput) error {
 		rec(ActivityRecordStage)
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -75,108 +76,108 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 		f.stages = append(f.stages, in.Stage)
 		return nil
 	}, activity.RegisterOptions{Name: ActivityRecordStage})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (RegistrationContext, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (activities.RegistrationContext, error) {
 		rec(ActivityLoadRegistration)
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		return RegistrationContext{TestType: "norwegian_a1_b2", Parts: f.parts, ReviewDue: 240 * time.Hour, ReviewReminder: 120 * time.Hour,
+		return activities.RegistrationContext{TestType: "norwegian_a1_b2", Parts: f.parts, ReviewDue: 240 * time.Hour, ReviewReminder: 120 * time.Hour,
 			QuarantineDefault: 365 * 24 * time.Hour, FinalAfter: 21 * 24 * time.Hour, CheatingEscalateAfter: f.escalateAfter}, nil
 	}, activity.RegisterOptions{Name: ActivityLoadRegistration})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ StoreAnswerSheetInput) error {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.StoreAnswerSheetInput) error {
 		rec(ActivityStoreAnswerSheet)
 		return nil
 	}, activity.RegisterOptions{Name: ActivityStoreAnswerSheet})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ RecordDiscrepancyInput) error {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.RecordDiscrepancyInput) error {
 		rec(ActivityRecordDiscrepancy)
 		return nil
 	}, activity.RegisterOptions{Name: ActivityRecordDiscrepancy})
-	env.RegisterActivityWithOptions(func(_ context.Context, in MarkPartInput) (MarkOutcome, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, in activities.MarkPartInput) (activities.MarkOutcome, error) {
 		rec(ActivityMarkPart)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		reasons := f.hold[in.Part]
-		return MarkOutcome{ResultID: uuid.NewString(), Hold: len(reasons) > 0, Reasons: reasons}, nil
+		return activities.MarkOutcome{ResultID: uuid.NewString(), Hold: len(reasons) > 0, Reasons: reasons}, nil
 	}, activity.RegisterOptions{Name: ActivityMarkPart})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ OpenReviewInput) (ReviewRef, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.OpenReviewInput) (activities.ReviewRef, error) {
 		rec(ActivityOpenReview)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if f.failReview > 0 {
 			f.failReview--
-			return ReviewRef{}, temporal.NewApplicationError("database down", "Unavailable")
+			return activities.ReviewRef{}, temporal.NewApplicationError("database down", "Unavailable")
 		}
-		return ReviewRef{ReviewID: uuid.NewString()}, nil
+		return activities.ReviewRef{ReviewID: uuid.NewString()}, nil
 	}, activity.RegisterOptions{Name: ActivityOpenReview})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ ReviewRef) error {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.ReviewRef) error {
 		rec(ActivityRemindReview)
 		return nil
 	}, activity.RegisterOptions{Name: ActivityRemindReview})
-	env.RegisterActivityWithOptions(func(_ context.Context, in DecideReviewInput) error {
+	env.RegisterActivityWithOptions(func(_ context.Context, in activities.DecideReviewInput) error {
 		rec(ActivityDecideReview)
 		f.mu.Lock()
 		f.decisions = append(f.decisions, in)
 		f.mu.Unlock()
 		return nil
 	}, activity.RegisterOptions{Name: ActivityDecideReview})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ StoreAssessmentInput) error {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.StoreAssessmentInput) error {
 		rec(ActivityStoreAssessment)
 		return nil
 	}, activity.RegisterOptions{Name: ActivityStoreAssessment})
-	env.RegisterActivityWithOptions(func(_ context.Context, in DecideAssessedPartInput) error {
+	env.RegisterActivityWithOptions(func(_ context.Context, in activities.DecideAssessedPartInput) error {
 		rec(ActivityDecideAssessedPart)
 		f.mu.Lock()
 		f.decided = append(f.decided, in)
 		f.mu.Unlock()
 		return nil
 	}, activity.RegisterOptions{Name: ActivityDecideAssessedPart})
-	env.RegisterActivityWithOptions(func(_ context.Context, in DecideCheatingInput) error {
+	env.RegisterActivityWithOptions(func(_ context.Context, in activities.DecideCheatingInput) error {
 		rec(ActivityDecideCheating)
 		f.mu.Lock()
 		f.cheating = append(f.cheating, in)
 		f.mu.Unlock()
 		return nil
 	}, activity.RegisterOptions{Name: ActivityDecideCheating})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ ReapplyKeyInput) error {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.ReapplyKeyInput) error {
 		rec(ActivityReapplyKey)
 		return nil
 	}, activity.RegisterOptions{Name: ActivityReapplyKey})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (PublishOutcome, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (activities.PublishOutcome, error) {
 		rec(ActivityPublishResults)
-		return PublishOutcome{Published: true, Parts: 1}, nil
+		return activities.PublishOutcome{Published: true, Parts: 1}, nil
 	}, activity.RegisterOptions{Name: ActivityPublishResults})
-	env.RegisterActivityWithOptions(func(_ context.Context, id string) (RetentionPlan, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, id string) (activities.RetentionPlan, error) {
 		rec(ActivityPlanRetention)
-		return RetentionPlan{RegistrationID: id, Milestones: []Milestone{{Category: "personal_data", Due: time.Date(2047, 3, 15, 0, 0, 0, 0, time.UTC)}}}, nil
+		return activities.RetentionPlan{RegistrationID: id, Milestones: []activities.Milestone{{Category: "personal_data", Due: time.Date(2047, 3, 15, 0, 0, 0, 0, time.UTC)}}}, nil
 	}, activity.RegisterOptions{Name: ActivityPlanRetention})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ string) ([]Milestone, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ string) ([]activities.Milestone, error) {
 		rec(ActivityPlanUnheldDeletions)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		return slices.Clone(f.unheld), nil
 	}, activity.RegisterOptions{Name: ActivityPlanUnheldDeletions})
-	env.RegisterActivityWithOptions(func(_ context.Context, in DeleteCategoryInput) (DeletionResult, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, in activities.DeleteCategoryInput) (activities.DeletionResult, error) {
 		rec(ActivityDeleteCategory)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.deleted = append(f.deleted, deletionCall{in: in, at: env.Now()})
-		return DeletionResult{RowsDeleted: 1}, nil
+		return activities.DeletionResult{RowsDeleted: 1}, nil
 	}, activity.RegisterOptions{Name: ActivityDeleteCategory})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ EscalateCheatingCaseInput) (bool, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.EscalateCheatingCaseInput) (bool, error) {
 		rec(ActivityEscalateCheatingCase)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.escalated = append(f.escalated, env.Now())
 		return true, nil
 	}, activity.RegisterOptions{Name: ActivityEscalateCheatingCase})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ ReleaseResultsInput) error {
+	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.ReleaseResultsInput) error {
 		rec(ActivityReleaseResults)
 		return nil
 	}, activity.RegisterOptions{Name: ActivityReleaseResults})
 }
 
 var (
-	reading = PartInfo{Name: "reading", Automated: true, FormID: "form-r", ItemIDs: []string{"q1", "q2", "q3"}}
-	writing = PartInfo{Name: "writing", Levels: []string{"under_a1", "A1", "A2", "B1", "B2"}}
+	reading = activities.PartInfo{Name: "reading", Automated: true, FormID: "form-r", ItemIDs: []string{"q1", "q2", "q3"}}
+	writing = activities.PartInfo{Name: "writing", Levels: []string{"under_a1", "A1", "A2", "B1", "B2"}}
 )
 
 func sheet(items ...string) cases.AnswerSheet {
@@ -251,7 +252,7 @@ func TestLifecycleBranches(t *testing.T) {
 	score := 2
 	tests := []struct {
 		name       string
-		parts      []PartInfo
+		parts      []activities.PartInfo
 		hold       map[string][]string
 		steps      []step
 		wantStage  cases.Stage
@@ -262,7 +263,7 @@ func TestLifecycleBranches(t *testing.T) {
 		failReview int
 	}{
 		{
-			name: "automated pass releases the result", parts: []PartInfo{reading},
+			name: "automated pass releases the result", parts: []activities.PartInfo{reading},
 			steps:      []step{{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true}},
 			wantStage:  cases.StageResult,
 			wantStages: []cases.Stage{cases.StageRegistered, cases.StageResult},
@@ -270,7 +271,7 @@ func TestLifecycleBranches(t *testing.T) {
 			wantCalls:  map[string]int{ActivityMarkPart: 1, ActivityReleaseResults: 1, ActivityOpenReview: 0},
 		},
 		{
-			name: "second submission, foreign items and wrong form are refused", parts: []PartInfo{reading, writing},
+			name: "second submission, foreign items and wrong form are refused", parts: []activities.PartInfo{reading, writing},
 			steps: []step{
 				{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q9"), false},
 				{2 * time.Minute, cases.UpdateSubmitAnswerSheet, cases.AnswerSheet{Part: "reading", FormID: "other", KeyVersion: 1, SubmittedAt: time.Now(), Answers: []cases.AnswerItem{{Item: "q1", Choice: "a"}}}, false},
@@ -284,7 +285,7 @@ func TestLifecycleBranches(t *testing.T) {
 			wantCalls: map[string]int{ActivityStoreAnswerSheet: 1, ActivityMarkPart: 1, ActivityReleaseResults: 0},
 		},
 		{
-			name: "suspected fault holds the result until a case handler corrects it", parts: []PartInfo{reading},
+			name: "suspected fault holds the result until a case handler corrects it", parts: []activities.PartInfo{reading},
 			hold: map[string][]string{"reading": {"technical_problem"}},
 			steps: []step{
 				{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
@@ -301,7 +302,7 @@ func TestLifecycleBranches(t *testing.T) {
 			},
 		},
 		{
-			name: "annulled after review", parts: []PartInfo{reading},
+			name: "annulled after review", parts: []activities.PartInfo{reading},
 			hold: map[string][]string{"reading": {"outside_session_window"}},
 			steps: []step{
 				{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
@@ -312,7 +313,7 @@ func TestLifecycleBranches(t *testing.T) {
 			wantCalls: map[string]int{ActivityReleaseResults: 0, ActivityRemindReview: 0},
 		},
 		{
-			name: "technical problem reported after marking holds the unreleased result", parts: []PartInfo{reading, writing},
+			name: "technical problem reported after marking holds the unreleased result", parts: []activities.PartInfo{reading, writing},
 			steps: []step{
 				{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
 				{2 * time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyTechnicalProblem, Part: "reading"}, true},
@@ -324,7 +325,7 @@ func TestLifecycleBranches(t *testing.T) {
 		{
 			// T04: a review that fails to open is retried until it opens;
 			// the result is never released in the meantime.
-			name: "technical problem holds the result even while the review fails to open", parts: []PartInfo{reading, writing},
+			name: "technical problem holds the result even while the review fails to open", parts: []activities.PartInfo{reading, writing},
 			failReview: 8,
 			steps: []step{
 				{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
@@ -335,7 +336,7 @@ func TestLifecycleBranches(t *testing.T) {
 			wantCalls: map[string]int{ActivityOpenReview: 9, ActivityReleaseResults: 0},
 		},
 		{
-			name: "examiners agree", parts: []PartInfo{writing},
+			name: "examiners agree", parts: []activities.PartInfo{writing},
 			steps: []step{
 				{time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExaminer, Assessor: "e1", Level: "B1"}, true},
 				{2 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExaminer, Assessor: "e3", Level: "B1"}, false},         // role twice
@@ -352,7 +353,7 @@ func TestLifecycleBranches(t *testing.T) {
 			},
 		},
 		{
-			name: "examiners disagree and a third examiner settles", parts: []PartInfo{writing},
+			name: "examiners disagree and a third examiner settles", parts: []activities.PartInfo{writing},
 			steps: []step{
 				{time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleThirdExaminer, Assessor: "e3", Level: "B1"}, false}, // not disputed yet
 				{2 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExaminer, Assessor: "e1", Level: "B1"}, true},
@@ -368,7 +369,7 @@ func TestLifecycleBranches(t *testing.T) {
 			},
 		},
 		{
-			name: "examiners disagree and a case handler settles", parts: []PartInfo{writing},
+			name: "examiners disagree and a case handler settles", parts: []activities.PartInfo{writing},
 			steps: []step{
 				{time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExaminer, Assessor: "e1", Level: "B2"}, true},
 				{2 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExternalExaminer, Assessor: "e2", Level: "A2"}, true},
@@ -383,13 +384,13 @@ func TestLifecycleBranches(t *testing.T) {
 			},
 		},
 		{
-			name: "did not attend", parts: []PartInfo{reading, writing},
+			name: "did not attend", parts: []activities.PartInfo{reading, writing},
 			steps:     []step{{time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyDidNotAttend}, true}},
 			wantStage: cases.StageAbsent,
 			wantCalls: map[string]int{ActivityReleaseResults: 0},
 		},
 		{
-			name: "provisional cheating holds the release", parts: []PartInfo{reading},
+			name: "provisional cheating holds the release", parts: []activities.PartInfo{reading},
 			steps: []step{
 				{time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyProvisionalCheating}, true},
 				{2 * time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
@@ -399,7 +400,7 @@ func TestLifecycleBranches(t *testing.T) {
 			wantCalls: map[string]int{ActivityReleaseResults: 0},
 		},
 		{
-			name: "final cheating annuls every part and sets a one-year quarantine", parts: []PartInfo{reading, writing},
+			name: "final cheating annuls every part and sets a one-year quarantine", parts: []activities.PartInfo{reading, writing},
 			steps: []step{
 				{time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyProvisionalCheating, Part: "writing"}, true},
 				{2 * time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
@@ -418,7 +419,7 @@ func TestLifecycleBranches(t *testing.T) {
 			},
 		},
 		{
-			name: "dismissed cheating case releases the result", parts: []PartInfo{reading},
+			name: "dismissed cheating case releases the result", parts: []activities.PartInfo{reading},
 			steps: []step{
 				{time.Minute, cases.UpdateCheatingDecision, cases.CheatingDecision{Decision: cases.CheatingDismissed, Reasons: "x", DecidedBy: "ch-1"}, false}, // nothing reported
 				{2 * time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyProvisionalCheating}, true},
@@ -429,7 +430,7 @@ func TestLifecycleBranches(t *testing.T) {
 			wantCalls: map[string]int{ActivityDecideCheating: 1, ActivityReleaseResults: 1},
 		},
 		{
-			name: "final cheating found after the result", parts: []PartInfo{reading},
+			name: "final cheating found after the result", parts: []activities.PartInfo{reading},
 			steps: []step{
 				{time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
 				{2 * time.Minute, cases.UpdateCheatingDecision, cases.CheatingDecision{Decision: cases.CheatingFinal, Reasons: "copied", DecidedBy: "ch-1",
@@ -440,7 +441,7 @@ func TestLifecycleBranches(t *testing.T) {
 			wantStages: []cases.Stage{cases.StageRegistered, cases.StageResult, cases.StageAnnulled},
 		},
 		{
-			name: "corrected key re-applied only to a decided part", parts: []PartInfo{reading},
+			name: "corrected key re-applied only to a decided part", parts: []activities.PartInfo{reading},
 			steps: []step{
 				{time.Minute, cases.UpdateReapplyKey, cases.ReapplyKey{Part: "reading", FormID: "form-r", KeyVersion: 2}, false}, // nothing marked
 				{2 * time.Minute, cases.UpdateSubmitAnswerSheet, sheet("q1", "q2", "q3"), true},
@@ -451,7 +452,7 @@ func TestLifecycleBranches(t *testing.T) {
 			wantCalls: map[string]int{ActivityReapplyKey: 1, ActivityReleaseResults: 1},
 		},
 		{
-			name: "unknown discrepancy kind refused", parts: []PartInfo{reading},
+			name: "unknown discrepancy kind refused", parts: []activities.PartInfo{reading},
 			steps:     []step{{time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: "late"}, false}},
 			wantStage: cases.StageRegistered,
 			wantCalls: map[string]int{ActivityRecordDiscrepancy: 0},
@@ -588,7 +589,7 @@ func TestLifecycleContinuesIntoRetention(t *testing.T) {
 	if can.WorkflowType.Name != cases.RetentionWorkflow {
 		t.Fatalf("continued as %s, want %s", can.WorkflowType.Name, cases.RetentionWorkflow)
 	}
-	var plan RetentionPlan
+	var plan activities.RetentionPlan
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &plan); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 )
 
@@ -22,24 +23,24 @@ const (
 )
 
 // CandidateMerge settles a merge's Diploma Registry publication.
-func CandidateMerge(ctx workflow.Context, in cases.MergeInput) (PublishOutcome, error) {
+func CandidateMerge(ctx workflow.Context, in cases.MergeInput) (activities.PublishOutcome, error) {
 	return settlePublication(ctx, in)
 }
 
 // settlePublication withdraws in.MergedID's publication and publishes
 // in.SurvivorID's results, retrying until the registry takes both.
-func settlePublication(ctx workflow.Context, in cases.MergeInput) (PublishOutcome, error) {
+func settlePublication(ctx workflow.Context, in cases.MergeInput) (activities.PublishOutcome, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
 	})
-	var out PublishOutcome
+	var out activities.PublishOutcome
 	err := workflow.ExecuteActivity(ctx, ActivitySettleMergedPublication, in).Get(ctx, &out)
 	return out, err
 }
 
 // IdentifierCorrection republishes a candidate after an identifier
 // correction.
-func IdentifierCorrection(ctx workflow.Context, in cases.CorrectionInput) (PublishOutcome, error) {
+func IdentifierCorrection(ctx workflow.Context, in cases.CorrectionInput) (activities.PublishOutcome, error) {
 	return settlePublication(ctx, cases.MergeInput{MergeID: in.CorrectionID, SurvivorID: in.CandidateID, MergedID: in.CandidateID})
 }

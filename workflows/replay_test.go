@@ -27,6 +27,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/worker"
@@ -235,15 +236,15 @@ func TestReplayDetectsNonDeterministicChanges(t *testing.T) {
 	}{
 		{
 			name: "statistics unchanged", history: "MonthlyStatistics-month.json", workflow: cases.StatisticsWorkflow,
-			changed: func(ctx workflow.Context, req cases.StatisticsRequest) (workflows.StatisticsResult, error) {
+			changed: func(ctx workflow.Context, req cases.StatisticsRequest) (activities.StatisticsResult, error) {
 				return workflows.MonthlyStatistics(ctx, req)
 			},
 		},
 		{
 			name: "statistics with a timer before its activity", history: "MonthlyStatistics-month.json", workflow: cases.StatisticsWorkflow,
-			changed: func(ctx workflow.Context, req cases.StatisticsRequest) (workflows.StatisticsResult, error) {
+			changed: func(ctx workflow.Context, req cases.StatisticsRequest) (activities.StatisticsResult, error) {
 				if err := workflow.Sleep(ctx, time.Minute); err != nil {
-					return workflows.StatisticsResult{}, err
+					return activities.StatisticsResult{}, err
 				}
 				return workflows.MonthlyStatistics(ctx, req)
 			},
@@ -251,9 +252,9 @@ func TestReplayDetectsNonDeterministicChanges(t *testing.T) {
 		},
 		{
 			name: "statistics with its activity renamed", history: "MonthlyStatistics-month.json", workflow: cases.StatisticsWorkflow,
-			changed: func(ctx workflow.Context, req cases.StatisticsRequest) (workflows.StatisticsResult, error) {
+			changed: func(ctx workflow.Context, req cases.StatisticsRequest) (activities.StatisticsResult, error) {
 				ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute})
-				var res workflows.StatisticsResult
+				var res activities.StatisticsResult
 				err := workflow.ExecuteActivity(ctx, "MaterialiseStatisticsV2", req.Month).Get(ctx, &res)
 				return res, err
 			},
@@ -261,8 +262,8 @@ func TestReplayDetectsNonDeterministicChanges(t *testing.T) {
 		},
 		{
 			name: "statistics without its activity", history: "MonthlyStatistics-month.json", workflow: cases.StatisticsWorkflow,
-			changed: func(workflow.Context, cases.StatisticsRequest) (workflows.StatisticsResult, error) {
-				return workflows.StatisticsResult{}, nil
+			changed: func(workflow.Context, cases.StatisticsRequest) (activities.StatisticsResult, error) {
+				return activities.StatisticsResult{}, nil
 			},
 			wantErr: true,
 		},
@@ -284,7 +285,7 @@ func TestReplayDetectsNonDeterministicChanges(t *testing.T) {
 		},
 		{
 			name: "retention with a timer before its milestones", history: "CandidateRetention-deletions.json", workflow: cases.RetentionWorkflow,
-			changed: func(ctx workflow.Context, plan workflows.RetentionPlan) error {
+			changed: func(ctx workflow.Context, plan activities.RetentionPlan) error {
 				if err := workflow.Sleep(ctx, time.Second); err != nil {
 					return err
 				}

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 )
@@ -25,64 +26,13 @@ const (
 	ActivityPublishResults = "PublishResults"
 )
 
-// PublishOutcome says what the publication did.
-type PublishOutcome struct {
-	Published bool   `json:"published"`
-	Withdrawn bool   `json:"withdrawn,omitempty"`
-	Parts     int    `json:"parts,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-}
-
-// Milestone is one category's deletion at its due time.
-type Milestone struct {
-	Category string    `json:"category"`
-	Due      time.Time `json:"due"`
-}
-
-// RetentionPlan is the retention phase's input: opaque IDs and dates only.
-// The milestones are computed once, from the policy table and the
-// configured periods, so a replay sees the same plan.
-type RetentionPlan struct {
-	RegistrationID string      `json:"registration_id"`
-	Milestones     []Milestone `json:"milestones"`
-	// HoldRecheck is how long a held deletion waits before it is tried again.
-	HoldRecheck time.Duration `json:"hold_recheck"`
-	// Stages are the lifecycle's stages so far, for the status query.
-	Stages []cases.Stage `json:"stages,omitempty"`
-}
-
-// LegalHoldInput asks whether a category's deletion must wait.
-type LegalHoldInput struct {
-	RegistrationID string `json:"registration_id"`
-	Category       string `json:"category"`
-}
-
-// LegalHoldStatus says whether and why a deletion must wait.
-type LegalHoldStatus struct {
-	Held   bool   `json:"held"`
-	Reason string `json:"reason,omitempty"`
-}
-
-// DeleteCategoryInput deletes one category.
-type DeleteCategoryInput struct {
-	RegistrationID string    `json:"registration_id"`
-	Category       string    `json:"category"`
-	Due            time.Time `json:"due"`
-}
-
-// DeletionResult reports a deletion.
-type DeletionResult struct {
-	RowsDeleted    int  `json:"rows_deleted"`
-	SubjectDeleted bool `json:"subject_deleted"`
-}
-
 // CandidateRetention is the lifecycle's retention phase: one durable timer
 // per milestone, a legal hold postpones a deletion and says so, each
 // deletion is an idempotent activity, and after the final deletion the
 // registration's closed histories are deleted. Its history stays small: it
 // holds IDs, categories and dates only.
-func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
-	ms := append([]Milestone(nil), plan.Milestones...)
+func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) error {
+	ms := append([]activities.Milestone(nil), plan.Milestones...)
 	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Due.Before(ms[j].Due) })
 	st := RetentionStatus{Stage: cases.StageRetained, Pending: ms}
 	if err := workflow.SetQueryHandler(ctx, cases.QueryRetention, func() (RetentionStatus, error) { return st, nil }); err != nil {
@@ -153,8 +103,8 @@ func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 				return err
 			}
 		}
-		var hold LegalHoldStatus
-		if err := workflow.ExecuteActivity(ctx, ActivityLegalHold, LegalHoldInput{RegistrationID: plan.RegistrationID, Category: m.Category}).Get(ctx, &hold); err != nil {
+		var hold activities.LegalHoldStatus
+		if err := workflow.ExecuteActivity(ctx, ActivityLegalHold, activities.LegalHoldInput{RegistrationID: plan.RegistrationID, Category: m.Category}).Get(ctx, &hold); err != nil {
 			return fmt.Errorf("legal hold: %w", err)
 		}
 		if hold.Held {
@@ -172,8 +122,8 @@ func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 		if m.Category == string(policy.PersonalData) {
 			finalDeletion = true
 		}
-		var res DeletionResult
-		if err := workflow.ExecuteActivity(ctx, ActivityDeleteCategory, DeleteCategoryInput{RegistrationID: plan.RegistrationID, Category: m.Category, Due: m.Due}).Get(ctx, &res); err != nil {
+		var res activities.DeletionResult
+		if err := workflow.ExecuteActivity(ctx, ActivityDeleteCategory, activities.DeleteCategoryInput{RegistrationID: plan.RegistrationID, Category: m.Category, Due: m.Due}).Get(ctx, &res); err != nil {
 			return fmt.Errorf("delete %s: %w", m.Category, err)
 		}
 		st.Done = append(st.Done, m)
@@ -199,8 +149,8 @@ func CandidateRetention(ctx workflow.Context, plan RetentionPlan) error {
 
 // RetentionStatus answers the retention query.
 type RetentionStatus struct {
-	Stage   cases.Stage `json:"stage"`
-	Done    []Milestone `json:"done"`
-	Pending []Milestone `json:"pending"`
-	Hold    string      `json:"hold,omitempty"`
+	Stage   cases.Stage            `json:"stage"`
+	Done    []activities.Milestone `json:"done"`
+	Pending []activities.Milestone `json:"pending"`
+	Hold    string                 `json:"hold,omitempty"`
 }

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 )
 
@@ -32,21 +33,21 @@ func TestRetentionWalksTwentyYears(t *testing.T) {
 	var deletedAt []time.Time
 	holds := 1
 	var historiesDeleted time.Time
-	env.RegisterActivityWithOptions(func(_ context.Context, in LegalHoldInput) (LegalHoldStatus, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, in activities.LegalHoldInput) (activities.LegalHoldStatus, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if in.Category == "cheating" && holds > 0 {
 			holds--
-			return LegalHoldStatus{Held: true, Reason: "open cheating case"}, nil
+			return activities.LegalHoldStatus{Held: true, Reason: "open cheating case"}, nil
 		}
-		return LegalHoldStatus{}, nil
+		return activities.LegalHoldStatus{}, nil
 	}, activity.RegisterOptions{Name: ActivityLegalHold})
-	env.RegisterActivityWithOptions(func(_ context.Context, in DeleteCategoryInput) (DeletionResult, error) {
+	env.RegisterActivityWithOptions(func(_ context.Context, in activities.DeleteCategoryInput) (activities.DeletionResult, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		deleted = append(deleted, in.Category)
 		deletedAt = append(deletedAt, env.Now())
-		return DeletionResult{RowsDeleted: 1, SubjectDeleted: in.Category == "personal_data"}, nil
+		return activities.DeletionResult{RowsDeleted: 1, SubjectDeleted: in.Category == "personal_data"}, nil
 	}, activity.RegisterOptions{Name: ActivityDeleteCategory})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ string) error {
 		historiesDeleted = env.Now()
@@ -56,9 +57,9 @@ func TestRetentionWalksTwentyYears(t *testing.T) {
 	address := time.Date(2029, 3, 15, 0, 0, 0, 0, time.UTC)
 	cheating := time.Date(2030, 4, 1, 0, 0, 0, 0, time.UTC)
 	final := time.Date(2047, 3, 15, 0, 0, 0, 0, time.UTC)
-	plan := RetentionPlan{RegistrationID: "00000000-0000-0000-0000-000000000001", HoldRecheck: 7 * 24 * time.Hour,
+	plan := activities.RetentionPlan{RegistrationID: "00000000-0000-0000-0000-000000000001", HoldRecheck: 7 * 24 * time.Hour,
 		Stages:     []cases.Stage{cases.StageRegistered, cases.StageResult},
-		Milestones: []Milestone{{"personal_data", final}, {"address", address}, {"cheating", cheating}}}
+		Milestones: []activities.Milestone{{Category: "personal_data", Due: final}, {Category: "address", Due: address}, {Category: "cheating", Due: cheating}}}
 
 	// Between the milestones, the query shows what is done and pending.
 	checks := []struct {
@@ -118,17 +119,21 @@ func TestNoAppealOnceTheFinalDeletionHasBegun(t *testing.T) {
 	start := time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
 	env.SetStartTime(start)
 	final := start.Add(24 * time.Hour)
-	env.RegisterActivityWithOptions(func(context.Context, LegalHoldInput) (LegalHoldStatus, error) { return LegalHoldStatus{}, nil },
+	env.RegisterActivityWithOptions(func(context.Context, activities.LegalHoldInput) (activities.LegalHoldStatus, error) {
+		return activities.LegalHoldStatus{}, nil
+	},
 		activity.RegisterOptions{Name: ActivityLegalHold})
-	env.RegisterActivityWithOptions(func(context.Context, DeleteCategoryInput) (DeletionResult, error) { return DeletionResult{}, nil },
+	env.RegisterActivityWithOptions(func(context.Context, activities.DeleteCategoryInput) (activities.DeletionResult, error) {
+		return activities.DeletionResult{}, nil
+	},
 		activity.RegisterOptions{Name: ActivityDeleteCategory})
 	env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityDeleteHistories})
-	env.RegisterActivityWithOptions(func(context.Context, AdmitAppealInput) (AppealAdmission, error) {
+	env.RegisterActivityWithOptions(func(context.Context, activities.AdmitAppealInput) (activities.AppealAdmission, error) {
 		t.Error("an appeal was admitted during the final deletion")
-		return AppealAdmission{}, nil
+		return activities.AppealAdmission{}, nil
 	}, activity.RegisterOptions{Name: ActivityAdmitAppeal})
 	// The final deletion takes an hour of the workflow's clock.
-	env.OnActivity(ActivityDeleteCategory, mock.Anything, mock.Anything).After(time.Hour).Return(DeletionResult{RowsDeleted: 9, SubjectDeleted: true}, nil)
+	env.OnActivity(ActivityDeleteCategory, mock.Anything, mock.Anything).After(time.Hour).Return(activities.DeletionResult{RowsDeleted: 9, SubjectDeleted: true}, nil)
 
 	var refused, historiesDeleted bool
 	env.OnActivity(ActivityDeleteHistories, mock.Anything, mock.Anything).Return(func(context.Context, string) error {
@@ -147,8 +152,8 @@ func TestNoAppealOnceTheFinalDeletionHasBegun(t *testing.T) {
 			OnComplete: func(any, error) {},
 		}, cases.AppealRequest{Kind: "decision_appeal", Against: "cheating", Grounds: "late grounds"})
 	}, final.Add(30*time.Minute).Sub(start))
-	plan := RetentionPlan{RegistrationID: "00000000-0000-0000-0000-000000000002", HoldRecheck: time.Hour,
-		Milestones: []Milestone{{"personal_data", final}}}
+	plan := activities.RetentionPlan{RegistrationID: "00000000-0000-0000-0000-000000000002", HoldRecheck: time.Hour,
+		Milestones: []activities.Milestone{{Category: "personal_data", Due: final}}}
 	env.ExecuteWorkflow(CandidateRetention, plan)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)

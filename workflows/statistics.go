@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 )
 
@@ -15,28 +16,21 @@ const (
 	ActivityMaterialiseStatistics = "MaterialiseStatistics"
 )
 
-// StatisticsResult says which month was materialised and how many cells
-// it has. It holds no personal data.
-type StatisticsResult struct {
-	Month string `json:"month"`
-	Cells int    `json:"cells"`
-}
-
 // MonthlyStatistics is run by the monthly statistics Schedule: it
 // materialises the anonymous statistics of the previous month (or of the
 // month requested). Only a finished month is materialised: publishing a
 // month so far and again later would let a reader subtract the two releases
 // and learn about the few results that came in between.
-func MonthlyStatistics(ctx workflow.Context, req cases.StatisticsRequest) (StatisticsResult, error) {
+func MonthlyStatistics(ctx workflow.Context, req cases.StatisticsRequest) (activities.StatisticsResult, error) {
 	month := req.Month
 	if month == "" {
 		month = cases.PreviousMonth(workflow.Now(ctx))
 	} else if _, err := time.Parse(cases.StatisticsMonthLayout, month); err != nil {
-		return StatisticsResult{}, temporal.NewNonRetryableApplicationError(
+		return activities.StatisticsResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("month %q is not YYYY-MM", month), "InvalidMonth", nil)
 	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute})
-	var res StatisticsResult
+	var res activities.StatisticsResult
 	err := workflow.ExecuteActivity(ctx, ActivityMaterialiseStatistics, month).Get(ctx, &res)
 	return res, err
 }

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 )
 
@@ -34,9 +35,9 @@ func TestMonthlyStatisticsMaterialisesTheMonth(t *testing.T) {
 			env := s.NewTestWorkflowEnvironment()
 			env.SetStartTime(tt.start)
 			var got string
-			env.RegisterActivityWithOptions(func(_ context.Context, month string) (StatisticsResult, error) {
+			env.RegisterActivityWithOptions(func(_ context.Context, month string) (activities.StatisticsResult, error) {
 				got = month
-				return StatisticsResult{Month: month, Cells: 3}, nil
+				return activities.StatisticsResult{Month: month, Cells: 3}, nil
 			}, activity.RegisterOptions{Name: ActivityMaterialiseStatistics})
 			env.ExecuteWorkflow(MonthlyStatistics, tt.req)
 			err := env.GetWorkflowError()
@@ -49,7 +50,7 @@ func TestMonthlyStatisticsMaterialisesTheMonth(t *testing.T) {
 			if tt.wantErr {
 				return
 			}
-			var res StatisticsResult
+			var res activities.StatisticsResult
 			if err := env.GetWorkflowResult(&res); err != nil || res.Month != tt.want || res.Cells != 3 {
 				t.Fatalf("result = %+v, %v", res, err)
 			}

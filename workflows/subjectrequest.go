@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 )
@@ -20,17 +21,6 @@ const (
 	ActivityRequestStep        = "SubjectRequestStep"
 	ActivityRepublishCandidate = "RepublishCandidate"
 )
-
-// RequestStepInput asks the SubjectRequestStep activity to record a step
-// and tell the person when the step calls for it.
-type RequestStepInput struct {
-	RequestID string                 `json:"request_id"`
-	Step      string                 `json:"step"` // verified, extended, reminded, answered, restricted, lifting, lifted
-	Decision  *cases.RequestDecision `json:"decision,omitempty"`
-	Extension *cases.Extension       `json:"extension,omitempty"`
-	Evidence  *cases.IdentityCheck   `json:"evidence,omitempty"`
-	At        time.Time              `json:"at"`
-}
 
 type subjectRequest struct {
 	in       cases.SubjectRequestInput
@@ -136,14 +126,14 @@ func (r *subjectRequest) handle(ctx workflow.Context) error {
 		valid   any
 	}{
 		{cases.UpdateVerifyIdentity, func(ctx workflow.Context, c cases.IdentityCheck) error {
-			if err := r.step(activityOptions(ctx, 5), RequestStepInput{Step: "verified", Evidence: &c}); err != nil {
+			if err := r.step(activityOptions(ctx, 5), activities.RequestStepInput{Step: "verified", Evidence: &c}); err != nil {
 				return err
 			}
 			r.verified = true
 			return nil
 		}, r.validateIdentity},
 		{cases.UpdateExtendRequest, func(ctx workflow.Context, e cases.Extension) error {
-			if err := r.step(activityOptions(ctx, 5), RequestStepInput{Step: "extended", Extension: &e}); err != nil {
+			if err := r.step(activityOptions(ctx, 5), activities.RequestStepInput{Step: "extended", Extension: &e}); err != nil {
 				return err
 			}
 			r.due = e.Until
@@ -168,7 +158,7 @@ func (r *subjectRequest) handle(ctx workflow.Context) error {
 
 // step records a step of the request (RequestStepInput) through the
 // SubjectRequestStep activity.
-func (r *subjectRequest) step(ctx workflow.Context, s RequestStepInput) error {
+func (r *subjectRequest) step(ctx workflow.Context, s activities.RequestStepInput) error {
 	s.RequestID, s.At = r.in.RequestID, workflow.Now(ctx)
 	return workflow.ExecuteActivity(ctx, ActivityRequestStep, s).Get(ctx, nil)
 }
@@ -216,7 +206,7 @@ func (r *subjectRequest) remind(ctx workflow.Context) {
 			}
 		}
 		sent[which] = true
-		_ = r.step(activityOptions(ctx, 0), RequestStepInput{Step: "reminded"})
+		_ = r.step(activityOptions(ctx, 0), activities.RequestStepInput{Step: "reminded"})
 	}
 }
 
@@ -252,11 +242,11 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 			return err
 		}
 	case cases.RequestRestriction:
-		if err := r.step(actx, RequestStepInput{Step: "restricted"}); err != nil {
+		if err := r.step(actx, activities.RequestStepInput{Step: "restricted"}); err != nil {
 			return err
 		}
 	}
-	if err := r.step(actx, RequestStepInput{Step: "answered", Decision: r.decision}); err != nil {
+	if err := r.step(actx, activities.RequestStepInput{Step: "answered", Decision: r.decision}); err != nil {
 		return err
 	}
 	r.answered = true
@@ -276,13 +266,13 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 	if err := workflow.Await(ctx, func() bool { return r.lift != nil }); err != nil {
 		return err
 	}
-	if err := r.step(actx, RequestStepInput{Step: "lifting", Decision: r.lift}); err != nil {
+	if err := r.step(actx, activities.RequestStepInput{Step: "lifting", Decision: r.lift}); err != nil {
 		return err
 	}
 	if err := workflow.Sleep(ctx, in.LiftNotice); err != nil {
 		return err
 	}
-	if err := r.step(actx, RequestStepInput{Step: "lifted", Decision: r.lift}); err != nil {
+	if err := r.step(actx, activities.RequestStepInput{Step: "lifted", Decision: r.lift}); err != nil {
 		return err
 	}
 	if err := workflow.ExecuteActivity(actx, ActivityRepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 )
 
@@ -48,7 +49,7 @@ func TestSubjectRequestTimeline(t *testing.T) {
 			var mu sync.Mutex
 			var steps []string
 			var reminded, liftingAt, liftedAt []time.Time
-			env.RegisterActivityWithOptions(func(_ context.Context, in RequestStepInput) error {
+			env.RegisterActivityWithOptions(func(_ context.Context, in activities.RequestStepInput) error {
 				mu.Lock()
 				defer mu.Unlock()
 				switch in.Step {
@@ -128,7 +129,7 @@ func TestSubjectRequestExtendedOnlyWithinTheFirstThirtyDays(t *testing.T) {
 			env := s.NewTestWorkflowEnvironment()
 			env.SetStartTime(start)
 			var steps []string
-			env.RegisterActivityWithOptions(func(_ context.Context, in RequestStepInput) error {
+			env.RegisterActivityWithOptions(func(_ context.Context, in activities.RequestStepInput) error {
 				steps = append(steps, in.Step)
 				return nil
 			}, activity.RegisterOptions{Name: ActivityRequestStep})
@@ -200,7 +201,7 @@ func TestSubjectRequestAnsweredThroughAnOutage(t *testing.T) {
 	// suite stops an unlimited retry policy at ten attempts.
 	failures := 9
 	answered := false
-	env.RegisterActivityWithOptions(func(_ context.Context, in RequestStepInput) error {
+	env.RegisterActivityWithOptions(func(_ context.Context, in activities.RequestStepInput) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if in.Step == "answered" {

@@ -3,11 +3,11 @@ package workflows
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/examflow/examflow/activities"
 	"github.com/examflow/examflow/cases"
 )
 
@@ -26,125 +26,6 @@ const (
 	ActivityDecideCheating     = "DecideCheating"
 	ActivityReapplyKey         = "ReapplyKey"
 )
-
-// PartInfo describes one registered part of the test, as loaded at start.
-// It holds no personal data: item IDs come from the answer-key form.
-type PartInfo struct {
-	Name      string   `json:"name"`
-	Automated bool     `json:"automated"`
-	FormID    string   `json:"form_id,omitempty"`
-	ItemIDs   []string `json:"item_ids,omitempty"`
-	// Levels are the results examiners may give (examiner-marked parts).
-	Levels []string `json:"levels,omitempty"`
-}
-
-// RegistrationContext is what the workflow needs to know about its
-// registration, loaded once by an activity.
-type RegistrationContext struct {
-	TestType    string     `json:"test_type"`
-	Parts       []PartInfo `json:"parts"`
-	WindowStart time.Time  `json:"window_start"`
-	WindowEnd   time.Time  `json:"window_end"`
-	// FinalAfter is how long after the test day closes the result becomes
-	// final (the appeal window) and the retention phase begins.
-	FinalAfter time.Duration `json:"final_after"`
-	// QuarantineDefault is the quarantine a final cheating decision sets
-	// unless it decides a shorter one.
-	QuarantineDefault time.Duration `json:"quarantine_default"`
-	// ReviewDue and ReviewReminder are the configured review periods.
-	ReviewDue      time.Duration `json:"review_due"`
-	ReviewReminder time.Duration `json:"review_reminder"`
-	// CheatingEscalateAfter is how long a provisional cheating case may
-	// stay undecided before it is escalated to case handlers
-	// (EXAMFLOW_CHEATING_ESCALATE_AFTER); zero means
-	// DefaultCheatingEscalateAfter.
-	CheatingEscalateAfter time.Duration `json:"cheating_escalate_after,omitempty"`
-}
-
-// StoreAnswerSheetInput is the StoreAnswerSheet activity's input.
-type StoreAnswerSheetInput struct {
-	RegistrationID string            `json:"registration_id"`
-	Sheet          cases.AnswerSheet `json:"sheet"`
-}
-
-// RecordDiscrepancyInput is the RecordDiscrepancy activity's input.
-type RecordDiscrepancyInput struct {
-	RegistrationID string            `json:"registration_id"`
-	Discrepancy    cases.Discrepancy `json:"discrepancy"`
-}
-
-// MarkPartInput asks the automated marking of one part.
-type MarkPartInput struct {
-	RegistrationID string `json:"registration_id"`
-	Part           string `json:"part"`
-}
-
-// MarkOutcome says whether the automated result may stand. The score itself
-// stays in PostgreSQL.
-type MarkOutcome struct {
-	ResultID string   `json:"result_id"`
-	Hold     bool     `json:"hold"`
-	Reasons  []string `json:"reasons,omitempty"`
-}
-
-// OpenReviewInput opens a manual review of a held part.
-type OpenReviewInput struct {
-	RegistrationID string    `json:"registration_id"`
-	Part           string    `json:"part"`
-	ResultID       string    `json:"result_id,omitempty"`
-	Reasons        []string  `json:"reasons"`
-	OpenedAt       time.Time `json:"opened_at"`
-	DueAt          time.Time `json:"due_at"`
-}
-
-// ReviewRef names an open review.
-type ReviewRef struct {
-	ReviewID string `json:"review_id"`
-}
-
-// DecideReviewInput records a review decision.
-type DecideReviewInput struct {
-	RegistrationID string               `json:"registration_id"`
-	ReviewID       string               `json:"review_id"`
-	Decision       cases.ReviewDecision `json:"decision"`
-	DecidedAt      time.Time            `json:"decided_at"`
-}
-
-// StoreAssessmentInput stores an assessment.
-type StoreAssessmentInput struct {
-	RegistrationID string           `json:"registration_id"`
-	Assessment     cases.Assessment `json:"assessment"`
-	At             time.Time        `json:"at"`
-}
-
-// DecideAssessedPartInput records the result of an examiner-marked part.
-type DecideAssessedPartInput struct {
-	RegistrationID string    `json:"registration_id"`
-	Part           string    `json:"part"`
-	Level          string    `json:"level"`
-	DecidedBy      string    `json:"decided_by"` // examiners or case_handler
-	Reason         string    `json:"reason,omitempty"`
-	At             time.Time `json:"at"`
-}
-
-// ReleaseResultsInput releases the decided results and notifies the candidate.
-type ReleaseResultsInput struct {
-	RegistrationID string `json:"registration_id"`
-}
-
-// DecideCheatingInput records a cheating decision.
-type DecideCheatingInput struct {
-	RegistrationID string                 `json:"registration_id"`
-	Decision       cases.CheatingDecision `json:"decision"`
-	DecidedAt      time.Time              `json:"decided_at"`
-}
-
-// ReapplyKeyInput re-marks a part with a key version.
-type ReapplyKeyInput struct {
-	RegistrationID string           `json:"registration_id"`
-	Key            cases.ReapplyKey `json:"key"`
-	At             time.Time        `json:"at"`
-}
 
 // validateSheet is the submit-answer-sheet validator: the part is registered
 // and machine-marked, not submitted before, the form is the session's, every
@@ -336,7 +217,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		whenReady(l, cases.UpdateSubmitAnswerSheet, l.validateSheet, func(ctx workflow.Context, s cases.AnswerSheet) error {
 			p := l.part(s.Part)
 			p.status = cases.PartSubmitted // claimed: a second submission is refused from now on
-			err := workflow.ExecuteActivity(uctx, ActivityStoreAnswerSheet, StoreAnswerSheetInput{RegistrationID: l.in.RegistrationID, Sheet: s}).Get(ctx, nil)
+			err := workflow.ExecuteActivity(uctx, ActivityStoreAnswerSheet, activities.StoreAnswerSheetInput{RegistrationID: l.in.RegistrationID, Sheet: s}).Get(ctx, nil)
 			if err != nil {
 				p.status = cases.PartAwaiting
 				return fmt.Errorf("store answer sheet: %w", err)
@@ -346,7 +227,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		}),
 		whenReady(l, cases.UpdateReportDiscrepancy, l.validateDiscrepancy, func(ctx workflow.Context, d cases.Discrepancy) error {
 			if !d.SessionWide {
-				err := workflow.ExecuteActivity(uctx, ActivityRecordDiscrepancy, RecordDiscrepancyInput{RegistrationID: l.in.RegistrationID, Discrepancy: d}).Get(ctx, nil)
+				err := workflow.ExecuteActivity(uctx, ActivityRecordDiscrepancy, activities.RecordDiscrepancyInput{RegistrationID: l.in.RegistrationID, Discrepancy: d}).Get(ctx, nil)
 				if err != nil {
 					return fmt.Errorf("record discrepancy: %w", err)
 				}
@@ -357,7 +238,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		}),
 		whenReady(l, cases.UpdateReviewDecision, l.validateReview, func(ctx workflow.Context, d cases.ReviewDecision) error {
 			p := l.part(d.Part)
-			err := workflow.ExecuteActivity(uctx, ActivityDecideReview, DecideReviewInput{
+			err := workflow.ExecuteActivity(uctx, ActivityDecideReview, activities.DecideReviewInput{
 				RegistrationID: l.in.RegistrationID, ReviewID: p.reviewID, Decision: d, DecidedAt: workflow.Now(ctx),
 			}).Get(ctx, nil)
 			if err != nil {
@@ -374,7 +255,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		}),
 		whenReady(l, cases.UpdateAssessment, l.validateAssessment, func(ctx workflow.Context, a cases.Assessment) error {
 			p := l.part(a.Part)
-			err := workflow.ExecuteActivity(uctx, ActivityStoreAssessment, StoreAssessmentInput{RegistrationID: l.in.RegistrationID, Assessment: a, At: workflow.Now(ctx)}).Get(ctx, nil)
+			err := workflow.ExecuteActivity(uctx, ActivityStoreAssessment, activities.StoreAssessmentInput{RegistrationID: l.in.RegistrationID, Assessment: a, At: workflow.Now(ctx)}).Get(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("store assessment: %w", err)
 			}
@@ -398,7 +279,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 				until := now.Add(l.ctx.QuarantineDefault)
 				d.QuarantineUntil = &until
 			}
-			err := workflow.ExecuteActivity(uctx, ActivityDecideCheating, DecideCheatingInput{RegistrationID: l.in.RegistrationID, Decision: d, DecidedAt: now}).Get(ctx, nil)
+			err := workflow.ExecuteActivity(uctx, ActivityDecideCheating, activities.DecideCheatingInput{RegistrationID: l.in.RegistrationID, Decision: d, DecidedAt: now}).Get(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("record cheating decision: %w", err)
 			}
@@ -413,7 +294,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 			return nil
 		}),
 		whenReady(l, cases.UpdateReapplyKey, l.validateReapply, func(ctx workflow.Context, k cases.ReapplyKey) error {
-			err := workflow.ExecuteActivity(uctx, ActivityReapplyKey, ReapplyKeyInput{RegistrationID: l.in.RegistrationID, Key: k, At: workflow.Now(ctx)}).Get(ctx, nil)
+			err := workflow.ExecuteActivity(uctx, ActivityReapplyKey, activities.ReapplyKeyInput{RegistrationID: l.in.RegistrationID, Key: k, At: workflow.Now(ctx)}).Get(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("re-apply key: %w", err)
 			}
