@@ -21,7 +21,6 @@ import (
 
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/deploy/devstack"
-	"github.com/examflow/examflow/workflows"
 )
 
 // temporalCLI runs the pinned Temporal CLI against the test stack.
@@ -119,7 +118,7 @@ func TestTemporalCLIUpdateIsRefused(t *testing.T) {
 
 	after := historyCounts(t, wfID)
 	for _, typ := range []string{enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED.String(), enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED.String(),
-		enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED.String(), "activity " + workflows.ActivityDecideReview} {
+		enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED.String(), "activity " + "DecideReview"} {
 		if after[typ] != events[typ] {
 			t.Errorf("%s events: %d before, %d after", typ, events[typ], after[typ])
 		}
@@ -240,7 +239,7 @@ func TestSealedPayloadFromAnotherWorkflowIsRefused(t *testing.T) {
 	}
 	after := historyCounts(t, wfB)
 	for _, typ := range []string{enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED.String(), enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED.String(),
-		"activity " + workflows.ActivityDecideReview} {
+		"activity " + "DecideReview"} {
 		if after[typ] != events[typ] {
 			t.Errorf("%s events: %d before, %d after", typ, events[typ], after[typ])
 		}

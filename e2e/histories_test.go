@@ -461,7 +461,7 @@ func recordLifecyclePass(t *testing.T, r *historyRecorder) {
 	lifecycle := r.currentRun(t, g.wfID)
 	g.submit(t, "test", 36, 30)
 	r.waitClosed(t, g.wfID, lifecycle, statusContinuedAsNew, time.Minute)
-	if !r.has(t, g.wfID, lifecycle, enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, workflows.ActivityPublishResults) {
+	if !r.has(t, g.wfID, lifecycle, enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, "PublishResults") {
 		t.Fatal("the lifecycle did not publish")
 	}
 	r.save(t, "CandidateLifecycle-pass", g.wfID, lifecycle)
@@ -481,7 +481,7 @@ func recordLifecycleReview(t *testing.T, r *historyRecorder) {
 	g.submit(t, "test", 36, 20)
 	waitStageAt(t, g.base, g.url, "UnderReview", 20*time.Second)
 	eventually(t, 20*time.Second, func() error {
-		if !r.has(t, g.wfID, run, enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, workflows.ActivityRemindReview) {
+		if !r.has(t, g.wfID, run, enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, "RemindReview") {
 			return fmt.Errorf("no review reminder yet")
 		}
 		return nil
@@ -570,7 +570,7 @@ func recordCheatingEscalated(t *testing.T, r *historyRecorder) {
 	g.post(t, "/discrepancies", map[string]any{"kind": "provisional_cheating"}, http.StatusAccepted)
 	g.submit(t, "test", 36, 30)
 	eventually(t, 30*time.Second, func() error {
-		if !r.has(t, g.wfID, run, enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, workflows.ActivityDeleteCategory) {
+		if !r.has(t, g.wfID, run, enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, "DeleteCategory") {
 			return fmt.Errorf("the address deletion is not scheduled yet")
 		}
 		if n := countWorkflows(t, fmt.Sprintf("WorkflowId = %q AND CheatingEscalated = true", g.wfID)); n != 1 {
@@ -750,7 +750,7 @@ func recordCourseCompleted(t *testing.T, r *historyRecorder) {
 		return nil
 	})
 	r.waitClosed(t, wfID, "", statusCompleted, 40*time.Second)
-	if !r.has(t, wfID, "", enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, workflows.ActivitySendCourseNews) {
+	if !r.has(t, wfID, "", enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, "SendCourseNews") {
 		t.Fatal("no course news before the deletion")
 	}
 	r.save(t, "CourseRegistration-completed", wfID, "")

@@ -23,7 +23,6 @@ import (
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/process"
 	"github.com/examflow/examflow/registry"
-	"github.com/examflow/examflow/workflows"
 )
 
 // workerProcess is a running `examflow worker`, a separate OS process.
@@ -262,7 +261,7 @@ func TestWorkerKilledMidPublicationPublishesOnce(t *testing.T) {
 		}
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-			if ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == workflows.ActivityPublishResults {
+			if ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == "PublishResults" {
 				scheduled = append(scheduled, ev.GetEventId())
 			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:

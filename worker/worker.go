@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -82,64 +81,31 @@ func Register(r sdkworker.Registry, d Deps) {
 		d.Appeals = config.DefaultAppeals()
 	}
 	r.RegisterWorkflowWithOptions(workflows.CandidateLifecycle, workflow.RegisterOptions{Name: cases.LifecycleWorkflow})
-	reg := &activities.Registration{Store: d.Store}
-	r.RegisterActivityWithOptions(reg.RecordStage, activity.RegisterOptions{Name: workflows.ActivityRecordStage})
-	td := &activities.TestDay{Store: d.Store, Catalogue: d.Catalogue, Config: d.TestDay, Appeals: d.Appeals.Rules(), Logger: d.Logger}
-	for name, fn := range map[string]any{
-		workflows.ActivityLoadRegistration:   td.LoadRegistration,
-		workflows.ActivityStoreAnswerSheet:   td.StoreAnswerSheet,
-		workflows.ActivityRecordDiscrepancy:  td.RecordDiscrepancy,
-		workflows.ActivityMarkPart:           td.MarkPart,
-		workflows.ActivityOpenReview:         td.OpenReview,
-		workflows.ActivityRemindReview:       td.RemindReview,
-		workflows.ActivityDecideReview:       td.DecideReview,
-		workflows.ActivityStoreAssessment:    td.StoreAssessment,
-		workflows.ActivityDecideAssessedPart: td.DecideAssessedPart,
-		workflows.ActivityReleaseResults:     td.ReleaseResults,
-		workflows.ActivityDecideCheating:     td.DecideCheating,
-		workflows.ActivityReapplyKey:         td.ReapplyKey,
-	} {
-		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
-	}
-	pub := &activities.Publication{Store: d.Store, Registry: d.Registry, Identity: d.Identity}
-	r.RegisterActivityWithOptions(pub.PublishResults, activity.RegisterOptions{Name: workflows.ActivityPublishResults})
+	r.RegisterWorkflowWithOptions(workflows.CandidateRetention, workflow.RegisterOptions{Name: cases.RetentionWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.CandidateAppeal, workflow.RegisterOptions{Name: cases.AppealWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.CourseRegistrationFlow, workflow.RegisterOptions{Name: cases.CourseWorkflow})
-	courses := &activities.Courses{Store: d.Store, Objects: d.Objects, SurveyURL: d.CourseSurveyURL, Logger: d.Logger}
-	r.RegisterActivityWithOptions(courses.CourseStep, activity.RegisterOptions{Name: workflows.ActivityCourseStep})
-	r.RegisterActivityWithOptions(courses.IssueCourseCertificate, activity.RegisterOptions{Name: workflows.ActivityIssueCertificate})
-	r.RegisterActivityWithOptions(courses.SendCourseNews, activity.RegisterOptions{Name: workflows.ActivitySendCourseNews})
-	r.RegisterActivityWithOptions(courses.DeleteCourseParticipant, activity.RegisterOptions{Name: workflows.ActivityDeleteParticipant})
 	r.RegisterWorkflowWithOptions(workflows.SubjectRequest, workflow.RegisterOptions{Name: cases.SubjectRequestWorkflow})
-	dsr := &activities.SubjectRequests{Store: d.Store, Objects: d.Objects, Publication: pub, Logger: d.Logger}
-	r.RegisterActivityWithOptions(dsr.BuildAccessExport, activity.RegisterOptions{Name: workflows.ActivityBuildAccessExport})
-	r.RegisterActivityWithOptions(dsr.SubjectRequestStep, activity.RegisterOptions{Name: workflows.ActivityRequestStep})
-	r.RegisterActivityWithOptions(dsr.RepublishCandidate, activity.RegisterOptions{Name: workflows.ActivityRepublishCandidate})
 	r.RegisterWorkflowWithOptions(workflows.CandidateMerge, workflow.RegisterOptions{Name: cases.MergeWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.IdentifierCorrection, workflow.RegisterOptions{Name: cases.CorrectionWorkflow})
-	r.RegisterActivityWithOptions(pub.SettleMergedPublication, activity.RegisterOptions{Name: workflows.ActivitySettleMergedPublication})
-	r.RegisterWorkflowWithOptions(workflows.CandidateAppeal, workflow.RegisterOptions{Name: cases.AppealWorkflow})
-	ap := &activities.Appeals{Store: d.Store, Catalogue: d.Catalogue, Rules: d.Appeals.Rules(), Logger: d.Logger}
-	r.RegisterActivityWithOptions(ap.AdmitAppeal, activity.RegisterOptions{Name: workflows.ActivityAdmitAppeal})
-	r.RegisterActivityWithOptions(ap.DecideAppeal, activity.RegisterOptions{Name: workflows.ActivityDecideAppeal})
-	r.RegisterWorkflowWithOptions(workflows.CandidateRetention, workflow.RegisterOptions{Name: cases.RetentionWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.RetentionReconciliation, workflow.RegisterOptions{Name: cases.ReconciliationWorkflow})
-	ret := &activities.Retention{Store: d.Store, Objects: d.Objects, Temporal: d.Client, Namespace: d.Namespace, Periods: d.RetentionPeriods,
-		Events: d.RetentionEvents, HoldRecheck: d.TestDay.HoldRecheck, CourseRetention: d.CourseRetention, Logger: d.Logger}
-	for name, fn := range map[string]any{
-		workflows.ActivityPlanRetention:   ret.PlanRetention,
-		workflows.ActivityLegalHold:       ret.LegalHold,
-		workflows.ActivityDeleteCategory:  ret.DeleteCategory,
-		workflows.ActivityDeleteHistories: ret.DeleteClosedHistories,
-		workflows.ActivityReconcile:       ret.ReconcileRetention,
-		// Legal holds with an end: run by the lifecycle while it is open.
-		workflows.ActivityPlanUnheldDeletions:  ret.PlanUnheldDeletions,
-		workflows.ActivityEscalateCheatingCase: ret.EscalateCheatingCase,
-	} {
-		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
-	}
 	r.RegisterWorkflowWithOptions(workflows.MonthlyStatistics, workflow.RegisterOptions{Name: cases.StatisticsWorkflow})
-	stats := &activities.Statistics{Store: d.Store, Logger: d.Logger, MinCell: d.StatisticsMinCell}
-	r.RegisterActivityWithOptions(stats.MaterialiseStatistics, activity.RegisterOptions{Name: workflows.ActivityMaterialiseStatistics})
+
+	// The activities: every exported method of each struct is an activity,
+	// named after the method (the workflows call them by method value).
+	pub := &activities.Publication{Store: d.Store, Registry: d.Registry, Identity: d.Identity}
+	for _, acts := range []any{
+		&activities.Registration{Store: d.Store},
+		&activities.TestDay{Store: d.Store, Catalogue: d.Catalogue, Config: d.TestDay, Appeals: d.Appeals.Rules(), Logger: d.Logger},
+		pub,
+		&activities.Appeals{Store: d.Store, Catalogue: d.Catalogue, Rules: d.Appeals.Rules(), Logger: d.Logger},
+		&activities.Retention{Store: d.Store, Objects: d.Objects, Temporal: d.Client, Namespace: d.Namespace, Periods: d.RetentionPeriods,
+			Events: d.RetentionEvents, HoldRecheck: d.TestDay.HoldRecheck, CourseRetention: d.CourseRetention, Logger: d.Logger},
+		&activities.Courses{Store: d.Store, Objects: d.Objects, SurveyURL: d.CourseSurveyURL, Logger: d.Logger},
+		&activities.SubjectRequests{Store: d.Store, Objects: d.Objects, Publication: pub, Logger: d.Logger},
+		&activities.Statistics{Store: d.Store, Logger: d.Logger, MinCell: d.StatisticsMinCell},
+	} {
+		r.RegisterActivity(acts)
+	}
 }
 
 // New returns a Temporal worker with everything registered; Start and Stop

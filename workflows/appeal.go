@@ -15,15 +15,6 @@ import (
 	"github.com/examflow/examflow/cases"
 )
 
-// Appeal names. The appeals system lodges an appeal with the lodge-appeal
-// Update on the registration's workflow; each appeal is then a child
-// workflow, CandidateAppeal, with workflow ID "appeal-<appeal id>", that
-// takes its decisions as Updates.
-const (
-	ActivityAdmitAppeal  = "AdmitAppeal"
-	ActivityDecideAppeal = "DecideAppeal"
-)
-
 type appealRun struct {
 	in       AppealInput
 	stage    cases.Stage
@@ -128,7 +119,7 @@ func CandidateAppeal(ctx workflow.Context, in AppealInput) (cases.AppealOutcome,
 		a.deciding = true
 		defer func() { a.deciding = false }()
 		var out cases.AppealOutcome
-		err := workflow.ExecuteActivity(uctx, ActivityDecideAppeal, activities.DecideAppealInput{
+		err := workflow.ExecuteActivity(uctx, appealActivities.DecideAppeal, activities.DecideAppealInput{
 			AppealID: in.AppealID, RegistrationID: in.RegistrationID, Admission: in.Admission, Decision: d, Reassessment: r, At: workflow.Now(ctx),
 		}).Get(ctx, &out)
 		if err != nil {
@@ -203,7 +194,7 @@ func (d *appealDesk) register(ctx workflow.Context) error {
 		id := uuid.NewSHA1(uuid.NameSpaceOID, []byte(d.registrationID+"/appeal/"+workflow.GetCurrentUpdateInfo(ctx).ID)).String()
 		ref := cases.AppealRef{AppealID: id, WorkflowID: cases.AppealWorkflowID(id)}
 		var adm activities.AppealAdmission
-		err := workflow.ExecuteActivity(activityOptions(ctx, 5), ActivityAdmitAppeal, activities.AdmitAppealInput{
+		err := workflow.ExecuteActivity(activityOptions(ctx, 5), appealActivities.AdmitAppeal, activities.AdmitAppealInput{
 			RegistrationID: d.registrationID, AppealID: id, WorkflowID: ref.WorkflowID, Request: req, Now: workflow.Now(ctx),
 		}).Get(ctx, &adm)
 		if err != nil {

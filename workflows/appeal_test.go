@@ -42,8 +42,8 @@ func registerAppealFakes(env *testsuite.TestWorkflowEnvironment, adm activities.
 	env.RegisterWorkflowWithOptions(CandidateAppeal, workflow.RegisterOptions{Name: cases.AppealWorkflow})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.AdmitAppealInput) (activities.AppealAdmission, error) {
 		return adm, nil
-	}, activity.RegisterOptions{Name: ActivityAdmitAppeal})
-	env.RegisterActivityWithOptions(fakeDecideAppeal, activity.RegisterOptions{Name: ActivityDecideAppeal})
+	}, activity.RegisterOptions{Name: "AdmitAppeal"})
+	env.RegisterActivityWithOptions(fakeDecideAppeal, activity.RegisterOptions{Name: "DecideAppeal"})
 }
 
 type appealStep struct {
@@ -94,7 +94,7 @@ func TestAppealRoutes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestWorkflowEnvironment()
-			env.RegisterActivityWithOptions(fakeDecideAppeal, activity.RegisterOptions{Name: ActivityDecideAppeal})
+			env.RegisterActivityWithOptions(fakeDecideAppeal, activity.RegisterOptions{Name: "DecideAppeal"})
 			for i, st := range tc.steps {
 				env.RegisterDelayedCallback(func() {
 					env.UpdateWorkflow(st.update, uuid.NewString(), &testsuite.TestUpdateCallback{
@@ -171,7 +171,7 @@ func TestOpenAppealKeepsTheResultFromBecomingFinal(t *testing.T) {
 		if ref.WorkflowID == "" || ref.Stage != cases.StageAppealAtTestCentre {
 			t.Errorf("appeal ref %+v", ref)
 		}
-		if f.count(ActivityPlanRetention) != 0 || f.count(ActivityPublishResults) != 0 {
+		if f.count("PlanRetention") != 0 || f.count("PublishResults") != 0 {
 			t.Error("the result became final while an appeal was open")
 		}
 		err := env.UpdateWorkflowByID(ref.WorkflowID, cases.UpdateAppealDecision, "d1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) },
@@ -192,8 +192,8 @@ func TestOpenAppealKeepsTheResultFromBecomingFinal(t *testing.T) {
 	if !slices.Equal(plan.Stages, []cases.Stage{cases.StageRegistered, cases.StageResult, cases.StageAnnulled, cases.StagePublished}) {
 		t.Fatalf("stages %v", plan.Stages)
 	}
-	if f.count(ActivityPublishResults) != 1 {
-		t.Fatalf("published %d times, want once", f.count(ActivityPublishResults))
+	if f.count("PublishResults") != 1 {
+		t.Fatalf("published %d times, want once", f.count("PublishResults"))
 	}
 }
 
@@ -211,16 +211,16 @@ func TestRetentionTakesALateAppealAndRepublishes(t *testing.T) {
 	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (activities.PublishOutcome, error) {
 		published = append(published, env.Now())
 		return activities.PublishOutcome{Published: true}, nil
-	}, activity.RegisterOptions{Name: ActivityPublishResults})
+	}, activity.RegisterOptions{Name: "PublishResults"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.LegalHoldInput) (activities.LegalHoldStatus, error) {
 		return activities.LegalHoldStatus{}, nil
-	}, activity.RegisterOptions{Name: ActivityLegalHold})
+	}, activity.RegisterOptions{Name: "LegalHold"})
 	var deletedAt time.Time
 	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.DeleteCategoryInput) (activities.DeletionResult, error) {
 		deletedAt = env.Now()
 		return activities.DeletionResult{}, nil
-	}, activity.RegisterOptions{Name: ActivityDeleteCategory})
-	env.RegisterActivityWithOptions(func(_ context.Context, _ string) error { return nil }, activity.RegisterOptions{Name: ActivityDeleteHistories})
+	}, activity.RegisterOptions{Name: "DeleteCategory"})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ string) error { return nil }, activity.RegisterOptions{Name: "DeleteClosedHistories"})
 
 	var ref cases.AppealRef
 	env.RegisterDelayedCallback(func() {

@@ -11,15 +11,6 @@ import (
 	"github.com/examflow/examflow/cases"
 )
 
-// Course registrations (C01-C11): one CourseRegistration workflow per
-// registration, ID "course-registration-<registration id>".
-const (
-	ActivityCourseStep        = "CourseStep"
-	ActivityDeleteParticipant = "DeleteCourseParticipant"
-	ActivitySendCourseNews    = "SendCourseNews"
-	ActivityIssueCertificate  = "IssueCourseCertificate"
-)
-
 // CourseRegistrationFlow runs one course registration: the event is held,
 // a course_admin marks completion, the survey invitation follows, news of
 // new courses of the same type is sent while consent stands, and 24 months
@@ -65,7 +56,7 @@ func (r *courseRegistration) handle(ctx workflow.Context) error {
 func (r *courseRegistration) withdraw(ctx workflow.Context, _ cases.Withdrawal) (cases.WithdrawalConfirmation, error) {
 	r.deleting = true
 	var c cases.WithdrawalConfirmation
-	err := workflow.ExecuteActivity(activityOptions(ctx, 10), ActivityDeleteParticipant, activities.DeleteParticipantInput{
+	err := workflow.ExecuteActivity(activityOptions(ctx, 10), courses.DeleteCourseParticipant, activities.DeleteParticipantInput{
 		RegistrationID: r.in.RegistrationID, Reason: cases.CourseReasonWithdrawn, At: workflow.Now(ctx)}).Get(ctx, &c)
 	if err != nil {
 		r.deleting = false
@@ -128,7 +119,7 @@ func (r *courseRegistration) wait(ctx workflow.Context, d time.Duration, cond fu
 // step records a course step through the CourseStep activity.
 func (r *courseRegistration) step(ctx workflow.Context, s activities.CourseStepInput) error {
 	s.RegistrationID, s.At = r.in.RegistrationID, workflow.Now(ctx)
-	return workflow.ExecuteActivity(activityOptions(ctx, 0), ActivityCourseStep, s).Get(ctx, nil)
+	return workflow.ExecuteActivity(activityOptions(ctx, 0), courses.CourseStep, s).Get(ctx, nil)
 }
 
 // untilDelete is how long until the data is deleted.
@@ -164,7 +155,7 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 		if err := r.step(ctx, activities.CourseStepInput{Step: "completed", CompletedBy: r.completed.CompletedBy}); err != nil {
 			return err
 		}
-		if err := workflow.ExecuteActivity(actx, ActivityIssueCertificate, in.RegistrationID).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(actx, courses.IssueCourseCertificate, in.RegistrationID).Get(ctx, nil); err != nil {
 			return fmt.Errorf("issue certificate: %w", err)
 		}
 		if err := r.enter(ctx, cases.StageCourseCompleted, &due); err != nil {
@@ -191,7 +182,7 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 				break
 			}
 			now := workflow.Now(ctx)
-			if err := workflow.ExecuteActivity(actx, ActivitySendCourseNews, activities.CourseNewsInput{RegistrationID: in.RegistrationID,
+			if err := workflow.ExecuteActivity(actx, courses.SendCourseNews, activities.CourseNewsInput{RegistrationID: in.RegistrationID,
 				CourseType: in.CourseType, Since: since, At: now}).Get(ctx, nil); err != nil {
 				return fmt.Errorf("course news: %w", err)
 			}
@@ -209,7 +200,7 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 	}
 	// 24 months after registration (C06): delete everything.
 	r.deleting = true
-	if err := workflow.ExecuteActivity(actx, ActivityDeleteParticipant, activities.DeleteParticipantInput{RegistrationID: in.RegistrationID,
+	if err := workflow.ExecuteActivity(actx, courses.DeleteCourseParticipant, activities.DeleteParticipantInput{RegistrationID: in.RegistrationID,
 		Reason: cases.CourseReasonRetentionEnded, At: workflow.Now(ctx)}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("delete at the end of retention: %w", err)
 	}

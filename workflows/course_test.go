@@ -51,26 +51,26 @@ func TestCourseRegistrationFlow(t *testing.T) {
 				defer mu.Unlock()
 				steps = append(steps, in.Step)
 				return nil
-			}, activity.RegisterOptions{Name: ActivityCourseStep})
+			}, activity.RegisterOptions{Name: "CourseStep"})
 			env.RegisterActivityWithOptions(func(context.Context, string) error {
 				mu.Lock()
 				defer mu.Unlock()
 				steps = append(steps, "certificate")
 				return nil
-			}, activity.RegisterOptions{Name: ActivityIssueCertificate})
+			}, activity.RegisterOptions{Name: "IssueCourseCertificate"})
 			env.RegisterActivityWithOptions(func(context.Context, activities.CourseNewsInput) error {
 				mu.Lock()
 				defer mu.Unlock()
 				news++
 				return nil
-			}, activity.RegisterOptions{Name: ActivitySendCourseNews})
+			}, activity.RegisterOptions{Name: "SendCourseNews"})
 			env.RegisterActivityWithOptions(func(_ context.Context, in activities.DeleteParticipantInput) (cases.WithdrawalConfirmation, error) {
 				mu.Lock()
 				defer mu.Unlock()
 				reasons = append(reasons, in.Reason)
 				deletedAt = env.Now()
 				return cases.WithdrawalConfirmation{DeletedAt: env.Now(), RowsDeleted: 3}, nil
-			}, activity.RegisterOptions{Name: ActivityDeleteParticipant})
+			}, activity.RegisterOptions{Name: "DeleteCourseParticipant"})
 			env.RegisterDelayedCallback(func() {
 				env.UpdateWorkflow(cases.UpdateCompleteCourse, "early", &testsuite.TestUpdateCallback{OnAccept: func() { t.Error("completed before the event") },
 					OnReject: func(error) {}, OnComplete: func(any, error) {}}, cases.Completion{CompletedBy: "ca-1"})

@@ -17,12 +17,6 @@ import (
 // pending review, an open appeal). An undecided provisional cheating case
 // is escalated to case handlers after a configured time.
 const (
-	// ActivityPlanUnheldDeletions returns the registration's milestones of
-	// the categories no legal hold keeps ([]Milestone).
-	ActivityPlanUnheldDeletions = "PlanUnheldDeletions"
-	// ActivityEscalateCheatingCase records that an undecided provisional
-	// cheating case was escalated to case handlers.
-	ActivityEscalateCheatingCase = "EscalateCheatingCase"
 	// DefaultCheatingEscalateAfter is the escalation time of a lifecycle
 	// whose RegistrationContext carries none: EXAMFLOW_CHEATING_ESCALATE_AFTER's
 	// default.
@@ -38,7 +32,7 @@ const (
 func (l *lifecycle) deleteUnheldOnTime(ctx workflow.Context) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		var ms []activities.Milestone
-		if err := workflow.ExecuteActivity(ctx, ActivityPlanUnheldDeletions, l.in.RegistrationID).Get(ctx, &ms); err != nil {
+		if err := workflow.ExecuteActivity(ctx, retention.PlanUnheldDeletions, l.in.RegistrationID).Get(ctx, &ms); err != nil {
 			return // retried by the policy until the run ends; the retention run plans them too
 		}
 		slices.SortStableFunc(ms, func(a, b activities.Milestone) int { return a.Due.Compare(b.Due) })
@@ -48,7 +42,7 @@ func (l *lifecycle) deleteUnheldOnTime(ctx workflow.Context) {
 					return
 				}
 			}
-			if err := workflow.ExecuteActivity(ctx, ActivityDeleteCategory, activities.DeleteCategoryInput{
+			if err := workflow.ExecuteActivity(ctx, retention.DeleteCategory, activities.DeleteCategoryInput{
 				RegistrationID: l.in.RegistrationID, Category: m.Category, Due: m.Due,
 			}).Get(ctx, nil); err != nil {
 				return
@@ -76,7 +70,7 @@ func (l *lifecycle) watchCheatingCase(ctx workflow.Context) {
 		if err != nil || decided {
 			return
 		}
-		err = workflow.ExecuteActivity(activityOptions(ctx, 0), ActivityEscalateCheatingCase, activities.EscalateCheatingCaseInput{
+		err = workflow.ExecuteActivity(activityOptions(ctx, 0), retention.EscalateCheatingCase, activities.EscalateCheatingCaseInput{
 			RegistrationID: l.in.RegistrationID, ReportedAt: reported, At: workflow.Now(ctx),
 		}).Get(ctx, nil)
 		if err != nil || l.cheatingDecided {

@@ -150,7 +150,7 @@ func TestOpenCheatingCaseHoldsNeitherAddressNorPaymentStatusAndIsEscalated(t *te
 					t.Errorf("CheatingEscalated set to %v at %s, want %v (escalated at %s)", m.value, m.at, tt.wantMarks[i], tt.wantEscalatedAt)
 				}
 			}
-			if f.calls[ActivityReleaseResults] != 0 && tt.decideAt.IsZero() {
+			if f.calls["ReleaseResults"] != 0 && tt.decideAt.IsZero() {
 				t.Error("results released while the cheating case was open")
 			}
 		})

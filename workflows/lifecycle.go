@@ -17,12 +17,6 @@ import (
 	"github.com/examflow/examflow/cases"
 )
 
-// Names that integrations and the Temporal UI see.
-const (
-	// ActivityRecordStage is the activity that writes a stage to PostgreSQL.
-	ActivityRecordStage = "RecordStage"
-)
-
 type partRun struct {
 	info        activities.PartInfo
 	status      string
@@ -105,7 +99,7 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 		return err
 	}
 	var rc activities.RegistrationContext
-	if err := workflow.ExecuteActivity(ctx, ActivityLoadRegistration, in.RegistrationID).Get(ctx, &rc); err != nil {
+	if err := workflow.ExecuteActivity(ctx, testDay.LoadRegistration, in.RegistrationID).Get(ctx, &rc); err != nil {
 		return fmt.Errorf("load registration: %w", err)
 	}
 	l.ctx = &rc
@@ -153,7 +147,7 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 	// what no longer stands). The activity retries until the registry takes
 	// it; the publication key makes every retry harmless.
 	var pub activities.PublishOutcome
-	if err := workflow.ExecuteActivity(ctx, ActivityPublishResults, in.RegistrationID).Get(ctx, &pub); err != nil {
+	if err := workflow.ExecuteActivity(ctx, publication.PublishResults, in.RegistrationID).Get(ctx, &pub); err != nil {
 		return fmt.Errorf("publish results: %w", err)
 	}
 	if pub.Published {
@@ -162,7 +156,7 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 		}
 	}
 	var plan activities.RetentionPlan
-	if err := workflow.ExecuteActivity(ctx, ActivityPlanRetention, in.RegistrationID).Get(ctx, &plan); err != nil {
+	if err := workflow.ExecuteActivity(ctx, retention.PlanRetention, in.RegistrationID).Get(ctx, &plan); err != nil {
 		return fmt.Errorf("plan retention: %w", err)
 	}
 	plan.Stages = l.status.Stages
@@ -192,7 +186,7 @@ func (l *lifecycle) advance(ctx workflow.Context) error {
 		switch {
 		case p.status == cases.PartSubmitted:
 			var out activities.MarkOutcome
-			if err := workflow.ExecuteActivity(ctx, ActivityMarkPart, activities.MarkPartInput{RegistrationID: l.in.RegistrationID, Part: p.info.Name}).Get(ctx, &out); err != nil {
+			if err := workflow.ExecuteActivity(ctx, testDay.MarkPart, activities.MarkPartInput{RegistrationID: l.in.RegistrationID, Part: p.info.Name}).Get(ctx, &out); err != nil {
 				return fmt.Errorf("mark %s: %w", p.info.Name, err)
 			}
 			p.resultID = out.ResultID
@@ -224,7 +218,7 @@ func (l *lifecycle) advance(ctx workflow.Context) error {
 }
 
 func (l *lifecycle) decideAssessed(ctx workflow.Context, p *partRun, level, by, reason string) error {
-	err := workflow.ExecuteActivity(ctx, ActivityDecideAssessedPart, activities.DecideAssessedPartInput{
+	err := workflow.ExecuteActivity(ctx, testDay.DecideAssessedPart, activities.DecideAssessedPartInput{
 		RegistrationID: l.in.RegistrationID, Part: p.info.Name, Level: level, DecidedBy: by, Reason: reason, At: workflow.Now(ctx),
 	}).Get(ctx, nil)
 	if err != nil {
@@ -238,7 +232,7 @@ func (l *lifecycle) openReview(ctx workflow.Context, p *partRun, reasons []strin
 	now := workflow.Now(ctx)
 	due := now.Add(l.ctx.ReviewDue)
 	var ref activities.ReviewRef
-	err := workflow.ExecuteActivity(ctx, ActivityOpenReview, activities.OpenReviewInput{
+	err := workflow.ExecuteActivity(ctx, testDay.OpenReview, activities.OpenReviewInput{
 		RegistrationID: l.in.RegistrationID, Part: p.info.Name, ResultID: p.resultID, Reasons: reasons, OpenedAt: now, DueAt: due,
 	}).Get(ctx, &ref)
 	if err != nil {
@@ -252,7 +246,7 @@ func (l *lifecycle) openReview(ctx workflow.Context, p *partRun, reasons []strin
 		}
 		if p.status == cases.PartHeld && p.reviewID == reviewID {
 			// The activity retries by its policy; the review stays open either way.
-			_ = workflow.ExecuteActivity(ctx, ActivityRemindReview, activities.ReviewRef{ReviewID: reviewID}).Get(ctx, nil)
+			_ = workflow.ExecuteActivity(ctx, testDay.RemindReview, activities.ReviewRef{ReviewID: reviewID}).Get(ctx, nil)
 		}
 	})
 	return nil
@@ -303,7 +297,7 @@ func (l *lifecycle) nextStage(ctx workflow.Context) error {
 	case l.stage == cases.StageResult:
 		return nil
 	}
-	if err := workflow.ExecuteActivity(ctx, ActivityReleaseResults, activities.ReleaseResultsInput{RegistrationID: l.in.RegistrationID}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(ctx, testDay.ReleaseResults, activities.ReleaseResultsInput{RegistrationID: l.in.RegistrationID}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("release results: %w", err)
 	}
 	return l.enter(ctx, cases.StageResult)
@@ -341,7 +335,7 @@ func (l *lifecycle) enter(ctx workflow.Context, stage cases.Stage) error {
 	}
 	now := workflow.Now(ctx)
 	record := func() error {
-		err := workflow.ExecuteActivity(ctx, ActivityRecordStage, activities.RecordStageInput{
+		err := workflow.ExecuteActivity(ctx, registration.RecordStage, activities.RecordStageInput{
 			RegistrationID: l.in.RegistrationID, Stage: stage, At: now,
 		}).Get(ctx, nil)
 		if err != nil {

@@ -66,7 +66,7 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 		f.mu.Unlock()
 	}
 	env.RegisterActivityWithOptions(func(_ context.Context, in activities.RecordStageInput) error {
-		rec(ActivityRecordStage)
+		rec("RecordStage")
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if f.failStage > 0 {
@@ -75,31 +75,31 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 		}
 		f.stages = append(f.stages, in.Stage)
 		return nil
-	}, activity.RegisterOptions{Name: ActivityRecordStage})
+	}, activity.RegisterOptions{Name: "RecordStage"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (activities.RegistrationContext, error) {
-		rec(ActivityLoadRegistration)
+		rec("LoadRegistration")
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		return activities.RegistrationContext{TestType: "norwegian_a1_b2", Parts: f.parts, ReviewDue: 240 * time.Hour, ReviewReminder: 120 * time.Hour,
 			QuarantineDefault: 365 * 24 * time.Hour, FinalAfter: 21 * 24 * time.Hour, CheatingEscalateAfter: f.escalateAfter}, nil
-	}, activity.RegisterOptions{Name: ActivityLoadRegistration})
+	}, activity.RegisterOptions{Name: "LoadRegistration"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.StoreAnswerSheetInput) error {
-		rec(ActivityStoreAnswerSheet)
+		rec("StoreAnswerSheet")
 		return nil
-	}, activity.RegisterOptions{Name: ActivityStoreAnswerSheet})
+	}, activity.RegisterOptions{Name: "StoreAnswerSheet"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.RecordDiscrepancyInput) error {
-		rec(ActivityRecordDiscrepancy)
+		rec("RecordDiscrepancy")
 		return nil
-	}, activity.RegisterOptions{Name: ActivityRecordDiscrepancy})
+	}, activity.RegisterOptions{Name: "RecordDiscrepancy"})
 	env.RegisterActivityWithOptions(func(_ context.Context, in activities.MarkPartInput) (activities.MarkOutcome, error) {
-		rec(ActivityMarkPart)
+		rec("MarkPart")
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		reasons := f.hold[in.Part]
 		return activities.MarkOutcome{ResultID: uuid.NewString(), Hold: len(reasons) > 0, Reasons: reasons}, nil
-	}, activity.RegisterOptions{Name: ActivityMarkPart})
+	}, activity.RegisterOptions{Name: "MarkPart"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.OpenReviewInput) (activities.ReviewRef, error) {
-		rec(ActivityOpenReview)
+		rec("OpenReview")
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if f.failReview > 0 {
@@ -107,72 +107,72 @@ func (f *fakeActivities) register(env *testsuite.TestWorkflowEnvironment) {
 			return activities.ReviewRef{}, temporal.NewApplicationError("database down", "Unavailable")
 		}
 		return activities.ReviewRef{ReviewID: uuid.NewString()}, nil
-	}, activity.RegisterOptions{Name: ActivityOpenReview})
+	}, activity.RegisterOptions{Name: "OpenReview"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.ReviewRef) error {
-		rec(ActivityRemindReview)
+		rec("RemindReview")
 		return nil
-	}, activity.RegisterOptions{Name: ActivityRemindReview})
+	}, activity.RegisterOptions{Name: "RemindReview"})
 	env.RegisterActivityWithOptions(func(_ context.Context, in activities.DecideReviewInput) error {
-		rec(ActivityDecideReview)
+		rec("DecideReview")
 		f.mu.Lock()
 		f.decisions = append(f.decisions, in)
 		f.mu.Unlock()
 		return nil
-	}, activity.RegisterOptions{Name: ActivityDecideReview})
+	}, activity.RegisterOptions{Name: "DecideReview"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.StoreAssessmentInput) error {
-		rec(ActivityStoreAssessment)
+		rec("StoreAssessment")
 		return nil
-	}, activity.RegisterOptions{Name: ActivityStoreAssessment})
+	}, activity.RegisterOptions{Name: "StoreAssessment"})
 	env.RegisterActivityWithOptions(func(_ context.Context, in activities.DecideAssessedPartInput) error {
-		rec(ActivityDecideAssessedPart)
+		rec("DecideAssessedPart")
 		f.mu.Lock()
 		f.decided = append(f.decided, in)
 		f.mu.Unlock()
 		return nil
-	}, activity.RegisterOptions{Name: ActivityDecideAssessedPart})
+	}, activity.RegisterOptions{Name: "DecideAssessedPart"})
 	env.RegisterActivityWithOptions(func(_ context.Context, in activities.DecideCheatingInput) error {
-		rec(ActivityDecideCheating)
+		rec("DecideCheating")
 		f.mu.Lock()
 		f.cheating = append(f.cheating, in)
 		f.mu.Unlock()
 		return nil
-	}, activity.RegisterOptions{Name: ActivityDecideCheating})
+	}, activity.RegisterOptions{Name: "DecideCheating"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.ReapplyKeyInput) error {
-		rec(ActivityReapplyKey)
+		rec("ReapplyKey")
 		return nil
-	}, activity.RegisterOptions{Name: ActivityReapplyKey})
+	}, activity.RegisterOptions{Name: "ReapplyKey"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ string) (activities.PublishOutcome, error) {
-		rec(ActivityPublishResults)
+		rec("PublishResults")
 		return activities.PublishOutcome{Published: true, Parts: 1}, nil
-	}, activity.RegisterOptions{Name: ActivityPublishResults})
+	}, activity.RegisterOptions{Name: "PublishResults"})
 	env.RegisterActivityWithOptions(func(_ context.Context, id string) (activities.RetentionPlan, error) {
-		rec(ActivityPlanRetention)
+		rec("PlanRetention")
 		return activities.RetentionPlan{RegistrationID: id, Milestones: []activities.Milestone{{Category: "personal_data", Due: time.Date(2047, 3, 15, 0, 0, 0, 0, time.UTC)}}}, nil
-	}, activity.RegisterOptions{Name: ActivityPlanRetention})
+	}, activity.RegisterOptions{Name: "PlanRetention"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ string) ([]activities.Milestone, error) {
-		rec(ActivityPlanUnheldDeletions)
+		rec("PlanUnheldDeletions")
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		return slices.Clone(f.unheld), nil
-	}, activity.RegisterOptions{Name: ActivityPlanUnheldDeletions})
+	}, activity.RegisterOptions{Name: "PlanUnheldDeletions"})
 	env.RegisterActivityWithOptions(func(_ context.Context, in activities.DeleteCategoryInput) (activities.DeletionResult, error) {
-		rec(ActivityDeleteCategory)
+		rec("DeleteCategory")
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.deleted = append(f.deleted, deletionCall{in: in, at: env.Now()})
 		return activities.DeletionResult{RowsDeleted: 1}, nil
-	}, activity.RegisterOptions{Name: ActivityDeleteCategory})
+	}, activity.RegisterOptions{Name: "DeleteCategory"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.EscalateCheatingCaseInput) (bool, error) {
-		rec(ActivityEscalateCheatingCase)
+		rec("EscalateCheatingCase")
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.escalated = append(f.escalated, env.Now())
 		return true, nil
-	}, activity.RegisterOptions{Name: ActivityEscalateCheatingCase})
+	}, activity.RegisterOptions{Name: "EscalateCheatingCase"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ activities.ReleaseResultsInput) error {
-		rec(ActivityReleaseResults)
+		rec("ReleaseResults")
 		return nil
-	}, activity.RegisterOptions{Name: ActivityReleaseResults})
+	}, activity.RegisterOptions{Name: "ReleaseResults"})
 }
 
 var (
@@ -268,7 +268,7 @@ func TestLifecycleBranches(t *testing.T) {
 			wantStage:  cases.StageResult,
 			wantStages: []cases.Stage{cases.StageRegistered, cases.StageResult},
 			wantParts:  map[string]string{"reading": cases.PartDecided},
-			wantCalls:  map[string]int{ActivityMarkPart: 1, ActivityReleaseResults: 1, ActivityOpenReview: 0},
+			wantCalls:  map[string]int{"MarkPart": 1, "ReleaseResults": 1, "OpenReview": 0},
 		},
 		{
 			name: "second submission, foreign items and wrong form are refused", parts: []activities.PartInfo{reading, writing},
@@ -282,7 +282,7 @@ func TestLifecycleBranches(t *testing.T) {
 			},
 			wantStage: cases.StageTested,
 			wantParts: map[string]string{"reading": cases.PartDecided, "writing": cases.PartAwaiting},
-			wantCalls: map[string]int{ActivityStoreAnswerSheet: 1, ActivityMarkPart: 1, ActivityReleaseResults: 0},
+			wantCalls: map[string]int{"StoreAnswerSheet": 1, "MarkPart": 1, "ReleaseResults": 0},
 		},
 		{
 			name: "suspected fault holds the result until a case handler corrects it", parts: []activities.PartInfo{reading},
@@ -294,7 +294,7 @@ func TestLifecycleBranches(t *testing.T) {
 			},
 			wantStage:  cases.StageResult,
 			wantStages: []cases.Stage{cases.StageRegistered, cases.StageUnderReview, cases.StageResult},
-			wantCalls:  map[string]int{ActivityOpenReview: 1, ActivityRemindReview: 1, ActivityDecideReview: 1, ActivityReleaseResults: 1},
+			wantCalls:  map[string]int{"OpenReview": 1, "RemindReview": 1, "DecideReview": 1, "ReleaseResults": 1},
 			checkFakes: func(t *testing.T, f *fakeActivities) {
 				if len(f.decisions) != 1 || f.decisions[0].Decision.Decision != cases.ReviewCorrect || *f.decisions[0].Decision.CorrectedScore != 2 {
 					t.Fatalf("decisions = %+v", f.decisions)
@@ -310,7 +310,7 @@ func TestLifecycleBranches(t *testing.T) {
 			},
 			wantStage: cases.StageAnnulled,
 			wantParts: map[string]string{"reading": cases.PartAnnulled},
-			wantCalls: map[string]int{ActivityReleaseResults: 0, ActivityRemindReview: 0},
+			wantCalls: map[string]int{"ReleaseResults": 0, "RemindReview": 0},
 		},
 		{
 			name: "technical problem reported after marking holds the unreleased result", parts: []activities.PartInfo{reading, writing},
@@ -320,7 +320,7 @@ func TestLifecycleBranches(t *testing.T) {
 			},
 			wantStage: cases.StageUnderReview,
 			wantParts: map[string]string{"reading": cases.PartHeld, "writing": cases.PartAwaiting},
-			wantCalls: map[string]int{ActivityRecordDiscrepancy: 1, ActivityOpenReview: 1},
+			wantCalls: map[string]int{"RecordDiscrepancy": 1, "OpenReview": 1},
 		},
 		{
 			// T04: a review that fails to open is retried until it opens;
@@ -333,7 +333,7 @@ func TestLifecycleBranches(t *testing.T) {
 			},
 			wantStage: cases.StageUnderReview,
 			wantParts: map[string]string{"reading": cases.PartHeld},
-			wantCalls: map[string]int{ActivityOpenReview: 9, ActivityReleaseResults: 0},
+			wantCalls: map[string]int{"OpenReview": 9, "ReleaseResults": 0},
 		},
 		{
 			name: "examiners agree", parts: []activities.PartInfo{writing},
@@ -345,7 +345,7 @@ func TestLifecycleBranches(t *testing.T) {
 				{5 * time.Minute, cases.UpdateAssessment, cases.Assessment{Part: "writing", Role: cases.RoleExternalExaminer, Assessor: "e2", Level: "B1"}, true},
 			},
 			wantStage: cases.StageResult,
-			wantCalls: map[string]int{ActivityDecideAssessedPart: 1, ActivityMarkPart: 0},
+			wantCalls: map[string]int{"DecideAssessedPart": 1, "MarkPart": 0},
 			checkFakes: func(t *testing.T, f *fakeActivities) {
 				if len(f.decided) != 1 || f.decided[0].Level != "B1" || f.decided[0].DecidedBy != "examiners" {
 					t.Fatalf("decided = %+v", f.decided)
@@ -387,7 +387,7 @@ func TestLifecycleBranches(t *testing.T) {
 			name: "did not attend", parts: []activities.PartInfo{reading, writing},
 			steps:     []step{{time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: cases.DiscrepancyDidNotAttend}, true}},
 			wantStage: cases.StageAbsent,
-			wantCalls: map[string]int{ActivityReleaseResults: 0},
+			wantCalls: map[string]int{"ReleaseResults": 0},
 		},
 		{
 			name: "provisional cheating holds the release", parts: []activities.PartInfo{reading},
@@ -397,7 +397,7 @@ func TestLifecycleBranches(t *testing.T) {
 			},
 			wantStage: cases.StageTested,
 			wantParts: map[string]string{"reading": cases.PartDecided},
-			wantCalls: map[string]int{ActivityReleaseResults: 0},
+			wantCalls: map[string]int{"ReleaseResults": 0},
 		},
 		{
 			name: "final cheating annuls every part and sets a one-year quarantine", parts: []activities.PartInfo{reading, writing},
@@ -410,7 +410,7 @@ func TestLifecycleBranches(t *testing.T) {
 			},
 			wantStage: cases.StageAnnulled,
 			wantParts: map[string]string{"reading": cases.PartAnnulled, "writing": cases.PartAnnulled},
-			wantCalls: map[string]int{ActivityDecideCheating: 1, ActivityReleaseResults: 0},
+			wantCalls: map[string]int{"DecideCheating": 1, "ReleaseResults": 0},
 			checkFakes: func(t *testing.T, f *fakeActivities) {
 				q := f.cheating[0].Decision.QuarantineUntil
 				if q == nil || q.Sub(f.cheating[0].DecidedAt) != 365*24*time.Hour {
@@ -427,7 +427,7 @@ func TestLifecycleBranches(t *testing.T) {
 				{4 * time.Minute, cases.UpdateCheatingDecision, cases.CheatingDecision{Decision: cases.CheatingDismissed, Reasons: "no evidence", DecidedBy: "ch-1"}, true},
 			},
 			wantStage: cases.StageResult,
-			wantCalls: map[string]int{ActivityDecideCheating: 1, ActivityReleaseResults: 1},
+			wantCalls: map[string]int{"DecideCheating": 1, "ReleaseResults": 1},
 		},
 		{
 			name: "final cheating found after the result", parts: []activities.PartInfo{reading},
@@ -449,13 +449,13 @@ func TestLifecycleBranches(t *testing.T) {
 				{4 * time.Minute, cases.UpdateReapplyKey, cases.ReapplyKey{Part: "reading", FormID: "form-r", KeyVersion: 2}, true},
 			},
 			wantStage: cases.StageResult,
-			wantCalls: map[string]int{ActivityReapplyKey: 1, ActivityReleaseResults: 1},
+			wantCalls: map[string]int{"ReapplyKey": 1, "ReleaseResults": 1},
 		},
 		{
 			name: "unknown discrepancy kind refused", parts: []activities.PartInfo{reading},
 			steps:     []step{{time.Minute, cases.UpdateReportDiscrepancy, cases.Discrepancy{Kind: "late"}, false}},
 			wantStage: cases.StageRegistered,
-			wantCalls: map[string]int{ActivityRecordDiscrepancy: 0},
+			wantCalls: map[string]int{"RecordDiscrepancy": 0},
 		},
 	}
 	for _, tt := range tests {
@@ -548,8 +548,8 @@ func TestLifecycleRetriesRecordStage(t *testing.T) {
 	f := newFakes(reading)
 	f.failStage = 2
 	st, _ := run(t, f, nil)
-	if st.Stage != cases.StageRegistered || f.count(ActivityRecordStage) != 3 {
-		t.Fatalf("stage %s after %d RecordStage calls; want Registered after 3 (two failures)", st.Stage, f.count(ActivityRecordStage))
+	if st.Stage != cases.StageRegistered || f.count("RecordStage") != 3 {
+		t.Fatalf("stage %s after %d RecordStage calls; want Registered after 3 (two failures)", st.Stage, f.count("RecordStage"))
 	}
 }
 
@@ -577,7 +577,7 @@ func TestLifecycleContinuesIntoRetention(t *testing.T) {
 		env.UpdateWorkflow(cases.UpdateSubmitAnswerSheet, "u1", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {}}, sheet("q1", "q2", "q3"))
 	}, time.Minute)
 	env.RegisterDelayedCallback(func() {
-		if f.count(ActivityPlanRetention) != 0 {
+		if f.count("PlanRetention") != 0 {
 			t.Error("retention planned before the appeal window ended")
 		}
 	}, 20*24*time.Hour)
@@ -593,8 +593,8 @@ func TestLifecycleContinuesIntoRetention(t *testing.T) {
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &plan); err != nil {
 		t.Fatal(err)
 	}
-	if f.count(ActivityPublishResults) != 1 {
-		t.Fatalf("published %d times, want once", f.count(ActivityPublishResults))
+	if f.count("PublishResults") != 1 {
+		t.Fatalf("published %d times, want once", f.count("PublishResults"))
 	}
 	if len(plan.Milestones) != 1 || !slices.Equal(plan.Stages, []cases.Stage{cases.StageRegistered, cases.StageResult, cases.StagePublished}) {
 		t.Fatalf("plan = %+v", plan)

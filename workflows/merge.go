@@ -16,11 +16,6 @@ import (
 // withdraws the one and publishes the other, retrying until the registry
 // takes both. The API starts it for every merge, with the merge's ID as
 // its workflow ID, so a replayed merge request starts it at most once.
-const (
-	// ActivitySettleMergedPublication withdraws the duplicate's publication
-	// and publishes the survivor's results.
-	ActivitySettleMergedPublication = "SettleMergedPublication"
-)
 
 // CandidateMerge settles a merge's Diploma Registry publication.
 func CandidateMerge(ctx workflow.Context, in cases.MergeInput) (activities.PublishOutcome, error) {
@@ -35,7 +30,7 @@ func settlePublication(ctx workflow.Context, in cases.MergeInput) (activities.Pu
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
 	})
 	var out activities.PublishOutcome
-	err := workflow.ExecuteActivity(ctx, ActivitySettleMergedPublication, in).Get(ctx, &out)
+	err := workflow.ExecuteActivity(ctx, publication.SettleMergedPublication, in).Get(ctx, &out)
 	return out, err
 }
 

@@ -8,11 +8,6 @@ import (
 	"github.com/examflow/examflow/activities"
 )
 
-// Names of the daily retention reconciliation.
-const (
-	ActivityReconcile = "ReconcileRetention"
-)
-
 // RetentionReconciliation is run by a daily Schedule: it deletes anything in
 // PostgreSQL that is past its deletion deadline even if the registration's
 // workflow was lost. The lifecycle's own retention phase stays the first
@@ -20,6 +15,6 @@ const (
 func RetentionReconciliation(ctx workflow.Context) (activities.ReconcileResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: time.Minute})
 	var res activities.ReconcileResult
-	err := workflow.ExecuteActivity(ctx, ActivityReconcile).Get(ctx, &res)
+	err := workflow.ExecuteActivity(ctx, retention.ReconcileRetention).Get(ctx, &res)
 	return res, err
 }

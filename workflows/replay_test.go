@@ -9,10 +9,12 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -50,19 +52,36 @@ type registered struct {
 	fn   any
 }
 
-// productionRegistry records the workflows worker.Register registers. The
-// embedded Registry is nil: Register calls none of the methods not
-// overridden here.
+// productionRegistry records the workflows and activities worker.Register
+// registers. The embedded Registry is nil: Register calls none of the
+// methods not overridden here.
 type productionRegistry struct {
 	sdkworker.Registry
 	workflows []registered
+	// activities are the names of the activities registered, as Temporal
+	// names them.
+	activities []string
 }
 
 func (p *productionRegistry) RegisterWorkflowWithOptions(fn any, o workflow.RegisterOptions) {
 	p.workflows = append(p.workflows, registered{name: o.Name, fn: fn})
 }
 
-func (p *productionRegistry) RegisterActivityWithOptions(any, activity.RegisterOptions) {}
+// RegisterActivity names a struct's activities as Temporal does: every
+// exported method of the pointer, under the method's name.
+func (p *productionRegistry) RegisterActivity(a any) {
+	typ := reflect.TypeOf(a)
+	if typ.Kind() != reflect.Pointer || typ.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("worker.Register registers %T: register structs, whose methods name the activities", a))
+	}
+	for i := range typ.NumMethod() {
+		p.activities = append(p.activities, typ.Method(i).Name)
+	}
+}
+
+func (p *productionRegistry) RegisterActivityWithOptions(_ any, o activity.RegisterOptions) {
+	p.activities = append(p.activities, o.Name)
+}
 
 // productionWorkflows are the workflows under their production names,
 // exactly as worker.Register registers them.
@@ -307,5 +326,48 @@ func TestReplayDetectsNonDeterministicChanges(t *testing.T) {
 				t.Fatalf("the unchanged workflow did not replay: %v", err)
 			}
 		})
+	}
+}
+
+// activityNames are the activity type names that histories, recorded and
+// in flight, hold: each is the name of an activities method, and renaming
+// one breaks every run that has scheduled it. Add a name with a new
+// activity; never rename one (keep the old method instead).
+var activityNames = []string{
+	"AdmitAppeal", "BuildAccessExport", "CourseStep", "DecideAppeal", "DecideAssessedPart", "DecideCheating",
+	"DecideReview", "DeleteCategory", "DeleteClosedHistories", "DeleteCourseParticipant", "EscalateCheatingCase",
+	"IssueCourseCertificate", "LegalHold", "LoadRegistration", "MarkPart", "MaterialiseStatistics", "OpenReview",
+	"PlanRetention", "PlanUnheldDeletions", "PublishResults", "ReapplyKey", "ReconcileRetention", "RecordDiscrepancy",
+	"RecordStage", "ReleaseResults", "RemindReview", "RepublishCandidate", "SendCourseNews", "SettleMergedPublication",
+	"StoreAnswerSheet", "StoreAssessment", "SubjectRequestStep",
+}
+
+// TestWorkerRegistersTheRecordedActivityNames: worker.Register registers
+// exactly the activity names histories hold, and every activity a recorded
+// history scheduled is among them. A renamed activities method, or an
+// exported method that is no activity, fails here before it fails a
+// replay or an open run.
+func TestWorkerRegistersTheRecordedActivityNames(t *testing.T) {
+	var p productionRegistry
+	worker.Register(&p, worker.Deps{})
+	registered := slices.Sorted(slices.Values(p.activities))
+	if want := slices.Sorted(slices.Values(activityNames)); !slices.Equal(registered, want) {
+		t.Errorf("worker.Register registers the activities\n%v\nwant\n%v", registered, want)
+	}
+	recorded := 0
+	for _, path := range historyFiles(t) {
+		for _, ev := range loadHistory(t, path).GetEvents() {
+			name := ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+			if name == "" {
+				continue
+			}
+			recorded++
+			if !slices.Contains(registered, name) {
+				t.Errorf("%s schedules activity %q, which worker.Register does not register", path, name)
+			}
+		}
+	}
+	if recorded == 0 {
+		t.Fatal("the recorded histories schedule no activity")
 	}
 }

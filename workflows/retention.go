@@ -13,19 +13,6 @@ import (
 	"github.com/examflow/examflow/policy"
 )
 
-// Retention stages and names.
-const (
-	ActivityPlanRetention   = "PlanRetention"
-	ActivityLegalHold       = "LegalHold"
-	ActivityDeleteCategory  = "DeleteCategory"
-	ActivityDeleteHistories = "DeleteClosedHistories"
-)
-
-// Publication to the Diploma Registry (T09).
-const (
-	ActivityPublishResults = "PublishResults"
-)
-
 // CandidateRetention is the lifecycle's retention phase: one durable timer
 // per milestone, a legal hold postpones a deletion and says so, each
 // deletion is an idempotent activity, and after the final deletion the
@@ -58,7 +45,7 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 		publishing++
 		defer func() { publishing-- }()
 		// The activity retries until the registry answers; the publication key makes retries harmless.
-		_ = workflow.ExecuteActivity(activityOptions(ctx, 0), ActivityPublishResults, plan.RegistrationID).Get(ctx, nil)
+		_ = workflow.ExecuteActivity(activityOptions(ctx, 0), publication.PublishResults, plan.RegistrationID).Get(ctx, nil)
 	}}
 	// Once the final deletion has begun, an appeal would be lodged against
 	// data that is going: it is refused (the legal hold has let the
@@ -104,7 +91,7 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 			}
 		}
 		var hold activities.LegalHoldStatus
-		if err := workflow.ExecuteActivity(ctx, ActivityLegalHold, activities.LegalHoldInput{RegistrationID: plan.RegistrationID, Category: m.Category}).Get(ctx, &hold); err != nil {
+		if err := workflow.ExecuteActivity(ctx, retention.LegalHold, activities.LegalHoldInput{RegistrationID: plan.RegistrationID, Category: m.Category}).Get(ctx, &hold); err != nil {
 			return fmt.Errorf("legal hold: %w", err)
 		}
 		if hold.Held {
@@ -123,7 +110,7 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 			finalDeletion = true
 		}
 		var res activities.DeletionResult
-		if err := workflow.ExecuteActivity(ctx, ActivityDeleteCategory, activities.DeleteCategoryInput{RegistrationID: plan.RegistrationID, Category: m.Category, Due: m.Due}).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(ctx, retention.DeleteCategory, activities.DeleteCategoryInput{RegistrationID: plan.RegistrationID, Category: m.Category, Due: m.Due}).Get(ctx, &res); err != nil {
 			return fmt.Errorf("delete %s: %w", m.Category, err)
 		}
 		st.Done = append(st.Done, m)
@@ -141,7 +128,7 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 	}); err != nil {
 		return err
 	}
-	if err := workflow.ExecuteActivity(ctx, ActivityDeleteHistories, plan.RegistrationID).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(ctx, retention.DeleteClosedHistories, plan.RegistrationID).Get(ctx, nil); err != nil {
 		return fmt.Errorf("delete closed histories: %w", err)
 	}
 	return setStage(cases.StageDeleted, nil)

@@ -41,18 +41,18 @@ func TestRetentionWalksTwentyYears(t *testing.T) {
 			return activities.LegalHoldStatus{Held: true, Reason: "open cheating case"}, nil
 		}
 		return activities.LegalHoldStatus{}, nil
-	}, activity.RegisterOptions{Name: ActivityLegalHold})
+	}, activity.RegisterOptions{Name: "LegalHold"})
 	env.RegisterActivityWithOptions(func(_ context.Context, in activities.DeleteCategoryInput) (activities.DeletionResult, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		deleted = append(deleted, in.Category)
 		deletedAt = append(deletedAt, env.Now())
 		return activities.DeletionResult{RowsDeleted: 1, SubjectDeleted: in.Category == "personal_data"}, nil
-	}, activity.RegisterOptions{Name: ActivityDeleteCategory})
+	}, activity.RegisterOptions{Name: "DeleteCategory"})
 	env.RegisterActivityWithOptions(func(_ context.Context, _ string) error {
 		historiesDeleted = env.Now()
 		return nil
-	}, activity.RegisterOptions{Name: ActivityDeleteHistories})
+	}, activity.RegisterOptions{Name: "DeleteClosedHistories"})
 
 	address := time.Date(2029, 3, 15, 0, 0, 0, 0, time.UTC)
 	cheating := time.Date(2030, 4, 1, 0, 0, 0, 0, time.UTC)
@@ -122,21 +122,21 @@ func TestNoAppealOnceTheFinalDeletionHasBegun(t *testing.T) {
 	env.RegisterActivityWithOptions(func(context.Context, activities.LegalHoldInput) (activities.LegalHoldStatus, error) {
 		return activities.LegalHoldStatus{}, nil
 	},
-		activity.RegisterOptions{Name: ActivityLegalHold})
+		activity.RegisterOptions{Name: "LegalHold"})
 	env.RegisterActivityWithOptions(func(context.Context, activities.DeleteCategoryInput) (activities.DeletionResult, error) {
 		return activities.DeletionResult{}, nil
 	},
-		activity.RegisterOptions{Name: ActivityDeleteCategory})
-	env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityDeleteHistories})
+		activity.RegisterOptions{Name: "DeleteCategory"})
+	env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: "DeleteClosedHistories"})
 	env.RegisterActivityWithOptions(func(context.Context, activities.AdmitAppealInput) (activities.AppealAdmission, error) {
 		t.Error("an appeal was admitted during the final deletion")
 		return activities.AppealAdmission{}, nil
-	}, activity.RegisterOptions{Name: ActivityAdmitAppeal})
+	}, activity.RegisterOptions{Name: "AdmitAppeal"})
 	// The final deletion takes an hour of the workflow's clock.
-	env.OnActivity(ActivityDeleteCategory, mock.Anything, mock.Anything).After(time.Hour).Return(activities.DeletionResult{RowsDeleted: 9, SubjectDeleted: true}, nil)
+	env.OnActivity("DeleteCategory", mock.Anything, mock.Anything).After(time.Hour).Return(activities.DeletionResult{RowsDeleted: 9, SubjectDeleted: true}, nil)
 
 	var refused, historiesDeleted bool
-	env.OnActivity(ActivityDeleteHistories, mock.Anything, mock.Anything).Return(func(context.Context, string) error {
+	env.OnActivity("DeleteClosedHistories", mock.Anything, mock.Anything).Return(func(context.Context, string) error {
 		historiesDeleted = true
 		return nil
 	})

@@ -11,11 +11,6 @@ import (
 	"github.com/examflow/examflow/cases"
 )
 
-// Names of the monthly anonymous statistics (docs/statistics.md).
-const (
-	ActivityMaterialiseStatistics = "MaterialiseStatistics"
-)
-
 // MonthlyStatistics is run by the monthly statistics Schedule: it
 // materialises the anonymous statistics of the previous month (or of the
 // month requested). Only a finished month is materialised: publishing a
@@ -31,6 +26,6 @@ func MonthlyStatistics(ctx workflow.Context, req cases.StatisticsRequest) (activ
 	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute})
 	var res activities.StatisticsResult
-	err := workflow.ExecuteActivity(ctx, ActivityMaterialiseStatistics, month).Get(ctx, &res)
+	err := workflow.ExecuteActivity(ctx, statistics.MaterialiseStatistics, month).Get(ctx, &res)
 	return res, err
 }

@@ -38,7 +38,7 @@ func TestMonthlyStatisticsMaterialisesTheMonth(t *testing.T) {
 			env.RegisterActivityWithOptions(func(_ context.Context, month string) (activities.StatisticsResult, error) {
 				got = month
 				return activities.StatisticsResult{Month: month, Cells: 3}, nil
-			}, activity.RegisterOptions{Name: ActivityMaterialiseStatistics})
+			}, activity.RegisterOptions{Name: "MaterialiseStatistics"})
 			env.ExecuteWorkflow(MonthlyStatistics, tt.req)
 			err := env.GetWorkflowError()
 			if (err != nil) != tt.wantErr {

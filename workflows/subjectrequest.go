@@ -14,14 +14,6 @@ import (
 	"github.com/examflow/examflow/policy"
 )
 
-// Data subject requests (T18-T21): each is a SubjectRequest workflow with
-// ID "subject-request-<request id>".
-const (
-	ActivityBuildAccessExport  = "BuildAccessExport"
-	ActivityRequestStep        = "SubjectRequestStep"
-	ActivityRepublishCandidate = "RepublishCandidate"
-)
-
 type subjectRequest struct {
 	in       cases.SubjectRequestInput
 	stage    cases.Stage
@@ -160,7 +152,7 @@ func (r *subjectRequest) handle(ctx workflow.Context) error {
 // SubjectRequestStep activity.
 func (r *subjectRequest) step(ctx workflow.Context, s activities.RequestStepInput) error {
 	s.RequestID, s.At = r.in.RequestID, workflow.Now(ctx)
-	return workflow.ExecuteActivity(ctx, ActivityRequestStep, s).Get(ctx, nil)
+	return workflow.ExecuteActivity(ctx, subjectRequests.SubjectRequestStep, s).Get(ctx, nil)
 }
 
 // enter moves the request into a stage: the Stage search attribute, with
@@ -231,7 +223,7 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 	}
 	switch in.Kind {
 	case cases.RequestAccess:
-		if err := workflow.ExecuteActivity(actx, ActivityBuildAccessExport, in.RequestID).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(actx, subjectRequests.BuildAccessExport, in.RequestID).Get(ctx, nil); err != nil {
 			return fmt.Errorf("build access export: %w", err)
 		}
 	case cases.RequestRectification, cases.RequestObjection:
@@ -251,7 +243,7 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 	}
 	r.answered = true
 	if in.Kind == cases.RequestRectification && r.decision.Decision == "approved" {
-		if err := workflow.ExecuteActivity(actx, ActivityRepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(actx, subjectRequests.RepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {
 			return fmt.Errorf("republish: %w", err)
 		}
 	}
@@ -275,7 +267,7 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 	if err := r.step(actx, activities.RequestStepInput{Step: "lifted", Decision: r.lift}); err != nil {
 		return err
 	}
-	if err := workflow.ExecuteActivity(actx, ActivityRepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(actx, subjectRequests.RepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {
 		return fmt.Errorf("publish after the restriction: %w", err)
 	}
 	return r.finish(ctx)

@@ -65,9 +65,9 @@ func TestSubjectRequestTimeline(t *testing.T) {
 					steps = append(steps, in.Step)
 				}
 				return nil
-			}, activity.RegisterOptions{Name: ActivityRequestStep})
-			env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityBuildAccessExport})
-			env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityRepublishCandidate})
+			}, activity.RegisterOptions{Name: "SubjectRequestStep"})
+			env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: "BuildAccessExport"})
+			env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: "RepublishCandidate"})
 			accept := func(name string) *testsuite.TestUpdateCallback {
 				return &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { t.Errorf("%s refused: %v", name, err) }, OnComplete: func(any, error) {}}
 			}
@@ -132,8 +132,8 @@ func TestSubjectRequestExtendedOnlyWithinTheFirstThirtyDays(t *testing.T) {
 			env.RegisterActivityWithOptions(func(_ context.Context, in activities.RequestStepInput) error {
 				steps = append(steps, in.Step)
 				return nil
-			}, activity.RegisterOptions{Name: ActivityRequestStep})
-			env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityBuildAccessExport})
+			}, activity.RegisterOptions{Name: "SubjectRequestStep"})
+			env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: "BuildAccessExport"})
 			var refusal error
 			accepted := false
 			env.RegisterDelayedCallback(func() {
@@ -212,8 +212,8 @@ func TestSubjectRequestAnsweredThroughAnOutage(t *testing.T) {
 			answered = true
 		}
 		return nil
-	}, activity.RegisterOptions{Name: ActivityRequestStep})
-	env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityBuildAccessExport})
+	}, activity.RegisterOptions{Name: "SubjectRequestStep"})
+	env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: "BuildAccessExport"})
 	due := time.Now().Add(30 * 24 * time.Hour)
 	env.ExecuteWorkflow(SubjectRequest, cases.SubjectRequestInput{RequestID: "00000000-0000-0000-0000-00000000000a", Kind: cases.RequestAccess,
 		DueAt: due, MaxDueAt: due.AddDate(0, 2, 0), IdentityVerified: true})

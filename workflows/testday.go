@@ -11,22 +11,6 @@ import (
 	"github.com/examflow/examflow/cases"
 )
 
-// Activity names of the test day.
-const (
-	ActivityLoadRegistration   = "LoadRegistration"
-	ActivityStoreAnswerSheet   = "StoreAnswerSheet"
-	ActivityRecordDiscrepancy  = "RecordDiscrepancy"
-	ActivityMarkPart           = "MarkPart"
-	ActivityOpenReview         = "OpenReview"
-	ActivityRemindReview       = "RemindReview"
-	ActivityDecideReview       = "DecideReview"
-	ActivityStoreAssessment    = "StoreAssessment"
-	ActivityDecideAssessedPart = "DecideAssessedPart"
-	ActivityReleaseResults     = "ReleaseResults"
-	ActivityDecideCheating     = "DecideCheating"
-	ActivityReapplyKey         = "ReapplyKey"
-)
-
 // validateSheet is the submit-answer-sheet validator: the part is registered
 // and machine-marked, not submitted before, the form is the session's, every
 // item is on the form, and each item has exactly one choice.
@@ -217,7 +201,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		whenReady(l, cases.UpdateSubmitAnswerSheet, l.validateSheet, func(ctx workflow.Context, s cases.AnswerSheet) error {
 			p := l.part(s.Part)
 			p.status = cases.PartSubmitted // claimed: a second submission is refused from now on
-			err := workflow.ExecuteActivity(uctx, ActivityStoreAnswerSheet, activities.StoreAnswerSheetInput{RegistrationID: l.in.RegistrationID, Sheet: s}).Get(ctx, nil)
+			err := workflow.ExecuteActivity(uctx, testDay.StoreAnswerSheet, activities.StoreAnswerSheetInput{RegistrationID: l.in.RegistrationID, Sheet: s}).Get(ctx, nil)
 			if err != nil {
 				p.status = cases.PartAwaiting
 				return fmt.Errorf("store answer sheet: %w", err)
@@ -227,7 +211,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		}),
 		whenReady(l, cases.UpdateReportDiscrepancy, l.validateDiscrepancy, func(ctx workflow.Context, d cases.Discrepancy) error {
 			if !d.SessionWide {
-				err := workflow.ExecuteActivity(uctx, ActivityRecordDiscrepancy, activities.RecordDiscrepancyInput{RegistrationID: l.in.RegistrationID, Discrepancy: d}).Get(ctx, nil)
+				err := workflow.ExecuteActivity(uctx, testDay.RecordDiscrepancy, activities.RecordDiscrepancyInput{RegistrationID: l.in.RegistrationID, Discrepancy: d}).Get(ctx, nil)
 				if err != nil {
 					return fmt.Errorf("record discrepancy: %w", err)
 				}
@@ -238,7 +222,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		}),
 		whenReady(l, cases.UpdateReviewDecision, l.validateReview, func(ctx workflow.Context, d cases.ReviewDecision) error {
 			p := l.part(d.Part)
-			err := workflow.ExecuteActivity(uctx, ActivityDecideReview, activities.DecideReviewInput{
+			err := workflow.ExecuteActivity(uctx, testDay.DecideReview, activities.DecideReviewInput{
 				RegistrationID: l.in.RegistrationID, ReviewID: p.reviewID, Decision: d, DecidedAt: workflow.Now(ctx),
 			}).Get(ctx, nil)
 			if err != nil {
@@ -255,7 +239,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		}),
 		whenReady(l, cases.UpdateAssessment, l.validateAssessment, func(ctx workflow.Context, a cases.Assessment) error {
 			p := l.part(a.Part)
-			err := workflow.ExecuteActivity(uctx, ActivityStoreAssessment, activities.StoreAssessmentInput{RegistrationID: l.in.RegistrationID, Assessment: a, At: workflow.Now(ctx)}).Get(ctx, nil)
+			err := workflow.ExecuteActivity(uctx, testDay.StoreAssessment, activities.StoreAssessmentInput{RegistrationID: l.in.RegistrationID, Assessment: a, At: workflow.Now(ctx)}).Get(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("store assessment: %w", err)
 			}
@@ -279,7 +263,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 				until := now.Add(l.ctx.QuarantineDefault)
 				d.QuarantineUntil = &until
 			}
-			err := workflow.ExecuteActivity(uctx, ActivityDecideCheating, activities.DecideCheatingInput{RegistrationID: l.in.RegistrationID, Decision: d, DecidedAt: now}).Get(ctx, nil)
+			err := workflow.ExecuteActivity(uctx, testDay.DecideCheating, activities.DecideCheatingInput{RegistrationID: l.in.RegistrationID, Decision: d, DecidedAt: now}).Get(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("record cheating decision: %w", err)
 			}
@@ -294,7 +278,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 			return nil
 		}),
 		whenReady(l, cases.UpdateReapplyKey, l.validateReapply, func(ctx workflow.Context, k cases.ReapplyKey) error {
-			err := workflow.ExecuteActivity(uctx, ActivityReapplyKey, activities.ReapplyKeyInput{RegistrationID: l.in.RegistrationID, Key: k, At: workflow.Now(ctx)}).Get(ctx, nil)
+			err := workflow.ExecuteActivity(uctx, testDay.ReapplyKey, activities.ReapplyKeyInput{RegistrationID: l.in.RegistrationID, Key: k, At: workflow.Now(ctx)}).Get(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("re-apply key: %w", err)
 			}
