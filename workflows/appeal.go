@@ -15,6 +15,13 @@ import (
 	"github.com/examflow/examflow/cases"
 )
 
+// AppealInput is the appeal workflow's input.
+type AppealInput struct {
+	AppealID       string                     `json:"appeal_id"`
+	RegistrationID string                     `json:"registration_id"`
+	Admission      activities.AppealAdmission `json:"admission"`
+}
+
 type appealRun struct {
 	in       AppealInput
 	stage    cases.Stage
@@ -238,11 +245,4 @@ func (d *appealDesk) register(ctx workflow.Context) error {
 		}
 		return validateAppealRequest(req)
 	}})
-}
-
-// AppealInput is the appeal workflow's input.
-type AppealInput struct {
-	AppealID       string                     `json:"appeal_id"`
-	RegistrationID string                     `json:"registration_id"`
-	Admission      activities.AppealAdmission `json:"admission"`
 }

@@ -13,6 +13,14 @@ import (
 	"github.com/examflow/examflow/policy"
 )
 
+// RetentionStatus answers the retention query.
+type RetentionStatus struct {
+	Stage   cases.Stage            `json:"stage"`
+	Done    []activities.Milestone `json:"done"`
+	Pending []activities.Milestone `json:"pending"`
+	Hold    string                 `json:"hold,omitempty"`
+}
+
 // CandidateRetention is the lifecycle's retention phase: one durable timer
 // per milestone, a legal hold postpones a deletion and says so, each
 // deletion is an idempotent activity, and after the final deletion the
@@ -132,12 +140,4 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 		return fmt.Errorf("delete closed histories: %w", err)
 	}
 	return setStage(cases.StageDeleted, nil)
-}
-
-// RetentionStatus answers the retention query.
-type RetentionStatus struct {
-	Stage   cases.Stage            `json:"stage"`
-	Done    []activities.Milestone `json:"done"`
-	Pending []activities.Milestone `json:"pending"`
-	Hold    string                 `json:"hold,omitempty"`
 }
