@@ -72,7 +72,10 @@ type Deps struct {
 	StatisticsMinCell int
 }
 
-// Register registers every workflow and activity under its public name.
+// Register registers every workflow under its public name and every
+// activity struct, whose exported methods are the activities, each named
+// after its method: the names the workflows schedule by method value and
+// recorded histories hold (workflows.TestWorkerRegistersTheRecordedActivityNames).
 func Register(r sdkworker.Registry, d Deps) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
@@ -90,8 +93,6 @@ func Register(r sdkworker.Registry, d Deps) {
 	r.RegisterWorkflowWithOptions(workflows.RetentionReconciliation, workflow.RegisterOptions{Name: cases.ReconciliationWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.MonthlyStatistics, workflow.RegisterOptions{Name: cases.StatisticsWorkflow})
 
-	// The activities: every exported method of each struct is an activity,
-	// named after the method (the workflows call them by method value).
 	pub := &activities.Publication{Store: d.Store, Registry: d.Registry, Identity: d.Identity}
 	for _, acts := range []any{
 		&activities.Registration{Store: d.Store},
