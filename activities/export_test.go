@@ -92,6 +92,22 @@ func TestExportSectionsHaveTheirOwnSources(t *testing.T) {
 			"notices sent to you":          {},
 			"your requests":                {},
 		}},
+		{"an identifier corrected by a case handler", storage.SubjectData{
+			CandidateID: uuid.New(), Address: &storage.Address{},
+			Tables: map[string][]json.RawMessage{"registrations": rows(t, map[string]any{"source": "candidate"}),
+				"identifier_corrections": rows(t, map[string]any{"kind": "national_id", "corrected_by": "ch-1"})},
+		}, map[string][]string{
+			"identity and contact details": {candidate, portal, caseHandler},
+			"address":                      {candidate, portal},
+			"registrations and test days":  {candidate, portal},
+			"test answers and results":     {},
+			"discrepancies":                {},
+			"cheating":                     {},
+			"appeals":                      {},
+			"audio recordings":             {},
+			"notices sent to you":          {},
+			"your requests":                {},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

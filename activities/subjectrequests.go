@@ -224,6 +224,13 @@ func buildExport(req storage.SubjectRequest, d storage.SubjectData, now time.Tim
 	if d.Merged {
 		identity.add(policy.SourceCaseHandler)
 	}
+	// An identifier a case handler corrected came from the case handler;
+	// the correction records (kind, reason, who, when) are the person's too.
+	who := slices.Clone(identity)
+	if corrections := d.Tables["identifier_corrections"]; len(corrections) > 0 {
+		who.add(policy.SourceCaseHandler)
+		person["identifier_corrections"] = corrections
+	}
 	stages := registrationSources(d)
 	if len(d.Tables["stages"]) > 0 {
 		stages.add(policy.SourceExamflow)
@@ -240,7 +247,7 @@ func buildExport(req storage.SubjectRequest, d storage.SubjectData, now time.Tim
 		Candidate: map[string]any{"candidate_id": d.CandidateID.String(), "candidate_number": d.CandidateNumber, "processing_restricted": d.Restricted,
 			"objections_upheld": d.Objections},
 		Sections: []ExportSection{
-			sec("identity and contact details", arranging, policy.PersonalData, identity, person, rec),
+			sec("identity and contact details", arranging, policy.PersonalData, who, person, rec),
 			sec("address", arranging, policy.Address, identity, d.Address, nil),
 			sec("registrations and test days", arranging, policy.PersonalData, stages, tables("registrations", "stages"), nil),
 			sec("test answers and results", append(arranging, "safeguarding the right to appeal", "statistics (anonymous)"), policy.PersonalData,

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -47,11 +48,11 @@ func disclosureView(d storage.Disclosure) DisclosureView {
 
 // candidateOf reads the candidate named in the path.
 func (s *server) candidateOf(c *gin.Context) (uuid.UUID, bool) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return uuid.Nil, false
-	}
-	restricted, ok := loadRow(s, c, "id", "no candidate with this id", s.Store.Restricted)
+	var id uuid.UUID
+	restricted, ok := loadRow(s, c, "id", "no candidate with this id", func(ctx context.Context, cand uuid.UUID) (bool, error) {
+		id = cand
+		return s.Store.Restricted(ctx, cand)
+	})
 	if !ok {
 		return id, false
 	}

@@ -124,6 +124,10 @@ func TestCaseHandlerCorrectsAnIdentifier(t *testing.T) {
 		uuid.MustParse(cand)); n < 1 {
 		t.Errorf("the correction is not in the audit log")
 	}
+	// The person's access export lists the correction.
+	if sd, err := env.store.SubjectDataOf(ctx, uuid.MustParse(cand)); err != nil || len(sd.Tables["identifier_corrections"]) != 1 {
+		t.Errorf("the access data holds %d identifier corrections (%v), want 1", len(sd.Tables["identifier_corrections"]), err)
+	}
 	// The same value again changes nothing and records nothing.
 	if a := correct(ch, path, map[string]any{"value": corrected, "reason": reason, "corrected_by": "ch-identifier"}); a.Status != http.StatusOK || a.Body["changed"] != false {
 		t.Fatalf("the same value again: %d %s", a.Status, a.Raw)

@@ -50,9 +50,10 @@ var exportQueries = map[string]string{
 	"appeals":       `SELECT to_jsonb(x) - 'grounds' FROM appeals x JOIN registrations r ON r.id = x.registration_id WHERE r.candidate_id = $1 ORDER BY x.lodged_at`,
 	"appeal_decisions": `SELECT to_jsonb(d) FROM appeal_decisions d JOIN appeals x ON x.id = d.appeal_id JOIN registrations r ON r.id = x.registration_id
 		WHERE r.candidate_id = $1 ORDER BY d.decided_at`,
-	"audio_recordings": `SELECT to_jsonb(x) FROM recordings x JOIN registrations r ON r.id = x.registration_id WHERE r.candidate_id = $1 ORDER BY x.uploaded_at`,
-	"notifications":    `SELECT to_jsonb(x) - 'last_error' FROM notification_outbox x WHERE x.candidate_id = $1 ORDER BY x.created_at`,
-	"subject_requests": `SELECT to_jsonb(x) - 'details' FROM subject_requests x WHERE x.candidate_id = $1 ORDER BY x.received_at`,
+	"audio_recordings":       `SELECT to_jsonb(x) FROM recordings x JOIN registrations r ON r.id = x.registration_id WHERE r.candidate_id = $1 ORDER BY x.uploaded_at`,
+	"notifications":          `SELECT to_jsonb(x) - 'last_error' FROM notification_outbox x WHERE x.candidate_id = $1 ORDER BY x.created_at`,
+	"subject_requests":       `SELECT to_jsonb(x) - 'details' FROM subject_requests x WHERE x.candidate_id = $1 ORDER BY x.received_at`,
+	"identifier_corrections": `SELECT to_jsonb(x) FROM identifier_corrections x WHERE x.candidate_id = $1 ORDER BY x.corrected_at`,
 }
 
 // SubjectDataOf gathers everything held about a candidate, in one

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/examflow/examflow/activities"
@@ -95,13 +94,7 @@ func (r *courseRegistration) validateCompletion(ctx workflow.Context, c cases.Co
 func (r *courseRegistration) enter(ctx workflow.Context, stage cases.Stage, due *time.Time) error {
 	r.st.Stage = stage
 	r.st.Stages = append(r.st.Stages, stage)
-	attrs := []temporal.SearchAttributeUpdate{cases.StageKey.ValueSet(string(stage))}
-	if due != nil {
-		attrs = append(attrs, cases.DeletionDueKey.ValueSet(*due))
-	} else {
-		attrs = append(attrs, cases.DeletionDueKey.ValueUnset())
-	}
-	return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
+	return upsertStageWithDeletion(ctx, stage, due)
 }
 
 // gone reports whether consent was withdrawn (and everything deleted).

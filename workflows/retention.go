@@ -78,13 +78,7 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 			since = workflow.Now(ctx)
 		}
 		st.Stage = stage
-		attrs := []temporal.SearchAttributeUpdate{cases.StageKey.ValueSet(string(stage))}
-		if due != nil {
-			attrs = append(attrs, cases.DeletionDueKey.ValueSet(*due))
-		} else {
-			attrs = append(attrs, cases.DeletionDueKey.ValueUnset())
-		}
-		return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
+		return upsertStageWithDeletion(ctx, stage, due)
 	}
 	if len(ms) > 0 {
 		if err := setStage(cases.StageRetained, &ms[0].Due); err != nil {
@@ -140,4 +134,17 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 		return fmt.Errorf("delete closed histories: %w", err)
 	}
 	return setStage(cases.StageDeleted, nil)
+}
+
+// upsertStageWithDeletion shows a stage of a workflow that ends in a
+// deletion: the Stage search attribute and DeletionDue, set to due or unset
+// when there is none (the retention phase and course registrations).
+func upsertStageWithDeletion(ctx workflow.Context, stage cases.Stage, due *time.Time) error {
+	attrs := []temporal.SearchAttributeUpdate{cases.StageKey.ValueSet(string(stage))}
+	if due != nil {
+		attrs = append(attrs, cases.DeletionDueKey.ValueSet(*due))
+	} else {
+		attrs = append(attrs, cases.DeletionDueKey.ValueUnset())
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
 }
