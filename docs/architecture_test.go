@@ -71,7 +71,11 @@ func TestArchitectureWalkNamesRealFunctions(t *testing.T) {
 	if steps == 0 {
 		t.Fatal("the walk has no steps")
 	}
-	t.Logf("the walk opens %d files", len(files))
+	// Issue: a newcomer follows one registration from HTTP to its deletion
+	// in six files or fewer.
+	if len(files) > 6 {
+		t.Errorf("the walk opens %d files, more than six", len(files))
+	}
 }
 
 // TestPackageDirection: no package imports a package the rules of

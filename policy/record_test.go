@@ -53,7 +53,7 @@ func TestRecipientsCatalogue(t *testing.T) {
 	if !slices.Equal(ids, wantIDs) {
 		t.Fatalf("recipient IDs = %v, want %v", ids, wantIDs)
 	}
-	// What a publication to the Diploma Registry records (activities/publication.go).
+	// What a publication to the Diploma Registry records (activities/lifecycle.go).
 	if _, err := CheckRelease("sikt", []DataCategory{"national identity number", "type of test", "test results", "time the test was taken"}); err != nil {
 		t.Errorf("a publication's categories are refused: %v", err)
 	}

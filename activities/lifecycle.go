@@ -2,25 +2,70 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/examflow/examflow/appeals"
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/config"
+	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/policy"
+	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/storage"
 )
+
+// Registration holds the registration activities.
+type Registration struct {
+	Store *storage.Store
+}
+
+// RecordStageInput is the input of the RecordStage activity.
+type RecordStageInput struct {
+	RegistrationID string      `json:"registration_id"`
+	Stage          cases.Stage `json:"stage"`
+	At             time.Time   `json:"at"`
+}
+
+// RecordStage writes a stage the lifecycle entered to PostgreSQL.
+// Purpose (T01): arranging the test; the stage history is part of the case.
+func (a *Registration) RecordStage(ctx context.Context, in RecordStageInput) error {
+	id, err := uuid.Parse(in.RegistrationID)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", cases.ErrorInvalidInput, err)
+	}
+	err = a.Store.RecordStage(ctx, id, string(in.Stage), in.At)
+	if errors.Is(err, storage.ErrNotFound) {
+		return temporal.NewNonRetryableApplicationError("registration not found", cases.ErrorNotFound, err)
+	}
+	if err != nil {
+		return fmt.Errorf("record stage: %w", err)
+	}
+	return nil
+}
+
+// remarshal converts a decoded JSON value (map) into a typed value.
+func remarshal(from, to any) error {
+	data, err := json.Marshal(from)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, to)
+}
 
 // Reasons a result is held for manual review (T04, T22).
 const (
@@ -539,3 +584,436 @@ func (a *TestDay) ReapplyKey(ctx context.Context, in ReapplyKeyInput) error {
 		Basis:     map[string]any{"form_id": in.Key.FormID, "key_version": change.Key.Version, "answered": change.New.Answered, "corrects": change.Old.ID.String()},
 	})
 }
+
+// registryCategories are what a publication releases to the Diploma Registry.
+var registryCategories = []policy.DataCategory{policy.DataName, policy.DataDateOfBirth, policy.DataNationalID,
+	policy.DataTestType, policy.DataTestResults, policy.DataTestTime}
+
+// Publication publishes final results to the Diploma Registry (T09).
+type Publication struct {
+	Store    *storage.Store
+	Registry registry.Client
+	Identity identity.Options
+}
+
+// PublishOutcome says what the publication did.
+type PublishOutcome struct {
+	Published bool   `json:"published"`
+	Withdrawn bool   `json:"withdrawn,omitempty"`
+	Parts     int    `json:"parts,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// PublishResults publishes the candidate's latest and best released result
+// per test and part, under the candidate's publication key, so a retry or a
+// later republication replaces and never duplicates. Only candidates with a
+// fødselsnummer are published: a D number, DUF number or passport alone is
+// not enough (T09). With no result left the publication is withdrawn. Each
+// publication is recorded as a disclosure with its legal basis (T08).
+func (a *Publication) PublishResults(ctx context.Context, registrationID string) (PublishOutcome, error) {
+	id, err := parseID(registrationID)
+	if err != nil {
+		return PublishOutcome{}, err
+	}
+	reg, err := a.Store.GetRegistration(ctx, id)
+	if err != nil {
+		return PublishOutcome{}, err
+	}
+	pd, err := a.Store.PersonalDataOf(ctx, reg.CandidateID)
+	if errors.Is(err, storage.ErrNotFound) {
+		a.count(ctx, PublicationSkippedDeleted)
+		return PublishOutcome{Reason: "the candidate's data is deleted"}, nil
+	}
+	if err != nil {
+		return PublishOutcome{}, err
+	}
+	nid := pd.Person.NationalID
+	if kind, err := identity.ValidateNationalID(nid, a.Identity); nid == "" || err != nil || kind != identity.KindFodselsnummer {
+		a.count(ctx, PublicationSkippedNoFnr)
+		return PublishOutcome{Reason: "no fødselsnummer: the Diploma Registry only has candidates with one"}, nil
+	}
+	// A restriction of processing (T18) stops publication until it is lifted.
+	if restricted, err := a.Store.Restricted(ctx, reg.CandidateID); err != nil {
+		return PublishOutcome{}, err
+	} else if restricted {
+		a.count(ctx, PublicationSkippedRestrict)
+		return PublishOutcome{Reason: "processing restricted at the person's request"}, nil
+	}
+	recipient, err := policy.CheckRelease("sikt", registryCategories)
+	if err != nil {
+		return PublishOutcome{}, temporal.NewNonRetryableApplicationError(err.Error(), cases.ErrorReleaseRefused, err)
+	}
+	released, err := a.Store.ReleasedResults(ctx, reg.CandidateID)
+	if err != nil {
+		return PublishOutcome{}, err
+	}
+	byTest := map[string][]marking.PartResult{}
+	for _, r := range released {
+		byTest[r.TestType] = append(byTest[r.TestType], marking.PartResult{Part: r.Part, Result: r.Result, DecidedAt: r.DecidedAt})
+	}
+	var results []registry.Result
+	for test, rs := range byTest {
+		for part, best := range marking.LatestAndBest(rs) {
+			results = append(results, registry.Result{TestType: test, Part: part, Result: best.Result, DecidedAt: best.DecidedAt})
+		}
+	}
+	sort.Slice(results, func(i, j int) bool {
+		if results[i].TestType != results[j].TestType {
+			return results[i].TestType < results[j].TestType
+		}
+		return results[i].Part < results[j].Part
+	})
+	key := "candidate-" + reg.CandidateID.String()
+	if len(results) == 0 {
+		if err := a.Registry.Withdraw(ctx, key); err != nil {
+			return PublishOutcome{}, a.registryError(ctx, err)
+		}
+		a.count(ctx, PublicationWithdrawn)
+		return PublishOutcome{Withdrawn: true, Reason: "no released result left"}, nil
+	}
+	pub := registry.Publication{Key: key, NationalID: nid, GivenName: pd.Person.GivenName, FamilyName: pd.Person.FamilyName, Results: results}
+	if !pd.Person.DateOfBirth.IsZero() {
+		pub.DateOfBirth = pd.Person.DateOfBirth.Format(time.DateOnly)
+	}
+	if _, err := a.Registry.Publish(ctx, pub); err != nil {
+		return PublishOutcome{}, a.registryError(ctx, err)
+	}
+	if err := a.Store.RecordDisclosure(ctx, storage.Disclosure{
+		ID: stableID(ctx, registrationID, "publication"), CandidateID: reg.CandidateID, RegistrationID: &id,
+		Recipient: recipient.ID, LegalBasis: recipient.LegalBasis, Action: "publish", Reference: key,
+		Categories: categoryNames(registryCategories),
+	}); err != nil {
+		return PublishOutcome{}, err
+	}
+	a.count(ctx, PublicationPublished)
+	return PublishOutcome{Published: true, Parts: len(results)}, nil
+}
+
+// SettleMergedPublication withdraws the publication of a candidate merged
+// into another and publishes the survivor's final results, the merged
+// ones among them, under the survivor's key (the survivor may only now
+// have the fødselsnummer the registry needs). Withdrawing a publication
+// that is not there is not an error, so a retry does no harm.
+func (a *Publication) SettleMergedPublication(ctx context.Context, in cases.MergeInput) (PublishOutcome, error) {
+	merged, err := parseID(in.MergedID)
+	if err != nil {
+		return PublishOutcome{}, err
+	}
+	survivor, err := parseID(in.SurvivorID)
+	if err != nil {
+		return PublishOutcome{}, err
+	}
+	if err := a.Registry.Withdraw(ctx, "candidate-"+merged.String()); err != nil {
+		return PublishOutcome{}, a.registryError(ctx, err)
+	}
+	regs, err := a.Store.FinalRegistrations(ctx, survivor)
+	if err != nil {
+		return PublishOutcome{}, err
+	}
+	if len(regs) == 0 {
+		return PublishOutcome{Withdrawn: true, Reason: "the survivor has no final result"}, nil
+	}
+	return a.PublishResults(ctx, regs[0].String())
+}
+
+// count adds one to examflow_publications{outcome}.
+func (a *Publication) count(ctx context.Context, outcome string) {
+	count(ctx, MetricPublications, map[string]string{"outcome": outcome})
+}
+
+// registryError classifies a Diploma Registry error and counts a refusal
+// (a retryable failure is retried, and counted when it ends).
+func (a *Publication) registryError(ctx context.Context, err error) error {
+	if registry.IsPermanent(err) {
+		a.count(ctx, PublicationRefused)
+	}
+	return registryError(err)
+}
+
+func registryError(err error) error {
+	if registry.IsPermanent(err) {
+		return temporal.NewNonRetryableApplicationError("the Diploma Registry refused the publication", cases.ErrorRegistryRefused, err)
+	}
+	return err
+}
+
+func categoryNames(cs []policy.DataCategory) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = string(c)
+	}
+	return out
+}
+
+// Retention holds the activities of the retention phase (T13–T17).
+type Retention struct {
+	Store *storage.Store
+	// Objects holds the audio recordings (MinIO).
+	Objects   *storage.Objects
+	Temporal  client.Client
+	Namespace string
+	Periods   policy.Periods
+	Events    map[policy.Category]policy.Event
+	// HoldRecheck is how long a deletion on legal hold waits before it is
+	// tried again.
+	HoldRecheck time.Duration
+	// CourseRetention overrides the courses' 24 months (tests and demos);
+	// zero is the policy's (policy.CourseDeletionDue).
+	CourseRetention time.Duration
+	Logger          *slog.Logger
+}
+
+// RetentionPlan is the retention phase's input: opaque IDs and dates only.
+// The milestones are computed once, from the policy table and the
+// configured periods, so a replay sees the same plan.
+type RetentionPlan struct {
+	RegistrationID string      `json:"registration_id"`
+	Milestones     []Milestone `json:"milestones"`
+	// HoldRecheck is how long a held deletion waits before it is tried again.
+	HoldRecheck time.Duration `json:"hold_recheck"`
+	// Stages are the lifecycle's stages so far, for the status query.
+	Stages []cases.Stage `json:"stages,omitempty"`
+}
+
+// PlanRetention computes a registration's deletion milestones from the
+// policy table, the configured periods and the registration's events.
+// Categories examflow holds nothing of for the registration get no
+// milestone (payment status when known, audio when recorded).
+func (a *Retention) PlanRetention(ctx context.Context, registrationID string) (RetentionPlan, error) {
+	id, err := parseID(registrationID)
+	if err != nil {
+		return RetentionPlan{}, err
+	}
+	// The retention phase begins when the result is final.
+	if err := a.Store.MarkFinal(ctx, id, time.Now()); err != nil {
+		return RetentionPlan{}, err
+	}
+	f, err := a.Store.RetentionFactsOf(ctx, id)
+	if err != nil {
+		return RetentionPlan{}, err
+	}
+	plan := RetentionPlan{RegistrationID: registrationID, HoldRecheck: a.HoldRecheck}
+	add := func(c policy.Category, from time.Time) error {
+		due, err := a.Periods.Due(c, from)
+		if err != nil {
+			return err
+		}
+		plan.Milestones = append(plan.Milestones, Milestone{Category: string(c), Due: due})
+		return nil
+	}
+	eventTime := func(c policy.Category) time.Time { return a.eventTime(f, c) }
+	if err := add(policy.Address, eventTime(policy.Address)); err != nil {
+		return plan, err
+	}
+	// Audio: a year from the first recording, so no recording is kept
+	// longer; a later one goes with it (T15).
+	if first, ok, err := a.Store.FirstRecording(ctx, id); err != nil {
+		return plan, err
+	} else if ok {
+		if err := add(policy.Audio, first); err != nil {
+			return plan, err
+		}
+	}
+	if f.PaymentStatus {
+		if err := add(policy.PaymentStatus, eventTime(policy.PaymentStatus)); err != nil {
+			return plan, err
+		}
+	}
+	if f.CheatingDecidedAt != nil {
+		if err := add(policy.Cheating, *f.CheatingDecidedAt); err != nil {
+			return plan, err
+		}
+	}
+	if err := add(policy.PersonalData, eventTime(policy.PersonalData)); err != nil {
+		return plan, err
+	}
+	return plan, nil
+}
+
+// eventTime is when the period of category c runs from for a registration
+// with these facts: its registration or its test date, as the policy or
+// EXAMFLOW_RETENTION_EVENTS says.
+func (a *Retention) eventTime(f storage.RetentionFacts, c policy.Category) time.Time {
+	r, _ := policy.Lookup(c)
+	ev := r.From
+	if e, ok := a.Events[c]; ok {
+		ev = e
+	}
+	if ev == policy.Registered {
+		return f.RegisteredAt
+	}
+	return f.TestDate
+}
+
+// Milestone is one category's deletion at its due time.
+type Milestone struct {
+	Category string    `json:"category"`
+	Due      time.Time `json:"due"`
+}
+
+// PlanUnheldDeletions returns the milestones of the registration's
+// categories that no legal hold keeps (policy.Unheld: the address, and the
+// payment status when there is one), for the lifecycle to delete them on
+// their dates while it is still open. No personal data.
+// Purpose (T14, T16): deleting what is no longer needed.
+func (a *Retention) PlanUnheldDeletions(ctx context.Context, registrationID string) ([]Milestone, error) {
+	id, err := parseID(registrationID)
+	if err != nil {
+		return nil, err
+	}
+	f, err := a.Store.RetentionFactsOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var ms []Milestone
+	for _, c := range policy.Unheld() {
+		if c == policy.PaymentStatus && !f.PaymentStatus {
+			continue
+		}
+		due, err := a.Periods.Due(c, a.eventTime(f, c))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, Milestone{Category: string(c), Due: due})
+	}
+	return ms, nil
+}
+
+// EscalateCheatingCaseInput escalates a registration's undecided cheating
+// case: opaque IDs and times only.
+type EscalateCheatingCaseInput struct {
+	RegistrationID string    `json:"registration_id"`
+	ReportedAt     time.Time `json:"reported_at"`
+	At             time.Time `json:"at"`
+}
+
+// EscalateCheatingCase records that a provisional cheating case stayed
+// undecided past EXAMFLOW_CHEATING_ESCALATE_AFTER and counts it in
+// examflow_cheating_escalations_total; the case handlers find it in the
+// Temporal UI (CheatingEscalated=true) and the operators by
+// examflow_cheating_cases_escalated and its alert. No personal data.
+// Purpose (T17): deciding cheating cases without undue delay.
+func (a *Retention) EscalateCheatingCase(ctx context.Context, in EscalateCheatingCaseInput) (bool, error) {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return false, err
+	}
+	escalated, err := a.Store.EscalateCheatingCase(ctx, id, in.At)
+	if err != nil {
+		return false, err
+	}
+	if escalated {
+		a.Logger.WarnContext(ctx, "undecided cheating case escalated to case handlers", "registration_id", in.RegistrationID,
+			"reported_at", in.ReportedAt, "undecided_for", in.At.Sub(in.ReportedAt).Round(time.Hour).String())
+		count(ctx, MetricCheatingEscalations, nil)
+	}
+	return escalated, nil
+}
+
+// LegalHoldInput asks whether a category's deletion must wait.
+type LegalHoldInput struct {
+	RegistrationID string `json:"registration_id"`
+	Category       string `json:"category"`
+}
+
+// LegalHoldStatus says whether and why a deletion must wait.
+type LegalHoldStatus struct {
+	Held   bool   `json:"held"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// LegalHold says whether a deletion must wait: an open cheating case, or an
+// open appeal that needs the category (T22).
+func (a *Retention) LegalHold(ctx context.Context, in LegalHoldInput) (LegalHoldStatus, error) {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return LegalHoldStatus{}, err
+	}
+	reason, err := a.Store.LegalHold(ctx, id, in.Category)
+	if err != nil {
+		return LegalHoldStatus{}, err
+	}
+	if reason != "" {
+		a.Logger.InfoContext(ctx, "deletion postponed by a legal hold", "registration_id", in.RegistrationID, "category", in.Category, "reason", reason)
+	}
+	return LegalHoldStatus{Held: reason != "", Reason: reason}, nil
+}
+
+// DeleteCategoryInput deletes one category.
+type DeleteCategoryInput struct {
+	RegistrationID string    `json:"registration_id"`
+	Category       string    `json:"category"`
+	Due            time.Time `json:"due"`
+}
+
+// DeletionResult reports a deletion.
+type DeletionResult struct {
+	RowsDeleted    int  `json:"rows_deleted"`
+	SubjectDeleted bool `json:"subject_deleted"`
+}
+
+// DeleteCategory deletes one category of a registration's data and records
+// the deletion. Idempotent.
+func (a *Retention) DeleteCategory(ctx context.Context, in DeleteCategoryInput) (DeletionResult, error) {
+	id, err := parseID(in.RegistrationID)
+	if err != nil {
+		return DeletionResult{}, err
+	}
+	d, err := a.deleteCategory(ctx, id, in.Category, in.Due)
+	if err != nil {
+		return DeletionResult{}, err
+	}
+	a.Logger.InfoContext(ctx, "retention deletion", "registration_id", in.RegistrationID, "category", in.Category,
+		"rows", d.RowsDeleted, "subject_deleted", d.SubjectDeleted)
+	count(ctx, MetricDeletions, map[string]string{"category": in.Category})
+	return DeletionResult{RowsDeleted: d.RowsDeleted, SubjectDeleted: d.SubjectDeleted}, nil
+}
+
+// deleteCategory removes the audio objects in MinIO first, where the
+// category covers them, then the rows in PostgreSQL with their record.
+func (a *Retention) deleteCategory(ctx context.Context, id uuid.UUID, category string, due time.Time) (storage.Deletion, error) {
+	if category == string(policy.Audio) || category == string(policy.PersonalData) {
+		if a.Objects == nil {
+			return storage.Deletion{}, fmt.Errorf("no object store to delete %s from", category)
+		}
+		if _, err := a.Store.RemoveRecordings(ctx, a.Objects, id); err != nil {
+			return storage.Deletion{}, err
+		}
+	}
+	return a.Store.DeleteCategory(ctx, id, category, due)
+}
+
+// DeleteClosedHistories deletes the closed runs of the registration's
+// workflow (the lifecycle run before the retention phase) and of its
+// appeals' workflows: after the final deletion no history of the subject
+// remains in Temporal but the running retention run, which holds IDs and
+// dates only.
+func (a *Retention) DeleteClosedHistories(ctx context.Context, registrationID string) error {
+	id, err := parseID(registrationID)
+	if err != nil {
+		return err
+	}
+	wfID := storage.WorkflowIDFor(id)
+	resp, err := a.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		// The registration's own runs and its appeals' (child workflows).
+		Namespace: a.Namespace, Query: fmt.Sprintf(`(WorkflowId=%q OR ParentWorkflowId=%q) AND ExecutionStatus!="Running"`, wfID, wfID),
+	})
+	if err != nil {
+		return fmt.Errorf("list closed runs: %w", err)
+	}
+	for _, e := range resp.GetExecutions() {
+		_, err := a.Temporal.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
+			Namespace: a.Namespace, WorkflowExecution: e.GetExecution(),
+		})
+		var gone *serviceerror.NotFound
+		if errors.As(err, &gone) {
+			continue // the namespace's retention deleted it meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("delete run: %w", err)
+		}
+	}
+	return nil
+}
+
+// ReconcileResult counts what a reconciliation found and deleted.
