@@ -30,6 +30,11 @@ type Config struct {
 	TemporalBoundary TemporalBoundary
 	// TemporalNamespace is the Temporal namespace the workflows run in.
 	TemporalNamespace string `env:"EXAMFLOW_TEMPORAL_NAMESPACE" envDefault:"default"`
+	// TemporalUIURL is the Temporal UI's address (http or https, no query
+	// or fragment), e.g. http://127.0.0.1:8233. When set, the API's
+	// answers to case handlers and the data-protection officer link to the
+	// workflows they name; empty gives no links.
+	TemporalUIURL string `env:"EXAMFLOW_TEMPORAL_UI_URL"`
 	// TaskQueue is the Temporal task queue the worker polls.
 	TaskQueue string `env:"EXAMFLOW_TASK_QUEUE" envDefault:"examflow"`
 	// APIAddr is where `examflow api` listens.
@@ -159,6 +164,9 @@ func load(withSecrets bool) (Config, error) {
 		c.clearSecrets()
 	}
 	if err := c.checkBoundary(); err != nil {
+		return Config{}, err
+	}
+	if err := checkTemporalUIURL(c.TemporalUIURL); err != nil {
 		return Config{}, err
 	}
 	if _, _, err := c.Retention(); err != nil {
