@@ -32,6 +32,9 @@ type AppealView struct {
 	LodgedAt       time.Time             `json:"lodged_at"`
 	ClosedAt       *time.Time            `json:"closed_at,omitempty"`
 	Decisions      []AppealDecisionView  `json:"decisions"`
+	// TemporalUIURL is the appeal's workflow page in the Temporal UI, for
+	// case handlers when EXAMFLOW_TEMPORAL_UI_URL is set.
+	TemporalUIURL string `json:"temporal_ui_url,omitempty"`
 }
 
 // AppealDecisionView is one instance's decision.
@@ -45,10 +48,10 @@ type AppealDecisionView struct {
 	DecidedAt time.Time `json:"decided_at"`
 }
 
-func appealView(a storage.Appeal) AppealView {
+func (s *server) appealView(c *gin.Context, a storage.Appeal) AppealView {
 	v := AppealView{AppealID: a.ID.String(), RegistrationID: a.RegistrationID.String(), WorkflowID: a.WorkflowID, Kind: a.Kind,
 		Part: a.Part, Against: a.Against, ReceivedAt: a.ReceivedAt, Deadline: a.Deadline, Late: a.LateAcceptedBy != "",
-		Status: a.Status, LodgedAt: a.LodgedAt, ClosedAt: a.ClosedAt, Decisions: []AppealDecisionView{}}
+		Status: a.Status, LodgedAt: a.LodgedAt, ClosedAt: a.ClosedAt, Decisions: []AppealDecisionView{}, TemporalUIURL: s.uiLink(c, a.WorkflowID)}
 	if v.Late {
 		v.LateAcceptance = &cases.LateAcceptance{AcceptedBy: a.LateAcceptedBy, Reason: a.LateReason}
 	}
@@ -114,8 +117,12 @@ func (s *server) lodgeAppeal(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/v1/registrations/"+reg.ID.String()+"/appeals/"+ref.AppealID)
-	c.JSON(http.StatusCreated, gin.H{"registration_id": reg.ID.String(), "appeal_id": ref.AppealID, "workflow_id": ref.WorkflowID,
-		"deadline": ref.Deadline, "late": ref.Late, "stage": ref.Stage})
+	out := gin.H{"registration_id": reg.ID.String(), "appeal_id": ref.AppealID, "workflow_id": ref.WorkflowID,
+		"deadline": ref.Deadline, "late": ref.Late, "stage": ref.Stage}
+	if link := s.uiLink(c, ref.WorkflowID); link != "" {
+		out["temporal_ui_url"] = link
+	}
+	c.JSON(http.StatusCreated, out)
 }
 
 func (s *server) listAppeals(c *gin.Context) {
@@ -130,7 +137,7 @@ func (s *server) listAppeals(c *gin.Context) {
 	}
 	out := []AppealView{}
 	for _, a := range list {
-		out = append(out, appealView(a))
+		out = append(out, s.appealView(c, a))
 	}
 	c.JSON(http.StatusOK, gin.H{"registration_id": reg.ID.String(), "appeals": out})
 }
@@ -153,7 +160,7 @@ func (s *server) appealOf(c *gin.Context) (storage.Appeal, bool) {
 
 func (s *server) getAppeal(c *gin.Context) {
 	if a, ok := s.appealOf(c); ok {
-		c.JSON(http.StatusOK, appealView(a))
+		c.JSON(http.StatusOK, s.appealView(c, a))
 	}
 }
 

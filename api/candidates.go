@@ -52,8 +52,10 @@ type IdentifierCorrectionView struct {
 	CorrectionID string `json:"correction_id,omitempty"`
 	// Changed is false when the value was already the candidate's.
 	Changed bool `json:"changed"`
-	// WorkflowID is the workflow that updates the Diploma Registry.
-	WorkflowID string `json:"workflow_id,omitempty"`
+	// WorkflowID is the workflow that updates the Diploma Registry, and
+	// TemporalUIURL its page in the Temporal UI (EXAMFLOW_TEMPORAL_UI_URL).
+	WorkflowID    string `json:"workflow_id,omitempty"`
+	TemporalUIURL string `json:"temporal_ui_url,omitempty"`
 }
 
 // MergeView is the 200 answer to a merge.
@@ -63,6 +65,10 @@ type MergeView struct {
 	RegistrationsMoved int       `json:"registrations_moved"`
 	IdentifiersMoved   int       `json:"identifiers_moved"`
 	MergedAt           time.Time `json:"merged_at"`
+	// WorkflowID is the workflow that updates the Diploma Registry, and
+	// TemporalUIURL its page in the Temporal UI (EXAMFLOW_TEMPORAL_UI_URL).
+	WorkflowID    string `json:"workflow_id"`
+	TemporalUIURL string `json:"temporal_ui_url,omitempty"`
 }
 
 // CandidateView is the answer to GET /v1/candidates/{id}: the candidate
@@ -79,6 +85,9 @@ type CandidateRegistrationView struct {
 	TestType       string `json:"test_type"`
 	SessionDate    string `json:"session_date"`
 	Stage          string `json:"stage"`
+	// TemporalUIURL is the registration's workflow page in the Temporal UI
+	// (EXAMFLOW_TEMPORAL_UI_URL).
+	TemporalUIURL string `json:"temporal_ui_url,omitempty"`
 }
 
 // candidateID parses the {id} path parameter, answering 400 itself.
@@ -129,6 +138,7 @@ func (s *server) getCandidate(c *gin.Context) {
 	for _, r := range cand.Registrations {
 		view.Registrations = append(view.Registrations, CandidateRegistrationView{
 			RegistrationID: r.ID.String(), TestType: r.TestType, SessionDate: r.SessionDate.Format(time.DateOnly), Stage: r.Stage,
+			TemporalUIURL: s.uiLink(c, cases.RegistrationWorkflowID(r.ID)),
 		})
 	}
 	c.JSON(http.StatusOK, view)
@@ -221,6 +231,7 @@ func (s *server) mergeCandidates(c *gin.Context) {
 	c.JSON(http.StatusOK, MergeView{
 		CandidateID: res.SurvivorID.String(), MergedID: res.MergedID.String(),
 		RegistrationsMoved: res.RegistrationsMoved, IdentifiersMoved: res.IdentifiersMoved, MergedAt: res.MergedAt,
+		WorkflowID: cases.MergeWorkflowID(res.ID.String()), TemporalUIURL: s.uiLink(c, cases.MergeWorkflowID(res.ID.String())),
 	})
 }
 
@@ -327,6 +338,7 @@ func (s *server) correctIdentifier(c *gin.Context) {
 	if changed {
 		view.CorrectionID = id.String()
 		view.WorkflowID = cases.CorrectionWorkflowID(id.String())
+		view.TemporalUIURL = s.uiLink(c, view.WorkflowID)
 		if _, err := cases.StartCorrection(ctx, s.Temporal, s.TaskQueue,
 			cases.CorrectionInput{CorrectionID: id.String(), CandidateID: cand.String()}); !cases.Started(err) {
 			s.Logger.WarnContext(ctx, "identifier corrected, its publication update not started", "correction_id", id.String(), "error", err)

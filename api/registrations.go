@@ -53,6 +53,9 @@ type RegistrationView struct {
 	Source         string             `json:"source"`
 	PaymentStatus  string             `json:"payment_status,omitempty"`
 	RegisteredAt   time.Time          `json:"registered_at"`
+	// TemporalUIURL is the workflow's page in the Temporal UI, for case
+	// handlers when EXAMFLOW_TEMPORAL_UI_URL is set.
+	TemporalUIURL string `json:"temporal_ui_url,omitempty"`
 }
 
 // TestView describes the test registered for.
@@ -261,6 +264,7 @@ func (s *server) getRegistration(c *gin.Context) {
 		Source:         reg.Source,
 		PaymentStatus:  reg.PaymentStatus,
 		RegisteredAt:   reg.RegisteredAt,
+		TemporalUIURL:  s.uiLink(c, reg.WorkflowID),
 	})
 }
 

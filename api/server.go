@@ -69,6 +69,9 @@ type Deps struct {
 	ExportLinkKey []byte
 	// Courses configures course registrations.
 	Courses CourseOptions
+	// TemporalUI links staff answers to the Temporal UI's workflow pages;
+	// its zero value gives no links.
+	TemporalUI TemporalUI
 }
 
 // SubjectRequestOptions are the periods of data subject requests.
@@ -214,6 +217,8 @@ func (s *server) routes() []RouteSpec {
 		route(http.MethodPost, "/v1/subject-requests/:id/export-link", s.exportLink,
 			&auditSpec{action: storage.AuditExport, subject: subjectRequest, purpose: purposeRights, fields: []string{"all"}}, RoleCaseHandler, RoleDPO),
 		route(http.MethodGet, "/v1/record-of-processing", recordOfProcessing, nil, RoleDPO),
+		// Visibility queries and links: no personal data, so not audited.
+		route(http.MethodGet, "/v1/temporal-ui/queries", s.listDailyQueries, nil, temporalUIRoles...),
 		route(http.MethodPost, "/v1/courses", s.createCourse, nil, RoleCourseAdmin),
 		route(http.MethodGet, "/v1/courses", s.listCourses, nil, RoleCourseAdmin),
 		route(http.MethodGet, "/v1/courses/:id/participants", s.listParticipants, reads("", purposeCourses, "participants"), RoleCourseAdmin),

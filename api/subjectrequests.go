@@ -55,8 +55,12 @@ type SubjectRequestBody struct {
 // an extension moved DueAt beyond OriginalDueAt (30 days after receipt),
 // for ExtensionReason, which the person was told.
 type SubjectRequestView struct {
-	RequestID          string            `json:"request_id"`
-	WorkflowID         string            `json:"workflow_id"`
+	RequestID  string `json:"request_id"`
+	WorkflowID string `json:"workflow_id"`
+	// TemporalUIURL is the workflow's page in the Temporal UI, for case
+	// handlers and the data-protection officer when
+	// EXAMFLOW_TEMPORAL_UI_URL is set.
+	TemporalUIURL      string            `json:"temporal_ui_url,omitempty"`
 	CandidateID        string            `json:"candidate_id"`
 	Kind               string            `json:"kind"`
 	Status             string            `json:"status"`
@@ -261,8 +265,12 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 	}
 	c.Set(auditSubjectKey, auditSubject{storage.SubjectCandidate, candidateID})
 	c.Header("Location", "/v1/subject-requests/"+id.String())
-	c.JSON(http.StatusCreated, gin.H{"request_id": id.String(), "workflow_id": req.WorkflowID, "candidate_id": candidateID.String(),
-		"due_at": due, "status": req.Status})
+	out := gin.H{"request_id": id.String(), "workflow_id": req.WorkflowID, "candidate_id": candidateID.String(),
+		"due_at": due, "status": req.Status}
+	if link := s.uiLink(c, req.WorkflowID); link != "" {
+		out["temporal_ui_url"] = link
+	}
+	c.JSON(http.StatusCreated, out)
 }
 
 // subjectRequestOf reads the request named in the path.
@@ -280,7 +288,7 @@ func (s *server) getSubjectRequest(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, SubjectRequestView{RequestID: r.ID.String(), WorkflowID: r.WorkflowID, CandidateID: r.CandidateID.String(),
+	c.JSON(http.StatusOK, SubjectRequestView{RequestID: r.ID.String(), WorkflowID: r.WorkflowID, TemporalUIURL: s.uiLink(c, r.WorkflowID), CandidateID: r.CandidateID.String(),
 		Kind: r.Kind, Status: r.Status, ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, OriginalDueAt: r.OriginalDueAt,
 		Extended: r.DueAt.After(r.OriginalDueAt), ExtensionReason: r.ExtensionReason, IdentityMethod: r.IdentityMethod, IdentityVerifiedBy: r.IdentityVerifiedBy,
 		Outcome: r.Outcome, OutcomeReason: r.OutcomeReason, AnsweredAt: r.AnsweredAt, ExportReady: r.ExportObject != "",
