@@ -106,6 +106,11 @@ Data stays in the --dir folder, so a second run keeps it. Ports come from the EX
 			// codec server without a token on EXAMFLOW_CODEC_LOCAL_ADDR,
 			// a loopback address.
 			env = []string{"EXAMFLOW_CODEC_OPEN_LOCAL=true"}
+			// Staff answers link to the local Temporal UI, unless
+			// EXAMFLOW_TEMPORAL_UI_URL names another.
+			if cfg.TemporalUIURL == "" {
+				env = append(env, "EXAMFLOW_TEMPORAL_UI_URL="+stack.TemporalUIURL())
+			}
 		}
 		c, err := startChild(self, name, filepath.Join(logs, name+".log"), env...)
 		if err != nil {

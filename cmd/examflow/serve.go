@@ -56,6 +56,7 @@ func runAPI(ctx context.Context, args []string) error {
 		ExportLinkKey: linkKey,
 		Courses: api.CourseOptions{PolicyVersion: cfg.Courses.PolicyVersion, SurveyAfter: cfg.Courses.SurveyAfter, NewsEvery: cfg.Courses.NewsEvery,
 			Retention: cfg.Courses.Retention, PublicURL: cfg.Courses.PublicURL, LinkKey: linkKey, LinkTTL: cfg.Courses.LinkTTL},
+		TemporalUI: api.TemporalUI{BaseURL: cfg.TemporalUIURL, Namespace: cfg.TemporalNamespace},
 	})
 	if !cfg.Auth.CodecOpenLocal {
 		return serve(ctx, logger, cfg.APIAddr, handler)

@@ -82,14 +82,27 @@ func (s *Stack) TemporalClientOptions() (client.Options, error) {
 }
 
 // TemporalEnv is the environment examflow processes need to reach the
-// stack's Temporal.
+// stack's Temporal and, when the stack runs a Temporal UI (the dev
+// server's, or the cluster's UI server), to link to it.
 func (s *Stack) TemporalEnv() []string {
 	env := []string{"EXAMFLOW_TEMPORAL_ADDRESS=" + s.TemporalAddress()}
 	if s.cfg.Cluster {
 		env = append(env, "EXAMFLOW_TEMPORAL_TLS=true", "EXAMFLOW_TEMPORAL_TLS_CA="+s.TemporalCAFile(),
 			"EXAMFLOW_TEMPORAL_TLS_SERVER_NAME="+TemporalServerName)
 	}
+	if s.HasUI() {
+		env = append(env, "EXAMFLOW_TEMPORAL_UI_URL="+s.TemporalUIURL())
+	}
 	return env
+}
+
+// HasUI reports whether the stack runs a Temporal UI at TemporalUIURL: the
+// dev server's unless headless, the UI server in cluster mode.
+func (s *Stack) HasUI() bool {
+	if s.cfg.Cluster {
+		return s.cfg.UIServer
+	}
+	return !s.cfg.Headless
 }
 
 // clusterPorts are the Temporal Server's ports besides the frontend's.
