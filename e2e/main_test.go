@@ -163,6 +163,9 @@ func setup(ctx context.Context) error {
 		"EXAMFLOW_DSR_REMINDERS": "168h,24h", "EXAMFLOW_DSR_LIFT_NOTICE": "2s", "EXAMFLOW_EXPORT_LINK_TTL": "1m",
 		"EXAMFLOW_COURSE_POLICY_VERSION": "2025-02-11", "EXAMFLOW_COURSE_SURVEY_AFTER": "2s", "EXAMFLOW_COURSE_NEWS_EVERY": "0s",
 		"EXAMFLOW_PUBLIC_URL": "http://self-service.example", "EXAMFLOW_CODEC_CORS_ORIGINS": "http://127.0.0.1:8233",
+		// Staff answers link to the stack's Temporal UI (the cluster
+		// stack runs one; the dev server's is off in the tests).
+		"EXAMFLOW_TEMPORAL_UI_URL": s.TemporalUIURL(),
 	} {
 		os.Setenv(k, v)
 	}
@@ -216,6 +219,7 @@ func setup(ctx context.Context) error {
 		ExportLinkKey: key,
 		Courses: api.CourseOptions{PolicyVersion: cfg.Courses.PolicyVersion, SurveyAfter: cfg.Courses.SurveyAfter, NewsEvery: cfg.Courses.NewsEvery,
 			Retention: cfg.Courses.Retention, PublicURL: cfg.Courses.PublicURL, LinkKey: key, LinkTTL: cfg.Courses.LinkTTL},
+		TemporalUI: api.TemporalUI{BaseURL: cfg.TemporalUIURL, Namespace: cfg.TemporalNamespace},
 	})
 	if !clusterMode() {
 		env.api = httptest.NewServer(handler)
