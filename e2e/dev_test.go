@@ -139,6 +139,8 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 		"EXAMFLOW_MINIO_SECRET_KEY=", "EXAMFLOW_REGISTRY_CLIENT_SECRET=",
 		// make run's dev server serves no TLS (the cluster stack's does).
 		"EXAMFLOW_TEMPORAL_TLS=false", "EXAMFLOW_TEMPORAL_TLS_CA=", "EXAMFLOW_TEMPORAL_TLS_SERVER_NAME=",
+		// make run links to its own Temporal UI, not the test stack's.
+		"EXAMFLOW_TEMPORAL_UI_URL=",
 	}
 
 	d := startDev(t, bin, devEnv)
@@ -233,6 +235,25 @@ func TestDevStackLikeMakeRun(t *testing.T) {
 		t.Fatalf("register: %d %s", reg.Status, reg.Raw)
 	}
 	regID := reg.Body["registration_id"].(string)
+
+	// A case handler's answer links to the registration's page in make
+	// run's Temporal UI, and the UI serves it; an integration's does not.
+	link := fmt.Sprintf("http://127.0.0.1:%d/namespaces/default/workflows/registration-%s", temporal+1000, regID)
+	eventually(t, 20*time.Second, func() error {
+		g := doAt(t, apiURL, http.MethodGet, "/v1/registrations/"+regID, "", nil, auth("case_handler"))
+		if g.Status != http.StatusOK || g.Body["temporal_ui_url"] != link {
+			return fmt.Errorf("a case handler's registration: %d, temporal_ui_url %v, want %s", g.Status, g.Body["temporal_ui_url"], link)
+		}
+		return nil
+	})
+	if g := doAt(t, apiURL, http.MethodGet, "/v1/registrations/"+regID, "", nil, auth("integration")); g.Body["temporal_ui_url"] != nil {
+		t.Errorf("an integration's registration links to %v", g.Body["temporal_ui_url"])
+	}
+	if resp, err := http.Get(link); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("the Temporal UI does not serve %s: %v %v", link, resp, err)
+	} else {
+		_ = resp.Body.Close()
+	}
 
 	eventually(t, 20*time.Second, func() error {
 		out, err := exec.Command(filepath.Join(tools, "temporal"), "workflow", "list", "--address", temporalAddr,
