@@ -308,4 +308,17 @@ func TestStaffAnswersLinkToTheTemporalUI(t *testing.T) {
 	if a := do(t, http.MethodGet, "/v1/temporal-ui/queries", "", nil, integration); a.Status != http.StatusForbidden {
 		t.Errorf("the daily lists for an integration: %d, want 403", a.Status)
 	}
+	// The cluster stack runs a UI server: the link opens there (the dev
+	// server's UI is off in the tests; TestDevStackLikeMakeRun follows
+	// make run's link).
+	if env.stack.HasUI() {
+		resp, err := http.Get(page(wfID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("the Temporal UI answers %s for %s", resp.Status, page(wfID))
+		}
+	}
 }
