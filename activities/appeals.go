@@ -21,11 +21,27 @@ import (
 // Appeals admits and decides appeals (T22). Purpose (T01): safeguarding
 // the right to appeal.
 type Appeals struct {
-	Store     *storage.Store
+	Store     appealStore
 	Catalogue marking.Catalogue
 	Rules     appeals.Rules
 	Logger    *slog.Logger
 }
+
+// appealStore is what the Appeals activities need of the store: the methods they
+// call, no more. *storage.Store is one (the worker passes it); a unit test
+// passes a fake of its own.
+type appealStore interface {
+	AppealRecordOf(ctx context.Context, regID uuid.UUID, now time.Time) (storage.AppealRecord, error)
+	Assessors(ctx context.Context, regID uuid.UUID, part string) ([]string, error)
+	DecideAppeal(ctx context.Context, appealID uuid.UUID, d storage.AppealDecision, fx storage.AppealEffects) (applied bool, err error)
+	EnqueueNotification(ctx context.Context, n storage.Notification) (created bool, err error)
+	GetAppeal(ctx context.Context, id uuid.UUID) (storage.Appeal, error)
+	GetRegistration(ctx context.Context, id uuid.UUID) (storage.Registration, error)
+	LodgeAppeal(ctx context.Context, a storage.Appeal) error
+	RegistrationSession(ctx context.Context, regID uuid.UUID) (storage.Registration, storage.Session, error)
+}
+
+var _ appealStore = (*storage.Store)(nil)
 
 // refused is an appeal the rules do not admit: not retried; its details
 // name the field, and the message says why ("field: reason").

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/minio/sio"
 	"go.temporal.io/sdk/temporal"
 
@@ -21,11 +22,26 @@ import (
 // Courses carries out the course registrations' steps (C01-C11).
 // Purpose (C03): administering and following up the chosen training.
 type Courses struct {
-	Store     *storage.Store
+	Store     courseStore
 	Objects   *storage.Objects
 	SurveyURL string
 	Logger    *slog.Logger
 }
+
+// courseStore is what the Courses activities need of the store: the methods they
+// call, no more. *storage.Store is one (the worker passes it); a unit test
+// passes a fake of its own.
+type courseStore interface {
+	CourseDataKey(ctx context.Context, id uuid.UUID) ([]byte, error)
+	Courses(ctx context.Context, courseType string, since *time.Time) ([]storage.Course, error)
+	DeleteCourseRegistration(ctx context.Context, objects *storage.Objects, id uuid.UUID, reason string, at time.Time) (storage.CourseDeletion, error)
+	EnqueueNotification(ctx context.Context, n storage.Notification) (created bool, err error)
+	GetCourse(ctx context.Context, id uuid.UUID) (storage.Course, error)
+	GetCourseRegistration(ctx context.Context, id uuid.UUID) (storage.CourseRegistration, error)
+	SetCourseStage(ctx context.Context, id uuid.UUID, stage, completedBy string, at time.Time) error
+}
+
+var _ courseStore = (*storage.Store)(nil)
 
 const coursePurpose = "administering and following up the chosen training"
 

@@ -31,8 +31,17 @@ import (
 
 // Registration holds the registration activities.
 type Registration struct {
-	Store *storage.Store
+	Store registrationStore
 }
+
+// registrationStore is what the Registration activities need of the store: the methods they
+// call, no more. *storage.Store is one (the worker passes it); a unit test
+// passes a fake of its own.
+type registrationStore interface {
+	RecordStage(ctx context.Context, id uuid.UUID, stage string, at time.Time) error
+}
+
+var _ registrationStore = (*storage.Store)(nil)
 
 // RecordStageInput is the input of the RecordStage activity.
 type RecordStageInput struct {
@@ -80,7 +89,7 @@ const (
 // discrepancies, automated marking (T02), reviews (T04) and examiner
 // results (T03).
 type TestDay struct {
-	Store     *storage.Store
+	Store     testDayStore
 	Catalogue marking.Catalogue
 	Config    config.TestDay
 	// Appeals: a result is not final before the appeal window of its test
@@ -88,6 +97,34 @@ type TestDay struct {
 	Appeals appeals.Rules
 	Logger  *slog.Logger
 }
+
+// testDayStore is what the TestDay activities need of the store: the methods they
+// call, no more. *storage.Store is one (the worker passes it); a unit test
+// passes a fake of its own.
+type testDayStore interface {
+	AnnulResults(ctx context.Context, regID uuid.UUID, part string, at time.Time) error
+	AnswerKeyByForm(ctx context.Context, formID string, version int) (storage.AnswerKey, error)
+	CurrentResult(ctx context.Context, regID uuid.UUID, part string) (storage.Result, error)
+	DecideReview(ctx context.Context, id uuid.UUID, decision, reason, by string, at time.Time) error
+	EnqueueNotification(ctx context.Context, n storage.Notification) (created bool, err error)
+	GetAnswerSheet(ctx context.Context, regID uuid.UUID, part string) (storage.AnswerSheet, error)
+	GetRegistration(ctx context.Context, id uuid.UUID) (storage.Registration, error)
+	HasTechnicalProblem(ctx context.Context, regID uuid.UUID, sessionID uuid.UUID, part string) (bool, error)
+	InsertResult(ctx context.Context, r storage.Result) (storage.Result, error)
+	MarkAnswerKeyUsed(ctx context.Context, id uuid.UUID) error
+	OpenReview(ctx context.Context, r storage.Review) (uuid.UUID, error)
+	RecordCheatingDecision(ctx context.Context, d storage.CheatingDecision) error
+	RecordDiscrepancy(ctx context.Context, d storage.Discrepancy) error
+	RegistrationSession(ctx context.Context, regID uuid.UUID) (storage.Registration, storage.Session, error)
+	Remark(ctx context.Context, regID uuid.UUID, part, formID string, version int) (storage.Remarking, error)
+	RemindReview(ctx context.Context, id uuid.UUID) (bool, error)
+	SessionPassRate(ctx context.Context, sessionID uuid.UUID, part string) (rate float64, n int, err error)
+	StoreAnswerSheet(ctx context.Context, a storage.AnswerSheet) error
+	StoreAssessment(ctx context.Context, regID uuid.UUID, part, role, assessor, level string, at time.Time) error
+	SupersedeResult(ctx context.Context, old uuid.UUID, r storage.Result) error
+}
+
+var _ testDayStore = (*storage.Store)(nil)
 
 func parseID(s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
@@ -591,10 +628,24 @@ var registryCategories = []policy.DataCategory{policy.DataName, policy.DataDateO
 
 // Publication publishes final results to the Diploma Registry (T09).
 type Publication struct {
-	Store    *storage.Store
+	Store    publicationStore
 	Registry registry.Client
 	Identity identity.Options
 }
+
+// publicationStore is what the Publication activities need of the store: the methods they
+// call, no more. *storage.Store is one (the worker passes it); a unit test
+// passes a fake of its own.
+type publicationStore interface {
+	FinalRegistrations(ctx context.Context, candidateID uuid.UUID) ([]uuid.UUID, error)
+	GetRegistration(ctx context.Context, id uuid.UUID) (storage.Registration, error)
+	PersonalDataOf(ctx context.Context, candidateID uuid.UUID) (storage.PersonalData, error)
+	RecordDisclosure(ctx context.Context, d storage.Disclosure) error
+	ReleasedResults(ctx context.Context, candidateID uuid.UUID) ([]storage.ReleasedResult, error)
+	Restricted(ctx context.Context, candidateID uuid.UUID) (bool, error)
+}
+
+var _ publicationStore = (*storage.Store)(nil)
 
 // PublishOutcome says what the publication did.
 type PublishOutcome struct {
@@ -747,7 +798,7 @@ func categoryNames(cs []policy.DataCategory) []string {
 
 // Retention holds the activities of the retention phase (T13–T17).
 type Retention struct {
-	Store *storage.Store
+	Store retentionStore
 	// Objects holds the audio recordings (MinIO).
 	Objects   *storage.Objects
 	Temporal  client.Client
@@ -762,6 +813,24 @@ type Retention struct {
 	CourseRetention time.Duration
 	Logger          *slog.Logger
 }
+
+// retentionStore is what the Retention activities need of the store: the methods they
+// call, no more. *storage.Store is one (the worker passes it); a unit test
+// passes a fake of its own.
+type retentionStore interface {
+	CourseRegistrationsConsentedBefore(ctx context.Context, t time.Time, limit int) ([]storage.CourseStart, error)
+	DeleteCategory(ctx context.Context, regID uuid.UUID, category string, due time.Time) (storage.Deletion, error)
+	DeleteCourseRegistration(ctx context.Context, objects *storage.Objects, id uuid.UUID, reason string, at time.Time) (storage.CourseDeletion, error)
+	EscalateCheatingCase(ctx context.Context, regID uuid.UUID, at time.Time) (bool, error)
+	FirstRecording(ctx context.Context, regID uuid.UUID) (time.Time, bool, error)
+	LegalHold(ctx context.Context, regID uuid.UUID, category string) (string, error)
+	MarkFinal(ctx context.Context, regID uuid.UUID, at time.Time) error
+	OverdueDeletions(ctx context.Context, cutoffs map[string]time.Time, addressFromRegistered bool, limit int) ([]storage.Overdue, error)
+	RemoveRecordings(ctx context.Context, objects *storage.Objects, regID uuid.UUID) (int, error)
+	RetentionFactsOf(ctx context.Context, regID uuid.UUID) (storage.RetentionFacts, error)
+}
+
+var _ retentionStore = (*storage.Store)(nil)
 
 // RetentionPlan is the retention phase's input: opaque IDs and dates only.
 // The milestones are computed once, from the policy table and the

@@ -15,7 +15,7 @@ import (
 // Statistics holds the activity of the anonymous statistics (T01
 // "statistics", C05; docs/statistics.md).
 type Statistics struct {
-	Store  *storage.Store
+	Store  statisticsStore
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -23,6 +23,16 @@ type Statistics struct {
 	// never under config.StatisticsMinCellFloor).
 	MinCell int
 }
+
+// statisticsStore is what the Statistics activities need of the store: the methods they
+// call, no more. *storage.Store is one (the worker passes it); a unit test
+// passes a fake of its own.
+type statisticsStore interface {
+	MaterialiseCourseStatistics(ctx context.Context, month time.Time, minCell int) (int, error)
+	MaterialiseStatistics(ctx context.Context, month time.Time) (int, error)
+}
+
+var _ statisticsStore = (*storage.Store)(nil)
 
 // StatisticsResult says which month was materialised and how many cells
 // it has. It holds no personal data.

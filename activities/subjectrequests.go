@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
 	"github.com/minio/sio"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -24,11 +26,41 @@ import (
 // SubjectRequests carries out data subject requests (T18-T21).
 // Purpose (T01): the data subject's rights.
 type SubjectRequests struct {
-	Store       *storage.Store
-	Objects     *storage.Objects
+	Store subjectRequestStore
+	// Objects stores the encrypted exports (MinIO, *storage.Objects).
+	Objects     exportObjects
 	Publication *Publication
 	Logger      *slog.Logger
 }
+
+// subjectRequestStore is what the SubjectRequests activities need of the store: the methods they
+// call, no more. *storage.Store is one (the worker passes it); a unit test
+// passes a fake of its own.
+type subjectRequestStore interface {
+	AnswerSubjectRequest(ctx context.Context, id uuid.UUID, status, outcome, reason, by string, at time.Time) error
+	EnqueueNotification(ctx context.Context, n storage.Notification) (created bool, err error)
+	ExtendSubjectRequest(ctx context.Context, id uuid.UUID, due time.Time, reason string) error
+	FinalRegistrations(ctx context.Context, candidateID uuid.UUID) ([]uuid.UUID, error)
+	GetSubjectRequest(ctx context.Context, id uuid.UUID) (storage.SubjectRequest, error)
+	RecordObjection(ctx context.Context, candidateID, requestID uuid.UUID, purposes []string, at time.Time) error
+	Rectify(ctx context.Context, candidateID uuid.UUID, r storage.Rectification) error
+	RemindSubjectRequest(ctx context.Context, id uuid.UUID) error
+	SetExportObject(ctx context.Context, id uuid.UUID, key string) error
+	SetRestriction(ctx context.Context, candidateID uuid.UUID, restricted bool, requestID uuid.UUID, at time.Time) error
+	SubjectDataOf(ctx context.Context, candidateID uuid.UUID) (storage.SubjectData, error)
+	SubjectKey(ctx context.Context, candidateID uuid.UUID) ([]byte, error)
+	VerifySubjectIdentity(ctx context.Context, id uuid.UUID, method, by string, at time.Time) error
+}
+
+var _ subjectRequestStore = (*storage.Store)(nil)
+
+// exportObjects is where the SubjectRequests activities put an access
+// export: *storage.Objects (MinIO).
+type exportObjects interface {
+	PutObject(ctx context.Context, key string, r io.Reader, size int64, contentType string) (minio.UploadInfo, error)
+}
+
+var _ exportObjects = (*storage.Objects)(nil)
 
 // ComplaintNotice is what every reply says (T21).
 const ComplaintNotice = "You can complain to the Norwegian Data Protection Authority (Datatilsynet) about how we process your personal data: www.datatilsynet.no."
