@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/examflow/examflow/policy"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
-// ErrQuarantined: the candidate is under quarantine for this kind of test.
+// ErrQuarantined: the candidate is under quarantine for this kind of test
+// (policy.Quarantined decides).
 var ErrQuarantined = errors.New("candidate under quarantine for this test")
 
 // CheatingDecision is a case handler's decision on a cheating case.
@@ -79,17 +81,21 @@ func (s *Store) CheatingDecisions(ctx context.Context, regID uuid.UUID) ([]Cheat
 	return out, classify(rows.Err())
 }
 
-// quarantinedUntil returns the end of the candidate's quarantine for a test
-// type that covers the date, if any.
-func quarantinedUntil(ctx context.Context, tx pgx.Tx, candidateID uuid.UUID, testType string, on time.Time) (time.Time, bool, error) {
-	var until time.Time
-	err := tx.QueryRow(ctx, `SELECT max(until) FROM quarantines WHERE candidate_id = $1 AND test_type = $2 AND until > $3 HAVING max(until) IS NOT NULL`,
-		candidateID, testType, on).Scan(&until)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Time{}, false, nil
-	}
+// quarantinesOf loads a candidate's quarantines for a test type, each
+// ending at the instant PostgreSQL casts its date to (the session's time
+// zone), for policy.Quarantined to decide on.
+func quarantinesOf(ctx context.Context, tx pgx.Tx, candidateID uuid.UUID, testType string) ([]policy.Quarantine, error) {
+	rows, err := tx.Query(ctx, `SELECT test_type, until::timestamptz FROM quarantines WHERE candidate_id = $1 AND test_type = $2`, candidateID, testType)
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("read quarantine: %w", err)
+		return nil, fmt.Errorf("read quarantines: %w", err)
 	}
-	return until, true, nil
+	qs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (policy.Quarantine, error) {
+		var q policy.Quarantine
+		err := row.Scan(&q.TestType, &q.Until)
+		return q, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read quarantines: %w", err)
+	}
+	return qs, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/examflow/examflow/cases"
+	"github.com/examflow/examflow/policy"
 )
 
 // Errors that callers map to HTTP answers.
@@ -212,15 +213,12 @@ func (s *Store) createRegistration(ctx context.Context, in NewRegistration, lega
 		if err != nil {
 			return err
 		}
-		// A quarantine covers registering now and sitting a test before it ends.
-		now := time.Now()
-		on := in.SessionDate
-		if now.Before(on) {
-			on = now
-		}
-		if _, q, err := quarantinedUntil(ctx, tx, candidateID, in.TestType, on); err != nil {
+		// The candidate's quarantines, decided on by policy.Quarantined.
+		quarantines, err := quarantinesOf(ctx, tx, candidateID, in.TestType)
+		if err != nil {
 			return err
-		} else if q {
+		}
+		if _, refused := policy.Quarantined(quarantines, in.TestType, in.SessionDate, time.Now()); refused {
 			return ErrQuarantined
 		}
 		id, err := uuid.NewV7()
