@@ -315,6 +315,9 @@ func ExportObjectKey(requestID uuid.UUID) string {
 // person's data key and stores it in MinIO. Idempotent: the same key.
 func (a *SubjectRequests) BuildAccessExport(ctx context.Context, requestID string) error {
 	req, err := a.request(ctx, requestID)
+	if a.gone(ctx, err, requestID, "build access export") {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -356,8 +359,12 @@ type RequestStepInput struct {
 // SubjectRequestStep records a step of a request and tells the person what
 // the step calls for: an extension with its reason, the answer, a
 // restriction about to be lifted. Each notice says how to complain (T21).
+// A request deleted with its person records nothing and succeeds (gone).
 func (a *SubjectRequests) SubjectRequestStep(ctx context.Context, in RequestStepInput) error {
 	req, err := a.request(ctx, in.RequestID)
+	if a.gone(ctx, err, in.RequestID, in.Step) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -501,6 +508,9 @@ func (e refusedRectification) Error() string { return e.cause.Error() }
 // candidate, under its key.
 func (a *SubjectRequests) RepublishCandidate(ctx context.Context, requestID string) error {
 	req, err := a.request(ctx, requestID)
+	if a.gone(ctx, err, requestID, "republish") {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -514,6 +524,21 @@ func (a *SubjectRequests) RepublishCandidate(ctx context.Context, requestID stri
 	}
 	a.Logger.InfoContext(ctx, "republished after a subject request", "request_id", requestID, "published", out.Published, "reason", out.Reason)
 	return nil
+}
+
+// gone reports whether reading a request found it deleted together with its
+// person (the final deletion at the end of retention deletes the candidate,
+// and its requests with it). The step then has nothing to record and no one
+// to tell: it does nothing and succeeds, so the request's workflow finishes
+// instead of retrying the step for ever. Only opaque IDs are logged.
+func (a *SubjectRequests) gone(ctx context.Context, err error, requestID, step string) bool {
+	if !errors.Is(err, storage.ErrNotFound) {
+		return false
+	}
+	if a.Logger != nil {
+		a.Logger.InfoContext(ctx, "subject request deleted with its person: nothing recorded", "request_id", requestID, "step", step)
+	}
+	return true
 }
 
 // request reads the subject request an activity works on.

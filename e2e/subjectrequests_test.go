@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/worker"
 )
@@ -459,5 +460,59 @@ func TestReleaseOnlyToCatalogueRecipients(t *testing.T) {
 	if err := json.Unmarshal(export.Raw, &doc); err != nil || len(doc.Disclosures) != 1 || doc.Disclosures[0]["recipient"] != "udi" ||
 		doc.Disclosures[0]["legal_basis"] == "" {
 		t.Fatalf("export disclosures: %v %s", err, export.Raw)
+	}
+}
+
+// TestSubjectRequestEndsWhenItsPersonIsDeleted: a restriction being lifted
+// when the person's final deletion comes (the end of retention deletes the
+// candidate, and the request with it) has nothing left to record or tell:
+// its remaining steps succeed without recording anything, and the workflow
+// finishes instead of retrying them for ever.
+func TestSubjectRequestEndsWhenItsPersonIsDeleted(t *testing.T) {
+	ctx := context.Background()
+	portal := roleKey(t, "min-side-3", "integration")
+	ch := roleKey(t, "ch-dsr-5", "case_handler")
+	p := newPerson(t)
+	regID, cand := mustRegister(t, p.reg(t, "citizenship", uniqueCentre(), time.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly)))
+	created := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(map[string]any{"kind": "restriction",
+		"identifier": map[string]any{"kind": "national_id", "value": p.NationalID}, "identity_asserted": map[string]any{"provider": "idporten"}})), portal)
+	if created.Status != 201 {
+		t.Fatalf("create: %d %s", created.Status, created.Raw)
+	}
+	id := created.Body["request_id"].(string)
+	waitRequest(t, env.api.URL, id, func(b map[string]any) bool { return b["outcome"] == "restricted" }, ch)
+	// The lift is accepted; the person is told, and the restriction ends
+	// after the notice period (EXAMFLOW_DSR_LIFT_NOTICE, 2s here). The
+	// final deletion comes within it.
+	if a := do(t, http.MethodPost, "/v1/subject-requests/"+id+"/lift", "application/json",
+		[]byte(`{"decision": "lift", "reason": "the complaint is settled", "decided_by": "ch-dsr-5"}`), ch); a.Status != 200 {
+		t.Fatalf("lift: %d %s", a.Status, a.Raw)
+	}
+	// The registration's own lifecycle has no part in this: ended first,
+	// so nothing else works on the deleted registration.
+	reg := uuid.MustParse(regID)
+	if err := env.temporal.TerminateWorkflow(ctx, cases.RegistrationWorkflowID(reg), "", "the test deletes the registration"); err != nil {
+		t.Fatalf("terminate the lifecycle: %v", err)
+	}
+	d, err := env.store.DeleteCategory(ctx, reg, string(policy.PersonalData), time.Now())
+	if err != nil || !d.SubjectDeleted {
+		t.Fatalf("final deletion: %+v %v", d, err)
+	}
+	if n := rowCount(t, `SELECT count(*) FROM subject_requests WHERE id = $1`, uuid.MustParse(id)); n != 0 {
+		t.Fatalf("the request outlived its person: %d rows", n)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := env.temporal.GetWorkflow(wctx, cases.SubjectRequestWorkflowID(uuid.MustParse(id)), "").Get(wctx, nil); err != nil {
+		t.Fatalf("the request's workflow did not finish after its person was deleted: %v", err)
+	}
+	for _, table := range []string{"candidates", "notification_outbox", "disclosures"} {
+		col := "candidate_id"
+		if table == "candidates" {
+			col = "id"
+		}
+		if n := rowCount(t, `SELECT count(*) FROM `+table+` WHERE `+col+` = $1`, uuid.MustParse(cand)); n != 0 {
+			t.Errorf("%d rows of the deleted person in %s", n, table)
+		}
 	}
 }
