@@ -22,6 +22,7 @@ import (
 
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/identity"
+	"github.com/examflow/examflow/marking"
 	"github.com/examflow/examflow/storage"
 )
 
@@ -348,12 +349,19 @@ type TestRequest struct {
 	Language  string   `json:"language"`
 }
 
-// Test types and their parts (../shared/domain-facts.md section 1).
-var testParts = map[string][]string{
-	"citizenship":     {"test"},
-	"social_studies":  {"test"},
-	"norwegian_a1_b2": {"reading", "listening", "writing", "oral"},
-	"norwegian_c1":    {"listening_writing", "reading_oral"},
+// testParts are the test types and their parts in their defined order, from
+// the catalogue (marking/catalogue.json, test_types): the order a
+// registration's parts are stored in.
+var testParts = catalogueTestParts()
+
+// catalogueTestParts reads the test types' parts from the embedded
+// catalogue; the catalogue's tests keep it valid.
+func catalogueTestParts() map[string][]string {
+	cat, err := marking.LoadCatalogue()
+	if err != nil {
+		panic(fmt.Sprintf("the embedded test catalogue: %v", err))
+	}
+	return cat.TestParts()
 }
 
 var (

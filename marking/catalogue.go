@@ -26,11 +26,33 @@ var ErrNoTestVersion = errors.New("no test version")
 //go:embed catalogue.json
 var catalogueJSON []byte
 
-// Catalogue is the list of test versions with their parts and rules.
+// Catalogue is the list of test types with their parts in order, and of
+// test versions with their parts and rules.
 type Catalogue struct {
 	// Note says where the numbers come from and which are placeholders.
-	Note  string        `json:"note,omitempty"`
-	Tests []TestVersion `json:"tests"`
+	Note string `json:"note,omitempty"`
+	// TestTypes are the tests a candidate registers for, each with its
+	// parts in their defined order: the order a registration's parts are
+	// stored in and the API's table of parts (TestParts).
+	TestTypes []TestType    `json:"test_types"`
+	Tests     []TestVersion `json:"tests"`
+}
+
+// TestType is a test and its parts, in their defined order. Every version
+// of the test has parts among these, and each of these is a part of some
+// version (Check).
+type TestType struct {
+	TestType string   `json:"test_type"`
+	Parts    []string `json:"parts"`
+}
+
+// TestParts returns each test type's parts in their defined order.
+func (c Catalogue) TestParts() map[string][]string {
+	out := make(map[string][]string, len(c.TestTypes))
+	for _, t := range c.TestTypes {
+		out[t.TestType] = slices.Clone(t.Parts)
+	}
+	return out
 }
 
 // TestVersion is one version of a test, valid from ValidFrom to ValidTo
@@ -124,6 +146,7 @@ func (c Catalogue) Check() []FieldProblem {
 	if len(c.Tests) == 0 {
 		add("tests", "the catalogue has no tests")
 	}
+	problems = append(problems, c.testTypeProblems()...)
 	seen := map[[2]string]int{}
 	for i, v := range c.Tests {
 		at := fmt.Sprintf("tests[%d]", i)
@@ -154,6 +177,61 @@ func (c Catalogue) Check() []FieldProblem {
 		}
 		for _, name := range v.PartNames() {
 			problems = append(problems, partProblems(at+".parts."+name, v.Parts[name])...)
+		}
+	}
+	return problems
+}
+
+// testTypeProblems checks the test types against the versions: each test
+// type once, its parts once each; every version's test type listed, with
+// parts among its parts; every listed part a part of some version.
+func (c Catalogue) testTypeProblems() []FieldProblem {
+	var problems []FieldProblem
+	add := func(field, format string, args ...any) {
+		problems = append(problems, FieldProblem{field, fmt.Sprintf(format, args...)})
+	}
+	if len(c.TestTypes) == 0 {
+		add("test_types", "the catalogue lists no test types")
+	}
+	listed := map[string]int{}
+	for i, t := range c.TestTypes {
+		at := fmt.Sprintf("test_types[%d]", i)
+		if t.TestType == "" {
+			add(at+".test_type", "missing")
+		} else if j, dup := listed[t.TestType]; dup {
+			add(at+".test_type", "duplicate of test_types[%d]", j)
+			continue
+		}
+		listed[t.TestType] = i
+		if len(t.Parts) == 0 {
+			add(at+".parts", "the test type has no parts")
+		}
+		for k, part := range t.Parts {
+			if slices.Index(t.Parts, part) < k {
+				add(fmt.Sprintf("%s.parts[%d]", at, k), "%s is listed twice", part)
+				continue
+			}
+			inSome := slices.ContainsFunc(c.Tests, func(v TestVersion) bool {
+				_, ok := v.Parts[part]
+				return v.TestType == t.TestType && ok
+			})
+			if !inSome {
+				add(fmt.Sprintf("%s.parts[%d]", at, k), "no version of %s has the part %s", t.TestType, part)
+			}
+		}
+	}
+	for i, v := range c.Tests {
+		j, ok := listed[v.TestType]
+		if !ok {
+			if v.TestType != "" {
+				add(fmt.Sprintf("tests[%d].test_type", i), "%s is not in test_types", v.TestType)
+			}
+			continue
+		}
+		for _, name := range v.PartNames() {
+			if !slices.Contains(c.TestTypes[j].Parts, name) {
+				add(fmt.Sprintf("tests[%d].parts.%s", i, name), "not among the parts of %s in test_types[%d]", v.TestType, j)
+			}
 		}
 	}
 	return problems

@@ -144,7 +144,14 @@ func TestCatalogueRoundTrip(t *testing.T) {
 
 func TestParseCatalogueRefuses(t *testing.T) {
 	const good = `{"test_type": "citizenship", "version": "v", "valid_from": "2024-01-01", "parts": {"test": {"marking": "automated", "items": 36, "scored_items": 32, "rule": {"kind": "pass_mark", "pass_mark": 24}}}}`
-	if _, err := ParseCatalogue([]byte(`{"tests": [` + good + `]}`)); err != nil {
+	const citizenship = `{"test_type": "citizenship", "parts": ["test"]}`
+	catalogue := func(types, tests string) []byte {
+		if types == "" {
+			types = citizenship
+		}
+		return []byte(`{"test_types": [` + types + `], "tests": [` + tests + `]}`)
+	}
+	if _, err := ParseCatalogue(catalogue("", good)); err != nil {
 		t.Fatalf("good catalogue refused: %v", err)
 	}
 	tests := []struct {
@@ -168,7 +175,35 @@ func TestParseCatalogueRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseCatalogue([]byte(`{"tests": [` + tt.tests + `]}`))
+			_, err := ParseCatalogue(catalogue("", tt.tests))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+	// The test types must agree with the versions.
+	typeTests := []struct {
+		name, tests, want string
+		// types are the catalogue's test types; empty: citizenship's.
+		types string
+	}{
+		{name: "no test types", tests: good, types: " ", want: "test_types: the catalogue lists no test types"},
+		{name: "a version of a test type not listed", tests: good, types: `{"test_type": "social_studies", "parts": ["test"]}`,
+			want: "tests[0].test_type: citizenship is not in test_types"},
+		{name: "a version's part not listed", tests: `{"test_type": "citizenship", "version": "v", "valid_from": "2024-01-01", "parts": {"test": {"marking": "examiner"}, "oral": {"marking": "examiner"}}}`,
+			want: "tests[0].parts.oral: not among the parts of citizenship in test_types[0]"},
+		{name: "a listed part no version has", tests: good, types: `{"test_type": "citizenship", "parts": ["test", "oral"]}`,
+			want: "test_types[0].parts[1]: no version of citizenship has the part oral"},
+		{name: "a part listed twice", tests: good, types: `{"test_type": "citizenship", "parts": ["test", "test"]}`,
+			want: "test_types[0].parts[1]: test is listed twice"},
+		{name: "a test type listed twice", tests: good, types: citizenship + `,` + citizenship,
+			want: "test_types[1].test_type: duplicate of test_types[0]"},
+		{name: "a test type without parts", tests: good, types: citizenship + `, {"test_type": "social_studies", "parts": []}`,
+			want: "test_types[1].parts: the test type has no parts"},
+	}
+	for _, tt := range typeTests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseCatalogue(catalogue(tt.types, tt.tests))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
