@@ -16,6 +16,7 @@ import (
 	"github.com/examflow/examflow/config"
 	"github.com/examflow/examflow/identity"
 	"github.com/examflow/examflow/marking"
+	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/registry"
 	"github.com/examflow/examflow/storage"
 )
@@ -329,6 +330,78 @@ func TestMarkPartHoldReasons(t *testing.T) {
 			}
 			if !slices.Equal(store.keysUsed, []uuid.UUID{store.key.ID}) {
 				t.Errorf("keys marked used %v, want the key", store.keysUsed)
+			}
+		})
+	}
+}
+
+// fakeRetentionStore holds one registration's retention facts.
+type fakeRetentionStore struct {
+	retentionStore
+	facts     storage.RetentionFacts
+	recording time.Time // zero: nothing recorded
+	finals    int
+}
+
+func (f *fakeRetentionStore) MarkFinal(context.Context, uuid.UUID, time.Time) error {
+	f.finals++
+	return nil
+}
+
+func (f *fakeRetentionStore) RetentionFactsOf(context.Context, uuid.UUID) (storage.RetentionFacts, error) {
+	return f.facts, nil
+}
+
+func (f *fakeRetentionStore) FirstRecording(context.Context, uuid.UUID) (time.Time, bool, error) {
+	return f.recording, !f.recording.IsZero(), nil
+}
+
+// TestPlanRetentionMilestones: the retention phase plans a deletion for
+// each category examflow holds of the registration, from the event the
+// policy (or EXAMFLOW_RETENTION_EVENTS) names: the address and the
+// personal data always, the audio from the first recording when there is
+// one, the payment status when it is known, the cheating decisions from
+// the latest decision when there is one.
+func TestPlanRetentionMilestones(t *testing.T) {
+	registered := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	testDate := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	recorded := time.Date(2026, 3, 10, 9, 30, 0, 0, time.UTC)
+	decided := time.Date(2026, 4, 2, 14, 0, 0, 0, time.UTC)
+	periods := policy.Periods{policy.Address: 10 * time.Hour, policy.Audio: time.Hour, policy.PaymentStatus: 3 * time.Hour,
+		policy.Cheating: 5 * time.Hour, policy.PersonalData: 20 * time.Hour}
+	tests := []struct {
+		name      string
+		facts     storage.RetentionFacts
+		recording time.Time
+		events    map[policy.Category]policy.Event
+		want      []Milestone
+	}{
+		{name: "the address and the personal data", facts: storage.RetentionFacts{TestDate: testDate, RegisteredAt: registered},
+			want: []Milestone{{"address", testDate.Add(10 * time.Hour)}, {"personal_data", testDate.Add(20 * time.Hour)}}},
+		{name: "an audio recording", facts: storage.RetentionFacts{TestDate: testDate, RegisteredAt: registered}, recording: recorded,
+			want: []Milestone{{"address", testDate.Add(10 * time.Hour)}, {"audio", recorded.Add(time.Hour)}, {"personal_data", testDate.Add(20 * time.Hour)}}},
+		{name: "a payment status and a cheating decision",
+			facts: storage.RetentionFacts{TestDate: testDate, RegisteredAt: registered, PaymentStatus: true, CheatingDecidedAt: &decided},
+			want: []Milestone{{"address", testDate.Add(10 * time.Hour)}, {"payment_status", testDate.Add(3 * time.Hour)},
+				{"cheating", decided.Add(5 * time.Hour)}, {"personal_data", testDate.Add(20 * time.Hour)}}},
+		{name: "the address from the registration (EXAMFLOW_RETENTION_EVENTS)", facts: storage.RetentionFacts{TestDate: testDate, RegisteredAt: registered},
+			events: map[policy.Category]policy.Event{policy.Address: policy.Registered},
+			want:   []Milestone{{"address", registered.Add(10 * time.Hour)}, {"personal_data", testDate.Add(20 * time.Hour)}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &fakeRetentionStore{facts: tc.facts, recording: tc.recording}
+			r := &Retention{Store: store, Periods: periods, Events: tc.events, HoldRecheck: time.Minute}
+			regID := uuid.NewString()
+			var got RetentionPlan
+			if err := execute(t, r, r.PlanRetention, &got, regID); err != nil {
+				t.Fatalf("PlanRetention: %v", err)
+			}
+			if got.RegistrationID != regID || got.HoldRecheck != time.Minute || store.finals != 1 {
+				t.Errorf("plan of %s rechecking after %s, marked final %d times; want %s, 1m, once", got.RegistrationID, got.HoldRecheck, store.finals, regID)
+			}
+			if !slices.EqualFunc(got.Milestones, tc.want, func(a, b Milestone) bool { return a.Category == b.Category && a.Due.Equal(b.Due) }) {
+				t.Errorf("milestones %v, want %v", got.Milestones, tc.want)
 			}
 		})
 	}
