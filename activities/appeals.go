@@ -27,9 +27,9 @@ type Appeals struct {
 	Logger    *slog.Logger
 }
 
-// appealStore is what the Appeals activities need of the store: the methods they
-// call, no more. *storage.Store is one (the worker passes it); a unit test
-// passes a fake of its own.
+// appealStore is what the Appeals activities need of the store: the methods
+// they call, no more. *storage.Store is one (the worker passes it); a unit
+// test passes a fake of its own.
 type appealStore interface {
 	AppealRecordOf(ctx context.Context, regID uuid.UUID, now time.Time) (storage.AppealRecord, error)
 	Assessors(ctx context.Context, regID uuid.UUID, part string) ([]string, error)

@@ -28,9 +28,9 @@ type Courses struct {
 	Logger    *slog.Logger
 }
 
-// courseStore is what the Courses activities need of the store: the methods they
-// call, no more. *storage.Store is one (the worker passes it); a unit test
-// passes a fake of its own.
+// courseStore is what the Courses activities need of the store: the methods
+// they call, no more. *storage.Store is one (the worker passes it); a unit
+// test passes a fake of its own.
 type courseStore interface {
 	CourseDataKey(ctx context.Context, id uuid.UUID) ([]byte, error)
 	Courses(ctx context.Context, courseType string, since *time.Time) ([]storage.Course, error)

@@ -34,9 +34,9 @@ type Registration struct {
 	Store registrationStore
 }
 
-// registrationStore is what the Registration activities need of the store: the methods they
-// call, no more. *storage.Store is one (the worker passes it); a unit test
-// passes a fake of its own.
+// registrationStore is what the Registration activities need of the store: the
+// methods they call, no more. *storage.Store is one (the worker passes it); a
+// unit test passes a fake of its own.
 type registrationStore interface {
 	RecordStage(ctx context.Context, id uuid.UUID, stage string, at time.Time) error
 }
@@ -98,9 +98,9 @@ type TestDay struct {
 	Logger  *slog.Logger
 }
 
-// testDayStore is what the TestDay activities need of the store: the methods they
-// call, no more. *storage.Store is one (the worker passes it); a unit test
-// passes a fake of its own.
+// testDayStore is what the TestDay activities need of the store: the methods
+// they call, no more. *storage.Store is one (the worker passes it); a unit
+// test passes a fake of its own.
 type testDayStore interface {
 	AnnulResults(ctx context.Context, regID uuid.UUID, part string, at time.Time) error
 	AnswerKeyByForm(ctx context.Context, formID string, version int) (storage.AnswerKey, error)
@@ -633,9 +633,9 @@ type Publication struct {
 	Identity identity.Options
 }
 
-// publicationStore is what the Publication activities need of the store: the methods they
-// call, no more. *storage.Store is one (the worker passes it); a unit test
-// passes a fake of its own.
+// publicationStore is what the Publication activities need of the store: the
+// methods they call, no more. *storage.Store is one (the worker passes it); a
+// unit test passes a fake of its own.
 type publicationStore interface {
 	FinalRegistrations(ctx context.Context, candidateID uuid.UUID) ([]uuid.UUID, error)
 	GetRegistration(ctx context.Context, id uuid.UUID) (storage.Registration, error)
@@ -814,9 +814,9 @@ type Retention struct {
 	Logger          *slog.Logger
 }
 
-// retentionStore is what the Retention activities need of the store: the methods they
-// call, no more. *storage.Store is one (the worker passes it); a unit test
-// passes a fake of its own.
+// retentionStore is what the Retention activities need of the store: the
+// methods they call, no more. *storage.Store is one (the worker passes it); a
+// unit test passes a fake of its own.
 type retentionStore interface {
 	CourseRegistrationsConsentedBefore(ctx context.Context, t time.Time, limit int) ([]storage.CourseStart, error)
 	DeleteCategory(ctx context.Context, regID uuid.UUID, category string, due time.Time) (storage.Deletion, error)

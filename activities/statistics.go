@@ -24,9 +24,9 @@ type Statistics struct {
 	MinCell int
 }
 
-// statisticsStore is what the Statistics activities need of the store: the methods they
-// call, no more. *storage.Store is one (the worker passes it); a unit test
-// passes a fake of its own.
+// statisticsStore is what the Statistics activities need of the store: the
+// methods they call, no more. *storage.Store is one (the worker passes it); a
+// unit test passes a fake of its own.
 type statisticsStore interface {
 	MaterialiseCourseStatistics(ctx context.Context, month time.Time, minCell int) (int, error)
 	MaterialiseStatistics(ctx context.Context, month time.Time) (int, error)

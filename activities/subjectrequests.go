@@ -26,16 +26,15 @@ import (
 // SubjectRequests carries out data subject requests (T18-T21).
 // Purpose (T01): the data subject's rights.
 type SubjectRequests struct {
-	Store subjectRequestStore
-	// Objects stores the encrypted exports (MinIO, *storage.Objects).
-	Objects     exportObjects
+	Store       subjectRequestStore
+	Objects     exportObjects // the encrypted exports (MinIO, *storage.Objects)
 	Publication *Publication
 	Logger      *slog.Logger
 }
 
-// subjectRequestStore is what the SubjectRequests activities need of the store: the methods they
-// call, no more. *storage.Store is one (the worker passes it); a unit test
-// passes a fake of its own.
+// subjectRequestStore is what the SubjectRequests activities need of the
+// store: the methods they call, no more. *storage.Store is one (the worker
+// passes it); a unit test passes a fake of its own.
 type subjectRequestStore interface {
 	AnswerSubjectRequest(ctx context.Context, id uuid.UUID, status, outcome, reason, by string, at time.Time) error
 	EnqueueNotification(ctx context.Context, n storage.Notification) (created bool, err error)
