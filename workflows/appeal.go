@@ -24,8 +24,7 @@ type AppealInput struct {
 
 type appealRun struct {
 	in       AppealInput
-	stage    cases.Stage
-	stages   []cases.Stage
+	trail    stageTrail
 	outcome  *cases.AppealOutcome
 	deciding bool
 }
@@ -43,7 +42,7 @@ func firstAppealStage(firstInstance string) cases.Stage {
 
 // instance is who decides in the current stage.
 func (a *appealRun) instance() string {
-	switch a.stage {
+	switch a.trail.stage {
 	case cases.StageAppealAtTestCentre:
 		return appeals.InstanceTestCentre
 	case cases.StageAppealReassessment:
@@ -86,7 +85,7 @@ func (a *appealRun) validateReassessment(r cases.Reassessment) error {
 		return refuse("decision", "decision: the appeal has been decided")
 	case a.deciding:
 		return refuse("decision", "decision: another decision is being recorded; try again")
-	case a.stage != cases.StageAppealReassessment:
+	case a.trail.stage != cases.StageAppealReassessment:
 		return refuse("kind", "kind: only a writing or C1 appeal is re-assessed")
 	case r.Assessor == "":
 		return refuse("assessor", "assessor is required")
@@ -104,24 +103,13 @@ func CandidateAppeal(ctx workflow.Context, in AppealInput) (cases.AppealOutcome,
 	// buffered before the first workflow task is validated against it. The
 	// parent starts the workflow with this Stage search attribute already.
 	first := firstAppealStage(in.Admission.FirstInstance)
-	a := &appealRun{in: in, stage: first, stages: []cases.Stage{first}}
+	a := &appealRun{in: in, trail: stageTrail{stage: first, stages: []cases.Stage{first}}}
 	if err := workflow.SetQueryHandler(ctx, cases.QueryAppeal, func() (cases.AppealStatus, error) {
-		return cases.AppealStatus{Stage: a.stage, Kind: in.Admission.Kind, Stages: slices.Clone(a.stages)}, nil
+		return cases.AppealStatus{Stage: a.trail.stage, Kind: in.Admission.Kind, Stages: slices.Clone(a.trail.stages)}, nil
 	}); err != nil {
 		return cases.AppealOutcome{}, fmt.Errorf("set query handler: %w", err)
 	}
 	uctx := activityOptions(ctx, 5)
-	enter := func(ctx workflow.Context, stage cases.Stage) error {
-		if a.stage == stage {
-			return nil
-		}
-		if err := workflow.UpsertTypedSearchAttributes(ctx, cases.StageKey.ValueSet(string(stage))); err != nil {
-			return fmt.Errorf("upsert stage: %w", err)
-		}
-		a.stage = stage
-		a.stages = append(a.stages, stage)
-		return nil
-	}
 	decide := func(ctx workflow.Context, d cases.AppealDecision, r *cases.Reassessment) (cases.AppealOutcome, error) {
 		a.deciding = true
 		defer func() { a.deciding = false }()
@@ -132,7 +120,7 @@ func CandidateAppeal(ctx workflow.Context, in AppealInput) (cases.AppealOutcome,
 		if err != nil {
 			return out, fmt.Errorf("record appeal decision: %w", err)
 		}
-		if err := enter(ctx, out.Stage); err != nil {
+		if err := a.trail.move(ctx, out.Stage, stageMove{}); err != nil {
 			return out, err
 		}
 		a.outcome = &out

@@ -26,7 +26,7 @@ func CourseRegistrationFlow(ctx workflow.Context, in cases.CourseInput) error {
 // courseRegistration is one course registration's workflow state.
 type courseRegistration struct {
 	in        cases.CourseInput
-	st        cases.CourseStatus
+	trail     stageTrail
 	withdrawn *cases.WithdrawalConfirmation
 	completed *cases.Completion
 	// deleting: a deletion (withdrawal or retention's end) has begun.
@@ -35,7 +35,9 @@ type courseRegistration struct {
 
 // handle registers the status Query and the Updates.
 func (r *courseRegistration) handle(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, cases.QueryCourse, func() (cases.CourseStatus, error) { return r.st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, cases.QueryCourse, func() (cases.CourseStatus, error) {
+		return cases.CourseStatus{Stage: r.trail.stage, Stages: r.trail.stages}, nil
+	}); err != nil {
 		return fmt.Errorf("set query handler: %w", err)
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, cases.UpdateWithdrawConsent, r.withdraw,
@@ -81,7 +83,7 @@ func (r *courseRegistration) validateCompletion(ctx workflow.Context, c cases.Co
 		return refuse("consent", "consent: withdrawn; nothing is kept")
 	case r.completed != nil:
 		return refuse("completed_by", "completed_by: already marked completed")
-	case workflow.Now(ctx).Before(r.in.EventEnds) && r.st.Stage == cases.StageCourseRegistered:
+	case workflow.Now(ctx).Before(r.in.EventEnds) && r.trail.stage == cases.StageCourseRegistered:
 		return refuse("completed_by", "completed_by: the event has not been held yet")
 	case c.CompletedBy == "":
 		return refuse("completed_by", "completed_by is required")
@@ -92,9 +94,7 @@ func (r *courseRegistration) validateCompletion(ctx workflow.Context, c cases.Co
 // enter moves the registration into a stage: the Stage search attribute
 // and the deletion date while there is one.
 func (r *courseRegistration) enter(ctx workflow.Context, stage cases.Stage, due *time.Time) error {
-	r.st.Stage = stage
-	r.st.Stages = append(r.st.Stages, stage)
-	return upsertStageWithDeletion(ctx, stage, due)
+	return r.trail.move(ctx, stage, stageMove{attrs: deletionDue(due), again: true})
 }
 
 // gone reports whether consent was withdrawn (and everything deleted).

@@ -32,14 +32,12 @@ type partRun struct {
 type lifecycle struct {
 	in     cases.LifecycleInput
 	status cases.LifecycleStatus
-	stage  cases.Stage
-	// entering is the stage being recorded before it is shown
-	// (ChangeStageRecordedBeforeShown), so a second entry waits for none.
-	entering cases.Stage
-	ctx      *activities.RegistrationContext
-	parts    []*partRun
-	dirty    bool
-	cheated  bool // provisional cheating reported: nothing is released
+	// trail is the stage, since when, and the stages passed.
+	trail   stageTrail
+	ctx     *activities.RegistrationContext
+	parts   []*partRun
+	dirty   bool
+	cheated bool // provisional cheating reported: nothing is released
 	// cheatingDecided: a case handler decided the cheating case.
 	cheatingDecided bool
 	// now is workflow time, for validators.
@@ -161,7 +159,7 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 	if err := workflow.ExecuteActivity(ctx, retention.PlanRetention, in.RegistrationID).Get(ctx, &plan); err != nil {
 		return fmt.Errorf("plan retention: %w", err)
 	}
-	plan.Stages = l.status.Stages
+	plan.Stages = l.trail.stages
 	return workflow.NewContinueAsNewError(ctx, cases.RetentionWorkflow, plan)
 }
 
@@ -178,7 +176,7 @@ func (l *lifecycle) appealClosed(_ workflow.Context, out cases.AppealOutcome) {
 
 // closed reports whether the test day has ended for every part.
 func (l *lifecycle) closed() bool {
-	return l.stage == cases.StageResult || l.stage == cases.StageAbsent || l.stage == cases.StageAnnulled
+	return l.trail.stage == cases.StageResult || l.trail.stage == cases.StageAbsent || l.trail.stage == cases.StageAnnulled
 }
 
 // advance does the work the last events made due: marking, assessments,
@@ -296,7 +294,7 @@ func (l *lifecycle) nextStage(ctx workflow.Context) error {
 		return l.enter(ctx, cases.StageAnnulled)
 	case absent == len(l.parts):
 		return l.enter(ctx, cases.StageAbsent)
-	case l.stage == cases.StageResult:
+	case l.trail.stage == cases.StageResult:
 		return nil
 	}
 	if err := workflow.ExecuteActivity(ctx, testDay.ReleaseResults, activities.ReleaseResultsInput{RegistrationID: l.in.RegistrationID}).Get(ctx, nil); err != nil {
@@ -317,7 +315,7 @@ func (l *lifecycle) touched() bool {
 
 func (l *lifecycle) snapshot() cases.LifecycleStatus {
 	st := l.status
-	st.Stages = slices.Clone(l.status.Stages)
+	st.Stage, st.Since, st.Stages = l.trail.stage, l.trail.since, slices.Clone(l.trail.stages)
 	for _, p := range l.parts {
 		ps := cases.PartStatus{Name: p.info.Name, Automated: p.info.Automated, Status: p.status, Reasons: p.reasons}
 		if p.status == cases.PartHeld {
@@ -330,43 +328,26 @@ func (l *lifecycle) snapshot() cases.LifecycleStatus {
 }
 
 // enter moves the lifecycle into a stage: the Stage search attribute, the
-// status query and the stage history in PostgreSQL.
+// status query and the stage history in PostgreSQL (the RecordStage
+// activity, before the stage is shown since ChangeStageRecordedBeforeShown).
+// A move to the current stage, or to the one being recorded, does nothing.
 func (l *lifecycle) enter(ctx workflow.Context, stage cases.Stage) error {
-	if l.stage == stage || l.entering == stage {
-		return nil
-	}
-	now := workflow.Now(ctx)
-	record := func() error {
-		err := workflow.ExecuteActivity(ctx, registration.RecordStage, activities.RecordStageInput{
-			RegistrationID: l.in.RegistrationID, Stage: stage, At: now,
-		}).Get(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("record stage %s: %w", stage, err)
-		}
-		return nil
-	}
-	// The first stage (Registered) is shown at once: the registration is in
-	// PostgreSQL already, and nothing acts on it before it is recorded.
-	recordFirst := l.stage != "" && workflow.GetVersion(ctx, ChangeStageRecordedBeforeShown, workflow.DefaultVersion, 1) == 1
-	if recordFirst {
-		l.entering = stage
-		err := record()
-		l.entering = ""
-		if err != nil {
-			return err
-		}
-	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, cases.StageKey.ValueSet(string(stage))); err != nil {
-		return fmt.Errorf("upsert stage: %w", err)
-	}
-	l.stage = stage
-	l.status.Stage = stage
-	l.status.Since = now
-	l.status.Stages = append(l.status.Stages, stage)
-	if !recordFirst {
-		return record()
-	}
-	return nil
+	return l.trail.move(ctx, stage, stageMove{
+		record: func(ctx workflow.Context, stage cases.Stage, at time.Time) error {
+			err := workflow.ExecuteActivity(withSummary(ctx, "record stage "+string(stage)), registration.RecordStage, activities.RecordStageInput{
+				RegistrationID: l.in.RegistrationID, Stage: stage, At: at,
+			}).Get(ctx, nil)
+			if err != nil {
+				return fmt.Errorf("record stage %s: %w", stage, err)
+			}
+			return nil
+		},
+		// The first stage (Registered) is shown at once: the registration is in
+		// PostgreSQL already, and nothing acts on it before it is recorded.
+		recordFirst: func() bool {
+			return l.trail.stage != "" && workflow.GetVersion(ctx, ChangeStageRecordedBeforeShown, workflow.DefaultVersion, 1) == 1
+		},
+	})
 }
 
 // validateSheet is the submit-answer-sheet validator: the part is registered
@@ -419,7 +400,7 @@ func (l *lifecycle) validateDiscrepancy(d cases.Discrepancy) error {
 	if d.Part != "" && l.part(d.Part) == nil {
 		return refuse("part", "part %q is not registered for this candidate", d.Part)
 	}
-	if l.stage == cases.StageResult || l.stage == cases.StageAnnulled {
+	if l.trail.stage == cases.StageResult || l.trail.stage == cases.StageAnnulled {
 		return refuse("body", "the result has been released; a discrepancy after that is a formal-error complaint")
 	}
 	return nil
@@ -729,10 +710,9 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 		return fmt.Errorf("set query handler: %w", err)
 	}
 	// The lifecycle's status query goes on answering, with the stage history.
-	stages := append([]cases.Stage(nil), plan.Stages...)
-	var since time.Time
+	trail := &stageTrail{stage: cases.StageRetained, stages: append([]cases.Stage(nil), plan.Stages...)}
 	if err := workflow.SetQueryHandler(ctx, cases.QueryStatus, func() (cases.LifecycleStatus, error) {
-		return cases.LifecycleStatus{Stage: st.Stage, Since: since, Stages: stages}, nil
+		return cases.LifecycleStatus{Stage: trail.stage, Since: trail.since, Stages: trail.stages}, nil
 	}); err != nil {
 		return fmt.Errorf("set query handler: %w", err)
 	}
@@ -767,13 +747,11 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 	if recheck <= 0 {
 		recheck = 24 * time.Hour
 	}
+	// A stage shown again (the next milestone's date) keeps the trail.
 	setStage := func(stage cases.Stage, due *time.Time) error {
-		if st.Stage != stage || len(stages) == 0 || stages[len(stages)-1] != stage {
-			stages = append(stages, stage)
-			since = workflow.Now(ctx)
-		}
-		st.Stage = stage
-		return upsertStageWithDeletion(ctx, stage, due)
+		err := trail.move(ctx, stage, stageMove{attrs: deletionDue(due), again: true})
+		st.Stage = trail.stage
+		return err
 	}
 	if len(ms) > 0 {
 		if err := setStage(cases.StageRetained, &ms[0].Due); err != nil {
@@ -829,17 +807,4 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 		return fmt.Errorf("delete closed histories: %w", err)
 	}
 	return setStage(cases.StageDeleted, nil)
-}
-
-// upsertStageWithDeletion shows a stage of a workflow that ends in a
-// deletion: the Stage search attribute and DeletionDue, set to due or unset
-// when there is none (the retention phase and course registrations).
-func upsertStageWithDeletion(ctx workflow.Context, stage cases.Stage, due *time.Time) error {
-	attrs := []temporal.SearchAttributeUpdate{cases.StageKey.ValueSet(string(stage))}
-	if due != nil {
-		attrs = append(attrs, cases.DeletionDueKey.ValueSet(*due))
-	} else {
-		attrs = append(attrs, cases.DeletionDueKey.ValueUnset())
-	}
-	return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
 }

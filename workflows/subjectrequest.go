@@ -16,8 +16,7 @@ import (
 
 type subjectRequest struct {
 	in       cases.SubjectRequestInput
-	stage    cases.Stage
-	stages   []cases.Stage
+	trail    stageTrail
 	due      time.Time
 	verified bool
 	decision *cases.RequestDecision
@@ -75,7 +74,7 @@ func (r *subjectRequest) validateDecision(d cases.RequestDecision) error {
 
 func (r *subjectRequest) validateLift(d cases.RequestDecision) error {
 	switch {
-	case r.in.Kind != cases.RequestRestriction || r.stage != cases.StageRestricted:
+	case r.in.Kind != cases.RequestRestriction || r.trail.stage != cases.StageRestricted:
 		return refuse("decision", "decision: no restriction in force to lift")
 	case r.lift != nil:
 		return refuse("decision", "decision: the restriction is being lifted")
@@ -108,7 +107,7 @@ func SubjectRequest(ctx workflow.Context, in cases.SubjectRequestInput) error {
 // handle registers the status Query and the Updates.
 func (r *subjectRequest) handle(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, cases.QuerySubjectRequest, func() (cases.SubjectRequestStatus, error) {
-		return cases.SubjectRequestStatus{Stage: r.stage, Kind: r.in.Kind, DueAt: r.due, Stages: slices.Clone(r.stages)}, nil
+		return cases.SubjectRequestStatus{Stage: r.trail.stage, Kind: r.in.Kind, DueAt: r.due, Stages: slices.Clone(r.trail.stages)}, nil
 	}); err != nil {
 		return fmt.Errorf("set query handler: %w", err)
 	}
@@ -156,20 +155,16 @@ func (r *subjectRequest) step(ctx workflow.Context, s activities.RequestStepInpu
 }
 
 // enter moves the request into a stage: the Stage search attribute, with
-// ReviewPending and ReviewDue while it is unanswered.
+// ReviewPending and ReviewDue while it is unanswered. A move to the current
+// stage does nothing.
 func (r *subjectRequest) enter(ctx workflow.Context, stage cases.Stage) error {
-	if r.stage == stage {
-		return nil
-	}
-	r.stage = stage
-	r.stages = append(r.stages, stage)
-	attrs := []temporal.SearchAttributeUpdate{cases.StageKey.ValueSet(string(stage)), cases.ReviewPendingKey.ValueSet(!r.answered)}
+	attrs := []temporal.SearchAttributeUpdate{cases.ReviewPendingKey.ValueSet(!r.answered)}
 	if r.answered {
 		attrs = append(attrs, cases.ReviewDueKey.ValueUnset())
 	} else {
 		attrs = append(attrs, cases.ReviewDueKey.ValueSet(r.due))
 	}
-	return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
+	return r.trail.move(ctx, stage, stageMove{attrs: attrs})
 }
 
 // remind reminds case handlers before the due date, following extensions,
