@@ -175,3 +175,13 @@ func EnsureSubjectRequest(ctx context.Context, c client.Client, rec StartRecorde
 	}
 	return rec.MarkSubjectRequestStarted(ctx, requestID)
 }
+
+// AppealSummary is the static summary of an appeal's child workflow: its
+// kind, part and test type (no person).
+func AppealSummary(kind, part, testType string) string {
+	s := "Appeal · " + kind
+	if part != "" {
+		s += " · part " + part
+	}
+	return s + " · " + testType
+}

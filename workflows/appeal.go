@@ -104,17 +104,22 @@ func CandidateAppeal(ctx workflow.Context, in AppealInput) (cases.AppealOutcome,
 	// parent starts the workflow with this Stage search attribute already.
 	first := firstAppealStage(in.Admission.FirstInstance)
 	a := &appealRun{in: in, trail: stageTrail{stage: first, stages: []cases.Stage{first}}}
-	if err := workflow.SetQueryHandler(ctx, cases.QueryAppeal, func() (cases.AppealStatus, error) {
+	a.trail.details = func() string { return appealDetails(a) }
+	if err := describedQuery(ctx, cases.QueryAppeal, func() (cases.AppealStatus, error) {
 		return cases.AppealStatus{Stage: a.trail.stage, Kind: in.Admission.Kind, Stages: slices.Clone(a.trail.stages)}, nil
 	}); err != nil {
-		return cases.AppealOutcome{}, fmt.Errorf("set query handler: %w", err)
+		return cases.AppealOutcome{}, err
 	}
 	uctx := activityOptions(ctx, 5)
 	decide := func(ctx workflow.Context, d cases.AppealDecision, r *cases.Reassessment) (cases.AppealOutcome, error) {
 		a.deciding = true
-		defer func() { a.deciding = false }()
+		a.trail.show(ctx)
+		defer func() {
+			a.deciding = false
+			a.trail.show(ctx)
+		}()
 		var out cases.AppealOutcome
-		err := workflow.ExecuteActivity(uctx, appealActivities.DecideAppeal, activities.DecideAppealInput{
+		err := workflow.ExecuteActivity(withSummary(uctx, "record the "+d.Instance+" decision: "+d.Decision), appealActivities.DecideAppeal, activities.DecideAppealInput{
 			AppealID: in.AppealID, RegistrationID: in.RegistrationID, Admission: in.Admission, Decision: d, Reassessment: r, At: workflow.Now(ctx),
 		}).Get(ctx, &out)
 		if err != nil {
@@ -128,17 +133,18 @@ func CandidateAppeal(ctx workflow.Context, in AppealInput) (cases.AppealOutcome,
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, cases.UpdateAppealDecision, func(ctx workflow.Context, d cases.AppealDecision) (cases.AppealOutcome, error) {
 		return decide(ctx, d, nil)
-	}, workflow.UpdateHandlerOptions{Validator: a.validateDecision}); err != nil {
+	}, updateOptions(cases.UpdateAppealDecision, a.validateDecision)); err != nil {
 		return cases.AppealOutcome{}, fmt.Errorf("set update handler: %w", err)
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, cases.UpdateReassessment, func(ctx workflow.Context, r cases.Reassessment) (cases.AppealOutcome, error) {
 		return decide(ctx, cases.AppealDecision{Instance: appeals.InstanceReassessment, Decision: appeals.Reassessed, Reasons: r.Reasons, DecidedBy: r.Assessor}, &r)
-	}, workflow.UpdateHandlerOptions{Validator: a.validateReassessment}); err != nil {
+	}, updateOptions(cases.UpdateReassessment, a.validateReassessment)); err != nil {
 		return cases.AppealOutcome{}, fmt.Errorf("set update handler: %w", err)
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, cases.StageKey.ValueSet(string(first))); err != nil {
 		return cases.AppealOutcome{}, fmt.Errorf("upsert stage: %w", err)
 	}
+	a.trail.show(ctx)
 	if err := workflow.Await(ctx, func() bool { return a.outcome != nil && a.outcome.Closed && !a.deciding }); err != nil {
 		return cases.AppealOutcome{}, err
 	}
@@ -157,6 +163,8 @@ type appealDesk struct {
 	open  int
 	// closed receives each finished appeal's outcome.
 	closed func(ctx workflow.Context, out cases.AppealOutcome)
+	// changed, when set, is called when an appeal opens or closes.
+	changed func(ctx workflow.Context)
 	// refusing, when set, gives the reason the workflow takes no appeal
 	// any more ("" while it does). It is checked by the Update's
 	// validator only, so it never changes a recorded history.
@@ -189,7 +197,7 @@ func (d *appealDesk) register(ctx workflow.Context) error {
 		id := uuid.NewSHA1(uuid.NameSpaceOID, []byte(d.registrationID+"/appeal/"+workflow.GetCurrentUpdateInfo(ctx).ID)).String()
 		ref := cases.AppealRef{AppealID: id, WorkflowID: cases.AppealWorkflowID(id)}
 		var adm activities.AppealAdmission
-		err := workflow.ExecuteActivity(activityOptions(ctx, 5), appealActivities.AdmitAppeal, activities.AdmitAppealInput{
+		err := workflow.ExecuteActivity(withSummary(activityOptions(ctx, 5), "admit appeal "+id), appealActivities.AdmitAppeal, activities.AdmitAppealInput{
 			RegistrationID: d.registrationID, AppealID: id, WorkflowID: ref.WorkflowID, Request: req, Now: workflow.Now(ctx),
 		}).Get(ctx, &adm)
 		if err != nil {
@@ -199,6 +207,7 @@ func (d *appealDesk) register(ctx workflow.Context) error {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:            ref.WorkflowID,
 			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+			StaticSummary:         cases.AppealSummary(adm.Kind, adm.Part, adm.TestType),
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 			TypedSearchAttributes: temporal.NewSearchAttributes(
 				cases.StageKey.ValueSet(string(ref.Stage)),
@@ -216,21 +225,30 @@ func (d *appealDesk) register(ctx workflow.Context) error {
 			return ref, fmt.Errorf("start appeal workflow: %w", err)
 		}
 		d.open++
+		d.notify(ctx)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			var out cases.AppealOutcome
 			err := child.Get(ctx, &out)
 			d.open--
+			d.notify(ctx)
 			if err == nil && d.closed != nil {
 				d.closed(ctx, out)
 			}
 		})
 		return ref, nil
-	}, workflow.UpdateHandlerOptions{Validator: func(req cases.AppealRequest) error {
+	}, updateOptions(cases.UpdateLodgeAppeal, func(req cases.AppealRequest) error {
 		if d.refusing != nil {
 			if why := d.refusing(); why != "" {
 				return errors.New(why)
 			}
 		}
 		return validateAppealRequest(req)
-	}})
+	}))
+}
+
+// notify tells the workflow an appeal opened or closed.
+func (d *appealDesk) notify(ctx workflow.Context) {
+	if d.changed != nil {
+		d.changed(ctx)
+	}
 }

@@ -35,19 +35,21 @@ type courseRegistration struct {
 
 // handle registers the status Query and the Updates.
 func (r *courseRegistration) handle(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, cases.QueryCourse, func() (cases.CourseStatus, error) {
+	r.trail.details = func() string { return courseDetails(r) }
+	if err := describedQuery(ctx, cases.QueryCourse, func() (cases.CourseStatus, error) {
 		return cases.CourseStatus{Stage: r.trail.stage, Stages: r.trail.stages}, nil
 	}); err != nil {
-		return fmt.Errorf("set query handler: %w", err)
+		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, cases.UpdateWithdrawConsent, r.withdraw,
-		workflow.UpdateHandlerOptions{Validator: r.validateWithdrawal}); err != nil {
+		updateOptions(cases.UpdateWithdrawConsent, r.validateWithdrawal)); err != nil {
 		return fmt.Errorf("set update handler: %w", err)
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, cases.UpdateCompleteCourse, func(ctx workflow.Context, c cases.Completion) error {
 		r.completed = &c
+		r.trail.show(ctx)
 		return nil
-	}, workflow.UpdateHandlerOptions{Validator: func(c cases.Completion) error { return r.validateCompletion(ctx, c) }}); err != nil {
+	}, updateOptions(cases.UpdateCompleteCourse, func(c cases.Completion) error { return r.validateCompletion(ctx, c) })); err != nil {
 		return fmt.Errorf("set update handler: %w", err)
 	}
 	return nil
@@ -57,7 +59,7 @@ func (r *courseRegistration) handle(ctx workflow.Context) error {
 func (r *courseRegistration) withdraw(ctx workflow.Context, _ cases.Withdrawal) (cases.WithdrawalConfirmation, error) {
 	r.deleting = true
 	var c cases.WithdrawalConfirmation
-	err := workflow.ExecuteActivity(activityOptions(ctx, 10), courses.DeleteCourseParticipant, activities.DeleteParticipantInput{
+	err := workflow.ExecuteActivity(withSummary(activityOptions(ctx, 10), "delete the participant: consent withdrawn"), courses.DeleteCourseParticipant, activities.DeleteParticipantInput{
 		RegistrationID: r.in.RegistrationID, Reason: cases.CourseReasonWithdrawn, At: workflow.Now(ctx)}).Get(ctx, &c)
 	if err != nil {
 		r.deleting = false
@@ -100,19 +102,22 @@ func (r *courseRegistration) enter(ctx workflow.Context, stage cases.Stage, due 
 // gone reports whether consent was withdrawn (and everything deleted).
 func (r *courseRegistration) gone() bool { return r.withdrawn != nil }
 
-// wait blocks until d has passed, cond holds, or consent is withdrawn.
-func (r *courseRegistration) wait(ctx workflow.Context, d time.Duration, cond func() bool) error {
+// wait blocks until d has passed, cond holds, or consent is withdrawn; its
+// timer's summary says what it waits for.
+func (r *courseRegistration) wait(ctx workflow.Context, what string, d time.Duration, cond func() bool) error {
 	if d <= 0 {
 		return nil
 	}
-	_, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return r.gone() || (cond != nil && cond()) })
+	_, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: d,
+		TimerOptions: workflow.TimerOptions{Summary: what + " at " + day(workflow.Now(ctx).Add(d))}},
+		func() bool { return r.gone() || (cond != nil && cond()) })
 	return err
 }
 
 // step records a course step through the CourseStep activity.
 func (r *courseRegistration) step(ctx workflow.Context, s activities.CourseStepInput) error {
 	s.RegistrationID, s.At = r.in.RegistrationID, workflow.Now(ctx)
-	return workflow.ExecuteActivity(activityOptions(ctx, 0), courses.CourseStep, s).Get(ctx, nil)
+	return workflow.ExecuteActivity(withSummary(activityOptions(ctx, 0), "course step "+s.Step), courses.CourseStep, s).Get(ctx, nil)
 }
 
 // untilDelete is how long until the data is deleted.
@@ -130,7 +135,7 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 	if err := r.enter(ctx, cases.StageCourseRegistered, &due); err != nil {
 		return err
 	}
-	if err := r.wait(ctx, in.EventEnds.Sub(workflow.Now(ctx)), nil); err != nil {
+	if err := r.wait(ctx, "event ends", in.EventEnds.Sub(workflow.Now(ctx)), nil); err != nil {
 		return err
 	}
 	if !r.gone() && r.untilDelete(ctx) > 0 {
@@ -140,7 +145,7 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 		if err := r.enter(ctx, cases.StageEventHeld, &due); err != nil {
 			return err
 		}
-		if err := r.wait(ctx, r.untilDelete(ctx), func() bool { return r.completed != nil }); err != nil {
+		if err := r.wait(ctx, "completion, or deletion", r.untilDelete(ctx), func() bool { return r.completed != nil }); err != nil {
 			return err
 		}
 	}
@@ -148,13 +153,13 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 		if err := r.step(ctx, activities.CourseStepInput{Step: "completed", CompletedBy: r.completed.CompletedBy}); err != nil {
 			return err
 		}
-		if err := workflow.ExecuteActivity(actx, courses.IssueCourseCertificate, in.RegistrationID).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(withSummary(actx, "issue the course certificate"), courses.IssueCourseCertificate, in.RegistrationID).Get(ctx, nil); err != nil {
 			return fmt.Errorf("issue certificate: %w", err)
 		}
 		if err := r.enter(ctx, cases.StageCourseCompleted, &due); err != nil {
 			return err
 		}
-		if err := r.wait(ctx, min(in.SurveyAfter, r.untilDelete(ctx)), nil); err != nil {
+		if err := r.wait(ctx, "survey invitation", min(in.SurveyAfter, r.untilDelete(ctx)), nil); err != nil {
 			return err
 		}
 		if !r.gone() && r.untilDelete(ctx) > 0 {
@@ -168,21 +173,21 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 		// News of new courses of the same type, while consent stands.
 		since := workflow.Now(ctx)
 		for !r.gone() && in.NewsEvery > 0 && r.untilDelete(ctx) > in.NewsEvery {
-			if err := r.wait(ctx, in.NewsEvery, nil); err != nil {
+			if err := r.wait(ctx, "course news", in.NewsEvery, nil); err != nil {
 				return err
 			}
 			if r.gone() {
 				break
 			}
 			now := workflow.Now(ctx)
-			if err := workflow.ExecuteActivity(actx, courses.SendCourseNews, activities.CourseNewsInput{RegistrationID: in.RegistrationID,
+			if err := workflow.ExecuteActivity(withSummary(actx, "course news of type "+in.CourseType), courses.SendCourseNews, activities.CourseNewsInput{RegistrationID: in.RegistrationID,
 				CourseType: in.CourseType, Since: since, At: now}).Get(ctx, nil); err != nil {
 				return fmt.Errorf("course news: %w", err)
 			}
 			since = now
 		}
 	}
-	if err := r.wait(ctx, r.untilDelete(ctx), nil); err != nil {
+	if err := r.wait(ctx, "delete everything", r.untilDelete(ctx), nil); err != nil {
 		return err
 	}
 	if r.gone() {
@@ -193,7 +198,7 @@ func (r *courseRegistration) run(ctx workflow.Context) error {
 	}
 	// 24 months after registration (C06): delete everything.
 	r.deleting = true
-	if err := workflow.ExecuteActivity(actx, courses.DeleteCourseParticipant, activities.DeleteParticipantInput{RegistrationID: in.RegistrationID,
+	if err := workflow.ExecuteActivity(withSummary(actx, "delete the participant: retention ended"), courses.DeleteCourseParticipant, activities.DeleteParticipantInput{RegistrationID: in.RegistrationID,
 		Reason: cases.CourseReasonRetentionEnded, At: workflow.Now(ctx)}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("delete at the end of retention: %w", err)
 	}

@@ -32,17 +32,17 @@ const (
 func (l *lifecycle) deleteUnheldOnTime(ctx workflow.Context) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		var ms []activities.Milestone
-		if err := workflow.ExecuteActivity(ctx, retention.PlanUnheldDeletions, l.in.RegistrationID).Get(ctx, &ms); err != nil {
+		if err := workflow.ExecuteActivity(withSummary(ctx, "plan deletions no case holds"), retention.PlanUnheldDeletions, l.in.RegistrationID).Get(ctx, &ms); err != nil {
 			return // retried by the policy until the run ends; the retention run plans them too
 		}
 		slices.SortStableFunc(ms, func(a, b activities.Milestone) int { return a.Due.Compare(b.Due) })
 		for _, m := range ms {
 			if wait := m.Due.Sub(workflow.Now(ctx)); wait > 0 {
-				if err := workflow.Sleep(ctx, wait); err != nil {
+				if err := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: milestoneSummary("delete", m)}).Get(ctx, nil); err != nil {
 					return
 				}
 			}
-			if err := workflow.ExecuteActivity(ctx, retention.DeleteCategory, activities.DeleteCategoryInput{
+			if err := workflow.ExecuteActivity(withSummary(ctx, milestoneSummary("delete", m)), retention.DeleteCategory, activities.DeleteCategoryInput{
 				RegistrationID: l.in.RegistrationID, Category: m.Category, Due: m.Due,
 			}).Get(ctx, nil); err != nil {
 				return
@@ -66,11 +66,12 @@ func (l *lifecycle) watchCheatingCase(ctx workflow.Context) {
 	}
 	reported := workflow.Now(ctx)
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		decided, err := workflow.AwaitWithTimeout(ctx, after, func() bool { return l.cheatingDecided })
+		decided, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: after,
+			TimerOptions: workflow.TimerOptions{Summary: "escalate the cheating case at " + day(reported.Add(after))}}, func() bool { return l.cheatingDecided })
 		if err != nil || decided {
 			return
 		}
-		err = workflow.ExecuteActivity(activityOptions(ctx, 0), retention.EscalateCheatingCase, activities.EscalateCheatingCaseInput{
+		err = workflow.ExecuteActivity(withSummary(activityOptions(ctx, 0), "escalate the cheating case"), retention.EscalateCheatingCase, activities.EscalateCheatingCaseInput{
 			RegistrationID: l.in.RegistrationID, ReportedAt: reported, At: workflow.Now(ctx),
 		}).Get(ctx, nil)
 		if err != nil || l.cheatingDecided {
@@ -80,11 +81,13 @@ func (l *lifecycle) watchCheatingCase(ctx workflow.Context) {
 			return
 		}
 		l.status.CheatingEscalated = true
+		l.trail.show(ctx)
 		if workflow.Await(ctx, func() bool { return l.cheatingDecided }) != nil {
 			return
 		}
 		if workflow.UpsertTypedSearchAttributes(ctx, cases.CheatingEscalatedKey.ValueSet(false)) == nil {
 			l.status.CheatingEscalated = false
+			l.trail.show(ctx)
 		}
 	})
 }

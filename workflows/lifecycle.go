@@ -49,6 +49,9 @@ type lifecycle struct {
 	holdsWithAnEnd bool
 	// watchingCheating: the escalation of the cheating case is timed.
 	watchingCheating bool
+	// appealWindowEnds is when the result becomes final (zero until the
+	// test day has closed), for the current details.
+	appealWindowEnds time.Time
 }
 
 func (l *lifecycle) part(name string) *partRun {
@@ -81,16 +84,17 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 		return temporal.NewNonRetryableApplicationError("registration_id is not a UUID", cases.ErrorInvalidInput, err)
 	}
 	l := &lifecycle{in: in, now: func() time.Time { return workflow.Now(ctx) }}
-	if err := workflow.SetQueryHandler(ctx, cases.QueryStatus, func() (cases.LifecycleStatus, error) {
+	if err := describedQuery(ctx, cases.QueryStatus, func() (cases.LifecycleStatus, error) {
 		return l.snapshot(), nil
 	}); err != nil {
-		return fmt.Errorf("set query handler: %w", err)
+		return err
 	}
 	if err := l.registerUpdates(ctx); err != nil {
 		return err
 	}
 	// An appeal that arrives while the registration is loading waits for it.
-	desk := &appealDesk{registrationID: in.RegistrationID, ready: func() bool { return l.ctx != nil }, closed: l.appealClosed}
+	desk := &appealDesk{registrationID: in.RegistrationID, ready: func() bool { return l.ctx != nil }, closed: l.appealClosed, changed: l.trail.show}
+	l.trail.details = func() string { return lifecycleDetails(l, l.appealWindowEnds, desk.open) }
 	if err := desk.register(ctx); err != nil {
 		return fmt.Errorf("set update handler %s: %w", cases.UpdateLodgeAppeal, err)
 	}
@@ -99,13 +103,14 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 		return err
 	}
 	var rc activities.RegistrationContext
-	if err := workflow.ExecuteActivity(ctx, testDay.LoadRegistration, in.RegistrationID).Get(ctx, &rc); err != nil {
+	if err := workflow.ExecuteActivity(withSummary(ctx, "load registration"), testDay.LoadRegistration, in.RegistrationID).Get(ctx, &rc); err != nil {
 		return fmt.Errorf("load registration: %w", err)
 	}
 	l.ctx = &rc
 	for _, p := range rc.Parts {
 		l.parts = append(l.parts, &partRun{info: p, status: cases.PartAwaiting, assessments: map[string]cases.Assessment{}})
 	}
+	l.trail.show(ctx)
 	if workflow.GetVersion(ctx, ChangeHoldsWithAnEnd, workflow.DefaultVersion, 1) == 1 {
 		l.holdsWithAnEnd = true
 		l.deleteUnheldOnTime(ctx)
@@ -118,7 +123,9 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 	var final bool
 	for {
 		if l.closed() && l.finalTimer == nil {
-			l.finalTimer = workflow.NewTimer(ctx, rc.FinalAfter)
+			l.appealWindowEnds = workflow.Now(ctx).Add(rc.FinalAfter)
+			l.finalTimer = workflow.NewTimerWithOptions(ctx, rc.FinalAfter, workflow.TimerOptions{Summary: "appeal window until " + day(l.appealWindowEnds)})
+			l.trail.show(ctx)
 			workflow.Go(ctx, func(ctx workflow.Context) {
 				if l.finalTimer.Get(ctx, nil) == nil {
 					final = true
@@ -133,6 +140,7 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 			if err := l.advance(ctx); err != nil {
 				return err
 			}
+			l.trail.show(ctx)
 			continue
 		}
 		if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
@@ -147,7 +155,7 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 	// what no longer stands). The activity retries until the registry takes
 	// it; the publication key makes every retry harmless.
 	var pub activities.PublishOutcome
-	if err := workflow.ExecuteActivity(ctx, publication.PublishResults, in.RegistrationID).Get(ctx, &pub); err != nil {
+	if err := workflow.ExecuteActivity(withSummary(ctx, "publish the final result"), publication.PublishResults, in.RegistrationID).Get(ctx, &pub); err != nil {
 		return fmt.Errorf("publish results: %w", err)
 	}
 	if pub.Published {
@@ -156,7 +164,7 @@ func CandidateLifecycle(ctx workflow.Context, in cases.LifecycleInput) error {
 		}
 	}
 	var plan activities.RetentionPlan
-	if err := workflow.ExecuteActivity(ctx, retention.PlanRetention, in.RegistrationID).Get(ctx, &plan); err != nil {
+	if err := workflow.ExecuteActivity(withSummary(ctx, "plan the retention phase"), retention.PlanRetention, in.RegistrationID).Get(ctx, &plan); err != nil {
 		return fmt.Errorf("plan retention: %w", err)
 	}
 	plan.Stages = l.trail.stages
@@ -186,7 +194,7 @@ func (l *lifecycle) advance(ctx workflow.Context) error {
 		switch {
 		case p.status == cases.PartSubmitted:
 			var out activities.MarkOutcome
-			if err := workflow.ExecuteActivity(ctx, testDay.MarkPart, activities.MarkPartInput{RegistrationID: l.in.RegistrationID, Part: p.info.Name}).Get(ctx, &out); err != nil {
+			if err := workflow.ExecuteActivity(withSummary(ctx, "mark part "+p.info.Name), testDay.MarkPart, activities.MarkPartInput{RegistrationID: l.in.RegistrationID, Part: p.info.Name}).Get(ctx, &out); err != nil {
 				return fmt.Errorf("mark %s: %w", p.info.Name, err)
 			}
 			p.resultID = out.ResultID
@@ -218,7 +226,7 @@ func (l *lifecycle) advance(ctx workflow.Context) error {
 }
 
 func (l *lifecycle) decideAssessed(ctx workflow.Context, p *partRun, level, by, reason string) error {
-	err := workflow.ExecuteActivity(ctx, testDay.DecideAssessedPart, activities.DecideAssessedPartInput{
+	err := workflow.ExecuteActivity(withSummary(ctx, "decide part "+p.info.Name+" by "+by), testDay.DecideAssessedPart, activities.DecideAssessedPartInput{
 		RegistrationID: l.in.RegistrationID, Part: p.info.Name, Level: level, DecidedBy: by, Reason: reason, At: workflow.Now(ctx),
 	}).Get(ctx, nil)
 	if err != nil {
@@ -232,7 +240,7 @@ func (l *lifecycle) openReview(ctx workflow.Context, p *partRun, reasons []strin
 	now := workflow.Now(ctx)
 	due := now.Add(l.ctx.ReviewDue)
 	var ref activities.ReviewRef
-	err := workflow.ExecuteActivity(ctx, testDay.OpenReview, activities.OpenReviewInput{
+	err := workflow.ExecuteActivity(withSummary(ctx, "open review of part "+p.info.Name+", due "+day(due)), testDay.OpenReview, activities.OpenReviewInput{
 		RegistrationID: l.in.RegistrationID, Part: p.info.Name, ResultID: p.resultID, Reasons: reasons, OpenedAt: now, DueAt: due,
 	}).Get(ctx, &ref)
 	if err != nil {
@@ -241,12 +249,13 @@ func (l *lifecycle) openReview(ctx workflow.Context, p *partRun, reasons []strin
 	p.status, p.reasons, p.reviewID, p.reviewDue = cases.PartHeld, reasons, ref.ReviewID, due
 	reviewID := ref.ReviewID
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		if err := workflow.Sleep(ctx, l.ctx.ReviewReminder); err != nil {
+		remindAt := workflow.Now(ctx).Add(l.ctx.ReviewReminder)
+		if err := workflow.NewTimerWithOptions(ctx, l.ctx.ReviewReminder, workflow.TimerOptions{Summary: "remind review of part " + p.info.Name + " at " + day(remindAt)}).Get(ctx, nil); err != nil {
 			return
 		}
 		if p.status == cases.PartHeld && p.reviewID == reviewID {
 			// The activity retries by its policy; the review stays open either way.
-			_ = workflow.ExecuteActivity(ctx, testDay.RemindReview, activities.ReviewRef{ReviewID: reviewID}).Get(ctx, nil)
+			_ = workflow.ExecuteActivity(withSummary(ctx, "remind review of part "+p.info.Name), testDay.RemindReview, activities.ReviewRef{ReviewID: reviewID}).Get(ctx, nil)
 		}
 	})
 	return nil
@@ -297,7 +306,7 @@ func (l *lifecycle) nextStage(ctx workflow.Context) error {
 	case l.trail.stage == cases.StageResult:
 		return nil
 	}
-	if err := workflow.ExecuteActivity(ctx, testDay.ReleaseResults, activities.ReleaseResultsInput{RegistrationID: l.in.RegistrationID}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(withSummary(ctx, "release results"), testDay.ReleaseResults, activities.ReleaseResultsInput{RegistrationID: l.in.RegistrationID}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("release results: %w", err)
 	}
 	return l.enter(ctx, cases.StageResult)
@@ -540,7 +549,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		whenReady(l, cases.UpdateSubmitAnswerSheet, l.validateSheet, func(ctx workflow.Context, s cases.AnswerSheet) error {
 			p := l.part(s.Part)
 			p.status = cases.PartSubmitted // claimed: a second submission is refused from now on
-			err := workflow.ExecuteActivity(uctx, testDay.StoreAnswerSheet, activities.StoreAnswerSheetInput{RegistrationID: l.in.RegistrationID, Sheet: s}).Get(ctx, nil)
+			err := workflow.ExecuteActivity(withSummary(uctx, "store answer sheet of part "+s.Part), testDay.StoreAnswerSheet, activities.StoreAnswerSheetInput{RegistrationID: l.in.RegistrationID, Sheet: s}).Get(ctx, nil)
 			if err != nil {
 				p.status = cases.PartAwaiting
 				return fmt.Errorf("store answer sheet: %w", err)
@@ -550,7 +559,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		}),
 		whenReady(l, cases.UpdateReportDiscrepancy, l.validateDiscrepancy, func(ctx workflow.Context, d cases.Discrepancy) error {
 			if !d.SessionWide {
-				err := workflow.ExecuteActivity(uctx, testDay.RecordDiscrepancy, activities.RecordDiscrepancyInput{RegistrationID: l.in.RegistrationID, Discrepancy: d}).Get(ctx, nil)
+				err := workflow.ExecuteActivity(withSummary(uctx, "record discrepancy "+d.Kind), testDay.RecordDiscrepancy, activities.RecordDiscrepancyInput{RegistrationID: l.in.RegistrationID, Discrepancy: d}).Get(ctx, nil)
 				if err != nil {
 					return fmt.Errorf("record discrepancy: %w", err)
 				}
@@ -561,7 +570,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		}),
 		whenReady(l, cases.UpdateReviewDecision, l.validateReview, func(ctx workflow.Context, d cases.ReviewDecision) error {
 			p := l.part(d.Part)
-			err := workflow.ExecuteActivity(uctx, testDay.DecideReview, activities.DecideReviewInput{
+			err := workflow.ExecuteActivity(withSummary(uctx, "record review decision on part "+d.Part), testDay.DecideReview, activities.DecideReviewInput{
 				RegistrationID: l.in.RegistrationID, ReviewID: p.reviewID, Decision: d, DecidedAt: workflow.Now(ctx),
 			}).Get(ctx, nil)
 			if err != nil {
@@ -578,7 +587,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		}),
 		whenReady(l, cases.UpdateAssessment, l.validateAssessment, func(ctx workflow.Context, a cases.Assessment) error {
 			p := l.part(a.Part)
-			err := workflow.ExecuteActivity(uctx, testDay.StoreAssessment, activities.StoreAssessmentInput{RegistrationID: l.in.RegistrationID, Assessment: a, At: workflow.Now(ctx)}).Get(ctx, nil)
+			err := workflow.ExecuteActivity(withSummary(uctx, "store "+a.Role+" assessment of part "+a.Part), testDay.StoreAssessment, activities.StoreAssessmentInput{RegistrationID: l.in.RegistrationID, Assessment: a, At: workflow.Now(ctx)}).Get(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("store assessment: %w", err)
 			}
@@ -602,7 +611,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 				until := now.Add(l.ctx.QuarantineDefault)
 				d.QuarantineUntil = &until
 			}
-			err := workflow.ExecuteActivity(uctx, testDay.DecideCheating, activities.DecideCheatingInput{RegistrationID: l.in.RegistrationID, Decision: d, DecidedAt: now}).Get(ctx, nil)
+			err := workflow.ExecuteActivity(withSummary(uctx, "record cheating decision "+d.Decision), testDay.DecideCheating, activities.DecideCheatingInput{RegistrationID: l.in.RegistrationID, Decision: d, DecidedAt: now}).Get(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("record cheating decision: %w", err)
 			}
@@ -617,7 +626,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 			return nil
 		}),
 		whenReady(l, cases.UpdateReapplyKey, l.validateReapply, func(ctx workflow.Context, k cases.ReapplyKey) error {
-			err := workflow.ExecuteActivity(uctx, testDay.ReapplyKey, activities.ReapplyKeyInput{RegistrationID: l.in.RegistrationID, Key: k, At: workflow.Now(ctx)}).Get(ctx, nil)
+			err := workflow.ExecuteActivity(withSummary(uctx, "re-apply key version "+fmt.Sprint(k.KeyVersion)+" to part "+k.Part), testDay.ReapplyKey, activities.ReapplyKeyInput{RegistrationID: l.in.RegistrationID, Key: k, At: workflow.Now(ctx)}).Get(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("re-apply key: %w", err)
 			}
@@ -625,7 +634,7 @@ func (l *lifecycle) registerUpdates(ctx workflow.Context) error {
 		}),
 	}
 	for _, h := range handlers {
-		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.valid}); err != nil {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, updateOptions(h.name, h.valid)); err != nil {
 			return fmt.Errorf("set update handler %s: %w", h.name, err)
 		}
 	}
@@ -706,16 +715,19 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 	ms := append([]activities.Milestone(nil), plan.Milestones...)
 	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Due.Before(ms[j].Due) })
 	st := RetentionStatus{Stage: cases.StageRetained, Pending: ms}
-	if err := workflow.SetQueryHandler(ctx, cases.QueryRetention, func() (RetentionStatus, error) { return st, nil }); err != nil {
-		return fmt.Errorf("set query handler: %w", err)
+	if err := describedQuery(ctx, cases.QueryRetention, func() (RetentionStatus, error) { return st, nil }); err != nil {
+		return err
 	}
 	// The lifecycle's status query goes on answering, with the stage history.
 	trail := &stageTrail{stage: cases.StageRetained, stages: append([]cases.Stage(nil), plan.Stages...)}
-	if err := workflow.SetQueryHandler(ctx, cases.QueryStatus, func() (cases.LifecycleStatus, error) {
+	if err := describedQuery(ctx, cases.QueryStatus, func() (cases.LifecycleStatus, error) {
 		return cases.LifecycleStatus{Stage: trail.stage, Since: trail.since, Stages: trail.stages}, nil
 	}); err != nil {
-		return fmt.Errorf("set query handler: %w", err)
+		return err
 	}
+	var recheckAt time.Time
+	trail.details = func() string { return retentionDetails(plan.RegistrationID, st, recheckAt) }
+	trail.show(ctx)
 	ctx = activityOptions(ctx, 0)
 	// Appeals still arrive here: late ones a case handler accepted, and
 	// appeals against decisions taken late. A changed or annulled result
@@ -728,7 +740,7 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 		publishing++
 		defer func() { publishing-- }()
 		// The activity retries until the registry answers; the publication key makes retries harmless.
-		_ = workflow.ExecuteActivity(activityOptions(ctx, 0), publication.PublishResults, plan.RegistrationID).Get(ctx, nil)
+		_ = workflow.ExecuteActivity(withSummary(activityOptions(ctx, 0), "republish after appeal"), publication.PublishResults, plan.RegistrationID).Get(ctx, nil)
 	}}
 	// Once the final deletion has begun, an appeal would be lodged against
 	// data that is going: it is refused (the legal hold has let the
@@ -743,15 +755,15 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 	if err := desk.register(ctx); err != nil {
 		return fmt.Errorf("set update handler %s: %w", cases.UpdateLodgeAppeal, err)
 	}
+	desk.changed = trail.show
 	recheck := plan.HoldRecheck
 	if recheck <= 0 {
 		recheck = 24 * time.Hour
 	}
 	// A stage shown again (the next milestone's date) keeps the trail.
 	setStage := func(stage cases.Stage, due *time.Time) error {
-		err := trail.move(ctx, stage, stageMove{attrs: deletionDue(due), again: true})
-		st.Stage = trail.stage
-		return err
+		st.Stage = stage
+		return trail.move(ctx, stage, stageMove{attrs: deletionDue(due), again: true})
 	}
 	if len(ms) > 0 {
 		if err := setStage(cases.StageRetained, &ms[0].Due); err != nil {
@@ -761,21 +773,22 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 	for len(st.Pending) > 0 {
 		m := st.Pending[0]
 		if wait := m.Due.Sub(workflow.Now(ctx)); wait > 0 {
-			if err := workflow.Sleep(ctx, wait); err != nil {
+			if err := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: milestoneSummary("delete", m)}).Get(ctx, nil); err != nil {
 				return err
 			}
 		}
 		var hold activities.LegalHoldStatus
-		if err := workflow.ExecuteActivity(ctx, retention.LegalHold, activities.LegalHoldInput{RegistrationID: plan.RegistrationID, Category: m.Category}).Get(ctx, &hold); err != nil {
+		if err := workflow.ExecuteActivity(withSummary(ctx, "legal hold on "+m.Category+"?"), retention.LegalHold, activities.LegalHoldInput{RegistrationID: plan.RegistrationID, Category: m.Category}).Get(ctx, &hold); err != nil {
 			return fmt.Errorf("legal hold: %w", err)
 		}
 		if hold.Held {
 			st.Hold = hold.Reason
 			next := workflow.Now(ctx).Add(recheck)
+			recheckAt = next
 			if err := setStage(cases.StageDeletionOnHold, &next); err != nil {
 				return err
 			}
-			if err := workflow.Sleep(ctx, recheck); err != nil {
+			if err := workflow.NewTimerWithOptions(ctx, recheck, workflow.TimerOptions{Summary: "legal hold on " + m.Category + ": check again at " + day(next)}).Get(ctx, nil); err != nil {
 				return err
 			}
 			continue
@@ -785,7 +798,7 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 			finalDeletion = true
 		}
 		var res activities.DeletionResult
-		if err := workflow.ExecuteActivity(ctx, retention.DeleteCategory, activities.DeleteCategoryInput{RegistrationID: plan.RegistrationID, Category: m.Category, Due: m.Due}).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(withSummary(ctx, milestoneSummary("delete", m)), retention.DeleteCategory, activities.DeleteCategoryInput{RegistrationID: plan.RegistrationID, Category: m.Category, Due: m.Due}).Get(ctx, &res); err != nil {
 			return fmt.Errorf("delete %s: %w", m.Category, err)
 		}
 		st.Done = append(st.Done, m)
@@ -803,7 +816,7 @@ func CandidateRetention(ctx workflow.Context, plan activities.RetentionPlan) err
 	}); err != nil {
 		return err
 	}
-	if err := workflow.ExecuteActivity(ctx, retention.DeleteClosedHistories, plan.RegistrationID).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(withSummary(ctx, "delete closed histories"), retention.DeleteClosedHistories, plan.RegistrationID).Get(ctx, nil); err != nil {
 		return fmt.Errorf("delete closed histories: %w", err)
 	}
 	return setStage(cases.StageDeleted, nil)

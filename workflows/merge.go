@@ -19,6 +19,7 @@ import (
 
 // CandidateMerge settles a merge's Diploma Registry publication.
 func CandidateMerge(ctx workflow.Context, in cases.MergeInput) (activities.PublishOutcome, error) {
+	workflow.SetCurrentDetails(ctx, mergeDetails("Merge", in.MergeID))
 	return settlePublication(ctx, in)
 }
 
@@ -30,12 +31,13 @@ func settlePublication(ctx workflow.Context, in cases.MergeInput) (activities.Pu
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
 	})
 	var out activities.PublishOutcome
-	err := workflow.ExecuteActivity(ctx, publication.SettleMergedPublication, in).Get(ctx, &out)
+	err := workflow.ExecuteActivity(withSummary(ctx, "settle the Diploma Registry publication"), publication.SettleMergedPublication, in).Get(ctx, &out)
 	return out, err
 }
 
 // IdentifierCorrection republishes a candidate after an identifier
 // correction.
 func IdentifierCorrection(ctx workflow.Context, in cases.CorrectionInput) (activities.PublishOutcome, error) {
+	workflow.SetCurrentDetails(ctx, mergeDetails("Identifier correction", in.CorrectionID))
 	return settlePublication(ctx, cases.MergeInput{MergeID: in.CorrectionID, SurvivorID: in.CandidateID, MergedID: in.CandidateID})
 }

@@ -13,7 +13,9 @@ import (
 // workflow was lost. The lifecycle's own retention phase stays the first
 // line; MinIO's lifecycle rule is the third.
 func RetentionReconciliation(ctx workflow.Context) (activities.ReconcileResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: time.Minute})
+	workflow.SetCurrentDetails(ctx, reconciliationDetails())
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: time.Minute,
+		Summary: "delete what is past its deletion deadline"})
 	var res activities.ReconcileResult
 	err := workflow.ExecuteActivity(ctx, retention.ReconcileRetention).Get(ctx, &res)
 	return res, err

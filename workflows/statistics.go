@@ -24,7 +24,8 @@ func MonthlyStatistics(ctx workflow.Context, req cases.StatisticsRequest) (activ
 		return activities.StatisticsResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("month %q is not YYYY-MM", month), "InvalidMonth", nil)
 	}
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute})
+	workflow.SetCurrentDetails(ctx, statisticsDetails(month))
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, Summary: "materialise statistics of " + month})
 	var res activities.StatisticsResult
 	err := workflow.ExecuteActivity(ctx, statistics.MaterialiseStatistics, month).Get(ctx, &res)
 	return res, err

@@ -22,6 +22,8 @@ type subjectRequest struct {
 	decision *cases.RequestDecision
 	lift     *cases.RequestDecision
 	answered bool
+	// liftAt is when a restriction being lifted ends (zero before).
+	liftAt time.Time
 }
 
 func (r *subjectRequest) validateIdentity(c cases.IdentityCheck) error {
@@ -106,10 +108,11 @@ func SubjectRequest(ctx workflow.Context, in cases.SubjectRequestInput) error {
 
 // handle registers the status Query and the Updates.
 func (r *subjectRequest) handle(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, cases.QuerySubjectRequest, func() (cases.SubjectRequestStatus, error) {
+	r.trail.details = func() string { return requestDetails(r, r.liftAt) }
+	if err := describedQuery(ctx, cases.QuerySubjectRequest, func() (cases.SubjectRequestStatus, error) {
 		return cases.SubjectRequestStatus{Stage: r.trail.stage, Kind: r.in.Kind, DueAt: r.due, Stages: slices.Clone(r.trail.stages)}, nil
 	}); err != nil {
-		return fmt.Errorf("set query handler: %w", err)
+		return err
 	}
 	handlers := []struct {
 		name    string
@@ -121,6 +124,7 @@ func (r *subjectRequest) handle(ctx workflow.Context) error {
 				return err
 			}
 			r.verified = true
+			r.trail.show(ctx)
 			return nil
 		}, r.validateIdentity},
 		{cases.UpdateExtendRequest, func(ctx workflow.Context, e cases.Extension) error {
@@ -128,19 +132,22 @@ func (r *subjectRequest) handle(ctx workflow.Context) error {
 				return err
 			}
 			r.due = e.Until
+			r.trail.show(ctx)
 			return workflow.UpsertTypedSearchAttributes(ctx, cases.ReviewDueKey.ValueSet(r.due))
 		}, r.validateExtension},
-		{cases.UpdateDecideRequest, func(_ workflow.Context, d cases.RequestDecision) error {
+		{cases.UpdateDecideRequest, func(ctx workflow.Context, d cases.RequestDecision) error {
 			r.decision = &d
+			r.trail.show(ctx)
 			return nil
 		}, r.validateDecision},
-		{cases.UpdateLiftRestriction, func(_ workflow.Context, d cases.RequestDecision) error {
+		{cases.UpdateLiftRestriction, func(ctx workflow.Context, d cases.RequestDecision) error {
 			r.lift = &d
+			r.trail.show(ctx)
 			return nil
 		}, r.validateLift},
 	}
 	for _, h := range handlers {
-		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.valid}); err != nil {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, updateOptions(h.name, h.valid)); err != nil {
 			return fmt.Errorf("set update handler %s: %w", h.name, err)
 		}
 	}
@@ -151,7 +158,7 @@ func (r *subjectRequest) handle(ctx workflow.Context) error {
 // SubjectRequestStep activity.
 func (r *subjectRequest) step(ctx workflow.Context, s activities.RequestStepInput) error {
 	s.RequestID, s.At = r.in.RequestID, workflow.Now(ctx)
-	return workflow.ExecuteActivity(ctx, subjectRequests.SubjectRequestStep, s).Get(ctx, nil)
+	return workflow.ExecuteActivity(withSummary(ctx, "request step "+s.Step), subjectRequests.SubjectRequestStep, s).Get(ctx, nil)
 }
 
 // enter moves the request into a stage: the Stage search attribute, with
@@ -185,7 +192,9 @@ func (r *subjectRequest) remind(ctx workflow.Context) {
 		due := r.due
 		wait := next.Sub(workflow.Now(ctx))
 		if wait > 0 {
-			if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return r.answered || !r.due.Equal(due) }); err != nil {
+			if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait,
+				TimerOptions: workflow.TimerOptions{Summary: "remind case handlers at " + day(next) + ", due " + day(due)}},
+				func() bool { return r.answered || !r.due.Equal(due) }); err != nil {
 				return
 			}
 			if r.answered || !r.due.Equal(due) {
@@ -218,7 +227,7 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 	}
 	switch in.Kind {
 	case cases.RequestAccess:
-		if err := workflow.ExecuteActivity(actx, subjectRequests.BuildAccessExport, in.RequestID).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(withSummary(actx, "build the access export"), subjectRequests.BuildAccessExport, in.RequestID).Get(ctx, nil); err != nil {
 			return fmt.Errorf("build access export: %w", err)
 		}
 	case cases.RequestRectification, cases.RequestObjection:
@@ -238,7 +247,7 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 	}
 	r.answered = true
 	if in.Kind == cases.RequestRectification && r.decision.Decision == "approved" {
-		if err := workflow.ExecuteActivity(actx, subjectRequests.RepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(withSummary(actx, "republish after the rectification"), subjectRequests.RepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {
 			return fmt.Errorf("republish: %w", err)
 		}
 	}
@@ -256,13 +265,15 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 	if err := r.step(actx, activities.RequestStepInput{Step: "lifting", Decision: r.lift}); err != nil {
 		return err
 	}
-	if err := workflow.Sleep(ctx, in.LiftNotice); err != nil {
+	r.liftAt = workflow.Now(ctx).Add(in.LiftNotice)
+	r.trail.show(ctx)
+	if err := workflow.NewTimerWithOptions(ctx, in.LiftNotice, workflow.TimerOptions{Summary: "lift the restriction at " + day(r.liftAt)}).Get(ctx, nil); err != nil {
 		return err
 	}
 	if err := r.step(actx, activities.RequestStepInput{Step: "lifted", Decision: r.lift}); err != nil {
 		return err
 	}
-	if err := workflow.ExecuteActivity(actx, subjectRequests.RepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(withSummary(actx, "publish after the restriction"), subjectRequests.RepublishCandidate, in.RequestID).Get(ctx, nil); err != nil {
 		return fmt.Errorf("publish after the restriction: %w", err)
 	}
 	return r.finish(ctx)
