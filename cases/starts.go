@@ -65,12 +65,14 @@ type LifecycleStart struct {
 
 // StartLifecycle starts a registration's lifecycle workflow.
 func StartLifecycle(ctx context.Context, c client.Client, taskQueue string, s LifecycleStart) (client.WorkflowRun, error) {
-	run, err := c.ExecuteWorkflow(ctx, once(s.WorkflowID, taskQueue,
+	o := once(s.WorkflowID, taskQueue,
 		StageKey.ValueSet(string(StageRegistered)),
 		TestTypeKey.ValueSet(s.TestType),
 		TestCentreKey.ValueSet(s.TestCentre),
 		SessionDateKey.ValueSet(s.SessionDate),
-	), LifecycleWorkflow, LifecycleInput{RegistrationID: s.RegistrationID.String()})
+	)
+	o.StaticSummary = LifecycleSummary(s.TestType, s.TestCentre, s.SessionDate)
+	run, err := c.ExecuteWorkflow(ctx, o, LifecycleWorkflow, LifecycleInput{RegistrationID: s.RegistrationID.String()})
 	if err != nil {
 		return nil, fmt.Errorf("start lifecycle workflow: %w", err)
 	}
@@ -79,8 +81,9 @@ func StartLifecycle(ctx context.Context, c client.Client, taskQueue string, s Li
 
 // StartCourse starts a course registration's workflow under workflowID.
 func StartCourse(ctx context.Context, c client.Client, taskQueue, workflowID string, in CourseInput) (client.WorkflowRun, error) {
-	run, err := c.ExecuteWorkflow(ctx, once(workflowID, taskQueue,
-		StageKey.ValueSet(string(StageCourseRegistered)), CourseTypeKey.ValueSet(in.CourseType)), CourseWorkflow, in)
+	o := once(workflowID, taskQueue, StageKey.ValueSet(string(StageCourseRegistered)), CourseTypeKey.ValueSet(in.CourseType))
+	o.StaticSummary = "Course registration · " + in.CourseType
+	run, err := c.ExecuteWorkflow(ctx, o, CourseWorkflow, in)
 	if err != nil {
 		return nil, fmt.Errorf("start course workflow: %w", err)
 	}
@@ -100,7 +103,9 @@ func NewSubjectRequestInput(requestID uuid.UUID, kind string, purposes []string,
 
 // StartSubjectRequest starts a request's workflow under workflowID.
 func StartSubjectRequest(ctx context.Context, c client.Client, taskQueue, workflowID string, in SubjectRequestInput) (client.WorkflowRun, error) {
-	run, err := c.ExecuteWorkflow(ctx, once(workflowID, taskQueue, RequestKindKey.ValueSet(in.Kind)), SubjectRequestWorkflow, in)
+	o := once(workflowID, taskQueue, RequestKindKey.ValueSet(in.Kind))
+	o.StaticSummary = "Subject request · " + in.Kind
+	run, err := c.ExecuteWorkflow(ctx, o, SubjectRequestWorkflow, in)
 	if err != nil {
 		return nil, fmt.Errorf("start subject request workflow: %w", err)
 	}
@@ -110,7 +115,9 @@ func StartSubjectRequest(ctx context.Context, c client.Client, taskQueue, workfl
 // StartMerge starts the workflow that settles a merge's Diploma Registry
 // publication.
 func StartMerge(ctx context.Context, c client.Client, taskQueue string, in MergeInput) (client.WorkflowRun, error) {
-	run, err := c.ExecuteWorkflow(ctx, once(MergeWorkflowID(in.MergeID), taskQueue), MergeWorkflow, in)
+	o := once(MergeWorkflowID(in.MergeID), taskQueue)
+	o.StaticSummary = "Candidate merge · Diploma Registry publication"
+	run, err := c.ExecuteWorkflow(ctx, o, MergeWorkflow, in)
 	if err != nil {
 		return nil, fmt.Errorf("start merge workflow: %w", err)
 	}
@@ -120,7 +127,9 @@ func StartMerge(ctx context.Context, c client.Client, taskQueue string, in Merge
 // StartCorrection starts the workflow that republishes a candidate after
 // an identifier correction.
 func StartCorrection(ctx context.Context, c client.Client, taskQueue string, in CorrectionInput) (client.WorkflowRun, error) {
-	run, err := c.ExecuteWorkflow(ctx, once(CorrectionWorkflowID(in.CorrectionID), taskQueue), CorrectionWorkflow, in)
+	o := once(CorrectionWorkflowID(in.CorrectionID), taskQueue)
+	o.StaticSummary = "Identifier correction · Diploma Registry republication"
+	run, err := c.ExecuteWorkflow(ctx, o, CorrectionWorkflow, in)
 	if err != nil {
 		return nil, fmt.Errorf("start identifier correction workflow: %w", err)
 	}
@@ -174,6 +183,12 @@ func EnsureSubjectRequest(ctx context.Context, c client.Client, rec StartRecorde
 		return err
 	}
 	return rec.MarkSubjectRequestStarted(ctx, requestID)
+}
+
+// LifecycleSummary is the static summary of a registration's lifecycle:
+// test type, test centre and session date (no person).
+func LifecycleSummary(testType, testCentre string, sessionDate time.Time) string {
+	return "Registration · " + testType + " · " + testCentre + " · " + sessionDate.UTC().Format(time.DateOnly)
 }
 
 // AppealSummary is the static summary of an appeal's child workflow: its
