@@ -111,6 +111,9 @@ func assertNoPersonalDataInTemporal(t *testing.T, wfID string, p person) {
 	if !strings.Contains(all, "Registered") {
 		t.Fatal("the check saw no search attributes; it would not notice a leak")
 	}
+	// Nor in what the Temporal UI shows beside them: summaries, current
+	// details, descriptions (each encrypted, and opened to be scanned).
+	assertNoPersonalDataInUserMetadata(t, wfID, secrets)
 }
 
 func TestInvalidNationalIDLeavesNothingBehind(t *testing.T) {
