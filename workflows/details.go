@@ -297,11 +297,13 @@ func requestDetails(r *subjectRequest, liftAt time.Time) string {
 }
 
 // mergeDetails is the current details of CandidateMerge and
-// IdentifierCorrection.
+// IdentifierCorrection (kind "Merge" or "Identifier correction").
 func mergeDetails(kind, id string) string {
-	return details("**Settling the Diploma Registry publication**",
-		fmt.Sprintf("%s `%s`: the duplicate's publication is withdrawn and the survivor's results are published, retried until the Diploma Registry takes both.", kind, id),
-		"Nothing to act on here.")
+	what := "the duplicate's publication is withdrawn and the survivor's results are published, retried until the Diploma Registry takes both"
+	if kind != "Merge" {
+		what = "the candidate's publication is updated with the corrected identifier, retried until the Diploma Registry takes it"
+	}
+	return details("**Settling the Diploma Registry publication**", fmt.Sprintf("%s `%s`: %s.", kind, id, what), "Nothing to act on here.")
 }
 
 // statisticsDetails is MonthlyStatistics' current details.

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/examflow/examflow/activities"
+	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/appeals"
 	"github.com/examflow/examflow/cases"
 )
@@ -357,6 +359,44 @@ func TestCurrentDetailsAtEachStage(t *testing.T) {
 // summaries take no person's data at all.
 func TestDetailsHoldNoPersonalData(t *testing.T) {
 	personal := []string{"Kari Nordmann", "01017012345", "kari@example.no", "Storgata 1", "+4791234567", "B2"}
+	for _, text := range everyDetailsText() {
+		for _, p := range personal {
+			if strings.Contains(text, p) {
+				t.Errorf("%q appears in:\n%s", p, text)
+			}
+		}
+	}
+}
+
+// TestDetailsNameRealRoutes: every route the details and descriptions name
+// is one of the API's routes (api.Routes).
+func TestDetailsNameRealRoutes(t *testing.T) {
+	routes := map[string][]string{}
+	for _, r := range api.Routes() {
+		path := regexp.MustCompile(`:([a-z_]+)`).ReplaceAllString(r.Path, "{$1}")
+		routes[r.Method+" "+path] = r.Roles
+	}
+	texts := everyDetailsText()
+	for _, d := range handlerDescriptions {
+		texts = append(texts, d)
+	}
+	named := 0
+	for _, text := range texts {
+		for _, m := range regexp.MustCompile("`((?:GET|POST|PUT) /[^`]+)`").FindAllStringSubmatch(text, -1) {
+			named++
+			if _, ok := routes[m[1]]; !ok {
+				t.Errorf("%q is not an API route; in:\n%s", m[1], text)
+			}
+		}
+	}
+	if named < 20 {
+		t.Fatalf("only %d routes named; the check would prove little", named)
+	}
+}
+
+// everyDetailsText is the current details of every stage of every
+// workflow, built from states that hold a person's data.
+func everyDetailsText() []string {
 	at := time.Date(2027, 3, 15, 9, 0, 0, 0, time.UTC)
 	decision := &cases.RequestDecision{Decision: "approved", Reason: "new name Kari Nordmann, 01017012345, Storgata 1", DecidedBy: "kari@example.no"}
 	assessed := map[string]cases.Assessment{
@@ -393,12 +433,6 @@ func TestDetailsHoldNoPersonalData(t *testing.T) {
 			texts = append(texts, requestDetails(r, at))
 		}
 	}
-	texts = append(texts, cases.LifecycleSummary("citizenship", "OSLO-VO", at), cases.AppealSummary("writing_reassessment", "writing", "norwegian_a1_b2"))
-	for _, text := range texts {
-		for _, p := range personal {
-			if strings.Contains(text, p) {
-				t.Errorf("%q appears in:\n%s", p, text)
-			}
-		}
-	}
+	texts = append(texts, mergeDetails("Merge", "m-1"), statisticsDetails("2027-02"), reconciliationDetails())
+	return append(texts, cases.LifecycleSummary("citizenship", "OSLO-VO", at), cases.AppealSummary("writing_reassessment", "writing", "norwegian_a1_b2"))
 }
