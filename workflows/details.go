@@ -330,7 +330,7 @@ func milestoneSummary(verb string, m activities.Milestone) string {
 var handlerDescriptions = map[string]string{
 	cases.UpdateSubmitAnswerSheet: "A machine-marked part's answer sheet; sent by `POST " + routeAnswerSheets + "` (integration).",
 	cases.UpdateReportDiscrepancy: "A test centre's discrepancy (absence, technical problem, provisional cheating); sent by `POST " + routeDiscrepancies + "`.",
-	cases.UpdateReviewDecision:    "A case handler's decision on a result held for review (release, change or annul); sent by `POST " + routeReviews + "` (case_handler).",
+	cases.UpdateReviewDecision:    "A case handler's decision on a result held for review (confirm, correct or annul); sent by `POST " + routeReviews + "` (case_handler).",
 	cases.UpdateAssessment:        "An examiner's assessment of a part; sent by `POST " + routeAssessments + "` (examiner).",
 	cases.UpdateSettleAssessment:  "A case handler settles a part the examiners disagree on; sent by `POST " + routeSettlements + "` (case_handler).",
 	cases.UpdateCheatingDecision:  "A case handler decides a provisional cheating case; sent by `POST " + routeCheating + "` (case_handler).",
