@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,6 +78,10 @@ func TestStatisticsSuppressesSmallCells(t *testing.T) {
 	action, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
 	if !ok || action.Workflow != cases.StatisticsWorkflow || action.TaskQueue != env.cfg.TaskQueue {
 		t.Fatalf("schedule action = %+v", desc.Schedule.Action)
+	}
+	// Its runs say in the Temporal UI what they are.
+	if !strings.HasPrefix(action.StaticSummary, "Monthly statistics") {
+		t.Fatalf("schedule action's summary = %q, want it to say monthly statistics", action.StaticSummary)
 	}
 	if next := desc.Info.NextActionTimes; len(next) == 0 || next[0].UTC().Day() != 28 || next[0].UTC().Hour() != 2 {
 		t.Fatalf("next runs = %v, want the 28th at 02:00 UTC", next)

@@ -63,6 +63,7 @@ func EnsureSchedules(ctx context.Context, c client.Client, taskQueue string, eve
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
 		Action: &client.ScheduleWorkflowAction{
 			ID: reconciliationActionID, Workflow: cases.ReconciliationWorkflow, TaskQueue: taskQueue,
+			StaticSummary: "Daily retention reconciliation: deletes what is past its date whatever became of its workflow",
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 	})

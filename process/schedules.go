@@ -31,7 +31,8 @@ func EnsureStatisticsSchedule(ctx context.Context, c client.Client, taskQueue st
 		Spec: StatisticsScheduleSpec,
 		Action: &client.ScheduleWorkflowAction{
 			ID: statisticsActionID, Workflow: cases.StatisticsWorkflow, TaskQueue: taskQueue,
-			Args: []any{cases.StatisticsRequest{}},
+			StaticSummary: "Monthly statistics: anonymous counts of the previous month",
+			Args:          []any{cases.StatisticsRequest{}},
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 	})
