@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,7 +126,7 @@ func partLine(p *partRun) string {
 	case cases.PartSubmitted:
 		return name + "answer sheet in, being marked."
 	case cases.PartHeld:
-		return fmt.Sprintf("%sheld for review: a case handler decides the review by %s. %s", name, day(p.reviewDue), act("`case_handler`", "POST", routeReviews))
+		return fmt.Sprintf("%sheld for review%s: a case handler decides the review by %s. %s", name, heldBecause(p.reasons), day(p.reviewDue), act("`case_handler`", "POST", routeReviews))
 	case cases.PartDecided:
 		return name + "decided."
 	case cases.PartAbsent:
@@ -134,6 +135,34 @@ func partLine(p *partRun) string {
 		return name + "annulled."
 	}
 	return name + p.status + "."
+}
+
+// holdReasons says in words why a result is held (the reason codes the
+// status query and GET …/results give, activities.Reason*).
+var holdReasons = map[string]string{
+	activities.ReasonTechnicalProblem:   "a technical problem was reported",
+	activities.ReasonMalformedSheet:     "the answer sheet is incomplete or malformed",
+	activities.ReasonKeyVersionMismatch: "the sheet was marked against another answer key version",
+	activities.ReasonOutsideWindow:      "the sheet was submitted outside the session window",
+	activities.ReasonPassRateDeviation:  "the session's pass rate is off the norm",
+}
+
+// heldBecause is " because …" with each reason in words, or nothing.
+func heldBecause(reasons []string) string {
+	words := make([]string, 0, len(reasons))
+	for _, r := range reasons {
+		if w, ok := holdReasons[r]; ok {
+			words = append(words, w)
+		} else if !slices.Contains(words, "another reason") {
+			// Only the known codes are shown: a reason this does not
+			// know could hold anything.
+			words = append(words, "another reason")
+		}
+	}
+	if len(words) == 0 {
+		return ""
+	}
+	return " because " + strings.Join(words, " and ")
 }
 
 // retentionDetails is the retention phase's current details: the next

@@ -101,7 +101,7 @@ func TestCurrentDetailsAtEachStage(t *testing.T) {
 			probes: []detailsProbe{
 				{30 * time.Second, []string{"**Registered**", "Part `reading`: waits for its answer sheet", "`integration`", "`POST /v1/registrations/{id}/answer-sheets`",
 					"Part `writing`: waits for examiner assessments, 0 of 2 in", "`POST /v1/registrations/{id}/assessments`", registrationID}},
-				{3 * time.Minute, []string{"**Held for review**", "a case handler decides the review by 2027-03-25 09:01 UTC", "`case_handler`",
+				{3 * time.Minute, []string{"**Held for review**", "held for review because a technical problem was reported: a case handler decides the review by 2027-03-25 09:01 UTC", "`case_handler`",
 					"`POST /v1/registrations/{id}/review-decisions`", "examiner assessments, 1 of 2 in"}},
 				{2 * time.Hour, []string{"**Tested**", "Part `reading`: decided.", "examiner assessments, 1 of 2 in"}},
 				{4 * time.Hour, []string{"**Result released**", "Appeal window until 2027-04-05 12:00 UTC", "`appeals` or `case_handler`", "`POST /v1/registrations/{id}/appeals`"}},
