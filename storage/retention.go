@@ -84,6 +84,10 @@ type Deletion struct {
 	DeletedAt      time.Time
 	RowsDeleted    int
 	SubjectDeleted bool
+	// SubjectRequests are the subject requests the deletion deleted with
+	// the person (SubjectDeleted): their workflows are to be closed
+	// (cases.UpdateCloseRequest). IDs only.
+	SubjectRequests []uuid.UUID
 }
 
 // laterRegistration finds a registration of the candidate (@candidate) for
@@ -147,9 +151,9 @@ func (s *Store) DeleteCategory(ctx context.Context, regID uuid.UUID, category st
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, regID.String()); err != nil {
 			return fmt.Errorf("lock registration: %w", err)
 		}
-		err := tx.QueryRow(ctx, `SELECT id, registration_id, category, due_at, deleted_at, rows_deleted, subject_deleted
+		err := tx.QueryRow(ctx, `SELECT id, registration_id, category, due_at, deleted_at, rows_deleted, subject_deleted, subject_requests
 			FROM deletion_records WHERE registration_id = $1 AND category = $2`, regID, category).Scan(
-			&d.ID, &d.RegistrationID, &d.Category, &d.DueAt, &d.DeletedAt, &d.RowsDeleted, &d.SubjectDeleted)
+			&d.ID, &d.RegistrationID, &d.Category, &d.DueAt, &d.DeletedAt, &d.RowsDeleted, &d.SubjectDeleted, &d.SubjectRequests)
 		if err == nil {
 			return nil
 		}
@@ -177,17 +181,27 @@ func (s *Store) DeleteCategory(ctx context.Context, regID uuid.UUID, category st
 			rows += int(tag.RowsAffected())
 		}
 		subject := false
+		requests := []uuid.UUID{}
 		if category == "personal_data" && found {
+			// The person's subject requests go with them (ON DELETE
+			// CASCADE): their IDs are read first, in the same transaction.
+			if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(id ORDER BY received_at, id), '{}') FROM subject_requests WHERE candidate_id = $1`,
+				candidateID).Scan(&requests); err != nil {
+				return fmt.Errorf("read subject requests: %w", err)
+			}
 			tag, err := tx.Exec(ctx, `DELETE FROM candidates c WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.candidate_id = c.id)`, candidateID)
 			if err != nil {
 				return fmt.Errorf("delete candidate: %w", err)
 			}
 			subject = tag.RowsAffected() == 1
+			if !subject {
+				requests = []uuid.UUID{}
+			}
 		}
 		d = Deletion{ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(regID.String()+"/"+category)), RegistrationID: regID, Category: category,
-			DueAt: due, RowsDeleted: rows, SubjectDeleted: subject}
-		return tx.QueryRow(ctx, `INSERT INTO deletion_records (id, registration_id, category, due_at, rows_deleted, subject_deleted)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING deleted_at`, d.ID, regID, category, due, rows, subject).Scan(&d.DeletedAt)
+			DueAt: due, RowsDeleted: rows, SubjectDeleted: subject, SubjectRequests: requests}
+		return tx.QueryRow(ctx, `INSERT INTO deletion_records (id, registration_id, category, due_at, rows_deleted, subject_deleted, subject_requests)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING deleted_at`, d.ID, regID, category, due, rows, subject, requests).Scan(&d.DeletedAt)
 	})
 	if err != nil {
 		return Deletion{}, classify(err)
