@@ -43,6 +43,10 @@ const (
 	StageAwaitingDecision  Stage = "AwaitingDecision"
 	StageRestricted        Stage = "Restricted"
 	StageRequestAnswered   Stage = "RequestAnswered"
+	// StageRequestClosedDataDeleted: the final deletion deleted the
+	// person, and the request with them, while it was open; it ends
+	// unanswered, as nobody is left to answer.
+	StageRequestClosedDataDeleted Stage = "RequestClosedDataDeleted"
 )
 
 // A course registration (CourseRegistration).

@@ -15,6 +15,9 @@ const (
 	UpdateExtendRequest   = "extend-request"
 	UpdateDecideRequest   = "decide-request"
 	UpdateLiftRestriction = "lift-restriction"
+	// UpdateCloseRequest closes a request whose person the final deletion
+	// deleted (a RequestClosure): sent by the deletion itself, no route.
+	UpdateCloseRequest = "close-request"
 	// QuerySubjectRequest returns a SubjectRequestStatus.
 	QuerySubjectRequest = "subject-request"
 )
@@ -72,6 +75,20 @@ type RequestDecision struct {
 	Reason    string `json:"reason"`
 	DecidedBy string `json:"decided_by"`
 }
+
+// RequestClosure closes a request's workflow unanswered: why, as a code
+// (ClosureDataDeleted). No free text, so nothing of the person.
+type RequestClosure struct {
+	Reason string `json:"reason"`
+}
+
+// ClosureDataDeleted: the final deletion deleted the person and, with them,
+// the request; nobody is left to answer.
+const ClosureDataDeleted = "data_deleted"
+
+// CloseRequestUpdateID is the Update ID of a request's closure: the same on
+// every attempt, so Temporal accepts a retried closure once.
+const CloseRequestUpdateID = "close-request/" + ClosureDataDeleted
 
 // SubjectRequestStatus answers the status query.
 type SubjectRequestStatus struct {

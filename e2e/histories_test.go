@@ -25,6 +25,7 @@ import (
 	"go.temporal.io/api/proxy"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -106,6 +107,7 @@ func TestRecordHistories(t *testing.T) {
 		{"subject request access", recordAccessRequest},
 		{"subject request restriction", recordRestriction},
 		{"subject request objection", recordObjection},
+		{"subject request closed when its person is deleted", recordRequestClosedDataDeleted},
 		{"course completed", recordCourseCompleted},
 		{"course withdrawn", recordCourseWithdrawn},
 		{"statistics", recordStatistics},
@@ -724,6 +726,34 @@ func recordObjection(t *testing.T, r *historyRecorder) {
 	})
 	r.waitClosed(t, wfID, "", statusCompleted, 30*time.Second)
 	r.save(t, "SubjectRequest-objection", wfID, "")
+}
+
+// recordRequestClosedDataDeleted: a rectification waits for a case
+// handler's decision when the final deletion deletes its person; the
+// deletion closes it (close-request).
+func recordRequestClosedDataDeleted(t *testing.T, r *historyRecorder) {
+	p := r.person(t)
+	g := r.register(t, r.long, p, "citizenship")
+	r.secret("retta@example.org")
+	_, wfID, _ := r.subjectRequest(t, map[string]any{"kind": "rectification", "identifier": map[string]any{"kind": "national_id", "value": p.NationalID},
+		"identity_asserted": map[string]any{"provider": "idporten"}, "rectification": map[string]any{"email": "retta@example.org"}})
+	r.waitRequestStage(t, wfID, cases.StageAwaitingDecision)
+	ctx := context.Background()
+	if err := r.client.TerminateWorkflow(ctx, g.wfID, "", "the recording deletes the registration"); err != nil {
+		t.Fatal(err)
+	}
+	acts := &activities.Retention{Store: env.store, Objects: env.objects, Temporal: r.client, Namespace: env.cfg.TemporalNamespace,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	var s testsuite.WorkflowTestSuite
+	aenv := s.NewTestActivityEnvironment()
+	aenv.RegisterActivity(acts.DeleteCategory)
+	regID := strings.TrimPrefix(g.url, "/v1/registrations/")
+	if _, err := aenv.ExecuteActivity(acts.DeleteCategory, activities.DeleteCategoryInput{RegistrationID: regID, Category: string(policy.PersonalData),
+		Due: time.Now()}); err != nil {
+		t.Fatalf("final deletion: %v", err)
+	}
+	r.waitClosed(t, wfID, "", statusCompleted, 30*time.Second)
+	r.save(t, "SubjectRequest-closed-data-deleted", wfID, "")
 }
 
 // courseRegistration registers a participant for a course held yesterday.

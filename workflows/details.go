@@ -288,6 +288,8 @@ var requestHeadings = map[cases.Stage]string{
 	cases.StageAwaitingDecision:  "**Awaiting decision**: a case handler decides the request",
 	cases.StageRestricted:        "**Restricted**: publication is stopped until a case handler lifts the restriction",
 	cases.StageRequestAnswered:   "**Answered**: the request is answered",
+	cases.StageRequestClosedDataDeleted: "**Closed, data deleted**: the final deletion deleted the person's data, and this request with it, " +
+		"while it was open",
 }
 
 // requestDetails is a data subject request's current details: the due
@@ -317,8 +319,10 @@ func requestDetails(r *subjectRequest, liftAt time.Time) string {
 		if r.in.Kind == cases.RequestAccess {
 			lines = append(lines, "The export's link: "+act("`case_handler` or `dpo`", "POST", routeRequest+"/export-link"))
 		}
+	case cases.StageRequestClosedDataDeleted:
+		lines = append(lines, "The retention period ended; nothing about the person or the request is left to answer with. Nothing to act on here.")
 	}
-	if !r.answered {
+	if !r.answered && !r.closed {
 		lines = append(lines, fmt.Sprintf("Due %s; extendable, with a reason, while the first period runs (until %s). %s",
 			day(r.due), day(r.in.DueAt), act("`case_handler`", "POST", routeRequest+"/extension")))
 	}
@@ -373,6 +377,7 @@ var handlerDescriptions = map[string]string{
 	cases.UpdateExtendRequest:     "Extends the due date, with a reason, within the first period; sent by `POST " + routeRequest + "/extension` (case_handler).",
 	cases.UpdateDecideRequest:     "A case handler decides a rectification or objection; sent by `POST " + routeRequest + "/decision` (case_handler).",
 	cases.UpdateLiftRestriction:   "A case handler lifts a restriction (the person is told first); sent by `POST " + routeRequest + "/lift` (case_handler).",
+	cases.UpdateCloseRequest:      "Closes the request when the final deletion has deleted its person; sent by the deletion itself (no API route).",
 	cases.QueryStatus:             "The registration's stage, since when, the stages passed and each part's status (statuses only); read by `GET " + routeRegistration + "`.",
 	cases.QueryRetention:          "The retention phase: deletion milestones done and pending (category, date) and a legal hold's reason.",
 	cases.QueryAppeal:             "The appeal's stage, kind and stages passed; read by `GET " + routeAppeals + "/{appeal_id}`.",

@@ -262,6 +262,22 @@ func TestCurrentDetailsAtEachStage(t *testing.T) {
 			final: []string{"**Answered**"},
 		},
 		{
+			name: "SubjectRequest: rectification closed when its person is deleted",
+			setup: func(t *testing.T, env *testsuite.TestWorkflowEnvironment) {
+				env.RegisterActivityWithOptions(func(context.Context, activities.RequestStepInput) error { return nil }, activity.RegisterOptions{Name: "SubjectRequestStep"})
+				sendUpdate(t, env, 2*time.Hour, cases.UpdateCloseRequest, cases.RequestClosure{Reason: cases.ClosureDataDeleted})
+			},
+			run: func(env *testsuite.TestWorkflowEnvironment) {
+				env.ExecuteWorkflow(SubjectRequest, cases.SubjectRequestInput{RequestID: "00000000-0000-0000-0000-0000000000b3", Kind: cases.RequestRectification,
+					IdentityVerified: true, DueAt: start.AddDate(0, 0, 30), MaxDueAt: start.AddDate(0, 2, 30)})
+			},
+			probes: []detailsProbe{
+				{time.Hour, []string{"**Awaiting decision**", "`POST /v1/subject-requests/{id}/decision`", "Due 2027-04-14 09:00 UTC"}},
+			},
+			final:   []string{"**Closed, data deleted**", "the final deletion deleted the person's data", "kind `rectification`", "Nothing to act on here."},
+			updates: []string{cases.UpdateCloseRequest},
+		},
+		{
 			name: "CandidateMerge",
 			setup: func(_ *testing.T, env *testsuite.TestWorkflowEnvironment) {
 				env.RegisterActivityWithOptions(func(context.Context, cases.MergeInput) (activities.PublishOutcome, error) {

@@ -24,10 +24,30 @@ type subjectRequest struct {
 	answered bool
 	// liftAt is when a restriction being lifted ends (zero before).
 	liftAt time.Time
+	// closed: the final deletion deleted the person and the request with
+	// them (UpdateCloseRequest); the workflow ends unanswered.
+	closed bool
+}
+
+// errClosed refuses an Update to a request its person's deletion closed.
+func errClosed() error {
+	return refuse("request", "the request is closed: the person's data was deleted")
+}
+
+// validateClosure: only the final deletion closes a request, with its
+// reason; a second closure (a retried deletion) is accepted and changes
+// nothing.
+func (r *subjectRequest) validateClosure(c cases.RequestClosure) error {
+	if c.Reason != cases.ClosureDataDeleted {
+		return refuse("reason", "reason must be %q", cases.ClosureDataDeleted)
+	}
+	return nil
 }
 
 func (r *subjectRequest) validateIdentity(c cases.IdentityCheck) error {
 	switch {
+	case r.closed:
+		return errClosed()
 	case r.verified:
 		return refuse("identity", "identity: already confirmed")
 	case c.VerifiedBy == "" || c.Evidence == "":
@@ -41,6 +61,8 @@ func (r *subjectRequest) validateIdentity(c cases.IdentityCheck) error {
 // (T19). Validators do not run on replay, so this needs no version.
 func (r *subjectRequest) validateExtension(ctx workflow.Context, e cases.Extension) error {
 	switch {
+	case r.closed:
+		return errClosed()
 	case r.answered:
 		return refuse("until", "until: the request has been answered")
 	case workflow.Now(ctx).After(r.in.DueAt):
@@ -58,6 +80,8 @@ func (r *subjectRequest) validateExtension(ctx workflow.Context, e cases.Extensi
 func (r *subjectRequest) validateDecision(d cases.RequestDecision) error {
 	allowed := map[string][]string{cases.RequestRectification: {"approved", "refused"}, cases.RequestObjection: {"upheld", "rejected"}}[r.in.Kind]
 	switch {
+	case r.closed:
+		return errClosed()
 	case allowed == nil:
 		return refuse("decision", "decision: a %s request takes no decision", r.in.Kind)
 	case !r.verified:
@@ -76,6 +100,8 @@ func (r *subjectRequest) validateDecision(d cases.RequestDecision) error {
 
 func (r *subjectRequest) validateLift(d cases.RequestDecision) error {
 	switch {
+	case r.closed:
+		return errClosed()
 	case r.in.Kind != cases.RequestRestriction || r.trail.stage != cases.StageRestricted:
 		return refuse("decision", "decision: no restriction in force to lift")
 	case r.lift != nil:
@@ -93,7 +119,10 @@ func (r *subjectRequest) validateLift(d cases.RequestDecision) error {
 // attribute shows the due date. Access builds an encrypted export; rectification and
 // objection wait for a case handler's decision; a rectification is
 // republished to the Diploma Registry; a restriction stops publication until
-// it is lifted, and the person is told before it is.
+// it is lifted, and the person is told before it is. A request whose person
+// the final deletion deleted is closed by it (UpdateCloseRequest): whatever
+// it waits for, it ends in RequestClosedDataDeleted, off the case handlers'
+// lists.
 func SubjectRequest(ctx workflow.Context, in cases.SubjectRequestInput) error {
 	r := &subjectRequest{in: in, due: in.DueAt, verified: in.IdentityVerified}
 	if err := r.handle(ctx); err != nil {
@@ -145,6 +174,13 @@ func (r *subjectRequest) handle(ctx workflow.Context) error {
 			r.trail.show(ctx)
 			return nil
 		}, r.validateLift},
+		{cases.UpdateCloseRequest, func(ctx workflow.Context, _ cases.RequestClosure) error {
+			if !r.closed {
+				r.closed = true
+				r.trail.show(ctx)
+			}
+			return nil
+		}, r.validateClosure},
 	}
 	for _, h := range handlers {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, updateOptions(h.name, h.valid)); err != nil {
@@ -178,7 +214,7 @@ func (r *subjectRequest) enter(ctx workflow.Context, stage cases.Stage) error {
 // until the request is answered.
 func (r *subjectRequest) remind(ctx workflow.Context) {
 	sent := map[time.Duration]bool{}
-	for !r.answered {
+	for !r.answered && !r.closed {
 		var next time.Time
 		var which time.Duration
 		for _, d := range r.in.Reminders {
@@ -194,10 +230,10 @@ func (r *subjectRequest) remind(ctx workflow.Context) {
 		if wait > 0 {
 			if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait,
 				TimerOptions: workflow.TimerOptions{Summary: "remind case handlers at " + day(next) + ", due " + day(due)}},
-				func() bool { return r.answered || !r.due.Equal(due) }); err != nil {
+				func() bool { return r.answered || r.closed || !r.due.Equal(due) }); err != nil {
 				return
 			}
-			if r.answered || !r.due.Equal(due) {
+			if r.answered || r.closed || !r.due.Equal(due) {
 				continue
 			}
 		}
@@ -218,8 +254,11 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 		if err := r.enter(ctx, cases.StageAwaitingIdentity); err != nil {
 			return err
 		}
-		if err := workflow.Await(ctx, func() bool { return r.verified }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return r.verified || r.closed }); err != nil {
 			return err
+		}
+		if r.closed {
+			return r.close(ctx)
 		}
 	}
 	if err := r.enter(ctx, cases.StageRequestInProgress); err != nil {
@@ -234,8 +273,11 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 		if err := r.enter(ctx, cases.StageAwaitingDecision); err != nil {
 			return err
 		}
-		if err := workflow.Await(ctx, func() bool { return r.decision != nil }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return r.decision != nil || r.closed }); err != nil {
 			return err
+		}
+		if r.closed {
+			return r.close(ctx)
 		}
 	case cases.RequestRestriction:
 		if err := r.step(actx, activities.RequestStepInput{Step: "restricted"}); err != nil {
@@ -259,16 +301,24 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 	if err := r.enter(ctx, cases.StageRestricted); err != nil {
 		return err
 	}
-	if err := workflow.Await(ctx, func() bool { return r.lift != nil }); err != nil {
+	if err := workflow.Await(ctx, func() bool { return r.lift != nil || r.closed }); err != nil {
 		return err
+	}
+	if r.closed {
+		return r.close(ctx)
 	}
 	if err := r.step(actx, activities.RequestStepInput{Step: "lifting", Decision: r.lift}); err != nil {
 		return err
 	}
 	r.liftAt = workflow.Now(ctx).Add(in.LiftNotice)
 	r.trail.show(ctx)
-	if err := workflow.NewTimerWithOptions(ctx, in.LiftNotice, workflow.TimerOptions{Summary: "lift the restriction at " + day(r.liftAt)}).Get(ctx, nil); err != nil {
+	// The same timer command as a plain timer; a closure ends the wait.
+	if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: in.LiftNotice,
+		TimerOptions: workflow.TimerOptions{Summary: "lift the restriction at " + day(r.liftAt)}}, func() bool { return r.closed }); err != nil {
 		return err
+	}
+	if r.closed {
+		return r.close(ctx)
 	}
 	if err := r.step(actx, activities.RequestStepInput{Step: "lifted", Decision: r.lift}); err != nil {
 		return err
@@ -280,8 +330,25 @@ func (r *subjectRequest) run(ctx workflow.Context) error {
 }
 
 // finish shows the request answered and lets running Update handlers end.
+// A request closed while its last steps ran (they recorded nothing) ends
+// closed instead.
 func (r *subjectRequest) finish(ctx workflow.Context) error {
+	if r.closed {
+		return r.close(ctx)
+	}
 	if err := r.enter(ctx, cases.StageRequestAnswered); err != nil {
+		return err
+	}
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// close ends a request whose person the final deletion deleted: the
+// RequestClosedDataDeleted stage, with ReviewPending false and ReviewDue
+// unset, so it leaves the case handlers' lists; the reminders stop. Nothing
+// is recorded: the request's rows went with the person.
+func (r *subjectRequest) close(ctx workflow.Context) error {
+	if err := r.trail.move(ctx, cases.StageRequestClosedDataDeleted, stageMove{attrs: []temporal.SearchAttributeUpdate{
+		cases.ReviewPendingKey.ValueSet(false), cases.ReviewDueKey.ValueUnset()}}); err != nil {
 		return err
 	}
 	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })

@@ -2,12 +2,16 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -222,5 +226,136 @@ func TestSubjectRequestAnsweredThroughAnOutage(t *testing.T) {
 	}
 	if !answered {
 		t.Fatal("the request was not answered")
+	}
+}
+
+// TestSubjectRequestClosedWhenItsPersonIsDeleted: whatever a request waits
+// for when the final deletion deletes its person (the identity, a
+// decision, a restriction's lift, the notice before a lift), the deletion's
+// close-request Update ends it at once in RequestClosedDataDeleted, with
+// ReviewPending false and ReviewDue unset (off the case handlers' lists),
+// and nothing more is recorded or sent: no reminder, no lift, no
+// republication. A second closure (a retried deletion) is accepted; one
+// with another reason is refused.
+func TestSubjectRequestClosedWhenItsPersonIsDeleted(t *testing.T) {
+	start := time.Date(2027, 1, 4, 9, 0, 0, 0, time.UTC)
+	due := start.Add(30 * 24 * time.Hour)
+	day := 24 * time.Hour
+	tests := []struct {
+		name     string
+		kind     string
+		verified bool
+		verify   time.Duration // a case handler confirms the identity then; zero: never
+		lift     time.Duration // a case handler lifts the restriction then; zero: never
+		closeAt  time.Duration
+		from     cases.Stage // the stage the closure finds
+		want     []string    // the steps recorded
+	}{
+		{name: "objection awaiting identity", kind: cases.RequestObjection, closeAt: 2 * day, from: cases.StageAwaitingIdentity},
+		{name: "rectification awaiting a decision, overdue", kind: cases.RequestRectification, verify: time.Hour, closeAt: 40 * day,
+			from: cases.StageAwaitingDecision, want: []string{"verified", "reminded", "reminded"}},
+		{name: "restriction in force", kind: cases.RequestRestriction, verified: true, closeAt: 40 * day, from: cases.StageRestricted,
+			want: []string{"restricted", "answered"}},
+		{name: "restriction being lifted, within the notice", kind: cases.RequestRestriction, verified: true, lift: 40 * day, closeAt: 40*day + time.Hour,
+			from: cases.StageRestricted, want: []string{"restricted", "answered", "lifting"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.SetStartTime(start)
+			var mu sync.Mutex
+			var steps []string
+			env.RegisterActivityWithOptions(func(_ context.Context, in activities.RequestStepInput) error {
+				mu.Lock()
+				defer mu.Unlock()
+				steps = append(steps, in.Step)
+				return nil
+			}, activity.RegisterOptions{Name: "SubjectRequestStep"})
+			republished := 0
+			env.RegisterActivityWithOptions(func(context.Context, string) error { republished++; return nil }, activity.RegisterOptions{Name: "RepublishCandidate"})
+			// The last upsert: the Stage, ReviewPending and ReviewDue the
+			// visibility store keeps once the workflow has ended.
+			var stage, pending string
+			var dueSet bool
+			var closedAt time.Time
+			env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+				sa := args.Get(0).(temporal.SearchAttributes)
+				if v, ok := sa.GetKeyword(cases.StageKey); ok {
+					stage = v
+					if v == string(cases.StageRequestClosedDataDeleted) {
+						closedAt = env.Now()
+					}
+				}
+				if v, ok := sa.GetBool(cases.ReviewPendingKey); ok {
+					pending = strconv.FormatBool(v)
+				}
+				// An unset key is in the upsert with no value, which only
+				// its printed form shows.
+				if sa.ContainsKey(cases.ReviewDueKey) {
+					dueSet = true
+				} else if strings.Contains(fmt.Sprintf("%+v", sa), "name:"+cases.ReviewDueKey.GetName()+" ") {
+					dueSet = false
+				}
+			}).Return(nil)
+			update := func(name string, arg any, accept bool) func() {
+				return func() {
+					env.UpdateWorkflow(name, uuid.NewString(), &testsuite.TestUpdateCallback{OnAccept: func() {
+						if !accept {
+							t.Errorf("%s %v accepted", name, arg)
+						}
+					}, OnReject: func(err error) {
+						if accept {
+							t.Errorf("%s refused: %v", name, err)
+						}
+					}, OnComplete: func(any, error) {}}, arg)
+				}
+			}
+			if tc.verify > 0 {
+				env.RegisterDelayedCallback(update(cases.UpdateVerifyIdentity, cases.IdentityCheck{VerifiedBy: "ch", Evidence: "passport"}, true), tc.verify)
+			}
+			if tc.lift > 0 {
+				env.RegisterDelayedCallback(update(cases.UpdateLiftRestriction, cases.RequestDecision{Decision: "lift", Reason: "settled", DecidedBy: "ch"}, true), tc.lift)
+			}
+			env.RegisterDelayedCallback(func() {
+				v, err := env.QueryWorkflow(cases.QuerySubjectRequest)
+				var st cases.SubjectRequestStatus
+				if err == nil {
+					err = v.Get(&st)
+				}
+				if err != nil || st.Stage != tc.from {
+					t.Errorf("before the closure: %+v %v, want stage %s", st, err, tc.from)
+				}
+				update(cases.UpdateCloseRequest, cases.RequestClosure{Reason: "the person asked"}, false)()
+				update(cases.UpdateCloseRequest, cases.RequestClosure{Reason: cases.ClosureDataDeleted}, true)()
+				update(cases.UpdateCloseRequest, cases.RequestClosure{Reason: cases.ClosureDataDeleted}, true)()
+			}, tc.closeAt)
+			env.ExecuteWorkflow(SubjectRequest, cases.SubjectRequestInput{RequestID: "00000000-0000-0000-0000-00000000000c", Kind: tc.kind,
+				Purposes: []string{"research"}, IdentityVerified: tc.verified, DueAt: due, MaxDueAt: due.AddDate(0, 2, 0),
+				Reminders: []time.Duration{7 * day, day}, LiftNotice: 72 * time.Hour})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(steps, tc.want) {
+				t.Errorf("steps %v, want %v", steps, tc.want)
+			}
+			if republished != 0 {
+				t.Errorf("republished %d times after the person was deleted", republished)
+			}
+			if stage != string(cases.StageRequestClosedDataDeleted) || pending != "false" || dueSet {
+				t.Errorf("last shown: Stage %s, ReviewPending %s, ReviewDue set %v; want %s, false, unset", stage, pending, dueSet, cases.StageRequestClosedDataDeleted)
+			}
+			if !closedAt.Equal(start.Add(tc.closeAt)) {
+				t.Errorf("closed at %s, want at once (%s)", closedAt, start.Add(tc.closeAt))
+			}
+			v, err := env.QueryWorkflow(cases.QuerySubjectRequest)
+			var st cases.SubjectRequestStatus
+			if err == nil {
+				err = v.Get(&st)
+			}
+			if err != nil || st.Stage != cases.StageRequestClosedDataDeleted || st.Stages[len(st.Stages)-2] != tc.from {
+				t.Errorf("status %+v %v, want %s after %s", st, err, cases.StageRequestClosedDataDeleted, tc.from)
+			}
+		})
 	}
 }
