@@ -1039,7 +1039,10 @@ func (a *Retention) DeleteCategory(ctx context.Context, in DeleteCategoryInput) 
 }
 
 // deleteCategory removes the audio objects in MinIO first, where the
-// category covers them, then the rows in PostgreSQL with their record.
+// category covers them, then the rows in PostgreSQL with their record, and
+// then closes the workflows of the subject requests deleted with the person
+// (closeRequests). The retention phase and the reconciliation both delete
+// through it.
 func (a *Retention) deleteCategory(ctx context.Context, id uuid.UUID, category string, due time.Time) (storage.Deletion, error) {
 	if category == string(policy.Audio) || category == string(policy.PersonalData) {
 		if a.Objects == nil {
@@ -1049,7 +1052,46 @@ func (a *Retention) deleteCategory(ctx context.Context, id uuid.UUID, category s
 			return storage.Deletion{}, err
 		}
 	}
-	return a.Store.DeleteCategory(ctx, id, category, due)
+	d, err := a.Store.DeleteCategory(ctx, id, category, due)
+	if err != nil {
+		return d, err
+	}
+	return d, a.closeRequests(ctx, d.SubjectRequests)
+}
+
+// closeRequests closes the workflows of the subject requests a final
+// deletion deleted with their person (cases.UpdateCloseRequest, through
+// the worker's client, which seals the Update like any payload): whatever
+// each waits for, it ends in RequestClosedDataDeleted, off the case
+// handlers' lists. The deletion record keeps the requests' IDs, so a
+// retried deletion closes them again; the Update ID is the same on every
+// attempt, and a workflow that has ended, or was never started (lost
+// before the reconciliation started it), needs nothing. IDs only in the
+// log.
+func (a *Retention) closeRequests(ctx context.Context, ids []uuid.UUID) error {
+	if len(ids) > 0 && a.Temporal == nil {
+		return errors.New("no Temporal client to close the deleted subject requests with")
+	}
+	for _, id := range ids {
+		wfID := cases.SubjectRequestWorkflowID(id)
+		h, err := a.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID: wfID, UpdateID: cases.CloseRequestUpdateID, UpdateName: cases.UpdateCloseRequest,
+			Args: []any{cases.RequestClosure{Reason: cases.ClosureDataDeleted}}, WaitForStage: client.WorkflowUpdateStageCompleted,
+		})
+		if err == nil {
+			err = h.Get(ctx, nil)
+		}
+		var gone *serviceerror.NotFound
+		switch {
+		case errors.As(err, &gone):
+			a.Logger.InfoContext(ctx, "deleted subject request has no running workflow", "workflow_id", wfID)
+		case err != nil:
+			return fmt.Errorf("close subject request %s: %w", wfID, err)
+		default:
+			a.Logger.InfoContext(ctx, "subject request closed: its person's data is deleted", "workflow_id", wfID)
+		}
+	}
+	return nil
 }
 
 // DeleteClosedHistories deletes the closed runs of the registration's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -17,7 +18,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/testsuite"
 
+	"github.com/examflow/examflow/activities"
+	"github.com/examflow/examflow/api"
 	"github.com/examflow/examflow/cases"
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/worker"
@@ -519,5 +524,174 @@ func TestSubjectRequestEndsWhenItsPersonIsDeleted(t *testing.T) {
 		if n := rowCount(t, `SELECT count(*) FROM `+table+` WHERE `+col+` = $1`, uuid.MustParse(cand)); n != 0 {
 			t.Errorf("%d rows of the deleted person in %s", n, table)
 		}
+	}
+}
+
+// TestWaitingSubjectRequestsCloseWhenTheirPersonIsDeleted: requests that
+// wait for someone (an objection for the person's identity to be confirmed,
+// past its due date; a rectification for a case handler's decision) when
+// the final deletion deletes their person are closed by that deletion,
+// whether the retention phase runs it or the reconciliation does (the
+// registration's workflow lost): their workflows end in
+// RequestClosedDataDeleted, say why, leave the case handlers' list of
+// requests near their due date, and show nothing about the person. A
+// request whose workflow was lost is skipped; a retried deletion finds the
+// requests closed and succeeds.
+func TestWaitingSubjectRequestsCloseWhenTheirPersonIsDeleted(t *testing.T) {
+	tests := []struct {
+		name string
+		// session is the test date; the reconciliation deletes a 2014
+		// registration (its periods shortened to end in 2015).
+		session string
+		// loseOne: a third request's workflow is lost (terminated).
+		loseOne bool
+		// deleteFinal runs the final deletion of the registration.
+		deleteFinal func(t *testing.T, regID string) bool
+	}{
+		{name: "the retention phase deletes", session: time.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly),
+			deleteFinal: func(t *testing.T, regID string) bool {
+				t.Helper()
+				acts := &activities.Retention{Store: env.store, Objects: env.objects, Temporal: env.temporal, Namespace: env.cfg.TemporalNamespace,
+					Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+				var s testsuite.WorkflowTestSuite
+				aenv := s.NewTestActivityEnvironment()
+				aenv.RegisterActivity(acts.DeleteCategory)
+				v, err := aenv.ExecuteActivity(acts.DeleteCategory, activities.DeleteCategoryInput{RegistrationID: regID, Category: string(policy.PersonalData), Due: time.Now()})
+				if err != nil {
+					t.Fatalf("final deletion: %v", err)
+				}
+				var res activities.DeletionResult
+				if err := v.Get(&res); err != nil {
+					t.Fatal(err)
+				}
+				return res.SubjectDeleted
+			}},
+		{name: "the reconciliation deletes, a request's workflow lost", session: "2014-01-10", loseOne: true,
+			deleteFinal: func(t *testing.T, regID string) bool {
+				t.Helper()
+				cutoff := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
+				acts := &activitiesRetention{periods: policy.Periods{
+					policy.PersonalData: time.Since(cutoff), policy.Address: time.Since(cutoff), policy.Cheating: time.Since(cutoff)}}
+				acts.reconcile(t)
+				return rowCount(t, `SELECT count(*) FROM deletion_records WHERE registration_id = $1 AND category = 'personal_data' AND subject_deleted`,
+					uuid.MustParse(regID)) == 1
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			ch := roleKey(t, "ch-dsr-closed", "case_handler")
+			p := newPerson(t)
+			regID, _ := mustRegister(t, p.reg(t, "social_studies", uniqueCentre(), tc.session))
+			create := func(body map[string]any) (id, wfID string) {
+				t.Helper()
+				body["identifier"] = map[string]any{"kind": "national_id", "value": p.NationalID}
+				a := do(t, http.MethodPost, "/v1/subject-requests", "application/json", []byte(mustJSON(body)), ch)
+				if a.Status != http.StatusCreated {
+					t.Fatalf("create: %d %s", a.Status, a.Raw)
+				}
+				return a.Body["request_id"].(string), a.Body["workflow_id"].(string)
+			}
+			lateID, lateWF := create(map[string]any{"kind": "objection", "purposes": []string{"research"}, "grounds": "I object to research on my answers",
+				"received_at": time.Now().Add(-31 * 24 * time.Hour).Format(time.RFC3339)})
+			rectID, rectWF := create(map[string]any{"kind": "rectification", "rectification": map[string]any{"email": "ny@example.org"}})
+			if a := do(t, http.MethodPost, "/v1/subject-requests/"+rectID+"/identity", "application/json",
+				[]byte(`{"verified_by": "ch-dsr-closed", "evidence": "BankID"}`), ch); a.Status != http.StatusOK {
+				t.Fatalf("identity: %d %s", a.Status, a.Raw)
+			}
+			if tc.loseOne {
+				_, lostWF := create(map[string]any{"kind": "access"})
+				if err := env.temporal.TerminateWorkflow(ctx, lostWF, "", "lost, for the test"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for wfID, want := range map[string]cases.Stage{lateWF: cases.StageAwaitingIdentity, rectWF: cases.StageAwaitingDecision} {
+				eventually(t, 30*time.Second, func() error {
+					var st cases.SubjectRequestStatus
+					v, err := env.temporal.QueryWorkflow(ctx, wfID, "", cases.QuerySubjectRequest)
+					if err == nil {
+						err = v.Get(&st)
+					}
+					if err != nil || st.Stage != want {
+						return fmt.Errorf("%s: %+v %v, want %s", wfID, st, err, want)
+					}
+					return nil
+				})
+			}
+			var dueSoon string
+			for _, q := range api.DailyQueries() {
+				if q.Name == "subject-requests-due-soon" {
+					dueSoon = api.FillQuery(q.Query, time.Now())
+				}
+			}
+			eventually(t, 30*time.Second, func() error {
+				if found, err := listWorkflowIDs(ctx, dueSoon); err != nil || !found[lateWF] {
+					return fmt.Errorf("the overdue request is not on the list: %v", err)
+				}
+				return nil
+			})
+
+			// The registration's own lifecycle is ended first (or lost).
+			if err := env.temporal.TerminateWorkflow(ctx, cases.RegistrationWorkflowID(uuid.MustParse(regID)), "", "the test deletes the registration"); err != nil {
+				t.Fatalf("terminate the lifecycle: %v", err)
+			}
+			if !tc.deleteFinal(t, regID) {
+				t.Fatal("the final deletion did not delete the person")
+			}
+			for _, wfID := range []string{lateWF, rectWF} {
+				wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				err := env.temporal.GetWorkflow(wctx, wfID, "").Get(wctx, nil)
+				cancel()
+				if err != nil {
+					t.Fatalf("%s did not end after its person was deleted: %v", wfID, err)
+				}
+				desc, err := env.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				fields := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
+				if got := string(fields[cases.StageKey.GetName()].GetData()); got != `"`+string(cases.StageRequestClosedDataDeleted)+`"` {
+					t.Errorf("%s: Stage %s, want %s", wfID, got, cases.StageRequestClosedDataDeleted)
+				}
+				if got := fields[cases.ReviewPendingKey.GetName()]; got != nil && string(got.GetData()) != "false" {
+					t.Errorf("%s: ReviewPending %s after its person was deleted", wfID, got.GetData())
+				}
+				if got := fields[cases.ReviewDueKey.GetName()]; got != nil {
+					t.Errorf("%s: ReviewDue %s after its person was deleted", wfID, got.GetData())
+				}
+				v, err := env.temporal.QueryWorkflow(ctx, wfID, "", metadataQuery)
+				if err != nil {
+					t.Fatalf("metadata query: %v", err)
+				}
+				var md sdkpb.WorkflowMetadata
+				if err := v.Get(&md); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(md.GetCurrentDetails(), "the final deletion deleted the person's data") {
+					t.Errorf("%s: the details do not say why the request closed: %q", wfID, md.GetCurrentDetails())
+				}
+				assertNoPersonalDataInUserMetadata(t, wfID, []string{p.Given, p.Family, p.NationalID, p.Email, p.Born, "ny@example.org", "research on my answers"})
+			}
+			eventually(t, 30*time.Second, func() error {
+				found, err := listWorkflowIDs(ctx, dueSoon)
+				if err != nil {
+					return err
+				}
+				if found[lateWF] || found[rectWF] {
+					return fmt.Errorf("a closed request is still on the list of requests near their due date")
+				}
+				return nil
+			})
+			for _, id := range []string{lateID, rectID} {
+				if a := do(t, http.MethodGet, "/v1/subject-requests/"+id, "", nil, ch); a.Status != http.StatusNotFound {
+					t.Errorf("request %s after its person was deleted: %d", id, a.Status)
+				}
+			}
+			// A retried deletion (its first attempt closed the requests,
+			// then was lost) finds the workflows ended and succeeds.
+			if !tc.deleteFinal(t, regID) {
+				t.Fatal("the retried deletion")
+			}
+		})
 	}
 }
