@@ -534,7 +534,8 @@ func TestSubjectRequestEndsWhenItsPersonIsDeleted(t *testing.T) {
 // whether the retention phase runs it or the reconciliation does (the
 // registration's workflow lost): their workflows end in
 // RequestClosedDataDeleted, say why, leave the case handlers' list of
-// requests near their due date, and show nothing about the person. A
+// requests near their due date and examflow_subject_requests_overdue, and
+// show nothing about the person. A
 // request whose workflow was lost is skipped; a retried deletion finds the
 // requests closed and succeeds.
 func TestWaitingSubjectRequestsCloseWhenTheirPersonIsDeleted(t *testing.T) {
@@ -635,8 +636,14 @@ func TestWaitingSubjectRequestsCloseWhenTheirPersonIsDeleted(t *testing.T) {
 			if err := env.temporal.TerminateWorkflow(ctx, cases.RegistrationWorkflowID(uuid.MustParse(regID)), "", "the test deletes the registration"); err != nil {
 				t.Fatalf("terminate the lifecycle: %v", err)
 			}
+			overdueBefore := overdue(t)
 			if !tc.deleteFinal(t, regID) {
 				t.Fatal("the final deletion did not delete the person")
+			}
+			// The overdue alarm counts open requests in PostgreSQL: the
+			// overdue one went with its person.
+			if after := overdue(t); after != overdueBefore-1 {
+				t.Errorf("examflow_subject_requests_overdue %d -> %d after the deletion, want one fewer", overdueBefore, after)
 			}
 			for _, wfID := range []string{lateWF, rectWF} {
 				wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
