@@ -47,6 +47,15 @@ func details(heading string, lines ...string) string {
 	return b.String()
 }
 
+// headingOf is a stage's heading in words, or the stage's name in bold
+// for a stage the table does not name.
+func headingOf(headings map[cases.Stage]string, stage cases.Stage) string {
+	if h, ok := headings[stage]; ok {
+		return h
+	}
+	return "**" + string(stage) + "**"
+}
+
 // API routes the details name (api/server.go).
 const (
 	routeRegistration   = "/v1/registrations/{id}"
@@ -77,10 +86,7 @@ var lifecycleHeadings = map[cases.Stage]string{
 // each part waits for, the cheating case, the appeal window and open
 // appeals, with who acts through which route.
 func lifecycleDetails(l *lifecycle, appealWindowEnds time.Time, openAppeals int) string {
-	heading, ok := lifecycleHeadings[l.trail.stage]
-	if !ok {
-		heading = "**" + string(l.trail.stage) + "**"
-	}
+	heading := headingOf(lifecycleHeadings, l.trail.stage)
 	lines := []string{fmt.Sprintf("Registration `%s` (`{id}` in the routes).", l.in.RegistrationID)}
 	if l.ctx == nil && l.trail.stage == cases.StageRegistered {
 		lines = append(lines, "Loading the registration.")
@@ -209,10 +215,7 @@ var appealHeadings = map[cases.Stage]string{
 // appealDetails is an appeal's current details: who decides it now, and
 // through which route.
 func appealDetails(a *appealRun) string {
-	heading, ok := appealHeadings[a.trail.stage]
-	if !ok {
-		heading = "**" + string(a.trail.stage) + "**"
-	}
+	heading := headingOf(appealHeadings, a.trail.stage)
 	adm := a.in.Admission
 	lines := []string{
 		fmt.Sprintf("Appeal `%s` of registration `%s` (`{appeal_id}` and `{id}` in the routes).", a.in.AppealID, a.in.RegistrationID),
@@ -257,10 +260,7 @@ var courseHeadings = map[cases.Stage]string{
 
 // courseDetails is a course registration's current details.
 func courseDetails(r *courseRegistration) string {
-	heading, ok := courseHeadings[r.trail.stage]
-	if !ok {
-		heading = "**" + string(r.trail.stage) + "**"
-	}
+	heading := headingOf(courseHeadings, r.trail.stage)
 	in := r.in
 	lines := []string{fmt.Sprintf("Course registration `%s` (`{id}` in the routes), course type `%s`.", in.RegistrationID, in.CourseType)}
 	switch r.trail.stage {
@@ -295,10 +295,7 @@ var requestHeadings = map[cases.Stage]string{
 // requestDetails is a data subject request's current details: the due
 // date, what it waits for, and who acts through which route.
 func requestDetails(r *subjectRequest, liftAt time.Time) string {
-	heading, ok := requestHeadings[r.trail.stage]
-	if !ok {
-		heading = "**" + string(r.trail.stage) + "**"
-	}
+	heading := headingOf(requestHeadings, r.trail.stage)
 	lines := []string{fmt.Sprintf("Subject request `%s` (`{id}` in the routes), kind `%s`.", r.in.RequestID, r.in.Kind)}
 	switch r.trail.stage {
 	case cases.StageAwaitingIdentity:
