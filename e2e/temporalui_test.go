@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -18,49 +17,6 @@ import (
 	"github.com/examflow/examflow/policy"
 	"github.com/examflow/examflow/worker"
 )
-
-// dailyList is a row of docs/temporal-ui.md's "The case handler's daily
-// lists": its name, its query (with placeholders) and its fixed link.
-type dailyList struct{ name, query, link string }
-
-// docDailyLists reads the daily lists out of docs/temporal-ui.md, so that
-// the queries run here are the documented ones.
-func docDailyLists(t *testing.T) []dailyList {
-	t.Helper()
-	b, err := os.ReadFile("../docs/temporal-ui.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	firstCode := func(cell string) string {
-		_, rest, _ := strings.Cut(cell, "`")
-		v, _, _ := strings.Cut(rest, "`")
-		return v
-	}
-	var out []dailyList
-	in := false
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "## ") {
-			in = l == "## The case handler's daily lists"
-			continue
-		}
-		if !in || !strings.HasPrefix(l, "| `") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(l, "|"), " | ")
-		if len(cells) != 3 {
-			t.Fatalf("row %q: want 3 cells", l)
-		}
-		row := dailyList{name: firstCode(cells[0]), query: firstCode(cells[1])}
-		if link := strings.TrimSpace(cells[2]); strings.HasPrefix(link, "<") {
-			row.link = strings.Trim(link, "<>")
-		}
-		out = append(out, row)
-	}
-	if len(out) != 5 {
-		t.Fatalf("docs/temporal-ui.md lists %d daily lists, want 5", len(out))
-	}
-	return out
-}
 
 // listWorkflowIDs runs a visibility query through the Temporal client, as
 // the UI does, and returns the IDs of every workflow it finds.
@@ -92,7 +48,12 @@ func listWorkflowIDs(ctx context.Context, query string) (map[string]bool, error)
 // ORDER BY, as the document says.
 func TestDailyQueriesFindTheirWorkflows(t *testing.T) {
 	ctx := context.Background()
-	lists := docDailyLists(t)
+	// The API's daily lists, which docs.TestDailyListsAreTheAPIs ties to
+	// docs/temporal-ui.md row by row (and their links to their queries).
+	lists := api.DailyQueries()
+	if len(lists) != 5 {
+		t.Fatalf("%d daily lists, want 5", len(lists))
+	}
 	now := time.Now().UTC()
 	today := now.Format(time.DateOnly)
 
@@ -163,20 +124,14 @@ func TestDailyQueriesFindTheirWorkflows(t *testing.T) {
 		"deletions-on-hold":         {onHoldID},
 		"subject-requests-due-soon": {dueSoon, pastDue},
 	}
-	local := api.TemporalUI{BaseURL: "http://127.0.0.1:8233", Namespace: "default"}
 	for _, l := range lists {
-		t.Run(l.name, func(t *testing.T) {
-			wanted, ok := want[l.name]
+		t.Run(l.Name, func(t *testing.T) {
+			wanted, ok := want[l.Name]
 			if !ok {
-				t.Fatalf("docs/temporal-ui.md lists %q, which this test does not know", l.name)
-			}
-			if l.link != "" {
-				if u, err := url.Parse(l.link); err != nil || u.Query().Get("query") != l.query || l.link != local.ListURL(l.query) {
-					t.Fatalf("the link %q does not open %q", l.link, l.query)
-				}
+				t.Fatalf("the API lists %q, which this test does not know", l.Name)
 			}
 			eventually(t, 30*time.Second, func() error {
-				q := api.FillQuery(l.query, time.Now())
+				q := api.FillQuery(l.Query, time.Now())
 				found, err := listWorkflowIDs(ctx, q)
 				if err != nil {
 					return fmt.Errorf("%s: %w", q, err)
