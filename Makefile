@@ -30,7 +30,7 @@ export EXAMFLOW_TOOLS_DIR := $(TOOLS_BIN)
 # `go test ./...` skips them with the reason.
 export EXAMFLOW_E2E_REQUIRE := 1
 
-.PHONY: run test test-cluster tools-cluster demo build tools postgres lint unit integration clean-dev help drills bench histories
+.PHONY: run test test-cluster tools-cluster demo build tools postgres chromium lint unit integration clean-dev help drills bench histories
 
 help:
 	@echo "make run     start PostgreSQL, MinIO, Temporal (UI :8233), worker and API (:8080)"
@@ -103,6 +103,11 @@ $(WORKFLOWCHECK):
 postgres:
 	@deploy/ensure-postgres.sh
 
+# Headless Chromium for the end-to-end test of the Temporal UI
+# (e2e/ui_browser_test.go).
+chromium:
+	@deploy/ensure-chromium.sh
+
 lint: $(STATICCHECK) $(WORKFLOWCHECK)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
@@ -113,17 +118,17 @@ lint: $(STATICCHECK) $(WORKFLOWCHECK)
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
 
-integration: tools postgres
+integration: tools postgres chromium
 	$(GO) test -count=1 -timeout 20m ./e2e/...
 
-test: tools postgres lint
+test: tools postgres chromium lint
 	$(GO) test -count=1 -timeout 30m ./...
 
 # The end-to-end tests that touch Temporal, on a cluster-shaped stack:
 # Temporal Server on PostgreSQL with SQL visibility and a TLS frontend, two
 # worker processes and two API processes (e2e/main_test.go, cluster mode).
 CLUSTER_TESTS ?= .
-test-cluster: tools tools-cluster postgres
+test-cluster: tools tools-cluster postgres chromium
 	EXAMFLOW_E2E_STACK=cluster $(GO) test -count=1 -timeout 40m -run '$(CLUSTER_TESTS)' ./e2e/
 
 # Failure drills: 200 lifecycles while the worker is killed and Temporal,
