@@ -9,6 +9,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -59,6 +61,11 @@ var env struct {
 	// metrics is the Prometheus registry of the worker (its Temporal SDK
 	// and domain metrics), which the API serves too.
 	metrics *prometheus.Registry
+	// codecListener is where the API's token-less local codec server
+	// answers the Temporal UI of the stack (it has no login), as `make
+	// run` serves it; codec is that server.
+	codecListener net.Listener
+	codec         *http.Server
 }
 
 // syncBuffer collects log output from several goroutines.
@@ -126,7 +133,17 @@ func run(m *testing.M) int {
 		sas[name] = typ.String()
 	}
 	stackLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, ToolsDir: tools, Headless: true, Fast: true, SearchAttributes: sas, Logger: stackLog, Cluster: cluster, UIServer: cluster})
+	// The Temporal UI runs (the dev server's, or the UI server on the
+	// cluster) with the API's local codec server, for the browser test.
+	codecListener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	env.codecListener = codecListener
+	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, ToolsDir: tools, Headless: true, TemporalUI: !cluster, Fast: true,
+		SearchAttributes: sas, Logger: stackLog, Cluster: cluster, UIServer: cluster,
+		UICodecEndpoint: "http://" + codecListener.Addr().String() + "/codec"})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: start stack: %v\n", err)
 		return 1
@@ -162,9 +179,8 @@ func setup(ctx context.Context) error {
 	for k, v := range map[string]string{
 		"EXAMFLOW_DSR_REMINDERS": "168h,24h", "EXAMFLOW_DSR_LIFT_NOTICE": "2s", "EXAMFLOW_EXPORT_LINK_TTL": "1m",
 		"EXAMFLOW_COURSE_POLICY_VERSION": "2025-02-11", "EXAMFLOW_COURSE_SURVEY_AFTER": "2s", "EXAMFLOW_COURSE_NEWS_EVERY": "0s",
-		"EXAMFLOW_PUBLIC_URL": "http://self-service.example", "EXAMFLOW_CODEC_CORS_ORIGINS": "http://127.0.0.1:8233",
-		// Staff answers link to the stack's Temporal UI (the cluster
-		// stack runs one; the dev server's is off in the tests).
+		"EXAMFLOW_PUBLIC_URL": "http://self-service.example", "EXAMFLOW_CODEC_CORS_ORIGINS": "http://127.0.0.1:8233," + s.TemporalUIURL(),
+		// Staff answers link to the stack's Temporal UI.
 		"EXAMFLOW_TEMPORAL_UI_URL": s.TemporalUIURL(),
 	} {
 		os.Setenv(k, v)
@@ -221,6 +237,9 @@ func setup(ctx context.Context) error {
 			Retention: cfg.Courses.Retention, PublicURL: cfg.Courses.PublicURL, LinkKey: key, LinkTTL: cfg.Courses.LinkTTL},
 		TemporalUI: api.TemporalUI{BaseURL: cfg.TemporalUIURL, Namespace: cfg.TemporalNamespace},
 	})
+	env.codec = &http.Server{Handler: api.NewLocalCodec(api.Deps{Store: env.store, Logger: apiLogger, Codec: p.Codec.DisplayCodec(),
+		CodecCORSOrigins: cfg.CodecCORSOrigins}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = env.codec.Serve(env.codecListener) }()
 	if !clusterMode() {
 		env.api = httptest.NewServer(handler)
 		return nil
@@ -254,6 +273,9 @@ func teardown() {
 	}
 	if env.api != nil {
 		env.api.Close()
+	}
+	if env.codec != nil {
+		_ = env.codec.Close()
 	}
 	if env.worker != nil {
 		env.worker.Stop()

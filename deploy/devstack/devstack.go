@@ -44,6 +44,10 @@ type Config struct {
 	TemporalMetricsPort int
 	// Headless starts no Temporal UI and no MinIO console (tests).
 	Headless bool
+	// TemporalUI serves the dev server's Temporal UI on TemporalUIPort
+	// (with UICodecEndpoint) even when Headless: the end-to-end tests
+	// drive it in a browser. The MinIO console stays off.
+	TemporalUI bool
 	// Fast trades durability for speed: PostgreSQL without fsync and the
 	// Temporal dev server's SQLite without synchronous writes. A process
 	// killed or restarted loses nothing; a machine that loses power may.
@@ -529,7 +533,7 @@ func (s *Stack) startTemporal(context.Context) error {
 	if s.cfg.TemporalMetricsPort != 0 {
 		args = append(args, "--metrics-port", strconv.Itoa(s.cfg.TemporalMetricsPort))
 	}
-	if s.cfg.Headless {
+	if s.cfg.Headless && !s.cfg.TemporalUI {
 		args = append(args, "--headless")
 	} else {
 		args = append(args, "--ui-port", strconv.Itoa(s.cfg.TemporalUIPort))
