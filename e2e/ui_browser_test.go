@@ -85,11 +85,18 @@ func TestTemporalUIInABrowser(t *testing.T) {
 	pages["workflow"] = b.check(c, "the workflow page")
 	base := strings.TrimSuffix(b.location(), "/history")
 
-	// Its event history (all events, expanded), and its other tabs.
+	// Its event history with every event's details open (the decoded
+	// inputs and results of its activities and Updates), and its other tabs.
 	b.clickText("button", "All")
-	b.clickText("button", "Minimized")
+	b.settle()
+	if n := b.expandEvents(); n == 0 {
+		t.Error("the event history lists no events")
+	}
 	b.settle()
 	pages["history"] = b.check(c, "the expanded event history")
+	if !strings.Contains(pages["history"], `"review_id"`) {
+		t.Error("the expanded event history does not show OpenReview's decoded result")
+	}
 	for _, tab := range []string{"relationships", "workers", "pending-activities", "call-stack", "user-metadata", "search-attributes", "memo"} {
 		b.navigate(base + "/" + tab)
 		b.settle()
@@ -452,6 +459,17 @@ func (b *browser) clickWhere(what, sel, cond string) {
 	find := fmt.Sprintf(`[...document.querySelectorAll(%q)].find(e => e.checkVisibility({visibilityProperty: true}) && (%s))`, sel, cond)
 	b.waitUntil(what, find)
 	eval[chromedp.Void](b, `(`+find+`).click()`)
+}
+
+// expandEvents opens every event's details in the event history's "All"
+// view, and returns how many events it opened.
+func (b *browser) expandEvents() int {
+	b.t.Helper()
+	return eval[int](b, `(() => {
+		const rows = [...document.querySelectorAll('[data-testid="event-summary-row"]')];
+		rows.forEach(r => r.click());
+		return rows.length;
+	})()`)
 }
 
 // workflowsListed is how many registrations' workflows the list links to.
