@@ -573,10 +573,11 @@ func (b *browser) failed() string {
 }
 
 // check fails the test when the page's text or HTML holds any of the
-// candidate's personal data, and returns the page's text.
+// candidate's personal data, and returns the page's text: what it shows,
+// then all of its text, also that of collapsed or hidden parts.
 func (b *browser) check(c heldCase, where string) string {
 	b.t.Helper()
-	text, html := b.pageText(), b.pageHTML()
+	text, html := b.pageText()+"\n"+eval[string](b, `document.body.textContent`), b.pageHTML()
 	for what, value := range c.personalData() {
 		if strings.Contains(text, value) || strings.Contains(html, value) {
 			b.t.Errorf("%s shows the candidate's %s", where, what)
