@@ -23,12 +23,6 @@ import (
 	"github.com/examflow/examflow/cases"
 )
 
-// workflowsExplainTheCase says whether the workflows give a held case's
-// current details, their activities' summaries and their Updates'
-// descriptions (issue 17, items 1 and 2). While false, assertCaseExplained
-// checks nothing; set it to true once they do.
-const workflowsExplainTheCase = false
-
 // uiScreenshotsVar names the folder the browser test writes its screenshots
 // to (relative to the repository's root); a temporary folder if unset.
 // `EXAMFLOW_UI_SCREENSHOTS=docs/images go test -run TestTemporalUIInABrowser
@@ -99,6 +93,11 @@ func TestTemporalUIInABrowser(t *testing.T) {
 	}
 	for _, tab := range []string{"relationships", "workers", "pending-activities", "call-stack", "user-metadata", "search-attributes", "memo"} {
 		b.navigate(base + "/" + tab)
+		if tab == "user-metadata" {
+			// The current details come from a query to the worker.
+			b.waitForText("Held for review")
+			b.screenshot("temporal-ui-details")
+		}
 		b.settle()
 		pages[tab] = b.check(c, "the tab "+tab)
 	}
@@ -176,13 +175,9 @@ func TestTemporalUIInABrowser(t *testing.T) {
 // route); OpenReview's activity has a summary the history shows; and the
 // review-decision Update has a description the Update picker shows. It
 // compares what the workflow reports (its metadata query and history,
-// through the SDK) with what the pages show. It checks nothing while
-// workflowsExplainTheCase is false.
+// through the SDK) with what the pages show.
 func assertCaseExplained(t *testing.T, pages map[string]string, c heldCase) {
 	t.Helper()
-	if !workflowsExplainTheCase {
-		return
-	}
 	ctx := context.Background()
 	v, err := env.temporal.QueryWorkflow(ctx, c.wfID, "", "__temporal_workflow_metadata")
 	if err != nil {
@@ -194,12 +189,13 @@ func assertCaseExplained(t *testing.T, pages map[string]string, c heldCase) {
 	}
 	workflowPage := strings.ToLower(pages["workflow"] + pages["user-metadata"])
 	due := c.reviewDue(t)
-	for _, want := range []string{"held for review", due, "case_handler", "/v1/registrations/" + c.regID + "/review-decisions"} {
+	for _, want := range []string{"held for review because a technical problem was reported", due, "case_handler",
+		"POST /v1/registrations/{id}/review-decisions", c.regID} {
 		if !strings.Contains(strings.ToLower(md.GetCurrentDetails()), strings.ToLower(want)) {
 			t.Errorf("the current details do not say %q:\n%s", want, md.GetCurrentDetails())
 		}
 	}
-	for _, want := range []string{"held for review", due, "case_handler", "review-decisions"} {
+	for _, want := range []string{"held for review because a technical problem was reported", due, "case_handler", "review-decisions"} {
 		if !strings.Contains(workflowPage, strings.ToLower(want)) {
 			t.Errorf("the workflow page does not show %q of the current details", want)
 		}
@@ -392,11 +388,19 @@ func eval[T any](b *browser, js string) T {
 	return v
 }
 
-// pageText is the text the page shows; pageHTML is its whole document.
-func (b *browser) pageText() string { b.t.Helper(); return eval[string](b, `document.body.innerText`) }
+// shownText is JavaScript for the text the page shows, with that of its
+// frames: the UI renders Markdown (the current details) in a same-origin
+// iframe of its own.
+const shownText = `[document, ...[...document.querySelectorAll("iframe")].map(f => f.contentDocument).filter(d => d && d.body)]
+	.map(d => d.body.innerText).join("\n")`
+
+// pageText is the text the page shows; pageHTML is its whole document
+// with its frames'.
+func (b *browser) pageText() string { b.t.Helper(); return eval[string](b, shownText) }
 func (b *browser) pageHTML() string {
 	b.t.Helper()
-	return eval[string](b, `document.documentElement.outerHTML`)
+	return eval[string](b, `[document, ...[...document.querySelectorAll("iframe")].map(f => f.contentDocument).filter(d => d)]
+		.map(d => d.documentElement.outerHTML).join("\n")`)
 }
 
 // waitUntil polls cond (JavaScript) until it is true.
@@ -414,7 +418,7 @@ func (b *browser) waitUntil(what, cond string) {
 // waitForText waits until the page shows text.
 func (b *browser) waitForText(text string) {
 	b.t.Helper()
-	b.waitUntil(fmt.Sprintf("the text %q", text), fmt.Sprintf(`document.body.innerText.includes(%q)`, text))
+	b.waitUntil(fmt.Sprintf("the text %q", text), fmt.Sprintf(`(%s).includes(%q)`, shownText, text))
 }
 
 // waitFor waits until an element matches the CSS selector.
@@ -448,7 +452,9 @@ func (b *browser) click(sel string) {
 // is text.
 func (b *browser) clickText(sel, text string) {
 	b.t.Helper()
-	b.clickWhere(fmt.Sprintf("%s %q", sel, text), sel, fmt.Sprintf(`e.innerText.trim() === %q`, text))
+	// A menu item with a description (the Update picker's) names itself
+	// in its wrapper, above the description.
+	b.clickWhere(fmt.Sprintf("%s %q", sel, text), sel, fmt.Sprintf(`(e.querySelector(".menu-item-wrapper") ?? e).innerText.trim() === %q`, text))
 }
 
 // clickWhere waits for a visible element matching the CSS selector for
