@@ -22,8 +22,8 @@ const codecMaxBody = 4 << 20
 // codecRoutes serves the codec server the Temporal UI calls to show
 // decrypted payloads: POST /codec/decode, with CORS for the UI's origins, for
 // case handlers and the data-protection officer only (the UI passes their
-// access token when its OIDC login is on). There is no /codec/encode: the
-// worker accepts only payloads examflow sealed, and only examflow's own
+// access token when its OIDC login is on). POST /codec/encode is refused:
+// the worker accepts only payloads examflow sealed, and only examflow's own
 // processes seal, so nothing sent from the Temporal UI or CLI changes a case.
 // The local stack's UI, which has no login, uses NewLocalCodec instead.
 func (s *server) codecRoutes(r *gin.Engine) {
@@ -32,11 +32,22 @@ func (s *server) codecRoutes(r *gin.Engine) {
 	}
 	r.OPTIONS("/codec/decode", s.codecCORS, func(c *gin.Context) { c.Status(http.StatusNoContent) })
 	r.POST("/codec/decode", s.codecCORS, s.authorize(RoleCaseHandler, RoleDPO), limitCodecBody, s.auditDecode, s.decode())
+	r.OPTIONS("/codec/encode", s.codecCORS, func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	r.POST("/codec/encode", s.codecCORS, refuseEncode)
+}
+
+// refuseEncode answers the Temporal UI's request to seal what a user would
+// send (an Update, a Signal, a workflow start): examflow's codec server
+// never seals, so the UI can tell the user why nothing is sent.
+func refuseEncode(c *gin.Context) {
+	writeProblem(c, Problem{Type: ProblemForbidden, Title: "Forbidden", Status: http.StatusForbidden,
+		Detail: "examflow's codec server does not seal payloads: nothing sent from the Temporal UI changes a case; act through examflow's API"})
 }
 
 // NewLocalCodec returns the token-less codec server of the local stack, for
 // a listener of its own on the loopback interface (EXAMFLOW_CODEC_LOCAL_ADDR).
-// It answers POST /codec/decode only, and only requests addressed to a
+// It decodes only (POST /codec/decode; /codec/encode is refused), and
+// answers only requests addressed to a
 // loopback host name (a page on another name that resolves to 127.0.0.1,
 // DNS rebinding, is refused) from no origin or one of the UI's origins.
 func NewLocalCodec(d Deps) http.Handler {
@@ -44,10 +55,12 @@ func NewLocalCodec(d Deps) http.Handler {
 	r := gin.New()
 	r.Use(s.recover)
 	r.NoRoute(func(c *gin.Context) {
-		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "this listener serves POST /codec/decode only"})
+		writeProblem(c, Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "this listener serves the Temporal UI's codec server only: POST /codec/decode"})
 	})
 	r.OPTIONS("/codec/decode", loopbackOnly, s.knownOrigin, s.codecCORS, func(c *gin.Context) { c.Status(http.StatusNoContent) })
 	r.POST("/codec/decode", loopbackOnly, s.knownOrigin, s.codecCORS, limitCodecBody, s.auditDecode, s.decode())
+	r.OPTIONS("/codec/encode", loopbackOnly, s.knownOrigin, s.codecCORS, func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	r.POST("/codec/encode", loopbackOnly, s.knownOrigin, s.codecCORS, refuseEncode)
 	return r
 }
 

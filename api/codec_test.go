@@ -29,8 +29,8 @@ func TestCodecServerOnTheAPI(t *testing.T) {
 	}{
 		{"decode, case handler", "/codec/decode", "10.0.0.8:5000", "case_handler", `{"payloads":[]}`, http.StatusOK},
 		{"decode, no token from this host", "/codec/decode", "127.0.0.1:5000", "", `{"payloads":[]}`, http.StatusUnauthorized},
-		{"encode, case handler", "/codec/encode", "10.0.0.8:5000", "case_handler", `{"payloads":[]}`, http.StatusNotFound},
-		{"encode, no token from this host", "/codec/encode", "127.0.0.1:5000", "", `{"payloads":[]}`, http.StatusNotFound},
+		{"encode, case handler", "/codec/encode", "10.0.0.8:5000", "case_handler", `{"payloads":[]}`, http.StatusForbidden},
+		{"encode, no token from this host", "/codec/encode", "127.0.0.1:5000", "", `{"payloads":[]}`, http.StatusForbidden},
 		{"decode, body over the limit", "/codec/decode", "10.0.0.8:5000", "dpo", huge, http.StatusRequestEntityTooLarge},
 	}
 	for _, tc := range tests {
@@ -74,7 +74,7 @@ func TestLocalCodec(t *testing.T) {
 		{"another host name, no origin", http.MethodPost, "/codec/decode", "rebind.example:8082", "", `{"payloads":[]}`, http.StatusForbidden, false},
 		{"another origin", http.MethodPost, "/codec/decode", "127.0.0.1:8082", "http://evil.example", `{"payloads":[]}`, http.StatusForbidden, false},
 		{"preflight from another origin", http.MethodOptions, "/codec/decode", "127.0.0.1:8082", "http://evil.example", "", http.StatusForbidden, false},
-		{"encode", http.MethodPost, "/codec/encode", "127.0.0.1:8082", "http://127.0.0.1:8233", `{"payloads":[]}`, http.StatusNotFound, false},
+		{"encode, refused where the UI can read why", http.MethodPost, "/codec/encode", "127.0.0.1:8082", "http://127.0.0.1:8233", `{"payloads":[{"data":"e30="}]}`, http.StatusForbidden, true},
 		{"body over the limit", http.MethodPost, "/codec/decode", "127.0.0.1:8082", "", `{"payloads":[{"data":"` + strings.Repeat("A", codecMaxBody) + `"}]}`, http.StatusRequestEntityTooLarge, false},
 		{"the API is not here", http.MethodGet, "/v1/registrations", "127.0.0.1:8082", "", "", http.StatusNotFound, false},
 	}

@@ -140,12 +140,12 @@ func TestTemporalUIInABrowser(t *testing.T) {
 	b.typeInto(`#update-confirmation-modal [contenteditable="true"]`,
 		`{"part":"test","decision":"correct","corrected_score":30,"reason":"sent from the Temporal UI","decided_by":"ch-1"}`)
 	b.click(`#update-confirmation-modal [data-testid="confirm-modal-button"]`)
-	// The UI asks the codec server to seal the input first; it has no
-	// /encode, so the UI shows an error in the form and sends nothing.
+	// The UI asks the codec server to seal the input first; /codec/encode
+	// refuses, so the UI shows why in the form and sends nothing.
 	if refusal, open := b.formOutcome("#update-confirmation-modal"); !open {
 		t.Error("the Update form closed without an error: the UI sent the Update")
-	} else {
-		t.Logf("the UI says: %s", refusal)
+	} else if !strings.Contains(refusal, "encoding failed") {
+		t.Errorf("the UI says %q, want it to say the encoding failed", refusal)
 	}
 	b.screenshot("temporal-ui-update-refused")
 	pages["update"] = b.check(c, "the refused Update")
