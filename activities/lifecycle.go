@@ -1074,21 +1074,14 @@ func (a *Retention) closeRequests(ctx context.Context, ids []uuid.UUID) error {
 	}
 	for _, id := range ids {
 		wfID := cases.SubjectRequestWorkflowID(id)
-		h, err := a.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-			WorkflowID: wfID, UpdateID: cases.CloseRequestUpdateID, UpdateName: cases.UpdateCloseRequest,
-			Args: []any{cases.RequestClosure{Reason: cases.ClosureDataDeleted}}, WaitForStage: client.WorkflowUpdateStageCompleted,
-		})
-		if err == nil {
-			err = h.Get(ctx, nil)
-		}
-		var gone *serviceerror.NotFound
+		closed, err := cases.CloseSubjectRequest(ctx, a.Temporal, id)
 		switch {
-		case errors.As(err, &gone):
-			a.Logger.InfoContext(ctx, "deleted subject request has no running workflow", "workflow_id", wfID)
 		case err != nil:
-			return fmt.Errorf("close subject request %s: %w", wfID, err)
-		default:
+			return err
+		case closed:
 			a.Logger.InfoContext(ctx, "subject request closed: its person's data is deleted", "workflow_id", wfID)
+		default:
+			a.Logger.InfoContext(ctx, "deleted subject request has no running workflow", "workflow_id", wfID)
 		}
 	}
 	return nil

@@ -260,7 +260,13 @@ func (s *server) createSubjectRequest(c *gin.Context) {
 		unavailable(c, "Temporal did not answer; send the request again with the same Idempotency-Key")
 		return
 	}
-	if err := s.Store.MarkSubjectRequestStarted(ctx, id); err != nil {
+	if err := s.Store.MarkSubjectRequestStarted(ctx, id); errors.Is(err, cases.ErrRequestGone) {
+		// The final deletion deleted the request with its person just now,
+		// before this workflow existed for it to close.
+		if _, err := cases.CloseSubjectRequest(ctx, s.Temporal, id); err != nil {
+			s.Logger.WarnContext(ctx, "close the workflow of a request deleted with its person", "request_id", id.String(), "error", err)
+		}
+	} else if err != nil {
 		s.Logger.WarnContext(ctx, "subject request workflow start not recorded", "request_id", id.String(), "error", err)
 	}
 	c.Set(auditSubjectKey, auditSubject{storage.SubjectCandidate, candidateID})

@@ -141,6 +141,8 @@ func StartCorrection(ctx context.Context, c client.Client, taskQueue string, in 
 type StartRecorder interface {
 	MarkWorkflowStarted(ctx context.Context, registrationID uuid.UUID) error
 	MarkCourseWorkflowStarted(ctx context.Context, registrationID uuid.UUID) error
+	// MarkSubjectRequestStarted answers an error wrapping ErrRequestGone
+	// for a request that no longer exists.
 	MarkSubjectRequestStarted(ctx context.Context, requestID uuid.UUID) error
 }
 
@@ -177,12 +179,48 @@ func EnsureCourse(ctx context.Context, c client.Client, rec StartRecorder, taskQ
 }
 
 // EnsureSubjectRequest starts a stored subject request's workflow unless
-// it exists, and records the start.
+// it exists, and records the start. A request deleted with its person
+// between the reconciler's read and the start (the final deletion closed
+// the requests it found running, and this one was not) has its workflow
+// closed at once.
 func EnsureSubjectRequest(ctx context.Context, c client.Client, rec StartRecorder, taskQueue string, requestID uuid.UUID, workflowID string, in SubjectRequestInput) error {
 	if _, err := StartSubjectRequest(ctx, c, taskQueue, workflowID, in); !Started(err) {
 		return err
 	}
-	return rec.MarkSubjectRequestStarted(ctx, requestID)
+	err := rec.MarkSubjectRequestStarted(ctx, requestID)
+	if errors.Is(err, ErrRequestGone) {
+		_, err = CloseSubjectRequest(ctx, c, requestID)
+	}
+	return err
+}
+
+// ErrRequestGone is what StartRecorder.MarkSubjectRequestStarted answers
+// (wrapped) for a request that no longer exists: the final deletion
+// deleted it with its person.
+var ErrRequestGone = errors.New("the subject request was deleted with its person")
+
+// CloseSubjectRequest closes the workflow of a request the final deletion
+// deleted with its person (the close-request Update, with the same Update
+// ID on every call, so a retry changes nothing), and reports whether one
+// ran: a request whose workflow has ended or never started has nothing to
+// close.
+func CloseSubjectRequest(ctx context.Context, c client.Client, requestID uuid.UUID) (bool, error) {
+	wfID := SubjectRequestWorkflowID(requestID)
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: wfID, UpdateID: CloseRequestUpdateID, UpdateName: UpdateCloseRequest,
+		Args: []any{RequestClosure{Reason: ClosureDataDeleted}}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	var gone *serviceerror.NotFound
+	switch {
+	case errors.As(err, &gone):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("close subject request %s: %w", wfID, err)
+	}
+	return true, nil
 }
 
 // LifecycleSummary is the static summary of a registration's lifecycle:

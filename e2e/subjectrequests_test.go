@@ -702,3 +702,37 @@ func TestWaitingSubjectRequestsCloseWhenTheirPersonIsDeleted(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestDeletedBeforeItsWorkflowStartedIsClosed: the reconciler read
+// an unstarted request, the final deletion then deleted it with its person
+// (closing the request workflows it found running: none yet for this one),
+// and only then did the reconciler start its workflow. Recording the start
+// finds the request gone, and the workflow is closed at once instead of
+// waiting for ever; a retried reconciliation changes nothing.
+func TestRequestDeletedBeforeItsWorkflowStartedIsClosed(t *testing.T) {
+	ctx := context.Background()
+	id := uuid.New() // no such request in PostgreSQL any more
+	wfID := cases.SubjectRequestWorkflowID(id)
+	in := cases.NewSubjectRequestInput(id, "access", nil, time.Now().Add(30*24*time.Hour), false, []time.Duration{168 * time.Hour}, 2*time.Second)
+	for attempt := 1; attempt <= 2; attempt++ {
+		if err := cases.EnsureSubjectRequest(ctx, env.temporal, env.store, env.cfg.TaskQueue, id, wfID, in); err != nil {
+			t.Fatalf("ensure, attempt %d: %v", attempt, err)
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := env.temporal.GetWorkflow(wctx, wfID, "").Get(wctx, nil); err != nil {
+		t.Fatalf("the workflow of a request deleted before its start did not end: %v", err)
+	}
+	desc, err := env.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
+	if got := string(fields[cases.StageKey.GetName()].GetData()); got != `"`+string(cases.StageRequestClosedDataDeleted)+`"` {
+		t.Errorf("Stage %s, want %s", got, cases.StageRequestClosedDataDeleted)
+	}
+	if got := fields[cases.ReviewPendingKey.GetName()]; got != nil && string(got.GetData()) != "false" {
+		t.Errorf("ReviewPending %s on a closed request", got.GetData())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/examflow/examflow/cases"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -214,11 +215,21 @@ func (s *Store) UnstartedSubjectRequests(ctx context.Context, minAge time.Durati
 	return out, nil
 }
 
-// MarkSubjectRequestStarted records that a request's workflow exists.
+// MarkSubjectRequestStarted records that a request's workflow exists. For
+// a request that no longer exists (deleted with its person) it answers an
+// error wrapping cases.ErrRequestGone.
 func (s *Store) MarkSubjectRequestStarted(ctx context.Context, id uuid.UUID) error {
-	_, err := s.pool.Exec(ctx, `UPDATE subject_requests SET workflow_started_at = now() WHERE id = $1 AND workflow_started_at IS NULL`, id)
+	// The EXISTS sees the row as the statement began: a request deleted
+	// (with its person) by then is gone, whether or not it was marked.
+	var exists bool
+	err := s.pool.QueryRow(ctx, `WITH marked AS (
+		UPDATE subject_requests SET workflow_started_at = now() WHERE id = $1 AND workflow_started_at IS NULL RETURNING 1
+	) SELECT EXISTS (SELECT 1 FROM subject_requests WHERE id = $1)`, id).Scan(&exists)
 	if err != nil {
 		return classify(fmt.Errorf("mark subject request started: %w", err))
+	}
+	if !exists {
+		return fmt.Errorf("mark subject request %s started: %w", id, cases.ErrRequestGone)
 	}
 	return nil
 }
