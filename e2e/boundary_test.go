@@ -184,13 +184,7 @@ func heldForReview(t *testing.T) (url, regID, wfID string) {
 	centre := uniqueCentre()
 	reg := postRegistration(t, newPerson(t).reg(t, "citizenship", centre, session), "")
 	url = registrationURL(reg)
-	if a := postJSON(t, url+"/discrepancies", map[string]any{"kind": "technical_problem", "note": "screen froze"}, ""); a.Status != http.StatusAccepted {
-		t.Fatalf("discrepancy: %d %s", a.Status, a.Raw)
-	}
-	if a := submitSheet(t, url, fmt.Sprintf("citizenship-test-%s-%s", centre, session), answersFor(36, 20)); a.Status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s", a.Status, a.Raw)
-	}
-	waitStage(t, url, "UnderReview")
+	holdForReview(t, url, centre, 20)
 	return url, reg.Body["registration_id"].(string), reg.Body["workflow_id"].(string)
 }
 

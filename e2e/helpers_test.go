@@ -516,3 +516,18 @@ func (p person) reg(t *testing.T, testType, centre, date string) map[string]any 
 	sessionFor(t, testType, centre, date)
 	return p.registration(testType, centre, date)
 }
+
+// holdForReview gets a citizenship registration's result held for a case
+// handler: a technical problem reported for the candidate, then the answer
+// sheet with correct answers of 36; it returns once the registration is
+// UnderReview.
+func holdForReview(t *testing.T, url, centre string, correct int) {
+	t.Helper()
+	if a := postJSON(t, url+"/discrepancies", map[string]any{"kind": "technical_problem", "note": "screen froze"}, ""); a.Status != http.StatusAccepted {
+		t.Fatalf("discrepancy: %d %s", a.Status, a.Raw)
+	}
+	if a := submitSheet(t, url, fmt.Sprintf("citizenship-test-%s-%s", centre, session), answersFor(36, correct)); a.Status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", a.Status, a.Raw)
+	}
+	waitStage(t, url, "UnderReview")
+}

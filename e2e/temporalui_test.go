@@ -62,12 +62,7 @@ func TestDailyQueriesFindTheirWorkflows(t *testing.T) {
 	form := fmt.Sprintf("citizenship-test-%s-%s", centre, session)
 	held := postRegistration(t, newPerson(t).reg(t, "citizenship", centre, session), "")
 	heldURL := registrationURL(held)
-	if a := postJSON(t, heldURL+"/discrepancies", map[string]any{"kind": "technical_problem", "note": "screen froze"}, ""); a.Status != http.StatusAccepted {
-		t.Fatalf("discrepancy: %d %s", a.Status, a.Raw)
-	}
-	if a := submitSheet(t, heldURL, form, answersFor(36, 30)); a.Status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s", a.Status, a.Raw)
-	}
+	holdForReview(t, heldURL, centre, 30)
 	// A result that needed no review.
 	passed := postRegistration(t, newPerson(t).reg(t, "citizenship", centre, session), "")
 	if a := submitSheet(t, registrationURL(passed), form, answersFor(36, 30)); a.Status != http.StatusAccepted {
@@ -114,7 +109,6 @@ func TestDailyQueriesFindTheirWorkflows(t *testing.T) {
 	dueSoon, pastDue, dueLater := request(25), request(31), request(0)
 
 	heldID, passedID := held.Body["workflow_id"].(string), passed.Body["workflow_id"].(string)
-	waitStage(t, heldURL, "UnderReview")
 	waitStage(t, registrationURL(passed), "Result")
 	mine := []string{heldID, passedID, overdueID, onHoldID, appealID, dueSoon, pastDue, dueLater}
 	want := map[string][]string{

@@ -274,13 +274,7 @@ func newHeldCase(t *testing.T) heldCase {
 	c := heldCase{person: p, candidateNumber: reg.Body["candidate_number"].(string), url: registrationURL(reg),
 		regID: reg.Body["registration_id"].(string), wfID: reg.Body["workflow_id"].(string), centre: centre,
 		phone: person["phone"].(string), street: person["address"].(map[string]any)["street"].(string)}
-	if a := postJSON(t, c.url+"/discrepancies", map[string]any{"kind": "technical_problem", "note": "screen froze"}, ""); a.Status != http.StatusAccepted {
-		t.Fatalf("discrepancy: %d %s", a.Status, a.Raw)
-	}
-	if a := submitSheet(t, c.url, fmt.Sprintf("citizenship-test-%s-%s", centre, session), answersFor(36, 20)); a.Status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s", a.Status, a.Raw)
-	}
-	waitStage(t, c.url, "UnderReview")
+	holdForReview(t, c.url, centre, 20)
 	return c
 }
 
