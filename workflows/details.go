@@ -277,7 +277,7 @@ func courseDetails(r *courseRegistration) string {
 			lines = append(lines, fmt.Sprintf("News of new `%s` courses every %s while consent stands.", in.CourseType, in.NewsEvery))
 		}
 	}
-	lines = append(lines, fmt.Sprintf("Everything is deleted at %s (24 months after registration).", day(in.DeleteAt)),
+	lines = append(lines, fmt.Sprintf("Everything is deleted at %s (the end of its retention period, 24 months after consent).", day(in.DeleteAt)),
 		"Consent withdrawn deletes everything at once: "+act("`course_admin` or `integration`", "POST", routeCourse+"/withdrawal"))
 	return details(heading, lines...)
 }
