@@ -24,6 +24,8 @@ func TestTemporalUIURL(t *testing.T) {
 		{"a fragment", "http://127.0.0.1:8233/#top", "no fragment"},
 		{"a password", "https://user:secret@temporal.example.org", "user name or password"},
 		{"unparsable", "http://[::1", "EXAMFLOW_TEMPORAL_UI_URL"},
+		{"a password and another scheme", "ftp://user:secret@temporal.example.org", "user name or password"},
+		{"a password, unparsable", "http://user:secret@[::1", "EXAMFLOW_TEMPORAL_UI_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
